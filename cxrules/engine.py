@@ -1,0 +1,122 @@
+"""The lean driver over durable-rules' C engine; the only module that imports it.
+
+Rows go in chunks, each with a unique key, into one state per ruleset; actions are
+drained with start_action / complete_and_start_action. The stock Python host
+(`durable.lang.post`) is not used: it runs one row at a time, raises on rows no rule
+matches and loses batched actions (see docs/engine.md).
+"""
+from __future__ import annotations
+
+import threading
+
+import durable_rules_engine as _dre
+import orjson
+
+from .compiler import KEY, Compiled
+
+CHUNK = 250  # the engine slows sharply with thousands of messages in one state call
+
+
+class EngineError(Exception):
+    """The C engine refused something; names the ruleset and the code it answered."""
+
+
+class Engine:
+    """Registered rulesets by content name; one per process (the C engine is not thread-safe)."""
+
+    def __init__(self):
+        self._handles: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def handle(self, compiled: Compiled) -> int:
+        h = self._handles.get(compiled.name)
+        if h is None:
+            try:
+                h = _dre.create_ruleset(compiled.name, orjson.dumps(compiled.definition).decode())
+            except Exception as e:  # the engine answers only an error code
+                raise EngineError(f"the rule engine refused ruleset {compiled.name}: {e}") from None
+            self._handles[compiled.name] = h
+        return h
+
+    def run(self, compiled: Compiled, rows: list[dict]) -> list:
+        """Matching rule names for each row, in order.
+
+        `rows` are dicts of engine keys (`i0`, `i1`, ...) to encoded values; blanks are
+        left out. For event tables each entry is one rule name (or "nomatch"); for fact
+        tables it is the list of matching rule names in row order (empty if none).
+        """
+        h = self.handle(compiled)
+        n = len(rows)
+        with self._lock:
+            if compiled.as_events:
+                out: list = [None] * n
+                for start in range(0, n, CHUNK):
+                    payload = _payload(rows, start, min(n, start + CHUNK))
+                    _dre.assert_events(h, payload)
+                    for rule, k in _drain(h):
+                        out[k] = rule
+                return out
+            out = [[] for _ in range(n)]
+            pri = compiled.pri
+            for start in range(0, n, CHUNK):
+                payload = _payload(rows, start, min(n, start + CHUNK))
+                _dre.assert_facts(h, payload)
+                for rule, k in _drain(h):
+                    if rule != "nomatch":
+                        out[k].append(rule)
+                _dre.retract_facts(h, payload)
+            for names in out:
+                if len(names) > 1:
+                    names.sort(key=pri.__getitem__)
+            return out
+
+
+def _payload(rows, start, stop) -> str:
+    chunk = []
+    for k in range(start, stop):
+        d = {KEY: k}
+        d.update(rows[k])
+        chunk.append(d)
+    return orjson.dumps(chunk).decode()
+
+
+def _parse(action: str):
+    """(rule name, row key) from an action '{"r3":{"m":{"_k": 12, ...}}}'."""
+    end = action.find('"', 2)
+    rule = action[2:end]
+    at = action.find('"_k":', end)
+    if at < 0:  # the engine's own state fact: not a row
+        return rule, None
+    at += 5
+    stop = at
+    length = len(action)
+    while stop < length and action[stop] not in ",}":
+        stop += 1
+    return rule, int(action[at:stop])
+
+
+def _drain(h):
+    result = _dre.start_action(h)
+    if not result:
+        return
+    rule, k = _parse(result[1])
+    if k is not None:
+        yield rule, k
+    action = result[2]
+    while True:
+        nxt = _dre.complete_and_start_action(h, action)
+        if not nxt:
+            return
+        rule, k = _parse(nxt)
+        if k is not None:
+            yield rule, k
+
+
+_engine: Engine | None = None
+
+
+def default_engine() -> Engine:
+    global _engine
+    if _engine is None:
+        _engine = Engine()
+    return _engine

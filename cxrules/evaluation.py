@@ -1,0 +1,312 @@
+"""Evaluating a rule set over rows: inputs read and derived, tables run as stages in
+dependency order on the engine, hit policies applied, due dates computed.
+
+A bad cell becomes a row problem and blanks the outputs that depend on it; every
+other row and every other output is still computed.
+"""
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from .compiler import Compiled, compile_table
+from .engine import Engine, default_engine
+from .model import ANY, COLLECT, FIRST, PRIORITY, RULE_ORDER, UNIQUE, RuleSet, Table
+from .problems import ERROR, WARNING
+from .values import Duration, ValueProblem, coerce, encode
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    index: int  # position of the row in the rows given (0-based)
+    name: str | None  # the input, field or output it concerns
+    message: str
+    table: str | None = None
+    severity: str = ERROR
+
+
+@dataclass
+class Evaluation:
+    """Columns of values, one entry per row given."""
+
+    n: int
+    columns: dict[str, list] = field(default_factory=dict)  # inputs, derived values, outputs, due dates
+    fired: dict[str, list] = field(default_factory=dict)  # table -> rule row(s) that gave the result
+    problems: list[RowProblem] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
+
+    def row(self, i: int) -> dict:
+        return {k: v[i] for k, v in self.columns.items()}
+
+
+def now_in(tz: str) -> dt.datetime:
+    return dt.datetime.now(ZoneInfo(tz)).replace(tzinfo=None, microsecond=0)
+
+
+class Evaluator:
+    """Evaluates one loaded, error-free rule set."""
+
+    def __init__(self, ruleset: RuleSet, engine: Engine | None = None):
+        self.rs = ruleset
+        self.engine = engine or default_engine()
+        self._compiled: dict[str, Compiled] = {}
+
+    def compiled(self, table: Table) -> Compiled:
+        c = self._compiled.get(table.name)
+        if c is None:
+            c = self._compiled[table.name] = compile_table(table)
+        return c
+
+    # ----------------------------------------------------------------- API
+    def evaluate(self, rows: list[dict], decisions=None, as_of: dt.datetime | None = None, *, given_wins: bool = False, dayfirst: bool = False) -> Evaluation:
+        """Evaluate `decisions` (default: all) and what they depend on.
+
+        `rows` map input, field or output names to raw values (as read from a sheet).
+        With `given_wins`, a value given for a derived or decision input is used as is
+        instead of being computed (examples, explain); otherwise it is recomputed.
+        """
+        rs = self.rs
+        as_of = as_of or now_in(rs.timezone)
+        ev = Evaluation(len(rows))
+        bad: dict[str, set] = {}  # name -> rows whose value is unusable
+        ctx = _Context(self, rows, ev, bad, as_of, dayfirst)
+        names = list(rs.tables) if decisions is None else ([decisions] if isinstance(decisions, str) else list(decisions))
+        need: set[str] = set()
+
+        def walk(name):
+            if name in need or name not in rs.tables:
+                return
+            need.add(name)
+            for i in rs.tables[name].inputs:
+                if i.decision and not (given_wins and ctx.given(i.name)):
+                    walk(i.decision)
+
+        for name in names:
+            walk(name)
+        tables = [t for t in rs.order() if t.name in need]
+        ev.tables = [t.name for t in tables]
+        for t in tables:
+            self._run_table(t, ctx, given_wins)
+        return ev
+
+    # ----------------------------------------------------------------- stages
+    def _run_table(self, table: Table, ctx: "_Context", given_wins: bool):
+        ev, n = ctx.ev, ctx.ev.n
+        cols, rows_bad = [], set()
+        for inp in table.inputs:
+            if inp.decision and not (given_wins and ctx.given(inp.name)):
+                key = inp.output or inp.name
+                values = ctx.ev.columns.get(key)
+                if values is None:
+                    values = ctx.column(inp.name, inp.type)
+                else:
+                    rows_bad |= ctx.bad.get(key, set())
+                if inp.name != key:
+                    ev.columns[inp.name] = values
+            elif inp.derive and not (given_wins and ctx.given(inp.name)):
+                values = ctx.derived(inp)
+                rows_bad |= ctx.bad.get(inp.name, set())
+            else:
+                values = ctx.column(inp.name, inp.type)
+                rows_bad |= ctx.bad.get(inp.name, set())
+            if inp.allowed:
+                ctx.check_allowed(inp, values, table)
+                rows_bad |= ctx.bad.get(inp.name, set())
+            cols.append([encode(v, inp.type) if v is not None else None for v in values])
+        compiled = self.compiled(table)
+        keys = compiled.keys
+        engine_rows = [{k: v for k, v in zip(keys, vals) if v is not None} for vals in zip(*cols)] if cols else [{} for _ in range(n)]
+        good = [i for i in range(n) if i not in rows_bad]
+        if len(good) == n:
+            fired = self.engine.run(compiled, engine_rows)
+        else:
+            fired = [None if not compiled.as_events else "nomatch"] * n
+            got = self.engine.run(compiled, [engine_rows[i] for i in good])
+            if not compiled.as_events:
+                fired = [[] for _ in range(n)]
+            for i, f in zip(good, got):
+                fired[i] = f
+        self._apply_hit(table, fired, rows_bad, ctx)
+        self._due(table, ctx, rows_bad)
+
+    def _apply_hit(self, table: Table, fired: list, rows_bad: set, ctx: "_Context"):
+        ev, n = ctx.ev, ctx.ev.n
+        by_name = {f"r{r.index}": r for r in table.rules}
+        outs = [[None] * n for _ in table.outputs]
+        which: list = [None] * n
+        bad_out = set(rows_bad)
+        single = table.hit in (FIRST, PRIORITY)
+        for i in range(n):
+            if i in rows_bad:
+                continue
+            f = fired[i]
+            if single:
+                if f == "nomatch" or f is None:
+                    ev.problems.append(RowProblem(i, None, f"no rule row of '{table.name}' matched this row", table.name, WARNING))
+                    bad_out.add(i)
+                    continue
+                rule = by_name[f]
+                which[i] = rule.index
+                for o, v in zip(outs, rule.outputs):
+                    o[i] = v
+                continue
+            matched = [by_name[x] for x in f]
+            if table.hit in (UNIQUE, ANY):
+                if not matched:
+                    ev.problems.append(RowProblem(i, None, f"no rule row of '{table.name}' matched this row", table.name, WARNING))
+                    bad_out.add(i)
+                    continue
+                if len(matched) > 1 and (table.hit == UNIQUE or any(m.outputs != matched[0].outputs for m in matched[1:])):
+                    rows_txt = _and([str(m.index) for m in matched])
+                    why = "a unique table allows one" if table.hit == UNIQUE else "an 'any' table needs them to agree"
+                    ev.problems.append(RowProblem(i, None, f"rule rows {rows_txt} of '{table.name}' all match this row ({why})", table.name, ERROR))
+                    bad_out.add(i)
+                    continue
+                which[i] = matched[0].index
+                for o, v in zip(outs, matched[0].outputs):
+                    o[i] = v
+                continue
+            which[i] = [m.index for m in matched]
+            for j, o in enumerate(outs):
+                vals = [m.outputs[j] for m in matched if m.outputs[j] is not None]
+                o[i] = _aggregate(table.aggregate, vals) if table.hit == COLLECT and table.aggregate else vals
+        for o, col in zip(table.outputs, outs):
+            ev.columns[o.name] = col
+            ctx.bad[o.name] = bad_out
+        ev.fired[table.name] = which
+
+    def _due(self, table: Table, ctx: "_Context", rows_bad: set):
+        ev, n = ctx.ev, ctx.ev.n
+        for d in table.due:
+            base = ctx.column(d.source, ctx.field_type(d.source))
+            amount = ev.columns[d.add]
+            bad = set(ctx.bad.get(d.source, set())) | ctx.bad.get(d.add, set())
+            fixed = self.rs.calendars.get(d.calendar)
+            names = None if fixed else ev.columns.get(d.calendar)
+            out = [None] * n
+            for i in range(n):
+                b, a = base[i], amount[i]
+                if i in bad or b is None or a is None:
+                    continue
+                cal = fixed
+                if cal is None:
+                    cname = names[i] if names else None
+                    cal = self.rs.calendars.get(cname) if cname else None
+                    if cal is None:
+                        ev.problems.append(RowProblem(i, d.name, f"'{d.calendar}' gives '{cname}', which is not a calendar", table.name))
+                        bad.add(i)
+                        continue
+                try:
+                    out[i] = cal.add(b, a)
+                except (ValueError, OverflowError) as e:
+                    ev.problems.append(RowProblem(i, d.name, f"cannot compute {d.name}: {e}", table.name))
+                    bad.add(i)
+            ev.columns[d.name] = out
+            ctx.bad[d.name] = bad
+
+
+def _and(items):
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _aggregate(agg: str, vals: list):
+    if agg == "count":
+        return len(vals)
+    if not vals:
+        return None
+    if agg == "sum":
+        if isinstance(vals[0], Duration):
+            return Duration.from_seconds(sum(v.seconds for v in vals))
+        return sum(vals)
+    return min(vals) if agg == "min" else max(vals)
+
+
+class _Context:
+    """Per-evaluation cache of coerced and derived columns and of unusable cells."""
+
+    def __init__(self, evaluator: Evaluator, rows, ev: Evaluation, bad, as_of, dayfirst):
+        self.evaluator, self.rows, self.ev, self.bad, self.as_of, self.dayfirst = evaluator, rows, ev, bad, as_of, dayfirst
+        self._given: dict[str, bool] = {}
+
+    def given(self, name: str) -> bool:
+        g = self._given.get(name)
+        if g is None:
+            g = self._given[name] = any(name in r for r in self.rows)
+        return g
+
+    def field_type(self, name: str) -> str:
+        rs = self.evaluator.rs
+        if name in rs.fields:
+            return rs.fields[name].type
+        for t in rs.tables.values():
+            for i in t.inputs:
+                if i.name == name and i.source == "column":
+                    return i.type
+        return "text"
+
+    def column(self, name: str, type_: str) -> list:
+        ev = self.ev
+        if name in ev.columns:
+            return ev.columns[name]
+        out = []
+        bad = self.bad.setdefault(name, set())
+        for i, r in enumerate(self.rows):
+            raw = r.get(name)
+            if raw is None:
+                out.append(None)
+                continue
+            try:
+                out.append(coerce(raw, type_, self.dayfirst))
+            except ValueProblem as e:
+                out.append(None)
+                bad.add(i)
+                ev.problems.append(RowProblem(i, name, str(e)))
+        ev.columns[name] = out
+        return out
+
+    def check_allowed(self, inp, values, table):
+        allowed = {encode(a, inp.type) for a in inp.allowed}
+        bad = self.bad.setdefault(inp.name, set())
+        shown = ", ".join(str(a) for a in inp.allowed)
+        for i, v in enumerate(values):
+            if v is not None and i not in bad and encode(v, inp.type) not in allowed:
+                bad.add(i)
+                self.ev.problems.append(RowProblem(i, inp.name, f"'{v}' is not one of the allowed values of {inp.name} ({shown})", table.name))
+
+    def derived(self, inp) -> list:
+        ev = self.ev
+        if inp.name in ev.columns:
+            return ev.columns[inp.name]
+        d = inp.derive
+        src = self.column(d.field, self.field_type(d.field))
+        bad = self.bad.setdefault(inp.name, set())
+        bad |= self.bad.get(d.field, set())
+        as_of = self.as_of
+        out: list = [None] * len(src)
+        if d.func == "percentile":
+            present = sorted(v for v in src if v is not None)
+            m = len(present)
+            for i, v in enumerate(src):
+                if v is not None:
+                    out[i] = 100.0 if m == 1 else 100.0 * bisect.bisect_left(present, v) / (m - 1)
+        elif d.func == "days_since":
+            today = as_of.date()
+            for i, v in enumerate(src):
+                if v is not None:
+                    days = (today - (v.date() if isinstance(v, dt.datetime) else v)).days
+                    out[i] = Duration.of(days=days) if inp.type == "duration" else days
+        else:
+            cal = self.evaluator.rs.calendars.get(d.calendar) if d.calendar else None
+            for i, v in enumerate(src):
+                if v is None:
+                    continue
+                start = v if isinstance(v, dt.datetime) else dt.datetime(v.year, v.month, v.day)
+                if cal is None:
+                    secs = (as_of - start).total_seconds()
+                else:
+                    secs = cal.elapsed(start, as_of).seconds
+                out[i] = Duration.from_seconds(secs) if inp.type == "duration" else secs / 3600
+        ev.columns[inp.name] = out
+        return out

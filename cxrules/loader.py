@@ -360,6 +360,7 @@ class _Loader:
         self.find_loops()
         for table, doc, file in self.pending:
             table.due = self.due_of(doc.get("due"), table, file)
+        for table, doc, file in self.pending:
             table.rules = self.rules_of(doc.get("rules"), table, file)
             table.examples = self.examples_of(doc.get("examples"), table, file)
         zones = [c.timezone for c in rs.calendars.values() if c is not None]
@@ -575,6 +576,12 @@ class _Loader:
                 upstream.setdefault(i.name, i)
         outputs = {o.name: o for o in table.outputs}
         dues = {d.name: d for d in table.due}
+        # Fields that derived inputs and due dates read may be given too.
+        known = self.known_fields()
+        for t in self.rs.requires(table.name):
+            for f in [i.derive.field for i in t.inputs if i.derive] + [d.source for d in t.due]:
+                if f in known and f not in upstream:
+                    upstream[f] = Field(f, known[f], [])
         for eno, ex in enumerate(node.items, 1):
             where = {"table": table.name, "row": eno}
             if not isinstance(ex, Map):

@@ -1,0 +1,738 @@
+"""Working calendars: which moments are working time, and duration arithmetic over them.
+
+A calendar has a time zone, daily working hours (wall clock, possibly several
+intervals for a lunch break), working weekdays, optional public holidays of a
+country (for CN also the make-up working days on weekends, 调休) and lists of extra
+holidays / extra working days.
+
+Internally every moment is an integer count of microseconds since 1970-01-01 UTC
+("abs"), so working time is real elapsed time even across a DST change; wall-clock
+times are converted through per-year tables that are built once and cached.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from bisect import bisect_left, bisect_right
+from functools import lru_cache
+from zoneinfo import ZoneInfo, available_timezones
+
+from .problems import Problem, did_you_mean
+from .values import Duration
+
+KEYS = ("timezone", "hours", "workdays", "holidays", "extra_holidays", "extra_workdays")
+
+US = 1_000_000  # microseconds per second
+DAY_US = 86_400 * US
+_ONE_US = dt.timedelta(microseconds=1)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_MAX_EMPTY_YEARS = 5  # searching further than this for working time means there is none
+
+
+class CalendarProblem(ValueError):
+    """One problem in a calendar definition, tied to the YAML key it belongs to."""
+
+    def __init__(self, key: str, message: str, suggestion: str | None = None):
+        super().__init__(message)
+        self.key = key
+        self.message = message
+        self.suggestion = suggestion
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.suggestion})" if self.suggestion else self.message
+
+    def __repr__(self) -> str:
+        return f"CalendarProblem({self.key!r}, {self.message!r}, {self.suggestion!r})"
+
+    def as_problem(self, **where) -> Problem:
+        return Problem(self.message, code="calendar", suggestion=self.suggestion, **where)
+
+
+class NoWorkingTime(ValueError):
+    """A calendar search ran through years without finding any working time."""
+
+
+# ---------------------------------------------------------------------------
+# Parsing
+# ---------------------------------------------------------------------------
+
+_DAY_ABBR = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_FULL = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAY_INDEX = {n: i for names in (_DAY_ABBR, _DAY_FULL) for i, n in enumerate(names)}
+_DAY_INDEX.update({"tues": 1, "wednes": 2, "thur": 3, "thurs": 3})
+for _i, _c in enumerate("一二三四五六日"):
+    for _p in ("周", "星期", "礼拜"):
+        _DAY_INDEX[_p + _c] = _i
+for _p in ("星期", "礼拜"):
+    _DAY_INDEX[_p + "天"] = 6
+_DAY_RANGE = re.compile(r"^\s*(\S+?)\s*(?:-|–|~|～|\.\.|至|到)\s*(\S+)\s*$")
+
+_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*(?:-|–|~|～|至|到)\s*(\d{1,2}):(\d{2})\s*$")
+_DATE = re.compile(r"^\s*(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\s*$|^\s*(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?\s*$")
+_UTC_OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])\s*(\d{1,2})(?::?00)?$", re.I)
+_TZ_ALIASES = {
+    "beijing": "Asia/Shanghai", "china": "Asia/Shanghai", "cst": "Asia/Shanghai", "北京": "Asia/Shanghai",
+    "中国": "Asia/Shanghai", "北京时间": "Asia/Shanghai", "shanghai": "Asia/Shanghai", "hong kong": "Asia/Hong_Kong",
+    "taipei": "Asia/Taipei", "tokyo": "Asia/Tokyo", "singapore": "Asia/Singapore", "london": "Europe/London",
+    "berlin": "Europe/Berlin", "paris": "Europe/Paris", "new york": "America/New_York", "est": "America/New_York",
+    "pst": "America/Los_Angeles", "cet": "Europe/Berlin", "z": "UTC",
+}
+
+
+@lru_cache(maxsize=None)
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones()) | {"UTC"}
+
+
+def _tz_suggestion(name: str) -> str | None:
+    key = name.strip().lower().replace("_", " ")
+    if key in _TZ_ALIASES:
+        return f"did you mean '{_TZ_ALIASES[key]}'?"
+    m = _UTC_OFFSET.match(name.strip())
+    if m:
+        hours = int(m.group(2))
+        if hours == 0:
+            return "did you mean 'UTC'?"
+        # Etc/GMT zones have the POSIX sign: UTC+8 is Etc/GMT-8.
+        return f"did you mean 'Etc/GMT{'-' if m.group(1) == '+' else '+'}{hours}'?"
+    zones = _zones()
+    hit = did_you_mean(name, zones)
+    if hit:
+        return hit
+    # A bare city name ('Shangai') against the city part of each zone.
+    cities = {z.rsplit("/", 1)[-1]: z for z in sorted(zones) if "/" in z}
+    hit = did_you_mean(name.strip().replace(" ", "_"), cities)
+    if hit:
+        city = hit.split("'")[1]
+        return f"did you mean '{cities[city]}'?"
+    return "write a zone like 'Asia/Shanghai' or 'UTC'"
+
+
+def _parse_clock(h: str, m: str, allow_24: bool) -> int | None:
+    hh, mm = int(h), int(m)
+    if allow_24 and hh == 24 and mm == 0:
+        return 86_400
+    if hh > 23 or mm > 59:
+        return None
+    return hh * 3600 + mm * 60
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [p for p in (s.strip() for s in value.split(",")) if p]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return list(value)
+    return [value]
+
+
+def _parse_hours(name: str, value, problems: list) -> list[tuple[int, int]]:
+    if not isinstance(value, (str, list, tuple)):
+        problems.append(CalendarProblem("hours", f"calendar '{name}': hours must be a list like [\"09:00-12:00\", \"13:30-18:00\"]"))
+        return []
+    items = _as_list(value)
+    if not items:
+        problems.append(CalendarProblem("hours", f"calendar '{name}': hours is empty, so there is no working time", "write e.g. [\"09:00-18:00\"]"))
+        return []
+    out: list[tuple[int, int, str]] = []
+    for item in items:
+        text = str(item).strip()
+        m = _HOURS.match(text) if isinstance(item, str) else None
+        if not m:
+            problems.append(CalendarProblem("hours", f"calendar '{name}': working hours '{text}' are not like 09:00-18:00", "write start and end as HH:MM-HH:MM, in quotes"))
+            continue
+        start = _parse_clock(m.group(1), m.group(2), allow_24=False)
+        end = _parse_clock(m.group(3), m.group(4), allow_24=True)
+        if start is None or end is None:
+            bad = f"{m.group(1)}:{m.group(2)}" if start is None else f"{m.group(3)}:{m.group(4)}"
+            problems.append(CalendarProblem("hours", f"calendar '{name}': '{bad}' in working hours '{text}' is not a time of day", "hours go from 00:00 to 23:59; 24:00 may end the day"))
+            continue
+        if end <= start:
+            problems.append(CalendarProblem("hours", f"calendar '{name}': working hours '{text}' end before they start", "for hours past midnight write two intervals, e.g. '22:00-24:00' and '00:00-06:00'"))
+            continue
+        out.append((start, end, text))
+    good: list[tuple[int, int]] = []
+    for (s0, e0, t0), (s1, e1, t1) in zip(out, out[1:]):
+        if s1 < e0 and s0 < e1:
+            problems.append(CalendarProblem("hours", f"calendar '{name}': working hours '{t0}' and '{t1}' overlap", "merge them into one interval"))
+        elif s1 < s0:
+            order = ", ".join(f"'{t}'" for _, _, t in sorted(out))
+            problems.append(CalendarProblem("hours", f"calendar '{name}': working hours '{t1}' come before '{t0}'", f"list them in order: {order}"))
+    for s, e, _ in sorted(out):
+        if good and s <= good[-1][1]:  # touching intervals are one interval
+            good[-1] = (good[-1][0], max(e, good[-1][1]))
+        else:
+            good.append((s, e))
+    return good
+
+
+def _day_of_week(text: str) -> int | None:
+    return _DAY_INDEX.get(text.strip().lower())
+
+
+def _parse_workdays(name: str, value, problems: list) -> frozenset[int]:
+    items = _as_list(value)
+    if not items:
+        problems.append(CalendarProblem("workdays", f"calendar '{name}': workdays is empty, so there is no working time", "write e.g. [mon, tue, wed, thu, fri]"))
+        return frozenset()
+    days: set[int] = set()
+    for item in items:
+        text = str(item).strip()
+        d = _day_of_week(text)
+        if d is not None:
+            days.add(d)
+            continue
+        m = _DAY_RANGE.match(text)
+        if m and _day_of_week(m.group(1)) is not None and _day_of_week(m.group(2)) is not None:
+            a, b = _day_of_week(m.group(1)), _day_of_week(m.group(2))
+            days.update((a + k) % 7 for k in range((b - a) % 7 + 1))
+            continue
+        close = difflib.get_close_matches(text.lower(), _DAY_ABBR + _DAY_FULL, n=1, cutoff=0.7)
+        hint = f"did you mean '{close[0]}'?" if close else "write mon, tue, wed, thu, fri, sat or sun"
+        problems.append(CalendarProblem("workdays", f"calendar '{name}': '{text}' is not a day of the week", hint))
+    return frozenset(days)
+
+
+@lru_cache(maxsize=None)
+def _countries() -> dict[str, list[str]]:
+    import holidays
+
+    return holidays.list_supported_countries()
+
+
+def _country_suggestion(code: str) -> str | None:
+    from holidays import registry
+
+    key = re.sub(r"[\s_]+", "", code).lower()
+    for module, (cls, alpha2, alpha3, *_) in registry.COUNTRIES.items():
+        if key in (module.replace("_", ""), cls.lower(), alpha3.lower()):
+            return f"did you mean '{alpha2}'?"
+    return did_you_mean(code.upper(), _countries()) or "use a two-letter country code such as CN, HK, US or DE"
+
+
+def _parse_holidays(name: str, value, problems: list) -> tuple[str, str | None] | None:
+    if value is None or value is False or (isinstance(value, str) and value.strip().lower() in ("", "none", "no")):
+        return None
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, str):
+        problems.append(CalendarProblem("holidays", f"calendar '{name}': holidays must be one country code, such as CN", "put further days off in extra_holidays"))
+        return None
+    text = value.strip()
+    code, _, sub = text.partition("-")
+    code = code.strip().upper()
+    countries = _countries()
+    if code not in countries:
+        problems.append(CalendarProblem("holidays", f"calendar '{name}': no public holidays are known for '{text}'", _country_suggestion(text)))
+        return None
+    if not sub:
+        return code, None
+    subs = {s.lower(): s for s in countries[code]}
+    if sub.strip().lower() not in subs:
+        hint = did_you_mean(sub.strip(), countries[code])
+        hint = hint.replace("'", f"'{code}-", 1) if hint else (f"'{code}' has no regions" if not subs else f"regions of {code}: " + ", ".join(countries[code][:12]))
+        problems.append(CalendarProblem("holidays", f"calendar '{name}': '{sub.strip()}' is not a region of {code}", hint))
+        return None
+    return code, subs[sub.strip().lower()]
+
+
+def _one_date(item) -> dt.date | None:
+    if isinstance(item, dt.datetime):
+        return item.date()
+    if isinstance(item, dt.date):
+        return item
+    m = _DATE.match(str(item))
+    if not m:
+        return None
+    y, mo, d = (int(x) for x in (m.group(1, 2, 3) if m.group(1) else m.group(4, 5, 6)))
+    try:
+        return dt.date(y, mo, d)
+    except ValueError:
+        return None
+
+
+def _parse_dates(name: str, key: str, value, problems: list) -> frozenset[dt.date]:
+    out: set[dt.date] = set()
+    for item in _as_list(value):
+        d = _one_date(item)
+        if d is not None:
+            out.add(d)
+            continue
+        # 'A..B' is a run of days, e.g. a company shutdown week.
+        parts = str(item).split("..")
+        if len(parts) == 2:
+            a, b = _one_date(parts[0]), _one_date(parts[1])
+            if a and b and a <= b:
+                out.update(a + dt.timedelta(days=k) for k in range((b - a).days + 1))
+                continue
+            if a and b:
+                problems.append(CalendarProblem(key, f"calendar '{name}': in {key}, '{item}' ends before it starts", f"write it as '{b}..{a}'"))
+                continue
+        problems.append(CalendarProblem(key, f"calendar '{name}': '{item}' in {key} is not a date", "write it like 2026-10-08, or 2026-10-01..2026-10-07 for a run of days"))
+    return frozenset(out)
+
+
+def parse_calendar(name: str, raw: dict | None) -> tuple["Calendar | None", list[CalendarProblem]]:
+    """A Calendar from one YAML mapping, or None and every problem found in it."""
+    problems: list[CalendarProblem] = []
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        problems.append(CalendarProblem(name, f"calendar '{name}' must be a mapping of settings ({', '.join(KEYS)})"))
+        return None, problems
+    for key in raw:
+        if key not in KEYS:
+            hint = did_you_mean(str(key), KEYS) or f"the settings are {', '.join(KEYS)}"
+            problems.append(CalendarProblem(str(key), f"calendar '{name}': unknown setting '{key}'", hint))
+
+    tz_name = raw.get("timezone", "UTC")
+    if not isinstance(tz_name, str) or tz_name.strip() not in _zones():
+        problems.append(CalendarProblem("timezone", f"calendar '{name}': unknown time zone '{tz_name}'", _tz_suggestion(str(tz_name))))
+    else:
+        tz_name = tz_name.strip()
+
+    hours = _parse_hours(name, raw.get("hours", ["00:00-24:00"]), problems)
+    workdays = _parse_workdays(name, raw.get("workdays", list(_DAY_ABBR)), problems)
+    country = _parse_holidays(name, raw.get("holidays"), problems)
+    extra_h = _parse_dates(name, "extra_holidays", raw.get("extra_holidays"), problems)
+    extra_w = _parse_dates(name, "extra_workdays", raw.get("extra_workdays"), problems)
+    both = sorted(extra_h & extra_w)
+    if both:
+        problems.append(CalendarProblem("extra_workdays", f"calendar '{name}': {', '.join(map(str, both))} is both an extra holiday and an extra workday", "keep it in one list"))
+    if problems:
+        return None, problems
+    return Calendar(name, tz_name, hours, workdays, country, extra_h, extra_w), []
+
+
+# ---------------------------------------------------------------------------
+# Holidays
+# ---------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def _country_year(code: str, subdiv: str | None, year: int) -> tuple[frozenset, frozenset]:
+    """(days off, make-up working days) of one country in one year."""
+    import holidays
+
+    h = holidays.country_holidays(code, subdiv=subdiv, years=year)
+    # `weekend_workdays` holds the 调休 make-up days: this year's are added when the
+    # year is populated, cross-year ones (e.g. a Dec 29 for next year's New Year) on init.
+    return frozenset(h.keys()), frozenset(d for d in h.weekend_workdays if d.year == year)
+
+
+# ---------------------------------------------------------------------------
+# Calendar
+# ---------------------------------------------------------------------------
+
+
+class _Year:
+    """One calendar year of precomputed days, indexed by ordinal - o0."""
+
+    __slots__ = ("o0", "n", "base", "shift", "ivs", "cum", "wd", "working", "fixed")
+
+    def __init__(self, cal: "Calendar", year: int):
+        o0 = dt.date(year, 1, 1).toordinal()
+        n = dt.date(year + 1, 1, 1).toordinal() - o0 if year < 9999 else 365
+        self.o0, self.n = o0, n
+        base = [cal._zone_abs(o0 + i, 0) for i in range(n)]
+        base.append(cal._zone_abs(o0 + n, 0) if year < 9999 else base[-1] + DAY_US)
+        shift = [base[i + 1] - base[i] != DAY_US for i in range(n)]
+        off, makeup = _country_year(*cal.country, year) if cal.country else ((), ())
+        ivs, working, cum, wd = [], [], [0], []
+        total = 0
+        for i in range(n):
+            o = o0 + i
+            d = dt.date.fromordinal(o)
+            if d in cal.extra_workdays:
+                w = True
+            elif d in cal.extra_holidays:
+                w = False
+            elif d in makeup:
+                w = True
+            else:
+                w = d.weekday() in cal.workdays and d not in off
+            day: list[tuple[int, int]] = []
+            if w:
+                b = base[i]
+                if not shift[i]:
+                    day = [(b + s, b + e) for s, e in cal.hours_us]
+                else:
+                    last = None
+                    for s, e in cal.hours_us:
+                        a, z = cal._zone_abs(o, s), cal._zone_abs(o, e)
+                        if last is not None and a < last:  # wall times in a DST gap can overlap
+                            a = last
+                        if z > a:
+                            day.append((a, z))
+                            last = z
+            span = sum(z - a for a, z in day)
+            total += span
+            cum.append(total)
+            if span:
+                wd.append(o)
+            ivs.append(tuple(day))
+            working.append(w)
+        self.base, self.shift, self.ivs, self.cum, self.wd, self.working = base, shift, ivs, cum, wd, working
+        self.fixed = not any(shift)
+
+
+class Calendar:
+    """A working calendar. Build one with parse_calendar().
+
+    add(start, amount):
+      * Everyday calendar (open 00:00-24:00 every day, no holidays): weeks and days
+        are calendar days (same wall-clock time), the h/m/s part is real elapsed time,
+        so across a DST change 24h is not always the same wall-clock time next day.
+        A date plus whole days is a date.
+      * Business calendar: a start outside working time first moves to the next
+        working moment; each week counts len(workdays) working days; days count
+        working days (same wall-clock time on the Nth next working day, moved forward
+        if that is not working time); then h/m/s count working time only (real
+        elapsed time, across lunch breaks, nights, weekends and holidays). Working
+        time ends exactly at closing: 17:00 + 1h is 18:00 the same day.
+        A date start is the start of that day; a date plus whole days is the date of
+        the Nth working day after the first working day on or after it.
+      * A fraction of a day is that fraction of one day's working hours (24h in an
+        everyday calendar), counted as working time.
+      * Negative amounts go backwards symmetrically (a start outside working time
+        moves back to the previous closing time); a date minus N whole days is the
+        Nth working day before it.
+      * A zero amount moves a start to the next working moment.
+    Results are naive datetimes, wall clock in the calendar's zone.
+    """
+
+    def __init__(self, name: str, timezone: str = "UTC", hours=((0, 86_400),), workdays=frozenset(range(7)),
+                 country: tuple[str, str | None] | None = None, extra_holidays=frozenset(), extra_workdays=frozenset()):
+        self.name = name
+        self.timezone = timezone
+        self.tz = ZoneInfo(timezone)
+        self.hours = tuple((int(s), int(e)) for s, e in hours)  # seconds of the day
+        self.hours_us = tuple((s * US, e * US) for s, e in self.hours)
+        self.workdays = frozenset(workdays)  # 0 = Monday
+        self.country = country
+        self.holidays = None if country is None else (country[0] if not country[1] else f"{country[0]}-{country[1]}")
+        self.extra_holidays = frozenset(extra_holidays)
+        self.extra_workdays = frozenset(extra_workdays)
+        self.day_seconds = sum(e - s for s, e in self.hours)
+        self.is_everyday = (self.hours == ((0, 86_400),) and len(self.workdays) == 7
+                            and country is None and not self.extra_holidays)
+        self._years: dict[int, _Year] = {}
+        self._last: _Year | None = None
+
+    def __repr__(self) -> str:
+        return f"<Calendar {self.name!r} {self.timezone}{' everyday' if self.is_everyday else ''}>"
+
+    @classmethod
+    def everyday(cls, timezone: str = "UTC", name: str = "everyday") -> "Calendar":
+        return cls(name, timezone)
+
+    # -- conversions -------------------------------------------------------
+
+    def _zone_abs(self, o: int, sod: int) -> int:
+        """abs of wall-clock time `sod` µs into day `o` (fold=0 for gaps and repeats)."""
+        local = dt.datetime.fromordinal(o) + dt.timedelta(microseconds=sod)
+        return (local.replace(tzinfo=self.tz) - _EPOCH) // _ONE_US
+
+    def _zone_local(self, x: int) -> dt.datetime:
+        return (_EPOCH + dt.timedelta(microseconds=x)).astimezone(self.tz).replace(tzinfo=None)
+
+    def _year(self, o: int) -> _Year:
+        y = self._last
+        if y is not None and y.o0 <= o < y.o0 + y.n:
+            return y
+        year = dt.date.fromordinal(o).year
+        y = self._years.get(year)
+        if y is None:
+            y = self._years[year] = _Year(self, year)
+        self._last = y
+        return y
+
+    def _abs(self, o: int, sod: int) -> int:
+        y = self._year(o)
+        i = o - y.o0
+        return y.base[i] + sod if not y.shift[i] else self._zone_abs(o, sod)
+
+    def _local(self, o: int, x: int) -> dt.datetime:
+        y = self._year(o)
+        i = o - y.o0
+        if not y.shift[i]:
+            return dt.datetime.fromordinal(o) + dt.timedelta(microseconds=x - y.base[i])
+        return self._zone_local(x)
+
+    def _sod(self, o: int, x: int) -> int:
+        """Wall-clock µs into day `o` of abs x (24:00 stays on day o)."""
+        y = self._year(o)
+        i = o - y.o0
+        if not y.shift[i]:
+            return x - y.base[i]
+        return (self._zone_local(x) - dt.datetime.fromordinal(o)) // _ONE_US
+
+    def _split(self, t) -> tuple[int, int]:
+        if isinstance(t, dt.datetime):
+            if t.tzinfo is not None:
+                t = t.astimezone(self.tz)
+            return t.toordinal(), ((t.hour * 60 + t.minute) * 60 + t.second) * US + t.microsecond
+        if isinstance(t, dt.date):
+            return t.toordinal(), 0
+        raise TypeError(f"expected a date or datetime, got {type(t).__name__}")
+
+    # -- day searches ------------------------------------------------------
+
+    def _following(self, y: _Year) -> _Year:
+        return self._year(y.o0 + y.n)
+
+    def _preceding(self, y: _Year) -> _Year:
+        return self._year(y.o0 - 1)
+
+    def _nth_after(self, o: int, n: int) -> int:
+        """The n-th (n >= 1) day after o with working time."""
+        y = self._year(o)
+        k = bisect_right(y.wd, o)
+        if n <= len(y.wd) - k:
+            return y.wd[k + n - 1]
+        n -= len(y.wd) - k
+        for _ in range(1_000_000):
+            y = self._following(y)
+            if n <= len(y.wd):
+                return y.wd[n - 1]
+            n -= len(y.wd)
+            if not y.wd and not self._has_work_within(y, forward=True):
+                break
+        raise NoWorkingTime(f"calendar '{self.name}' has no working time after {dt.date.fromordinal(o)}")
+
+    def _nth_before(self, o: int, n: int) -> int:
+        """The n-th (n >= 1) day before o with working time."""
+        y = self._year(o)
+        k = bisect_left(y.wd, o)
+        if n <= k:
+            return y.wd[k - n]
+        n -= k
+        for _ in range(1_000_000):
+            y = self._preceding(y)
+            if n <= len(y.wd):
+                return y.wd[len(y.wd) - n]
+            n -= len(y.wd)
+            if not y.wd and not self._has_work_within(y, forward=False):
+                break
+        raise NoWorkingTime(f"calendar '{self.name}' has no working time before {dt.date.fromordinal(o)}")
+
+    def _has_work_within(self, y: _Year, forward: bool) -> bool:
+        """Whether any of the next few years (from an empty one) has working time."""
+        for _ in range(_MAX_EMPTY_YEARS):
+            y = self._following(y) if forward else self._preceding(y)
+            if y.wd:
+                return True
+        return False
+
+    def _next_wd(self, o: int) -> int:
+        return self._nth_after(o, 1)
+
+    def _prev_wd(self, o: int) -> int:
+        return self._nth_before(o, 1)
+
+    def _shift_days(self, o: int, x: int, n: int, forward: bool) -> tuple[int, int]:
+        """Same wall-clock time n working days on, from the nearest working moment."""
+        if forward:
+            o, x = self._fwd(o, x, 0)
+            sod = self._sod(o, x)
+            o = self._nth_after(o, n)
+            return self._fwd(o, self._abs(o, sod), 0)
+        o, x = self._bwd(o, x, 0)
+        sod = self._sod(o, x)
+        o = self._nth_before(o, n)
+        return self._bwd(o, self._abs(o, sod), 0)
+
+    # -- moving through working time --------------------------------------
+
+    def _fwd(self, o: int, x: int, T: int) -> tuple[int, int]:
+        """Day and abs after T >= 0 µs of working time from abs x on day o."""
+        y = self._year(o)
+        i = o - y.o0
+        for a, b in y.ivs[i]:
+            if b <= x:
+                continue
+            s = a if a > x else x
+            if T <= b - s:
+                return o, s + T
+            T -= b - s
+        if T == 0:
+            o = self._next_wd(o)
+            y = self._year(o)
+            return o, y.ivs[o - y.o0][0][0]
+        i += 1
+        while True:
+            cum = y.cum
+            target = cum[i] + T
+            j = bisect_left(cum, target, i)
+            if j <= y.n:
+                k = j - 1
+                rem = target - cum[k]
+                for a, b in y.ivs[k]:
+                    if rem <= b - a:
+                        return y.o0 + k, a + rem
+                    rem -= b - a
+                return y.o0 + k, y.ivs[k][-1][1]  # unreachable but safe
+            T -= cum[y.n] - cum[i]
+            if not y.wd and not self._has_work_within(y, forward=True):
+                raise NoWorkingTime(f"calendar '{self.name}' has no working time after {dt.date.fromordinal(o)}")
+            y = self._following(y)
+            i = 0
+
+    def _bwd(self, o: int, x: int, T: int) -> tuple[int, int]:
+        """Day and abs T >= 0 µs of working time before abs x on day o."""
+        y = self._year(o)
+        i = o - y.o0
+        for a, b in reversed(y.ivs[i]):
+            if a >= x:
+                continue
+            e = b if b < x else x
+            if T <= e - a:
+                return o, e - T
+            T -= e - a
+        if T == 0:
+            o = self._prev_wd(o)
+            y = self._year(o)
+            return o, y.ivs[o - y.o0][-1][1]
+        while True:
+            cum = y.cum
+            target = cum[i] - T
+            k = bisect_right(cum, target, 0, i) - 1
+            if k >= 0:
+                rem = cum[k + 1] - target
+                for a, b in reversed(y.ivs[k]):
+                    if rem <= b - a:
+                        return y.o0 + k, b - rem
+                    rem -= b - a
+                return y.o0 + k, y.ivs[k][0][0]  # unreachable but safe
+            T -= cum[i]
+            if not y.wd and not self._has_work_within(y, forward=False):
+                raise NoWorkingTime(f"calendar '{self.name}' has no working time before {dt.date.fromordinal(o)}")
+            y = self._preceding(y)
+            i = y.n
+
+    def _between(self, o1: int, o2: int) -> int:
+        """Working µs in whole days o1 <= day < o2."""
+        total = 0
+        while o1 < o2:
+            y = self._year(o1)
+            end = min(o2, y.o0 + y.n)
+            total += y.cum[end - y.o0] - y.cum[o1 - y.o0]
+            o1 = end
+        return total
+
+    # -- public ------------------------------------------------------------
+
+    def is_working_day(self, d: dt.date) -> bool:
+        """A working weekday that is not a holiday, or a make-up / extra working day."""
+        if isinstance(d, dt.datetime):
+            d = d.date()
+        o = d.toordinal()
+        y = self._year(o)
+        return y.working[o - y.o0]
+
+    def is_working_time(self, t: dt.datetime) -> bool:
+        o, sod = self._split(t)
+        x = self._abs(o, sod)
+        y = self._year(o)
+        return any(a <= x < b for a, b in y.ivs[o - y.o0])
+
+    def next_working_time(self, t) -> dt.datetime:
+        """t itself if it is working time, else the next opening time."""
+        o, sod = self._split(t)
+        if self.is_everyday:
+            return dt.datetime.fromordinal(o) + dt.timedelta(microseconds=sod)
+        return self._local(*self._fwd(o, self._abs(o, sod), 0))
+
+    def _parts(self, amount) -> tuple[int, int]:
+        """(whole days, working µs) of a Duration in this calendar."""
+        if isinstance(amount, dt.timedelta):
+            return 0, amount // _ONE_US
+        weeks, days, time = amount.weeks, amount.days, amount.time
+        if not (weeks or days or time) and amount.seconds:
+            time = amount.seconds  # built with Duration(seconds) only
+        n = int(days)
+        frac = days - n
+        per_week = 7 if self.is_everyday else len(self.workdays)
+        per_day = 86_400 if self.is_everyday else self.day_seconds
+        return weeks * per_week + n, round((time + frac * per_day) * US)
+
+    def add(self, start, amount: Duration):
+        """start + amount in this calendar; see the class docstring for the rules."""
+        n, T = self._parts(amount)
+        is_date = not isinstance(start, dt.datetime)
+        if not is_date and start.tzinfo is not None:
+            start = start.astimezone(self.tz).replace(tzinfo=None)
+        if self.is_everyday:
+            return self._add_everyday(start, n, T, is_date)
+        o, sod = self._split(start)
+        if is_date and T == 0:
+            if n >= 0:
+                y = self._year(o)
+                first = o if y.ivs[o - y.o0] else self._next_wd(o)
+                return dt.date.fromordinal(self._nth_after(first, n) if n else first)
+            return dt.date.fromordinal(self._nth_before(o, -n))
+        x = self._abs(o, sod)
+        if n > 0:
+            o, x = self._shift_days(o, x, n, forward=True)
+        elif n < 0:
+            o, x = self._shift_days(o, x, -n, forward=False)
+        if T > 0 or (T == 0 and n == 0):
+            o, x = self._fwd(o, x, T)
+        elif T < 0:
+            o, x = self._bwd(o, x, -T)
+        return self._local(o, x)
+
+    def _add_everyday(self, start, n: int, T: int, is_date: bool):
+        if is_date:
+            if T == 0:
+                return start + dt.timedelta(days=n) if n else start
+            start = dt.datetime(start.year, start.month, start.day)
+        t = start + dt.timedelta(days=n) if n else start
+        if T == 0:
+            return t
+        guess = t + dt.timedelta(microseconds=T)
+        if self._fixed_between(t.year, guess.year):
+            return guess
+        o, sod = self._split(t)
+        return self._zone_local(self._abs(o, sod) + T)
+
+    def _fixed_between(self, y1: int, y2: int) -> bool:
+        """No UTC offset change in these years, so wall clock and elapsed time agree."""
+        if y1 > y2:
+            y1, y2 = y2, y1
+        if y2 - y1 > 2:
+            return False
+        for year in range(y1, y2 + 1):
+            y = self._years.get(year)
+            if y is None:
+                y = self._year(dt.date(year, 1, 1).toordinal())
+            if not y.fixed:
+                return False
+        return True
+
+    def elapsed(self, start, end) -> Duration:
+        """Working time from start to end (negative if end is earlier); dates mean midnight."""
+        o1, s1 = self._split(start)
+        o2, s2 = self._split(end)
+        if self.is_everyday:
+            if self._fixed_between(start.year, end.year):
+                us = (o2 - o1) * DAY_US + s2 - s1
+            else:
+                us = self._abs(o2, s2) - self._abs(o1, s1)
+            return Duration.from_seconds(us / US)
+        x1, x2 = self._abs(o1, s1), self._abs(o2, s2)
+        sign = 1
+        if x2 < x1:
+            o1, x1, o2, x2, sign = o2, x2, o1, x1, -1
+        y = self._year(o1)
+        ivs1 = y.ivs[o1 - y.o0]
+        if o1 == o2:
+            us = sum(max(0, min(b, x2) - max(a, x1)) for a, b in ivs1)
+        else:
+            us = sum(b - max(a, x1) for a, b in ivs1 if b > x1)
+            y = self._year(o2)
+            us += sum(min(b, x2) - a for a, b in y.ivs[o2 - y.o0] if a < x2)
+            us += self._between(o1 + 1, o2)
+        return Duration.from_seconds(sign * us / US)

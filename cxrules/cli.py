@@ -1,0 +1,187 @@
+"""The `cxrules` command: thin over the library; the only module that imports click."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import rulesets
+from .problems import CxError, RuleSetError
+
+RULES_HELP = "Rule file or folder (default: ./rules, else the bundled rules)."
+
+
+def _rules_path(path):
+    return Path(path) if path else rulesets.default_rules_dir()
+
+
+def _summary(n_err, n_warn, n_files):
+    s = lambda n, w: f"{n} {w}{'' if n == 1 else 's'}"  # noqa: E731
+    return f"{s(n_err, 'error')}, {s(n_warn, 'warning')} in {s(n_files, 'file')}"
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CxError as e:  # library errors are the user's to fix: a sentence, not a traceback
+            raise click.ClickException(str(e)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cxrules")
+def cli():
+    """Customer-experience rules as decision tables, for Excel workbooks."""
+
+
+@cli.command()
+@click.argument("rules", required=False, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
+def check(rules, as_json):
+    """Check rule files: syntax, types, names, overlaps, gaps, unreachable rows, loops.
+
+    Exits 1 if there are errors; warnings alone exit 0.
+    """
+    path = _rules_path(rules)
+    rs, problems = rulesets.load(path)
+    errors, warnings = problems.errors, problems.warnings
+    if as_json:
+        click.echo(json.dumps({
+            "rules": str(path),
+            "files": rs.files,
+            "errors": len(errors),
+            "warnings": len(warnings),
+            "problems": [p.to_dict() for p in problems],
+        }, ensure_ascii=False, indent=2))
+    else:
+        for p in problems:
+            click.echo(str(p))
+        click.echo(_summary(len(errors), len(warnings), len(rs.files)) + f" ({len(rs.tables)} decisions)")
+    sys.exit(1 if errors else 0)
+
+
+@cli.command("test")
+@click.argument("rules", required=False, type=click.Path())
+@click.option("--decision", "-d", multiple=True, help="Only the examples of this decision (repeatable).")
+@click.option("--verbose", "-v", is_flag=True, help="List passing examples too.")
+def test_cmd(rules, decision, verbose):
+    """Run every `examples:` row of the rule files; show expected vs got for failures."""
+    from .testing import run_examples
+
+    rs = _load_or_exit(rules)
+    unknown = [d for d in decision if d not in rs.tables]
+    if unknown:
+        raise click.UsageError(f"no decision named '{unknown[0]}'; decisions are: {', '.join(rs.tables)}")
+    results = run_examples(rs, list(decision) or None)
+    failed = [r for r in results if not r.passed]
+    for r in results:
+        if not r.passed:
+            click.echo("FAIL " + r.describe())
+        elif verbose:
+            click.echo(f"ok   {r.table} example {r.index}")
+    click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if not results:
+        click.echo("no examples found: add 'examples:' to the decision tables")
+    sys.exit(1 if failed else 0)
+
+
+@cli.command()
+@click.argument("decision")
+@click.argument("values", nargs=-1)
+@click.option("--rules", type=click.Path(), help=RULES_HELP)
+@click.option("--as-of", "as_of", help="The moment 'now' is, e.g. 2026-11-23 09:30 (default: now).")
+def explain(decision, values, rules, as_of):
+    """Show, for each rule row, which cells match NAME=VALUE inputs, and the result.
+
+    \b
+    Example:
+      cxrules explain tier recency=45 frequency=3 monetary=3000
+    """
+    from .evaluation import Evaluator
+    from .explain import explain as do_explain, render
+
+    rs = _load_or_exit(rules)
+    if decision not in rs.tables:
+        from .problems import did_you_mean
+
+        hint = did_you_mean(decision, rs.tables)
+        raise click.UsageError(f"no decision named '{decision}'" + (f"; {hint}" if hint else f"; decisions are: {', '.join(rs.tables)}"))
+    given = {}
+    for v in values:
+        if "=" not in v:
+            raise click.UsageError(f"'{v}' is not NAME=VALUE, e.g. recency=45")
+        k, _, val = v.partition("=")
+        given[k.strip()] = val.strip() or None
+    known = _known_names(rs, decision)
+    for k in given:
+        if k not in known:
+            from .problems import did_you_mean
+
+            hint = did_you_mean(k, known)
+            raise click.UsageError(f"'{decision}' reads no input or field '{k}'" + (f"; {hint}" if hint else f"; it reads: {', '.join(sorted(known))}"))
+    click.echo(render(do_explain(Evaluator(rs), decision, given, _as_of(as_of))), nl=False)
+
+
+@cli.command()
+@click.option("--rules", type=click.Path(), help=RULES_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def decisions(rules, as_json):
+    """List the decisions, their inputs (with the workbook columns they read) and outputs."""
+    from .vocabulary import describe
+
+    rs = _load_or_exit(rules)
+    info = describe(rs)
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        return
+    for d in info:
+        click.echo(f"{d['decision']}: {d['title']} (hit policy {d['hit']})")
+        for i in d["inputs"]:
+            click.echo(f"  in   {i['name']} ({i['type']}) <- {i['source']}")
+        for o in d["outputs"]:
+            click.echo(f"  out  {o['name']} ({o['type']}) -> {', '.join(o['columns'])}")
+
+
+def _known_names(rs, decision) -> set:
+    names = set()
+    for t in rs.requires(decision):
+        for i in t.inputs:
+            names.add(i.name)
+            if i.derive:
+                names.add(i.derive.field)
+        for d in t.due:
+            names.add(d.source)
+    return names
+
+
+def _as_of(text):
+    if not text:
+        return None
+    from .values import ValueProblem, parse_datetime
+
+    try:
+        return parse_datetime(text)
+    except ValueProblem as e:
+        raise click.BadParameter(str(e), param_hint="--as-of") from None
+
+
+def _load_or_exit(rules):
+    path = _rules_path(rules)
+    try:
+        return rulesets.load_or_raise(path)
+    except RuleSetError as e:
+        for p in e.problems:
+            if p.is_error:
+                click.echo(str(p), err=True)
+        raise click.ClickException(f"the rules in {path} have errors; fix them first (cxrules check {path})") from None
+
+
+def main():
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,505 @@
+"""Reading .xlsx/.xlsm workbooks: values through python-calamine, the rest from the XML.
+
+Coordinates: rows are Excel row numbers (1-based), columns are 0-based indexes (A = 0).
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.sax.saxutils import unescape as _xml_unescape
+
+import python_calamine as _cal
+
+from .problems import CxError
+
+NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+REL_WORKSHEET = NS_REL + "/worksheet"
+REL_CHARTSHEET = NS_REL + "/chartsheet"
+REL_TABLE = NS_REL + "/table"
+REL_STYLES = NS_REL + "/styles"
+REL_CALCCHAIN = NS_REL + "/calcChain"
+REL_OFFICE_DOC = NS_REL + "/officeDocument"
+
+OK_SUFFIXES = (".xlsx", ".xlsm", ".xltx", ".xltm")
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+class WorkbookError(CxError):
+    """A workbook that cannot be read or written; the text says which file and what to do."""
+
+
+@dataclass(frozen=True)
+class CellError:
+    """An Excel error value such as #N/A, distinct from the text '#N/A' typed by a person."""
+
+    code: str
+
+    def __str__(self) -> str:
+        return self.code
+
+
+@dataclass(frozen=True)
+class Sheet:
+    name: str
+    index: int  # position among the workbook's sheets (chart sheets count)
+    visible: bool
+    kind: str = "worksheet"  # worksheet | chartsheet | dialogsheet | macrosheet
+    state: str = "visible"  # visible | hidden | veryHidden
+    part: str = field(default="", repr=False, compare=False)  # zip name, e.g. xl/worksheets/sheet1.xml
+    rid: str = field(default="", repr=False, compare=False)
+    sheet_id: int = field(default=0, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Table:
+    """An Excel table (ListObject). ref = (first_row, first_col, last_row, last_col)."""
+
+    name: str
+    ref: tuple[int, int, int, int]
+    header_rows: int = 1
+    totals_rows: int = 0
+    columns: tuple[str, ...] = ()
+    part: str = field(default="", repr=False, compare=False)
+
+    @property
+    def header_row(self) -> int | None:
+        return self.ref[0] if self.header_rows else None
+
+
+@dataclass
+class SheetData:
+    """One sheet's cells. rows[i][j] is Excel row first_row + i, column first_col + j."""
+
+    name: str
+    rows: list[list]
+    first_row: int = 1
+    first_col: int = 0
+    tables: list[Table] = field(default_factory=list)
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)
+    # (row, col) of cells holding a formula but no cached value (never calculated)
+    formula_cells_without_value: list[tuple[int, int]] = field(default_factory=list)
+
+    def excel_row(self, i: int) -> int:
+        return self.first_row + i
+
+    def column(self, j: int) -> int:
+        return self.first_col + j
+
+    def cell_ref(self, i: int, j: int) -> str:
+        return cell_ref(self.first_row + i, self.first_col + j)
+
+    def value(self, row: int, col: int):
+        """The value at Excel row `row`, column index `col` (None outside the data)."""
+        i, j = row - self.first_row, col - self.first_col
+        if 0 <= i < len(self.rows) and 0 <= j < len(self.rows[i]):
+            return self.rows[i][j]
+        return None
+
+
+# ------------------------------------------------------------------ cell references
+_LETTERS: dict[int, str] = {}
+
+
+def col_letter(col: int) -> str:
+    """0 -> 'A', 25 -> 'Z', 26 -> 'AA'."""
+    s = _LETTERS.get(col)
+    if s is None:
+        n, out = col + 1, ""
+        while n:
+            n, r = divmod(n - 1, 26)
+            out = chr(65 + r) + out
+        _LETTERS[col] = s = out
+    return s
+
+
+def col_index(letters: str | bytes) -> int:
+    if isinstance(letters, bytes):
+        letters = letters.decode("ascii")
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
+
+def cell_ref(row: int, col: int) -> str:
+    return f"{col_letter(col)}{row}"
+
+
+_REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d+)$")
+
+
+def parse_ref(ref: str) -> tuple[int, int]:
+    m = _REF.match(ref.strip())
+    if not m:
+        raise ValueError(f"not a cell reference: {ref}")
+    return int(m.group(2)), col_index(m.group(1))
+
+
+def parse_range(ref: str) -> tuple[int, int, int, int]:
+    a, _, b = ref.partition(":")
+    r1, c1 = parse_ref(a)
+    r2, c2 = parse_ref(b) if b else (r1, c1)
+    return min(r1, r2), min(c1, c2), max(r1, r2), max(c1, c2)
+
+
+def range_ref(r1: int, c1: int, r2: int, c2: int) -> str:
+    a, b = cell_ref(r1, c1), cell_ref(r2, c2)
+    return a if a == b else f"{a}:{b}"
+
+
+# ------------------------------------------------------------------ package parts
+_ATTR = re.compile(r'([\w:.-]+)\s*=\s*("([^"]*)"|\'([^\']*)\')')
+
+
+def attrs(tag: str) -> dict[str, str]:
+    """Attributes of one start tag, unescaped; prefixes kept (r:id)."""
+    out = {}
+    for m in _ATTR.finditer(tag):
+        v = m.group(3) if m.group(3) is not None else m.group(4)
+        out[m.group(1)] = _xml_unescape(v, {"&quot;": '"', "&apos;": "'"})
+    return out
+
+
+def rels_path(part: str) -> str:
+    d, b = posixpath.split(part)
+    return posixpath.join(d, "_rels", b + ".rels")
+
+
+def resolve_target(source_part: str, target: str) -> str:
+    if target.startswith("/"):
+        return target.lstrip("/")
+    return posixpath.normpath(posixpath.join(posixpath.dirname(source_part), target))
+
+
+@dataclass
+class Rel:
+    id: str
+    type: str
+    target: str  # as written
+    part: str  # resolved zip name ("" for external)
+    external: bool = False
+
+
+def parse_rels(text: str, source_part: str) -> list[Rel]:
+    out = []
+    for m in re.finditer(r"<(?:\w+:)?Relationship\b[^>]*>", text):
+        a = attrs(m.group(0))
+        ext = a.get("TargetMode") == "External"
+        target = a.get("Target", "")
+        out.append(Rel(a.get("Id", ""), a.get("Type", ""), target, "" if ext else resolve_target(source_part, target), ext))
+    return out
+
+
+def read_text(zf: zipfile.ZipFile, name: str) -> str | None:
+    try:
+        return zf.read(name).decode("utf-8")
+    except KeyError:
+        return None
+
+
+def workbook_part(zf: zipfile.ZipFile) -> str:
+    text = read_text(zf, "_rels/.rels") or ""
+    for rel in parse_rels(text, ""):
+        if rel.type.endswith("/officeDocument"):
+            return rel.part
+    return "xl/workbook.xml"
+
+
+def parse_sheets(wb_xml: str, wb_rels: list[Rel]) -> list[Sheet]:
+    by_id = {r.id: r for r in wb_rels}
+    sheets = []
+    for i, m in enumerate(re.finditer(r"<(?:\w+:)?sheet\b[^>]*>", wb_xml)):
+        a = attrs(m.group(0))
+        rid = next((v for k, v in a.items() if k.endswith(":id") or k == "id"), "")
+        rel = by_id.get(rid)
+        kind = "worksheet"
+        if rel is not None:
+            kind = rel.type.rsplit("/", 1)[-1]
+            if kind not in ("worksheet", "chartsheet", "dialogsheet"):
+                kind = "macrosheet" if "macro" in kind.lower() else kind
+        state = a.get("state", "visible")
+        sheets.append(Sheet(a.get("name", ""), i, state == "visible", kind, state, rel.part if rel else "", rid, int(a.get("sheetId", "0") or 0)))
+    return sheets
+
+
+def parse_table(text: str, part: str) -> Table:
+    m = re.search(r"<(?:\w+:)?table\b[^>]*>", text)
+    a = attrs(m.group(0)) if m else {}
+    cols = tuple(attrs(c.group(0)).get("name", "") for c in re.finditer(r"<(?:\w+:)?tableColumn\b[^>]*>", text))
+    return Table(
+        a.get("displayName") or a.get("name", ""),
+        parse_range(a.get("ref", "A1")),
+        int(a.get("headerRowCount", "1")),
+        int(a.get("totalsRowCount", "0")),
+        cols,
+        part,
+    )
+
+
+def sheet_tables(zf: zipfile.ZipFile, sheet_part: str) -> list[Table]:
+    text = read_text(zf, rels_path(sheet_part))
+    if not text:
+        return []
+    out = []
+    for rel in parse_rels(text, sheet_part):
+        if rel.type == REL_TABLE and not rel.external:
+            t = read_text(zf, rel.part)
+            if t:
+                out.append(parse_table(t, rel.part))
+    return out
+
+
+# ------------------------------------------------------------------ checks before opening
+def lock_file(path: Path) -> Path | None:
+    """Excel keeps '~$name' beside a workbook while it is open."""
+    lock = path.with_name("~$" + path.name)
+    return lock if lock.exists() else None
+
+
+def check_readable(path: Path) -> None:
+    """Refuse, in plain words, files cxrules cannot use."""
+    name = str(path)
+    if not path.exists():
+        raise WorkbookError(f"{name}: no such file; check the name and folder")
+    if path.is_dir():
+        raise WorkbookError(f"{name}: is a folder, not a workbook")
+    suffix = path.suffix.lower()
+    if path.name.startswith("~$"):
+        raise WorkbookError(f"{name}: is Excel's lock file, not a workbook; use the workbook beside it")
+    with open(path, "rb") as f:
+        head = f.read(8)
+        ole = head == OLE2_MAGIC
+        encrypted = False
+        if ole:
+            f.seek(0)
+            encrypted = "EncryptionInfo".encode("utf-16-le") in f.read(4 << 20)
+    if ole and encrypted:
+        raise WorkbookError(
+            f"{name}: is protected with a password (encrypted), so it cannot be read; in Excel use "
+            "File > Info > Protect Workbook > Encrypt with Password, clear the password, and save"
+        )
+    if suffix == ".xls":
+        raise WorkbookError(f"{name}: is an old Excel 97-2003 workbook (.xls); open it in Excel and save it as .xlsx (Excel Workbook)")
+    if suffix == ".xlsb":
+        raise WorkbookError(f"{name}: is an Excel binary workbook (.xlsb); open it in Excel and save it as .xlsx (Excel Workbook)")
+    if ole:
+        raise WorkbookError(
+            f"{name}: is not an .xlsx inside: it is either protected with a password or an old .xls workbook renamed; "
+            "open it in Excel, remove any password (File > Info > Protect Workbook), and save it as .xlsx (Excel Workbook)"
+        )
+    if suffix not in OK_SUFFIXES:
+        raise WorkbookError(f"{name}: is not an Excel workbook (.xlsx or .xlsm); save it from Excel as .xlsx")
+    if not zipfile.is_zipfile(path):
+        raise WorkbookError(f"{name}: is damaged or not really an Excel workbook (it is not a zip package); open it in Excel, let it repair, and save it again")
+
+
+def check_not_open(path: Path) -> None:
+    lock = lock_file(path)
+    if lock is not None:
+        raise WorkbookError(
+            f"{path}: is open in Excel (lock file {lock.name} beside it); close it in Excel first "
+            f"(if Excel is not running, delete {lock.name})"
+        )
+
+
+# ------------------------------------------------------------------ the workbook
+class Workbook:
+    """An open workbook: sheet list, values and the facts rules need (tables, merges, errors)."""
+
+    def __init__(self, path: Path, zf: zipfile.ZipFile, book, wb_part: str, wb_xml: str, sheets: list[Sheet]):
+        self.path = path
+        self._zf = zf
+        self._book = book
+        self.workbook_part = wb_part
+        self.sheets = sheets
+        m = re.search(r"<(?:\w+:)?workbookPr\b[^>]*>", wb_xml)
+        self.date1904 = bool(m) and attrs(m.group(0)).get("date1904", "0").lower() in ("1", "true")
+
+    # lookups
+    @property
+    def worksheets(self) -> list[Sheet]:
+        return [s for s in self.sheets if s.kind == "worksheet"]
+
+    def sheet(self, name: str) -> Sheet:
+        for s in self.sheets:
+            if s.name == name:
+                return s
+        for s in self.sheets:
+            if s.name.casefold() == str(name).casefold():
+                return s
+        from .problems import did_you_mean
+
+        hint = did_you_mean(str(name), [s.name for s in self.sheets])
+        names = ", ".join(f"'{s.name}'" for s in self.sheets)
+        raise WorkbookError(f"{self.path}: has no sheet '{name}'" + (f"; {hint}" if hint else f"; its sheets are {names}"))
+
+    def tables(self, name: str) -> list[Table]:
+        return sheet_tables(self._zf, self.sheet(name).part)
+
+    def read_sheet(self, name: str) -> SheetData:
+        sh = self.sheet(name)
+        if sh.kind != "worksheet":
+            raise WorkbookError(f"{self.path}: sheet '{sh.name}' is a {sh.kind.replace('sheet', ' sheet')}, not a sheet of cells")
+        try:
+            cs = self._book.get_sheet_by_name(sh.name)
+            rows = cs.to_python(skip_empty_area=True)
+            start = cs.start
+            merged_raw = cs.merged_cell_ranges or []
+        except _cal.CalamineError as e:
+            raise WorkbookError(f"{self.path}: sheet '{sh.name}' cannot be read ({e}); open it in Excel and save it again") from None
+        first_row, first_col = (start[0] + 1, start[1]) if start else (1, 0)
+        for i, row in enumerate(rows):  # calamine gives '' for blank cells
+            rows[i] = [None if v == "" else v for v in row]
+        while rows and not any(v is not None for v in rows[-1]):
+            rows.pop()
+        errors, no_value = scan_sheet_xml(self._zf, sh.part)
+        for (r, c), code in errors.items():
+            i, j = r - first_row, c - first_col
+            if i < 0 or j < 0:  # outside calamine's area: shift the grid
+                rows, first_row, first_col = _grow(rows, first_row, first_col, r, c)
+                i, j = r - first_row, c - first_col
+            while len(rows) <= i:
+                rows.append([])
+            row = rows[i]
+            if len(row) <= j:
+                row.extend([None] * (j + 1 - len(row)))
+            row[j] = CellError(code)
+        merged = [(a[0] + 1, a[1], b[0] + 1, b[1]) for a, b in merged_raw]
+        return SheetData(sh.name, rows, first_row, first_col, sheet_tables(self._zf, sh.part), merged, sorted(no_value))
+
+    def close(self) -> None:
+        try:
+            self._book.close()
+        except Exception:
+            pass
+        self._zf.close()
+
+    def __enter__(self) -> "Workbook":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _grow(rows, first_row, first_col, r, c):
+    nr, nc = min(first_row, r), min(first_col, c)
+    dc = first_col - nc
+    rows = [[None] * dc + row for row in rows] if dc else rows
+    rows = [[] for _ in range(first_row - nr)] + rows
+    return rows, nr, nc
+
+
+def open_workbook(path) -> Workbook:
+    path = Path(path)
+    check_readable(path)
+    check_not_open(path)
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise WorkbookError(f"{path}: is damaged ({e}); open it in Excel, let it repair, and save it again") from None
+    try:
+        wb_part = workbook_part(zf)
+        wb_xml = read_text(zf, wb_part)
+        if wb_xml is None:
+            raise WorkbookError(f"{path}: is not an Excel workbook (no workbook part inside); save it from Excel as .xlsx")
+        if "purl.oclc.org/ooxml/spreadsheetml" in wb_xml[:2000]:
+            raise WorkbookError(f"{path}: is saved as 'Strict Open XML Spreadsheet'; open it in Excel and save it as 'Excel Workbook (.xlsx)'")
+        rels = parse_rels(read_text(zf, rels_path(wb_part)) or "", wb_part)
+        sheets = parse_sheets(wb_xml, rels)
+        book = _cal.CalamineWorkbook.from_path(str(path))
+    except WorkbookError:
+        zf.close()
+        raise
+    except (_cal.CalamineError, zipfile.BadZipFile, KeyError, UnicodeDecodeError, ValueError, OSError) as e:
+        zf.close()
+        raise WorkbookError(f"{path}: is damaged or not a workbook Excel saved ({e}); open it in Excel, let it repair, and save it again") from None
+    return Workbook(path, zf, book, wb_part, wb_xml, sheets)
+
+
+# ------------------------------------------------------------------ fast XML scan
+_CELL_R = re.compile(rb'\br="([A-Z]{1,3})([0-9]+)"')
+_ERR_CELL = re.compile(rb'<c\b[^>]*?\bt="e"[^>]*>(?:<f\b[^>]*?(?:/>|>[^<]*</f>))?\s*<v>([^<]*)</v>')
+_F_NO_V = re.compile(rb'<c\b([^>]*)>\s*<f\b[^>]*?(?:/>|>[^<]*</f>)\s*(<v\s*/>|<v>\s*</v>)?\s*</c>')
+_ROW_END = b"</row>"
+
+
+def iter_row_chunks(zf: zipfile.ZipFile, part: str, size: int = 8 << 20):
+    """The sheet XML in pieces that each end after a </row> (the last piece ends the file)."""
+    with zf.open(part) as f:
+        rest = b""
+        while True:
+            data = f.read(size)
+            if not data:
+                if rest:
+                    yield rest
+                return
+            buf = rest + data
+            cut = buf.rfind(_ROW_END)
+            if cut < 0:
+                rest = buf
+                continue
+            cut += len(_ROW_END)
+            yield buf[:cut]
+            rest = buf[cut:]
+
+
+def scan_sheet_xml(zf: zipfile.ZipFile, part: str) -> tuple[dict[tuple[int, int], str], set[tuple[int, int]]]:
+    """Error cells {(row, col): '#N/A'} and formula cells without a cached value."""
+    errors: dict[tuple[int, int], str] = {}
+    no_value: set[tuple[int, int]] = set()
+    for chunk in iter_row_chunks(zf, part):
+        has_err = b't="e"' in chunk
+        has_f = b"<f" in chunk
+        if not (has_err or has_f):
+            continue
+        if has_err:
+            for m in _ERR_CELL.finditer(chunk):
+                r = _CELL_R.search(m.group(0))
+                if r is None:
+                    return _scan_slow(zf, part)
+                errors[(int(r.group(2)), col_index(r.group(1)))] = m.group(1).decode("utf-8").strip()
+        if has_f:
+            for m in _F_NO_V.finditer(chunk):
+                a = m.group(1)
+                if m.group(2) and b't="str"' in a:  # an empty text result is a value
+                    continue
+                r = _CELL_R.search(a)
+                if r is None:
+                    return _scan_slow(zf, part)
+                no_value.add((int(r.group(2)), col_index(r.group(1))))
+    return errors, no_value
+
+
+def _scan_slow(zf: zipfile.ZipFile, part: str):
+    """For sheets whose cells lack r="A1" attributes (not written by Excel)."""
+    import xml.etree.ElementTree as ET
+
+    errors, no_value = {}, set()
+    q = "{%s}" % NS_MAIN
+    row_no, col_no = 0, -1
+    with zf.open(part) as f:
+        for ev, el in ET.iterparse(f, events=("start", "end")):
+            tag = el.tag
+            if ev == "start":
+                if tag == q + "row":
+                    row_no = int(el.get("r") or row_no + 1)
+                    col_no = -1
+                elif tag == q + "c":
+                    r = el.get("r")
+                    col_no = parse_ref(r)[1] if r else col_no + 1
+                continue
+            if tag == q + "c":
+                f_el, v_el = el.find(q + "f"), el.find(q + "v")
+                if el.get("t") == "e" and v_el is not None:
+                    errors[(row_no, col_no)] = (v_el.text or "").strip()
+                if f_el is not None and (v_el is None or (not v_el.text and el.get("t") != "str")):
+                    no_value.add((row_no, col_no))
+                el.clear()
+            elif tag == q + "row":
+                el.clear()
+    return errors, no_value

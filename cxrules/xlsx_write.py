@@ -1,0 +1,1235 @@
+"""Writing results into .xlsx/.xlsm workbooks in place, touching only the parts we own.
+
+Edited sheets are rewritten by streaming through their XML; every other zip entry is
+copied byte for byte (its compressed bytes too). The file is replaced atomically.
+Coordinates: rows are Excel row numbers (1-based), columns 0-based indexes (A = 0).
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import math
+import os
+import re
+import shutil
+import struct
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from .problems import WARNING, Problem
+from .values import Duration, display
+from .xlsx_read import (
+    NS_MAIN,
+    NS_REL,
+    REL_CALCCHAIN,
+    REL_STYLES,
+    REL_WORKSHEET,
+    CellError,
+    Rel,
+    Table,
+    WorkbookError,
+    attrs,
+    cell_ref,
+    check_not_open,
+    check_readable,
+    col_index,
+    col_letter,
+    parse_range,
+    parse_rels,
+    parse_sheets,
+    range_ref,
+    read_text,
+    rels_path,
+    sheet_tables,
+    workbook_part,
+)
+
+KINDS = ("number", "text", "date", "datetime", "boolean", "duration", "general")
+MAX_ROW, MAX_COL = 1048576, 16384
+MARKER = "_cxrules_made"  # hidden sheet-local defined name on sheets cxrules made
+CT_WORKSHEET = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
+CT_DRAWING = "application/vnd.openxmlformats-officedocument.drawing+xml"
+CT_CHART = "application/vnd.openxmlformats-officedocument.drawingml.chart+xml"
+CT_STYLES = "application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"
+REL_DRAWING = NS_REL + "/drawing"
+REL_CHART = NS_REL + "/chart"
+
+
+# ------------------------------------------------------------------ the API
+@dataclass
+class ColumnWrite:
+    """One output column: header at header_row (if given) and values from first_row down.
+
+    None clears a cell. kind decides the number format; a value that does not fit the
+    kind (text in a date column, say) is written as what it is.
+    """
+
+    col: int
+    header_row: int
+    header: str | None
+    first_row: int
+    values: Sequence
+    kind: str = "general"
+    width: float | None = None  # column width for a new column (None: from header and kind)
+
+
+@dataclass
+class Highlight:
+    """Colour rows whose cell in test_col equals `equals`: a conditional format, so it
+    follows the rows when a person re-sorts, and shows in Excel's rule manager."""
+
+    test_col: int
+    equals: Any
+    fill: str  # RGB like 'FFEB9C'
+    first_row: int
+    last_row: int
+    first_col: int | None = None  # span coloured; None: test_col only
+    last_col: int | None = None
+    font_color: str | None = None
+
+
+@dataclass
+class SheetEdit:
+    sheet: str
+    columns: list[ColumnWrite] = field(default_factory=list)
+    highlights: list[Highlight] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CellFormat:
+    num_fmt: str | None = None
+    bold: bool = False
+    fill: str | None = None
+    font_color: str | None = None
+    wrap: bool = False
+
+
+@dataclass
+class ChartSeries:
+    """Values in column `col`, rows first..last (indexes into NewSheet.rows)."""
+
+    first: int
+    last: int
+    col: int
+    name: str | None = None  # None: the cell above `first`
+
+
+@dataclass
+class BarChart:
+    title: str
+    categories: tuple[int, int, int]  # (first, last, col) indexes into NewSheet.rows
+    series: list[ChartSeries]
+    anchor: tuple[int, int] = (1, 4)  # (row index, col) of the top-left corner
+    size: tuple[int, int] = (8, 16)  # (columns, rows) covered
+    horizontal: bool = True
+
+
+@dataclass
+class NewSheet:
+    """A sheet cxrules makes (and replaces on the next run): rows[i][j] goes to row i+1, column j."""
+
+    name: str
+    rows: list[list]
+    widths: dict[int, float] | None = None  # None: fitted to the contents
+    formats: dict[tuple[int, int], CellFormat] = field(default_factory=dict)  # (i, j)
+    row_formats: dict[int, CellFormat] = field(default_factory=dict)  # i -> format for the row
+    freeze_rows: int = 0
+    autofilter: bool = False  # filter buttons on rows[0]
+    charts: list[BarChart] = field(default_factory=list)
+
+
+@dataclass
+class WriteReport:
+    problems: list[Problem] = field(default_factory=list)
+    sheet_names: dict[str, str] = field(default_factory=dict)  # asked -> written
+    calc_chain_dropped: bool = False
+
+
+# ------------------------------------------------------------------ values to XML
+_XML_ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
+_CTRL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)")
+_SURR = re.compile("[\ud800-\udfff]")
+_DATE_FMT, _DATETIME_FMT, _DURATION_FMT, _TIME_FMT = "yyyy-mm-dd", "yyyy-mm-dd hh:mm", "[h]:mm:ss", "hh:mm:ss"
+_EPOCH = dt.datetime(1899, 12, 30)
+MAX_TEXT = 32767
+
+
+def esc(s: str) -> str:
+    return s.translate(_XML_ESC)
+
+
+def _ooxml_text(s: str) -> str:
+    """Control characters as Excel writes them (_x0001_); a literal '_x0041_' stays literal."""
+    if _CTRL.search(s):
+        s = _CTRL.sub(lambda m: "_x005F" if m.group(0) == "_" else "_x%04X_" % ord(m.group(0)), s)
+    if _SURR.search(s):
+        s = _SURR.sub("\ufffd", s)
+    return esc(s)
+
+
+def _inline(s: str) -> str:
+    sp = ' xml:space="preserve"' if s[:1].isspace() or s[-1:].isspace() or "\n" in s else ""
+    return f"<is><t{sp}>{_ooxml_text(s)}</t></is>"
+
+
+def _num(x) -> str | None:
+    if isinstance(x, int):
+        return str(x)
+    x = float(x)
+    if math.isnan(x) or math.isinf(x):
+        return None
+    if x.is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    return repr(x)
+
+
+def _serial(v, date1904: bool) -> float:
+    if isinstance(v, dt.datetime):
+        if v.tzinfo is not None:
+            v = v.replace(tzinfo=None)
+        d = v - _EPOCH
+        x = d.days + (d.seconds + d.microseconds / 1e6) / 86400
+    else:
+        x = float((v - _EPOCH.date()).days)
+    return x - 1462 if date1904 else x
+
+
+def encode(v, kind: str, date1904: bool):
+    """(format need, t attribute, inner XML) for a value; None for a blank cell.
+
+    Needs: 'keep' the cell's format, 'num' a non-date format, or a format code.
+    """
+    if v is None:
+        return None
+    if kind == "text" and not isinstance(v, (str, CellError)):
+        v = display(v)
+    if isinstance(v, str):
+        if len(v) > MAX_TEXT:
+            v = v[:MAX_TEXT]
+        return "keep", ' t="inlineStr"', _inline(v)
+    if isinstance(v, bool):
+        return "keep", ' t="b"', "<v>1</v>" if v else "<v>0</v>"
+    if isinstance(v, CellError):
+        return "keep", ' t="e"', f"<v>{esc(v.code)}</v>"
+    if isinstance(v, dt.datetime):
+        if kind == "date":
+            return _DATE_FMT, "", f"<v>{_num(_serial(v.date(), date1904))}</v>"
+        return _DATETIME_FMT, "", f"<v>{_num(round(_serial(v, date1904), 10))}</v>"
+    if isinstance(v, dt.date):
+        return (_DATETIME_FMT if kind == "datetime" else _DATE_FMT), "", f"<v>{_num(_serial(v, date1904))}</v>"
+    if isinstance(v, dt.time):
+        x = (v.hour * 3600 + v.minute * 60 + v.second + v.microsecond / 1e6) / 86400
+        return _TIME_FMT, "", f"<v>{_num(x)}</v>"
+    if isinstance(v, (Duration, dt.timedelta)):
+        return _DURATION_FMT, "", f"<v>{_num(v.total_seconds() / 86400)}</v>"
+    try:
+        s = _num(v)
+    except (TypeError, ValueError):
+        return "keep", ' t="inlineStr"', _inline(str(v))
+    if s is None:
+        if v != v:  # NaN: nothing to show
+            return None
+        return "keep", ' t="e"', "<v>#NUM!</v>"
+    return (_DURATION_FMT if kind == "duration" else "num"), "", f"<v>{s}</v>"
+
+
+# ------------------------------------------------------------------ small XML helpers
+def set_attr(tag: bytes, name: bytes, value: bytes) -> bytes:
+    """tag with attribute name=value (replaced or added); works on start tags."""
+    pat = re.compile(rb"(\s" + re.escape(name) + rb'=")[^"]*(")')
+    if pat.search(tag):
+        return pat.sub(lambda m: m.group(1) + value + m.group(2), tag, count=1)
+    end = len(tag) - (2 if tag.endswith(b"/>") else 1)
+    return tag[:end] + b" " + name + b'="' + value + b'"' + tag[end:]
+
+
+def get_attr(tag: bytes, name: bytes) -> bytes | None:
+    m = re.search(rb"\s" + re.escape(name) + rb'="([^"]*)"', tag)
+    return m.group(1) if m else None
+
+
+def _text_width(s: str) -> float:
+    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in s)
+
+
+def _kind_width(kind: str) -> float:
+    return {"date": 11, "datetime": 17, "duration": 10}.get(kind, 0)
+
+
+# ------------------------------------------------------------------ sheet rewriting
+_ROW = re.compile(rb"<row\b([^>]*?)(/>|>(.*?)</row>)", re.S)
+_ROW_R = re.compile(rb'\sr="(\d+)"')
+_CELL = re.compile(rb"<c\b([^>]*?)(/>|>(.*?)</c>)", re.S)
+_CELL_RA = re.compile(rb'\sr="([A-Z]{1,3})(\d+)"')
+_SHEETDATA = re.compile(rb"<sheetData\b[^>]*?(/?)>")
+_TAIL_AFTER_CF = re.compile(
+    rb"<(?:dataValidations|hyperlinks|printOptions|pageMargins|pageSetup|headerFooter|rowBreaks|colBreaks|"
+    rb"customProperties|cellWatches|ignoredErrors|smartTags|drawing|legacyDrawing|legacyDrawingHF|picture|"
+    rb"oleObjects|controls|webPublishItems|tableParts|extLst|mc:AlternateContent)\b|</worksheet>"
+)
+
+
+class SheetRewriter:
+    """Streams one worksheet's XML, writing the edit's columns and highlights into it."""
+
+    def __init__(self, edit: SheetEdit, styles: Styles, date1904: bool, sheet_name: str, report: WriteReport):
+        self.edit, self.styles, self.date1904, self.name, self.report = edit, styles, date1904, sheet_name, report
+        self.cols = sorted(edit.columns, key=lambda c: c.col)
+        self.col_set = {c.col for c in self.cols}
+        lo, hi = MAX_ROW + 1, 0
+        for c in self.cols:
+            rows = ([c.header_row] if c.header is not None else []) + ([c.first_row, c.first_row + len(c.values) - 1] if len(c.values) else [])
+            if rows:
+                lo, hi = min(lo, *rows), max(hi, *rows)
+        self.lo, self.hi = lo, hi
+        self.min_col = min(self.col_set) if self.col_set else MAX_COL
+        self.formulas_overwritten: list[tuple[int, int]] = []
+        self.orphans: dict[bytes, tuple[str, str, tuple[int, int, int, int]]] = {}  # si -> (formula, origin, range)
+        self.orphan_hi = 0
+        self.col_ranges: list[tuple[int, int, int]] = []
+        self.style_cache: dict[tuple[int, str], int] = {}
+        self.refs = {c.col: col_letter(c.col) for c in self.cols}
+
+    # -- which cells the edit overwrites
+    def writes(self, row: int, col: int) -> bool:
+        for c in self.cols:
+            if c.col == col:
+                if c.header is not None and row == c.header_row:
+                    return True
+                if c.first_row <= row < c.first_row + len(c.values):
+                    return True
+        return False
+
+    def ops(self, row: int):
+        """[(col, ColumnWrite, value, is_header)] for this row, in column order."""
+        out = []
+        for c in self.cols:
+            if c.header is not None and row == c.header_row:
+                out.append((c.col, c, c.header, True))
+            else:
+                i = row - c.first_row
+                if 0 <= i < len(c.values):
+                    out.append((c.col, c, c.values[i], False))
+        return out
+
+    def style(self, base: int, need: str) -> int:
+        key = (base, need)
+        s = self.style_cache.get(key)
+        if s is None:
+            if need == "keep":
+                s = base
+            elif need == "num":
+                s = self.styles.without_date_format(base)
+            else:
+                s = self.styles.with_num_fmt(base, need)
+            self.style_cache[key] = s
+        return s
+
+    def cell(self, row: int, col: int, c: ColumnWrite, v, is_header: bool, base: int) -> bytes | None:
+        enc = encode(v, "text" if is_header else c.kind, self.date1904)
+        ref = self.refs[col]
+        if enc is None:  # clear the value, keep the cell's look
+            return f'<c r="{ref}{row}" s="{base}"/>'.encode() if base else None
+        need, t, inner = enc
+        s = self.style(base, need)
+        sa = f' s="{s}"' if s else ""
+        return f'<c r="{ref}{row}"{sa}{t}>{inner}</c>'.encode("utf-8")
+
+    # -- the head: dimension and cols
+    def head(self, head: bytes) -> bytes:
+        m = re.search(rb"<cols>(.*?)</cols>", head, re.S)
+        existing = []
+        if m:
+            for cm in re.finditer(rb"<col\b[^>]*>", m.group(1)):
+                a = cm.group(0)
+                lo, hi = int(get_attr(a, b"min") or 0), int(get_attr(a, b"max") or 0)
+                existing.append((lo, hi))
+                st = get_attr(a, b"style")
+                if st:
+                    self.col_ranges.append((lo - 1, hi - 1, int(st)))
+        new_cols = []
+        for c in self.cols:
+            if c.header is None:
+                continue
+            n = c.col + 1
+            if any(lo <= n <= hi for lo, hi in existing):
+                continue
+            w = c.width or max(_text_width(c.header) * 1.1 + 2, _kind_width(c.kind))
+            if w > 9.5 or c.width:
+                new_cols.append((n, b'<col min="%d" max="%d" width="%s" customWidth="1"/>' % (n, n, _num(round(min(w, 80), 2)).encode())))
+        if new_cols:
+            if m:
+                inner = m.group(1)
+                items = [(int(get_attr(x.group(0), b"min") or 0), x.group(0)) for x in re.finditer(rb"<col\b[^>]*?(?:/>|>.*?</col>)", inner, re.S)]
+                merged = sorted(items + new_cols, key=lambda t: t[0])
+                head = head[: m.start(1)] + b"".join(x for _, x in merged) + head[m.end(1) :]
+            else:
+                sd = head.rfind(b"<sheetData")
+                head = head[:sd] + b"<cols>" + b"".join(x for _, x in new_cols) + b"</cols>" + head[sd:]
+        if self.hi:
+            dm = re.search(rb'<dimension\b[^>]*\bref="([^"]*)"', head)
+            if dm:
+                try:
+                    r1, c1, r2, c2 = parse_range(dm.group(1).decode())
+                except ValueError:
+                    r1, c1, r2, c2 = self.lo, self.min_col, self.hi, max(self.col_set)
+                nr = range_ref(min(r1, self.lo), min(c1, self.min_col), max(r2, self.hi), max(c2, max(self.col_set)))
+                head = head[: dm.start(1)] + nr.encode() + head[dm.end(1) :]
+        return head
+
+    # -- rows
+    def base_style(self, col: int, row_tag: bytes) -> int:
+        if b"customFormat=" in row_tag and get_attr(row_tag, b"customFormat") in (b"1", b"true"):
+            s = get_attr(row_tag, b"s")
+            if s:
+                return int(s)
+        return self.col_style(col)
+
+    def col_style(self, col: int) -> int:
+        for lo, hi, st in self.col_ranges:
+            if lo <= col <= hi:
+                return st
+        return 0
+
+    def new_row(self, row: int) -> bytes | None:
+        cells = []
+        for col, c, v, is_header in self.ops(row):
+            base = self.col_style(col)
+            if is_header and not base:
+                base = self.col_style(col - 1)
+            x = self.cell(row, col, c, v, is_header, base)
+            if x:
+                cells.append(x)
+        if not cells:
+            return None
+        return b'<row r="%d">' % row + b"".join(cells) + b"</row>"
+
+    def edit_row(self, row: int, tag: bytes, content: bytes, ops) -> bytes:
+        """tag: '<row ...>' start tag; content: the cells."""
+        cells_out: list[bytes]
+        if not ops:
+            cells_out = [content]
+            if self.orphans and row <= self.orphan_hi:
+                cells_out = [self.fix_orphans(row, content)]
+            return tag + b"".join(cells_out) + b"</row>"
+        last = max(content.rfind(b"<c "), content.rfind(b"<c>"))
+        last_col = -1
+        if last >= 0:
+            m = _CELL_RA.match(content, last + 2)
+            last_col = col_index(m.group(1)) if m else MAX_COL
+        out = []
+        if last_col < ops[0][0] and not (self.orphans and row <= self.orphan_hi):
+            # fast path: all our cells go after the existing ones
+            left = content[last:] if last >= 0 else b""
+            ls = get_attr(left[: left.find(b">") + 1], b"s") if left else None
+            prev = (last_col, int(ls) if ls else 0)
+            for col, c, v, is_header in ops:
+                base = self.base_style(col, tag)
+                if is_header and prev[0] == col - 1:
+                    base = prev[1]
+                x = self.cell(row, col, c, v, is_header, base)
+                if x:
+                    out.append(x)
+                prev = (col, base if is_header else -1)
+            return self.fix_spans(tag, ops) + content + b"".join(out) + b"</row>"
+        # general path: merge by column
+        k, col_no, prev = 0, -1, (-2, 0)
+
+        def insert(pc, c, v, is_header):
+            base = self.base_style(pc, tag)
+            if is_header and prev[0] == pc - 1:
+                base = prev[1]
+            x = self.cell(row, pc, c, v, is_header, base)
+            if x:
+                out.append(x)
+            return (pc, base)
+
+        for m in _CELL.finditer(content):
+            a = m.group(1)
+            rm = _CELL_RA.search(a)
+            col_no = col_index(rm.group(1)) if rm else col_no + 1
+            while k < len(ops) and ops[k][0] < col_no:
+                prev = insert(*ops[k])
+                k += 1
+            cell = m.group(0)
+            if not rm:  # keep positions explicit once we insert cells
+                cell = b'<c r="%s%d"' % (col_letter(col_no).encode(), row) + cell[2:]
+            s_attr = get_attr(a, b"s")
+            s_val = int(s_attr) if s_attr else 0
+            if k < len(ops) and ops[k][0] == col_no:
+                pc, c, v, is_header = ops[k]
+                body = m.group(3) or b""
+                if b"<f" in body:
+                    self.note_formula(row, col_no, body)
+                x = self.cell(row, pc, c, v, is_header, s_val)
+                if x:
+                    out.append(x)
+                k += 1
+            else:
+                if self.orphans and b"<f" in cell and b't="shared"' in cell:
+                    cell = self.fix_orphan_cell(row, col_no, cell)
+                out.append(cell)
+            prev = (col_no, s_val)
+        while k < len(ops):
+            prev = insert(*ops[k])
+            k += 1
+        return self.fix_spans(tag, ops) + b"".join(out) + b"</row>"
+
+    def fix_spans(self, tag: bytes, ops) -> bytes:
+        sp = get_attr(tag, b"spans")
+        if sp and re.fullmatch(rb"\d+:\d+", sp):
+            a, b = (int(x) for x in sp.split(b":"))
+            na, nb = min(a, ops[0][0] + 1), max(b, ops[-1][0] + 1)
+            if (na, nb) != (a, b):
+                tag = set_attr(tag, b"spans", b"%d:%d" % (na, nb))
+        return tag
+
+    # -- formulas we overwrite
+    def note_formula(self, row: int, col: int, body: bytes) -> None:
+        self.formulas_overwritten.append((row, col))
+        fm = re.search(rb"<f\b([^>]*?)(?:/>|>([^<]*)</f>)", body)
+        if not fm or b't="shared"' not in fm.group(1):
+            return
+        ref, si = get_attr(fm.group(1), b"ref"), get_attr(fm.group(1), b"si")
+        if not ref or si is None or not fm.group(2):
+            return  # a dependent, not the master
+        r1, c1, r2, c2 = parse_range(ref.decode())
+        if all(self.writes(r, c) for r in range(r1, r2 + 1) for c in range(c1, c2 + 1)):
+            return
+        from xml.sax.saxutils import unescape
+
+        self.orphans[si] = (unescape(fm.group(2).decode("utf-8")), cell_ref(row, col), (r1, c1, r2, c2))
+        self.orphan_hi = max(self.orphan_hi, r2)
+
+    def fix_orphans(self, row: int, content: bytes) -> bytes:
+        if b't="shared"' not in content:
+            return content
+
+        def sub(m):
+            rm = _CELL_RA.search(m.group(1))
+            return self.fix_orphan_cell(row, col_index(rm.group(1)), m.group(0)) if rm else m.group(0)
+
+        return _CELL.sub(sub, content)
+
+    def fix_orphan_cell(self, row: int, col: int, cell: bytes) -> bytes:
+        """A dependent of a shared formula whose master we overwrote gets its own formula."""
+        fm = re.search(rb"<f\b([^>]*?)(?:/>|></f>)", cell)
+        if not fm or b't="shared"' not in fm.group(1):
+            return cell
+        si = get_attr(fm.group(1), b"si")
+        o = self.orphans.get(si)
+        if o is None:
+            return cell
+        formula, origin, (r1, c1, r2, c2) = o
+        if not (r1 <= row <= r2 and c1 <= col <= c2):
+            return cell
+        from openpyxl.formula.translate import Translator
+
+        f = Translator("=" + formula, origin=origin).translate_formula(cell_ref(row, col))[1:]
+        return cell[: fm.start()] + b"<f>" + esc(f).encode("utf-8") + b"</f>" + cell[fm.end() :]
+
+    # -- the tail: conditional formats
+    def tail(self, tail: bytes) -> bytes:
+        hl = self.edit.highlights
+        if not hl:
+            return tail
+        blocks, formulas = [], set()
+        prio = max([int(x) for x in re.findall(rb'\spriority="(\d+)"', tail)] + [0])
+        for h in hl:
+            c1 = h.test_col if h.first_col is None else h.first_col
+            c2 = h.test_col if h.last_col is None else h.last_col
+            sq = range_ref(h.first_row, c1, h.last_row, c2)
+            formula = f"${col_letter(h.test_col)}{h.first_row}={_cf_literal(h.equals)}"
+            formulas.add(esc(formula).encode())
+            dxf = self.styles.dxf(h.fill, h.font_color)
+            prio += 1
+            blocks.append(
+                f'<conditionalFormatting sqref="{sq}"><cfRule type="expression" dxfId="{dxf}" priority="{prio}">'
+                f"<formula>{esc(formula)}</formula></cfRule></conditionalFormatting>".encode()
+            )
+
+        def ours(m) -> bool:  # a block written by an earlier run: same formulas
+            fs = re.findall(rb"<formula>(.*?)</formula>", m.group(0), re.S)
+            return bool(fs) and all(f in formulas for f in fs) and m.group(0).count(b"<cfRule") == len(fs)
+
+        # drop earlier runs' blocks, then insert ours where the schema wants them
+        tail = re.sub(rb"<conditionalFormatting\b.*?</conditionalFormatting>", lambda m: b"" if ours(m) else m.group(0), tail, flags=re.S)
+        at = _TAIL_AFTER_CF.search(tail)
+        pos = at.start() if at else len(tail)
+        return tail[:pos] + b"".join(blocks) + tail[pos:]
+
+    # -- the whole stream
+    def run(self, chunks, write) -> None:
+        """chunks: iterator of bytes of the source sheet XML; write: sink for bytes."""
+        buf = b""
+        it = iter(chunks)
+        m = None
+        for chunk in it:  # find <sheetData>
+            buf += chunk
+            m = _SHEETDATA.search(buf)
+            if m:
+                break
+        if m is None:
+            raise WorkbookError(f"sheet '{self.name}' has no cells part (sheetData); open the workbook in Excel and save it again")
+        head = buf[: m.end()]
+        rest = buf[m.end() :]
+        empty = m.group(1) == b"/"
+        if empty:
+            head = head[: m.start()] + b"<sheetData>"
+        write(self.head(head))
+        next_row = self.lo  # first row we may still need to create
+        prev_row = 0
+        tail = None
+        if empty:
+            tail = rest + b"".join(it)
+        else:
+            carry = rest
+            done = False
+            while not done:
+                end = carry.find(b"</sheetData>")
+                if end >= 0:
+                    body, tail_part = carry[:end], carry[end + len(b"</sheetData>") :]
+                    done = True
+                else:
+                    cut = carry.rfind(b"</row>")
+                    cut2 = carry.rfind(b"/>")
+                    cut = max(cut + 6 if cut >= 0 else -1, cut2 + 2 if cut2 >= 0 else -1)
+                    nxt = next(it, None)
+                    if nxt is None:
+                        raise WorkbookError(f"sheet '{self.name}' is cut short; open the workbook in Excel and save it again")
+                    if cut <= 0 or not _ROW.search(carry[:cut]):
+                        carry += nxt
+                        continue
+                    body, carry = carry[:cut], carry[cut:] + nxt
+                next_row, prev_row = self.rows(body, write, next_row, prev_row)
+            tail = tail_part + b"".join(it)
+        # rows below the last existing one
+        while next_row <= self.hi:
+            x = self.new_row(next_row)
+            if x:
+                write(x)
+            next_row += 1
+        write(b"</sheetData>")
+        write(self.tail(tail))
+
+    def rows(self, body: bytes, write, next_row: int, prev_row: int) -> tuple[int, int]:
+        # a whole piece before or after the rows we edit: copy it as it is
+        first = body.find(b"<row") if not self.orphans else -1
+        if first >= 0:
+            fm = _ROW_R.search(body, first, body.find(b">", first) + 1)
+            last = body.rfind(b"<row")
+            lm = _ROW_R.search(body, last, body.find(b">", last) + 1)
+            if fm and lm:
+                f, l = int(fm.group(1)), int(lm.group(1))
+                if f > prev_row and (l < self.lo or f > self.hi):
+                    while f > self.hi and next_row <= self.hi:
+                        x = self.new_row(next_row)
+                        if x:
+                            write(x)
+                        next_row += 1
+                    write(body)
+                    return next_row, l
+        out = []
+        pos = 0
+        for m in _ROW.finditer(body):
+            out.append(body[pos : m.start()])
+            pos = m.end()
+            a = m.group(1)
+            rm = _ROW_R.search(a)
+            row = int(rm.group(1)) if rm else prev_row + 1
+            prev_row = row
+            while next_row < row and next_row <= self.hi:
+                x = self.new_row(next_row)
+                if x:
+                    out.append(x)
+                next_row += 1
+            if next_row == row:
+                next_row += 1
+            in_edit = self.lo <= row <= self.hi
+            if not in_edit and not (self.orphans and row <= self.orphan_hi) and rm:
+                out.append(m.group(0))
+                continue
+            tag = b"<row" + a + b">"
+            if not rm:
+                tag = b'<row r="%d"' % row + a + b">"
+            content = m.group(3) or b""
+            out.append(self.edit_row(row, tag, content, self.ops(row) if in_edit else []))
+            if len(out) > 4096:
+                write(b"".join(out))
+                out = []
+        out.append(body[pos:])
+        write(b"".join(out))
+        return next_row, prev_row
+
+
+def _cf_literal(v) -> str:
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, (int, float)):
+        return _num(v) or "0"
+    return '"' + str(v).replace('"', '""') + '"'
+
+
+# ------------------------------------------------------------------ styles.xml
+_BUILTIN_FMTS = {"General": 0, "0": 1, "0.00": 2, "#,##0": 3, "#,##0.00": 4, "0%": 9, "0.00%": 10, "@": 49}
+_DATE_IDS = set(range(14, 23)) | set(range(27, 37)) | {45, 46, 47} | set(range(50, 59))
+_SECTIONS = (b"numFmts", b"fonts", b"fills", b"borders", b"cellStyleXfs", b"cellXfs", b"cellStyles", b"dxfs", b"tableStyles", b"colors", b"extLst")
+_ITEM = {b"numFmts": b"numFmt", b"fonts": b"font", b"fills": b"fill", b"cellXfs": b"xf", b"dxfs": b"dxf"}
+MINIMAL_STYLES = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    b'<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    b'<fonts count="1"><font><sz val="11"/><color theme="1"/><name val="Calibri"/><family val="2"/><scheme val="minor"/></font></fonts>'
+    b'<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill></fills>'
+    b'<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+    b'<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+    b'<cellXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/></cellXfs>'
+    b'<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+    b'<dxfs count="0"/><tableStyles count="0" defaultTableStyle="TableStyleMedium9" defaultPivotStyle="PivotStyleLight16"/></styleSheet>'
+)
+
+
+def is_date_format(code: str) -> bool:
+    """Does this number format show a date or time? ('[h]:mm' durations count too.)"""
+    s = re.sub(r'"[^"]*"|\\.|\[(?![hms]+\])[^\]]*\]', "", code)
+    s = s.split(";")[0].lower()
+    return bool(re.search(r"[ymdhs]", s)) and "general" not in s
+
+
+def argb(rgb: str) -> str:
+    s = rgb.strip().lstrip("#").upper()
+    if not re.fullmatch(r"[0-9A-F]{6}|[0-9A-F]{8}", s):
+        raise ValueError(f"not a colour: {rgb!r} (write it like FFEB9C)")
+    return s if len(s) == 8 else "FF" + s
+
+
+class Styles:
+    """Appends what we need to styles.xml; existing indexes never change."""
+
+    def __init__(self, xml: bytes | None):
+        self.created = xml is None
+        self.xml = xml if xml is not None else MINIMAL_STYLES
+        if re.search(rb"<\w+:styleSheet\b", self.xml[:500]):
+            raise WorkbookError("styles.xml uses a namespace prefix")
+        self.items: dict[bytes, list[bytes]] = {}
+        self.added: dict[bytes, list[bytes]] = {k: [] for k in _ITEM}
+        for sec, item in _ITEM.items():
+            m = self._section(sec)
+            inner = m.group(3) if m and m.group(3) else b""
+            self.items[sec] = re.findall(rb"<" + item + rb"\b[^>]*?(?:/>|>.*?</" + item + rb">)", inner, re.S)
+        self.fmt_ids: dict[str, int] = dict(_BUILTIN_FMTS)
+        self.fmt_codes: dict[int, str] = {}
+        from xml.sax.saxutils import unescape
+
+        for nf in self.items[b"numFmts"]:
+            i, code = get_attr(nf, b"numFmtId"), get_attr(nf, b"formatCode")
+            if i is not None and code is not None:
+                c = unescape(code.decode("utf-8"), {"&quot;": '"', "&apos;": "'"})
+                self.fmt_ids.setdefault(c, int(i))
+                self.fmt_codes[int(i)] = c
+        self._cache: dict = {}
+
+    @property
+    def changed(self) -> bool:
+        return self.created or any(self.added.values())
+
+    def _section(self, sec: bytes):
+        return re.search(rb"<" + sec + rb"\b([^>]*?)(/>|>(.*?)</" + sec + rb">)", self.xml, re.S)
+
+    def _all(self, sec: bytes) -> list[bytes]:
+        return self.items[sec] + self.added[sec]
+
+    def _add(self, sec: bytes, item: bytes) -> int:
+        allx = self._all(sec)
+        if item in allx:
+            return allx.index(item)
+        self.added[sec].append(item)
+        return len(allx)
+
+    # number formats
+    def num_fmt_id(self, code: str) -> int:
+        if code in self.fmt_ids:
+            return self.fmt_ids[code]
+        used = set(self.fmt_codes) | {get_attr(x, b"numFmtId") and int(get_attr(x, b"numFmtId")) for x in self.added[b"numFmts"]}
+        i = max([163, *(u for u in used if u)]) + 1
+        self.added[b"numFmts"].append(f'<numFmt numFmtId="{i}" formatCode="{esc(code)}"/>'.encode())
+        self.fmt_ids[code] = i
+        self.fmt_codes[i] = code
+        return i
+
+    def xf_num_fmt(self, s: int) -> int:
+        xfs = self._all(b"cellXfs")
+        if s >= len(xfs):
+            return 0
+        v = get_attr(xfs[s][: xfs[s].find(b">") + 1], b"numFmtId")
+        return int(v) if v else 0
+
+    def is_date_style(self, s: int) -> bool:
+        i = self.xf_num_fmt(s)
+        return i in _DATE_IDS or (i in self.fmt_codes and is_date_format(self.fmt_codes[i]))
+
+    # cell formats
+    def _xf(self, base: int, **changes) -> int:
+        key = (base, tuple(sorted(changes.items())))
+        if key in self._cache:
+            return self._cache[key]
+        xfs = self._all(b"cellXfs")
+        src = xfs[base] if base < len(xfs) else xfs[0] if xfs else b'<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+        end = src.find(b">") + 1
+        tag, rest = src[:end], src[end:]
+        for name, val in changes.items():
+            if name == "wrap":
+                continue
+            tag = set_attr(tag, name.encode(), str(val).encode())
+            flag = {"numFmtId": b"applyNumberFormat", "fillId": b"applyFill", "fontId": b"applyFont"}[name]
+            tag = set_attr(tag, flag, b"1")
+        if changes.get("wrap"):
+            tag = set_attr(tag, b"applyAlignment", b"1")
+            if b"<alignment" in rest:
+                rest = re.sub(rb"<alignment\b", b'<alignment wrapText="1"', rest.replace(b' wrapText="0"', b""), count=1) if b"wrapText" not in rest else rest
+            else:
+                if tag.endswith(b"/>"):
+                    tag, rest = tag[:-2] + b">", b"</xf>"
+                rest = b'<alignment vertical="top" wrapText="1"/>' + rest
+        i = self._add(b"cellXfs", tag + rest)
+        self._cache[key] = i
+        return i
+
+    def with_num_fmt(self, base: int, code: str) -> int:
+        return self._xf(base, numFmtId=self.num_fmt_id(code))
+
+    def without_date_format(self, base: int) -> int:
+        return self._xf(base, numFmtId=0) if self.is_date_style(base) else base
+
+    def fill_id(self, rgb: str) -> int:
+        item = f'<fill><patternFill patternType="solid"><fgColor rgb="{argb(rgb)}"/><bgColor indexed="64"/></patternFill></fill>'
+        return self._add(b"fills", item.encode())
+
+    def font_id(self, bold: bool, color: str | None) -> int:
+        fonts = self._all(b"fonts")
+        base = fonts[0] if fonts else b'<font><sz val="11"/><name val="Calibri"/></font>'
+        f = re.sub(rb"<b\s*/>|<b\s+val=\"[^\"]*\"\s*/>", b"", base)
+        if bold:
+            f = re.sub(rb"^(<font\b[^>]*>)", rb"\1<b/>", f)
+        if color:
+            f = re.sub(rb"<color\b[^>]*/>", b"", f)
+            c = f'<color rgb="{argb(color)}"/>'.encode()
+            f = f.replace(b"<name", c + b"<name", 1) if b"<name" in f else f.replace(b"</font>", c + b"</font>")
+        return self._add(b"fonts", f)
+
+    def cell_format(self, fmt: CellFormat | None, auto_code: str | None) -> int:
+        """An xf for a cell in a sheet we make, from font 0 / xf 0."""
+        key = ("cf", fmt, auto_code)
+        if key in self._cache:
+            return self._cache[key]
+        ch: dict = {}
+        code = (fmt.num_fmt if fmt and fmt.num_fmt else None) or auto_code
+        if code:
+            ch["numFmtId"] = self.num_fmt_id(code)
+        if fmt and fmt.fill:
+            ch["fillId"] = self.fill_id(fmt.fill)
+        if fmt and (fmt.bold or fmt.font_color):
+            ch["fontId"] = self.font_id(fmt.bold, fmt.font_color)
+        if fmt and fmt.wrap:
+            ch["wrap"] = True
+        i = self._xf(0, **ch) if ch else 0
+        self._cache[key] = i
+        return i
+
+    def dxf(self, fill: str, font_color: str | None = None) -> int:
+        font = f'<font><color rgb="{argb(font_color)}"/></font>' if font_color else ""
+        item = f'<dxf>{font}<fill><patternFill><bgColor rgb="{argb(fill)}"/></patternFill></fill></dxf>'
+        return self._add(b"dxfs", item.encode())
+
+    def to_bytes(self) -> bytes:
+        xml = self.xml
+        for sec in _ITEM:
+            new = self.added[sec]
+            if not new:
+                continue
+            m = self._section(sec)
+            count = len(self.items[sec]) + len(new)
+            if m:
+                open_tag = set_attr(b"<" + sec + m.group(1) + b">", b"count", str(count).encode())
+                inner = m.group(3) or b""
+                xml = xml[: m.start()] + open_tag + inner + b"".join(new) + b"</" + sec + b">" + xml[m.end() :]
+            else:
+                block = b"<" + sec + b' count="%d">' % count + b"".join(new) + b"</" + sec + b">"
+                later = _SECTIONS[_SECTIONS.index(sec) + 1 :]
+                pos = None
+                for s2 in later:
+                    m2 = re.search(rb"<" + s2 + rb"\b", xml)
+                    if m2:
+                        pos = m2.start()
+                        break
+                if pos is None:
+                    pos = xml.rfind(b"</styleSheet>")
+                xml = xml[:pos] + block + xml[pos:]
+        return xml
+
+
+# ------------------------------------------------------------------ tables
+def extend_tables(zin: zipfile.ZipFile, tables: list[Table], edit: SheetEdit, sheet: str, report: WriteReport) -> dict[str, bytes]:
+    """A new column written just right of a table, with its header on the table's header
+    row, joins the table. Headers inside a table keep the table's column name (formulas
+    may refer to it by name)."""
+    out: dict[str, bytes] = {}
+    for t in tables:
+        if t.header_rows != 1:
+            continue
+        r1, c1, r2, c2 = t.ref
+        names = list(t.columns)
+        added = []
+        for cw in sorted(edit.columns, key=lambda c: c.col):
+            if cw.header is None or cw.header_row != r1:
+                continue
+            if c1 <= cw.col <= c2:
+                old = names[cw.col - c1] if cw.col - c1 < len(names) else None
+                if old is not None and old != cw.header:
+                    report.problems.append(Problem(
+                        f"column {col_letter(cw.col)} is column '{old}' of table '{t.name}'; its header was kept "
+                        f"(not changed to '{cw.header}') so formulas that name it keep working",
+                        WARNING, "table-header-kept", sheet=sheet, row=r1, column=col_letter(cw.col)))
+                    cw.header = None
+                continue
+            if cw.col != c2 + 1:
+                continue
+            if any(o is not t and o.ref[1] <= cw.col <= o.ref[3] and not (o.ref[2] < r1 or o.ref[0] > r2) for o in tables):
+                continue
+            if cw.header.strip().casefold() in {n.strip().casefold() for n in names} or not cw.header.strip():
+                report.problems.append(Problem(
+                    f"the new column '{cw.header}' was not added to table '{t.name}': the table already has a column of that name",
+                    WARNING, "table-duplicate-header", sheet=sheet, row=r1, column=col_letter(cw.col)))
+                continue
+            names.append(cw.header)
+            added.append(cw.header)
+            c2 += 1
+        if not added:
+            continue
+        xml = zin.read(t.part)
+        ids = [int(x) for x in re.findall(rb'<tableColumn\b[^>]*?\sid="(\d+)"', xml)]
+        nid = max(ids + [0])
+        cols = b"".join(b'<tableColumn id="%d" name="%s"/>' % (nid + k + 1, _ooxml_text(n).encode("utf-8")) for k, n in enumerate(added))
+        xml = re.sub(rb"</tableColumns>", lambda m: cols + m.group(0), xml, count=1)
+        xml = re.sub(rb"(<tableColumns\b[^>]*?\scount=\")\d+", lambda m: m.group(1) + str(len(names)).encode(), xml, count=1)
+        new_ref = range_ref(r1, c1, r2, c2).encode()
+        xml = re.sub(rb'(<table\b[^>]*?\sref=")[^"]*', lambda m: m.group(1) + new_ref, xml, count=1)
+
+        def af(m):
+            a1, b1, a2, _ = parse_range(m.group(2).decode())
+            return m.group(1) + range_ref(a1, b1, a2, c2).encode()
+
+        xml = re.sub(rb'(<autoFilter\b[^>]*?\sref=")([^"]*)', af, xml, count=1)
+        out[t.part] = xml
+    return out
+
+
+# ------------------------------------------------------------------ package edits (small XML parts)
+def _add_rel(xml: str, type_: str, target: str) -> tuple[str, str]:
+    ids = {int(x) for x in re.findall(r'\bId="rId(\d+)"', xml)}
+    rid = f"rId{max(ids | {0}) + 1}"
+    rel = f'<Relationship Id="{rid}" Type="{type_}" Target="{esc(target)}"/>'
+    if "</Relationships>" in xml:
+        xml = xml.replace("</Relationships>", rel + "</Relationships>")
+    else:
+        xml = re.sub(r"<Relationships\b([^>]*)/>", lambda m: f"<Relationships{m.group(1)}>{rel}</Relationships>", xml)
+    return xml, rid
+
+
+def _empty_rels() -> str:
+    return '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"></Relationships>'
+
+
+def _remove_rel(xml: str, pred) -> str:
+    return re.sub(r"<Relationship\b[^>]*>", lambda m: "" if pred(attrs(m.group(0))) else m.group(0), xml)
+
+
+def _ct_add(xml: str, part: str, ctype: str) -> str:
+    xml = _ct_remove(xml, part)
+    return xml.replace("</Types>", f'<Override PartName="/{esc(part)}" ContentType="{ctype}"/></Types>')
+
+
+def _ct_remove(xml: str, part: str) -> str:
+    return re.sub(r'<Override\b[^>]*\bPartName="/' + re.escape(esc(part)) + r'"[^>]*/>', "", xml)
+
+
+def _quote_sheet(name: str) -> str:
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name) and not re.fullmatch(r"[A-Za-z]{1,3}\d+", name):
+        return name
+    return "'" + name.replace("'", "''") + "'"
+
+
+def _clean_sheet_name(name: str) -> str:
+    s = re.sub(r"[\[\]:*?/\\]", "_", name).strip().strip("'")[:31] or "Sheet"
+    return s
+
+
+def _rel_target(from_part: str, to_part: str) -> str:
+    import posixpath
+
+    return posixpath.relpath(to_part, posixpath.dirname(from_part))
+
+
+def _next_name(names: set[str], pattern: str) -> str:
+    n = 1
+    while pattern % n in names:
+        n += 1
+    return pattern % n
+
+
+class Package:
+    """The workbook-level parts we may edit: workbook.xml, its rels, content types, app.xml."""
+
+    def __init__(self, zin: zipfile.ZipFile):
+        self.zin = zin
+        self.names = set(zin.namelist())
+        self.wb_part = workbook_part(zin)
+        self.wb_rels_part = rels_path(self.wb_part)
+        self.wb = read_text(zin, self.wb_part) or ""
+        self.wb_rels = read_text(zin, self.wb_rels_part) or _empty_rels()
+        self.ct = read_text(zin, "[Content_Types].xml") or ""
+        self.rels = parse_rels(self.wb_rels, self.wb_part)
+        self.sheets = parse_sheets(self.wb, self.rels)
+        self.changed: dict[str, bytes] = {}
+        self.removed: set[str] = set()
+        self.new_parts: dict[str, Any] = {}  # name -> bytes or iterable of bytes
+        self._wb0, self._rels0, self._ct0 = self.wb, self.wb_rels, self.ct
+        m = re.search(r"<(?:\w+:)?workbookPr\b[^>]*>", self.wb)
+        self.date1904 = bool(m) and attrs(m.group(0)).get("date1904", "0").lower() in ("1", "true")
+        m = re.search(r'xmlns:(\w+)="' + re.escape(NS_REL) + '"', self.wb[:3000])
+        self.r_prefix = m.group(1) if m else None
+
+    def rel_of_type(self, type_: str) -> Rel | None:
+        return next((r for r in self.rels if r.type == type_), None)
+
+    def remove_part(self, part: str) -> None:
+        self.removed.add(part)
+        self.new_parts.pop(part, None)
+        self.ct = _ct_remove(self.ct, part)
+        rp = rels_path(part)
+        if rp in self.names:
+            self.removed.add(rp)
+
+    def add_part(self, part: str, data, ctype: str | None) -> None:
+        self.removed.discard(part)
+        if part in self.names:
+            self.changed[part] = data
+        else:
+            self.new_parts[part] = data
+        if ctype:
+            self.ct = _ct_add(self.ct, part, ctype)
+
+    def taken(self) -> set[str]:
+        return (self.names - self.removed) | set(self.new_parts)
+
+    def drop_calc_chain(self) -> bool:
+        rel = self.rel_of_type(REL_CALCCHAIN)
+        if rel is None:
+            return False
+        self.remove_part(rel.part)
+        self.wb_rels = _remove_rel(self.wb_rels, lambda a: a.get("Type") == REL_CALCCHAIN)
+        return True
+
+    # defined names
+    def defined_names(self) -> list[tuple[str, dict, str]]:
+        m = re.search(r"<definedNames>(.*?)</definedNames>", self.wb, re.S)
+        if not m:
+            return []
+        out = []
+        for d in re.finditer(r"<definedName\b([^>]*)>(.*?)</definedName>", m.group(1), re.S):
+            out.append((d.group(0), attrs(d.group(1)), d.group(2)))
+        return out
+
+    def set_defined_names(self, remove: list[str], add: list[str]) -> None:
+        for x in remove:
+            self.wb = self.wb.replace(x, "", 1)
+        if add:
+            if "<definedNames>" in self.wb:
+                self.wb = self.wb.replace("</definedNames>", "".join(add) + "</definedNames>", 1)
+            else:
+                m = None
+                for tag in ("externalReferences", "functionGroups", "sheets"):
+                    m = re.search(r"</%s>|<%s\b[^>]*/>" % (tag, tag), self.wb)
+                    if m:
+                        break
+                pos = m.end() if m else self.wb.rfind("</workbook>")
+                self.wb = self.wb[:pos] + "<definedNames>" + "".join(add) + "</definedNames>" + self.wb[pos:]
+        self.wb = re.sub(r"<definedNames>\s*</definedNames>", "", self.wb)
+
+    def finish(self) -> None:
+        if self.wb != self._wb0:
+            self.changed[self.wb_part] = self.wb.encode("utf-8")
+        if self.wb_rels != self._rels0:
+            self.add_part(self.wb_rels_part, self.wb_rels.encode("utf-8"), None)
+        if self.ct != self._ct0:
+            self.changed["[Content_Types].xml"] = self.ct.encode("utf-8")
+
+
+def update_app_titles(app: str, worksheet_names: list[str], added: list[str]) -> str | None:
+    """docProps/app.xml lists sheet titles; add ours to the worksheet group. None: leave it."""
+    hp = re.search(r"<HeadingPairs>\s*<vt:vector\b[^>]*>(.*?)</vt:vector>\s*</HeadingPairs>", app, re.S)
+    tp = re.search(r"<TitlesOfParts>\s*<vt:vector\b([^>]*)>(.*?)</vt:vector>\s*</TitlesOfParts>", app, re.S)
+    if not hp or not tp or not added:
+        return None
+    pairs = re.findall(r"<vt:variant>\s*<vt:lpstr>(.*?)</vt:lpstr>\s*</vt:variant>\s*<vt:variant>\s*<vt:i4>(\d+)</vt:i4>\s*</vt:variant>", hp.group(1), re.S)
+    titles = re.findall(r"<vt:lpstr>(.*?)</vt:lpstr>", tp.group(2), re.S)
+    from xml.sax.saxutils import unescape
+
+    start = 0
+    for g, (_, cnt) in enumerate(pairs):
+        n = int(cnt)
+        if [unescape(t) for t in titles[start : start + n]] == worksheet_names:
+            new_titles = titles[: start + n] + [esc(a) for a in added] + titles[start + n :]
+            counts = re.finditer(r"<vt:i4>(\d+)</vt:i4>", hp.group(1))
+            cm = list(counts)[g]
+            h_inner = hp.group(1)[: cm.start(1)] + str(n + len(added)) + hp.group(1)[cm.end(1) :]
+            app2 = app[: hp.start(1)] + h_inner + app[hp.end(1) :]
+            tp2 = re.search(r"<TitlesOfParts>\s*<vt:vector\b([^>]*)>(.*?)</vt:vector>\s*</TitlesOfParts>", app2, re.S)
+            vec_attrs = re.sub(r'size="\d+"', f'size="{len(new_titles)}"', tp2.group(1))
+            body = "".join(f"<vt:lpstr>{t}</vt:lpstr>" for t in new_titles)
+            return app2[: tp2.start(1)] + vec_attrs + ">" + body + app2[tp2.end(2) :]
+        start += n
+    return None
+
+
+# ------------------------------------------------------------------ sheets we make
+_WS_OPEN = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    f'<worksheet xmlns="{NS_MAIN}" xmlns:r="{NS_REL}">'
+)
+
+
+def _auto_widths(rows: list[list], sample: int = 2000) -> dict[int, float]:
+    w: dict[int, float] = {}
+    for row in rows[:sample]:
+        for j, v in enumerate(row):
+            if v is None:
+                continue
+            n = _text_width(display(v)) if not isinstance(v, (dt.date, dt.time)) else 16 if isinstance(v, dt.datetime) else 10
+            w[j] = max(w.get(j, 0), n)
+    return {j: min(max(n * 1.1 + 2, 8), 60) for j, n in w.items() if n * 1.1 + 2 > 8.43}
+
+
+def new_sheet_xml(ns: NewSheet, styles: Styles, date1904: bool, drawing_rid: str | None):
+    """The sheet's XML in pieces (a big Issues sheet is never one string)."""
+    rows = ns.rows
+    width = max((len(r) for r in rows), default=0)
+    dim = range_ref(1, 0, max(len(rows), 1), max(width - 1, 0))
+    head = [_WS_OPEN, f'<dimension ref="{dim}"/><sheetViews><sheetView workbookViewId="0">']
+    if ns.freeze_rows:
+        top = cell_ref(ns.freeze_rows + 1, 0)
+        head.append(f'<pane ySplit="{ns.freeze_rows}" topLeftCell="{top}" activePane="bottomLeft" state="frozen"/><selection pane="bottomLeft" activeCell="{top}" sqref="{top}"/>')
+    head.append('</sheetView></sheetViews><sheetFormatPr defaultRowHeight="15"/>')
+    widths = ns.widths if ns.widths is not None else _auto_widths(rows)
+    if widths:
+        head.append("<cols>" + "".join(f'<col min="{j + 1}" max="{j + 1}" width="{_num(round(w, 2))}" customWidth="1"/>' for j, w in sorted(widths.items())) + "</cols>")
+    head.append("<sheetData>")
+    yield "".join(head).encode("utf-8")
+    letters = [col_letter(j) for j in range(width)]
+    fmts, rfmts = ns.formats, ns.row_formats
+    cache: dict = {}
+    out = []
+    for i, row in enumerate(rows):
+        r = i + 1
+        cells = []
+        rf = rfmts.get(i)
+        for j, v in enumerate(row):
+            fmt = fmts.get((i, j), rf) if fmts else rf
+            enc = encode(v, "general", date1904)
+            if enc is None:
+                if fmt is None:
+                    continue
+                need, t, inner = "keep", "", None
+            else:
+                need, t, inner = enc
+            key = (fmt, need)
+            s = cache.get(key)
+            if s is None:
+                s = cache[key] = styles.cell_format(fmt, None if need in ("keep", "num") else need)
+            sa = f' s="{s}"' if s else ""
+            cells.append(f'<c r="{letters[j]}{r}"{sa}{t}>{inner}</c>' if inner is not None else f'<c r="{letters[j]}{r}"{sa}/>')
+        if cells:
+            out.append(f'<row r="{r}">' + "".join(cells) + "</row>")
+        if len(out) >= 2000:
+            yield "".join(out).encode("utf-8")
+            out = []
+    tail = ["</sheetData>"]
+    if ns.autofilter and rows:
+        tail.append(f'<autoFilter ref="{range_ref(1, 0, len(rows), max(width - 1, 0))}"/>')
+    tail.append('<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>')
+    if drawing_rid:
+        tail.append(f'<drawing r:id="{drawing_rid}"/>')
+    tail.append("</worksheet>")
+    yield ("".join(out) + "".join(tail)).encode("utf-8")
+
+
+def drawing_xml(charts: list[BarChart]) -> bytes:
+    anchors = []
+    for k, ch in enumerate(charts):
+        (r, c), (w, h) = ch.anchor, ch.size
+        anchors.append(
+            f"<xdr:twoCellAnchor><xdr:from><xdr:col>{c}</xdr:col><xdr:colOff>0</xdr:colOff><xdr:row>{r}</xdr:row><xdr:rowOff>0</xdr:rowOff></xdr:from>"
+            f"<xdr:to><xdr:col>{c + w}</xdr:col><xdr:colOff>0</xdr:colOff><xdr:row>{r + h}</xdr:row><xdr:rowOff>0</xdr:rowOff></xdr:to>"
+            f'<xdr:graphicFrame macro=""><xdr:nvGraphicFramePr><xdr:cNvPr id="{k + 2}" name="Chart {k + 1}"/><xdr:cNvGraphicFramePr/></xdr:nvGraphicFramePr>'
+            '<xdr:xfrm><a:off x="0" y="0"/><a:ext cx="0" cy="0"/></xdr:xfrm><a:graphic><a:graphicData uri="http://schemas.openxmlformats.org/drawingml/2006/chart">'
+            f'<c:chart xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart" xmlns:r="{NS_REL}" r:id="rId{k + 1}"/>'
+            "</a:graphicData></a:graphic></xdr:graphicFrame><xdr:clientData/></xdr:twoCellAnchor>"
+        )
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<xdr:wsDr xmlns:xdr="http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main">'
+        + "".join(anchors) + "</xdr:wsDr>"
+    ).encode("utf-8")
+
+
+def chart_xml(ch: BarChart, ns: NewSheet, sheet_name: str, uid: int) -> bytes:
+    q = _quote_sheet(sheet_name)
+
+    def cell(i, j):
+        return ns.rows[i][j] if 0 <= i < len(ns.rows) and j < len(ns.rows[i]) else None
+
+    def area(first, last, j):
+        return f"{q}!${col_letter(j)}${first + 1}:${col_letter(j)}${last + 1}"
+
+    cf, cl, cc = ch.categories
+    cats = [cell(i, cc) for i in range(cf, cl + 1)]
+    pts = "".join(f'<c:pt idx="{k}"><c:v>{esc(display(v))}</c:v></c:pt>' for k, v in enumerate(cats) if v is not None)
+    cat = f"<c:cat><c:strRef><c:f>{esc(area(cf, cl, cc))}</c:f><c:strCache><c:ptCount val=\"{len(cats)}\"/>{pts}</c:strCache></c:strRef></c:cat>"
+    sers = []
+    for k, s in enumerate(ch.series):
+        name = s.name if s.name is not None else cell(s.first - 1, s.col)
+        tx = ""
+        if s.name is None and name is not None:
+            ref = f"{q}!${col_letter(s.col)}${s.first}"
+            tx = f'<c:tx><c:strRef><c:f>{esc(ref)}</c:f><c:strCache><c:ptCount val="1"/><c:pt idx="0"><c:v>{esc(display(name))}</c:v></c:pt></c:strCache></c:strRef></c:tx>'
+        elif name is not None:
+            tx = f"<c:tx><c:v>{esc(str(name))}</c:v></c:tx>"
+        vals = [cell(i, s.col) for i in range(s.first, s.last + 1)]
+        vp = "".join(f'<c:pt idx="{n}"><c:v>{_num(v)}</c:v></c:pt>' for n, v in enumerate(vals) if isinstance(v, (int, float)) and not isinstance(v, bool) and _num(v))
+        sers.append(
+            f'<c:ser><c:idx val="{k}"/><c:order val="{k}"/>{tx}<c:invertIfNegative val="0"/>{cat}'
+            f'<c:val><c:numRef><c:f>{esc(area(s.first, s.last, s.col))}</c:f><c:numCache><c:formatCode>General</c:formatCode><c:ptCount val="{len(vals)}"/>{vp}</c:numCache></c:numRef></c:val></c:ser>'
+        )
+    a1, a2 = 50010000 + uid * 2, 50010001 + uid * 2
+    bar_dir = "bar" if ch.horizontal else "col"
+    legend = '<c:legend><c:legendPos val="b"/><c:overlay val="0"/></c:legend>' if len(ch.series) > 1 else ""
+    title = (
+        f'<c:title><c:tx><c:rich><a:bodyPr/><a:lstStyle/><a:p><a:pPr><a:defRPr sz="1200" b="1"/></a:pPr><a:r><a:rPr lang="en-US" sz="1200" b="1"/><a:t>{esc(ch.title)}</a:t></a:r></a:p></c:rich></c:tx><c:overlay val="0"/></c:title><c:autoTitleDeleted val="0"/>'
+        if ch.title else '<c:autoTitleDeleted val="1"/>'
+    )
+    # horizontal bars: first category on top, value axis below
+    cat_orient, val_cross = ("maxMin", "max") if ch.horizontal else ("minMax", "autoZero")
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        f'<c:chartSpace xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" xmlns:r="{NS_REL}">'
+        f'<c:lang val="en-US"/><c:roundedCorners val="0"/><c:chart>{title}<c:plotArea><c:layout/>'
+        f'<c:barChart><c:barDir val="{bar_dir}"/><c:grouping val="clustered"/><c:varyColors val="0"/>{"".join(sers)}'
+        f'<c:gapWidth val="80"/><c:axId val="{a1}"/><c:axId val="{a2}"/></c:barChart>'
+        f'<c:catAx><c:axId val="{a1}"/><c:scaling><c:orientation val="{cat_orient}"/></c:scaling><c:delete val="0"/><c:axPos val="{"l" if ch.horizontal else "b"}"/>'
+        f'<c:numFmt formatCode="General" sourceLinked="1"/><c:tickLblPos val="nextTo"/><c:crossAx val="{a2}"/><c:crosses val="autoZero"/><c:auto val="1"/><c:lblAlgn val="ctr"/><c:lblOffset val="100"/><c:noMultiLvlLbl val="0"/></c:catAx>'
+        f'<c:valAx><c:axId val="{a2}"/><c:scaling><c:orientation val="minMax"/></c:scaling><c:delete val="0"/><c:axPos val="{"b" if ch.horizontal else "l"}"/><c:majorGridlines/>'
+        f'<c:numFmt formatCode="General" sourceLinked="1"/><c:tickLblPos val="nextTo"/><c:crossAx val="{a1}"/><c:crosses val="{val_cross}"/><c:crossBetween val="between"/></c:valAx>'
+        f'</c:plotArea>{legend}<c:plotVisOnly val="1"/><c:dispBlanksAs val="gap"/></c:chart></c:chartSpace>'
+    ).encode("utf-8")

@@ -7,6 +7,7 @@ matches and loses batched actions (see docs/engine.md).
 """
 from __future__ import annotations
 
+import re
 import threading
 
 import durable_rules_engine as _dre
@@ -80,19 +81,15 @@ def _payload(rows, start, stop) -> str:
     return orjson.dumps(chunk).decode()
 
 
+_ACTION = re.compile(r'\{"([^"]+)":\{"m":\{"_k":\s*(\d+)')
+
+
 def _parse(action: str):
     """(rule name, row key) from an action '{"r3":{"m":{"_k": 12, ...}}}'."""
-    end = action.find('"', 2)
-    rule = action[2:end]
-    at = action.find('"_k":', end)
-    if at < 0:  # the engine's own state fact: not a row
-        return rule, None
-    at += 5
-    stop = at
-    length = len(action)
-    while stop < length and action[stop] not in ",}":
-        stop += 1
-    return rule, int(action[at:stop])
+    m = _ACTION.match(action)
+    if m is None:  # the engine's own state fact: not a row
+        return None, None
+    return m.group(1), int(m.group(2))
 
 
 def _drain(h):

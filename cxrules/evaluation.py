@@ -15,7 +15,7 @@ from .compiler import Compiled, compile_table
 from .engine import Engine, default_engine
 from .model import ANY, COLLECT, FIRST, PRIORITY, RULE_ORDER, UNIQUE, RuleSet, Table
 from .problems import ERROR, WARNING
-from .values import Duration, ValueProblem, coerce, encode
+from .values import Duration, ValueProblem, coercer, encode, encoder
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,8 @@ class Evaluator:
             if inp.allowed:
                 ctx.check_allowed(inp, values, table)
                 rows_bad |= ctx.bad.get(inp.name, set())
-            cols.append([encode(v, inp.type) if v is not None else None for v in values])
+            enc = encoder(inp.type)
+            cols.append([enc(v) if v is not None else None for v in values])
         compiled = self.compiled(table)
         keys = compiled.keys
         engine_rows = [{k: v for k, v in zip(keys, vals) if v is not None} for vals in zip(*cols)] if cols else [{} for _ in range(n)]
@@ -251,16 +252,18 @@ class _Context:
         if name in ev.columns:
             return ev.columns[name]
         out = []
+        append = out.append
         bad = self.bad.setdefault(name, set())
+        conv = coercer(type_, self.dayfirst)
         for i, r in enumerate(self.rows):
             raw = r.get(name)
             if raw is None:
-                out.append(None)
+                append(None)
                 continue
             try:
-                out.append(coerce(raw, type_, self.dayfirst))
+                append(conv(raw))
             except ValueProblem as e:
-                out.append(None)
+                append(None)
                 bad.add(i)
                 ev.problems.append(RowProblem(i, name, str(e)))
         ev.columns[name] = out

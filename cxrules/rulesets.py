@@ -5,7 +5,6 @@ import os
 import threading
 from pathlib import Path
 
-from .checker import check_ruleset
 from .evaluation import Evaluator
 from .loader import load_rules, rule_files
 from .model import RuleSet
@@ -38,6 +37,8 @@ def load(paths=None, check: bool = True) -> tuple[RuleSet, Problems]:
     """Load and (by default) check a rule set; never raises for bad rule files."""
     rs, problems = load_rules(paths if paths else default_rules_dir())
     if check and not problems.errors:
+        from .checker import check_ruleset
+
         problems.extend(check_ruleset(rs))
     return rs, problems
 

@@ -378,6 +378,47 @@ def encode(value, type_: str):
     return value
 
 
+_UNIX = dt.datetime(1970, 1, 1)
+
+
+def encoder(type_: str):
+    """A fast `encode` for one type, for whole columns of already-typed values."""
+    if type_ == "text":
+        return lambda v: v.strip().casefold() if isinstance(v, str) else v
+    if type_ == "duration":
+        return lambda v: v.seconds
+    if type_ == "date":
+        return lambda v: v.toordinal() - _EPOCH_ORD
+    if type_ == "datetime":
+        return lambda v: (v - _UNIX).total_seconds() if type(v) is dt.datetime else encode(v, "datetime")
+    return lambda v: v
+
+
+def coercer(type_: str, dayfirst: bool = False):
+    """A fast `coerce` for one type: values already of the type skip the general path."""
+    slow = lambda v: coerce(v, type_, dayfirst)  # noqa: E731
+    if type_ == "number":
+        def number(v):
+            t = type(v)
+            if t is int or (t is float and v == v):
+                return v
+            return slow(v)
+        return number
+    if type_ == "text":
+        def text(v):
+            if type(v) is str:
+                s = v.strip()
+                if s and s[0] != "#":
+                    return s
+            return slow(v)
+        return text
+    if type_ == "date":
+        return lambda v: v if type(v) is dt.date else slow(v)
+    if type_ == "datetime":
+        return lambda v: v if type(v) is dt.datetime and v.tzinfo is None else slow(v)
+    return slow
+
+
 def norm_text(s: str) -> str:
     """Text as compared: Excel compares text case-insensitively, and so do rules."""
     return s.strip().casefold()

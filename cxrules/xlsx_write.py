@@ -11,10 +11,10 @@ import datetime as dt
 import math
 import os
 import re
-import shutil
 import struct
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -29,6 +29,7 @@ from .xlsx_read import (
     REL_WORKSHEET,
     CellError,
     Rel,
+    Sheet,
     Table,
     WorkbookError,
     attrs,
@@ -735,8 +736,8 @@ class Styles:
     def changed(self) -> bool:
         return self.created or any(self.added.values())
 
-    def _section(self, sec: bytes):
-        return re.search(rb"<" + sec + rb"\b([^>]*?)(/>|>(.*?)</" + sec + rb">)", self.xml, re.S)
+    def _section(self, sec: bytes, xml: bytes | None = None):
+        return re.search(rb"<" + sec + rb"\b([^>]*?)(/>|>(.*?)</" + sec + rb">)", self.xml if xml is None else xml, re.S)
 
     def _all(self, sec: bytes) -> list[bytes]:
         return self.items[sec] + self.added[sec]
@@ -849,7 +850,7 @@ class Styles:
             new = self.added[sec]
             if not new:
                 continue
-            m = self._section(sec)
+            m = self._section(sec, xml)
             count = len(self.items[sec]) + len(new)
             if m:
                 open_tag = set_attr(b"<" + sec + m.group(1) + b">", b"count", str(count).encode())
@@ -1112,7 +1113,38 @@ def _auto_widths(rows: list[list], sample: int = 2000) -> dict[int, float]:
     return {j: min(max(n * 1.1 + 2, 8), 60) for j, n in w.items() if n * 1.1 + 2 > 8.43}
 
 
-def new_sheet_xml(ns: NewSheet, styles: Styles, date1904: bool, drawing_rid: str | None):
+def _need(v) -> str:
+    """The format need encode() gives a value of kind 'general' (without encoding it)."""
+    if isinstance(v, dt.datetime):
+        return _DATETIME_FMT
+    if isinstance(v, dt.date):
+        return _DATE_FMT
+    if isinstance(v, dt.time):
+        return _TIME_FMT
+    if isinstance(v, (Duration, dt.timedelta)):
+        return _DURATION_FMT
+    return "keep"
+
+
+def new_sheet_styles(ns: NewSheet, styles: Styles) -> dict:
+    """Every style the sheet needs, made now: styles.xml is written before the sheet."""
+    cache: dict = {}
+    fmts, rfmts = ns.formats, ns.row_formats
+    for i, row in enumerate(ns.rows):
+        rf = rfmts.get(i)
+        for j, v in enumerate(row):
+            fmt = fmts.get((i, j), rf) if fmts else rf
+            key = (fmt, _need(v))
+            if key not in cache:
+                cache[key] = styles.cell_format(fmt, None if key[1] == "keep" else key[1])
+    for (i, j), fmt in fmts.items():  # formatted cells beyond a row's values
+        key = (fmt, "keep")
+        if key not in cache:
+            cache[key] = styles.cell_format(fmt, None)
+    return cache
+
+
+def new_sheet_xml(ns: NewSheet, cache: dict, date1904: bool, drawing_rid: str | None):
     """The sheet's XML in pieces (a big Issues sheet is never one string)."""
     rows = ns.rows
     width = max((len(r) for r in rows), default=0)
@@ -1127,29 +1159,33 @@ def new_sheet_xml(ns: NewSheet, styles: Styles, date1904: bool, drawing_rid: str
         head.append("<cols>" + "".join(f'<col min="{j + 1}" max="{j + 1}" width="{_num(round(w, 2))}" customWidth="1"/>' for j, w in sorted(widths.items())) + "</cols>")
     head.append("<sheetData>")
     yield "".join(head).encode("utf-8")
-    letters = [col_letter(j) for j in range(width)]
     fmts, rfmts = ns.formats, ns.row_formats
-    cache: dict = {}
+    extra: dict[int, list[int]] = {}
+    for (i, j) in fmts:
+        extra.setdefault(i, []).append(j)
+    width = max([width] + [j + 1 for (_, j) in fmts])
+    letters = [col_letter(j) for j in range(width)]
     out = []
-    for i, row in enumerate(rows):
+    for i in range(max(len(rows), max(extra, default=-1) + 1)):
+        row = rows[i] if i < len(rows) else []
         r = i + 1
         cells = []
         rf = rfmts.get(i)
-        for j, v in enumerate(row):
+        js = range(len(row)) if i not in extra else sorted(set(range(len(row))) | set(extra[i]))
+        for j in js:
+            v = row[j] if j < len(row) else None
             fmt = fmts.get((i, j), rf) if fmts else rf
             enc = encode(v, "general", date1904)
             if enc is None:
                 if fmt is None:
                     continue
-                need, t, inner = "keep", "", None
-            else:
-                need, t, inner = enc
-            key = (fmt, need)
-            s = cache.get(key)
-            if s is None:
-                s = cache[key] = styles.cell_format(fmt, None if need in ("keep", "num") else need)
+                s = cache[(fmt, "keep")]
+                cells.append(f'<c r="{letters[j]}{r}" s="{s}"/>' if s else "")
+                continue
+            need, t, inner = enc
+            s = cache[(fmt, _need(v))]
             sa = f' s="{s}"' if s else ""
-            cells.append(f'<c r="{letters[j]}{r}"{sa}{t}>{inner}</c>' if inner is not None else f'<c r="{letters[j]}{r}"{sa}/>')
+            cells.append(f'<c r="{letters[j]}{r}"{sa}{t}>{inner}</c>')
         if cells:
             out.append(f'<row r="{r}">' + "".join(cells) + "</row>")
         if len(out) >= 2000:
@@ -1233,3 +1269,307 @@ def chart_xml(ch: BarChart, ns: NewSheet, sheet_name: str, uid: int) -> bytes:
         f'<c:numFmt formatCode="General" sourceLinked="1"/><c:tickLblPos val="nextTo"/><c:crossAx val="{a1}"/><c:crosses val="{val_cross}"/><c:crossBetween val="between"/></c:valAx>'
         f'</c:plotArea>{legend}<c:plotVisOnly val="1"/><c:dispBlanksAs val="gap"/></c:chart></c:chartSpace>'
     ).encode("utf-8")
+
+
+# ------------------------------------------------------------------ zip plumbing
+def _raw_copy(fsrc, info: zipfile.ZipInfo, zdst: zipfile.ZipFile, name: str | None = None) -> None:
+    """Copy one entry's compressed bytes as they are (no recompression)."""
+    fsrc.seek(info.header_offset)
+    h = fsrc.read(30)
+    if h[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"bad local header for {info.filename}")
+    n, m = struct.unpack("<HH", h[26:30])
+    fsrc.seek(info.header_offset + 30 + n + m)
+    zi = copy.copy(info)
+    if name is not None:
+        zi.filename = zi.orig_filename = name
+    zi.flag_bits &= ~0x08  # sizes go into the local header, so no data descriptor
+    strip = getattr(zipfile, "_strip_extra", None)
+    if strip is not None and zi.extra:
+        zi.extra = strip(zi.extra, (1,))  # FileHeader adds its own zip64 field if needed
+    zdst.fp.seek(zdst.start_dir)
+    zi.header_offset = zdst.fp.tell()
+    zdst.fp.write(zi.FileHeader())
+    left = info.compress_size
+    while left:
+        b = fsrc.read(min(left, 1 << 20))
+        if not b:
+            raise zipfile.BadZipFile(f"{info.filename} is cut short")
+        zdst.fp.write(b)
+        left -= len(b)
+    zdst.filelist.append(zi)
+    zdst.NameToInfo[zi.filename] = zi
+    zdst.start_dir = zdst.fp.tell()
+    zdst._didModify = True
+
+
+def _can_raw_copy(info: zipfile.ZipInfo) -> bool:
+    return not (info.flag_bits & 0x01) and info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+
+
+def _new_info(name: str, like: zipfile.ZipInfo | None) -> zipfile.ZipInfo:
+    zi = zipfile.ZipInfo(name, like.date_time if like else (1980, 1, 1, 0, 0, 0))
+    zi.compress_type = zipfile.ZIP_DEFLATED
+    if like is not None:
+        zi.external_attr, zi.create_system = like.external_attr, like.create_system
+    return zi
+
+
+def _write_part(zout: zipfile.ZipFile, name: str, data, like: zipfile.ZipInfo | None, big: bool = False) -> None:
+    zi = _new_info(name, like)
+    if isinstance(data, (bytes, bytearray)):
+        zout.writestr(zi, data, compresslevel=1 if len(data) > (4 << 20) else 6)
+        return
+    zi._compresslevel = 1 if big else 6
+    with zout.open(zi, "w", force_zip64=big) as w:
+        for piece in data:
+            w.write(piece)
+
+
+# ------------------------------------------------------------------ write_workbook
+def _check_edit(e: SheetEdit, where: str) -> None:
+    seen = set()
+    for c in e.columns:
+        if c.kind not in KINDS:
+            raise ValueError(f"{where}: unknown column kind {c.kind!r}; use one of {', '.join(KINDS)}")
+        if not 0 <= c.col < MAX_COL:
+            raise ValueError(f"{where}: column index {c.col} is outside the sheet")
+        if c.col in seen:
+            raise ValueError(f"{where}: column {col_letter(c.col)} is written twice")
+        seen.add(c.col)
+        last = c.first_row + len(c.values) - 1
+        if c.first_row < 1 or last > MAX_ROW or not 1 <= c.header_row <= MAX_ROW:
+            raise WorkbookError(f"{where}: column {col_letter(c.col)} would go past Excel's last row ({MAX_ROW})")
+        if c.header is not None and c.first_row <= c.header_row <= last:
+            raise ValueError(f"{where}: the header of column {col_letter(c.col)} is inside its values")
+    for h in e.highlights:
+        argb(h.fill)
+        if h.font_color:
+            argb(h.font_color)
+
+
+def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_sheets: Sequence[NewSheet] = ()) -> WriteReport:
+    """Write edits and new sheets from src_path into dst_path (may be the same file).
+
+    The result is written to a temporary file beside dst_path and moved over it at the
+    end; on any failure dst_path is left as it was.
+    """
+    src, dst = Path(src_path), Path(os.path.realpath(dst_path))
+    check_readable(src)
+    check_not_open(src)
+    check_not_open(dst)
+    report = WriteReport()
+    merged: dict[str, SheetEdit] = {}
+    for e in edits:
+        m = merged.setdefault(e.sheet, SheetEdit(e.sheet))
+        m.columns.extend(copy.copy(c) for c in e.columns)
+        m.highlights.extend(e.highlights)
+    for e in merged.values():
+        _check_edit(e, f"{src}: sheet '{e.sheet}'")
+    tmp = None
+    scratch = None
+    try:
+        with zipfile.ZipFile(src) as zin, open(src, "rb") as fsrc:
+            pkg = Package(zin)
+            if not any(n.endswith(".xml") for n in pkg.names) or not pkg.wb:
+                raise WorkbookError(f"{src}: is not an Excel workbook inside; save it from Excel as .xlsx")
+            styles_rel = pkg.rel_of_type(REL_STYLES)
+            try:
+                styles = Styles(zin.read(styles_rel.part) if styles_rel and styles_rel.part in pkg.names else None)
+            except WorkbookError:
+                raise WorkbookError(f"{src}: was not saved by Excel in the usual form; open it in Excel and save it, then try again") from None
+            by_name = {s.name.casefold(): s for s in pkg.sheets}
+
+            # 1. edited sheets, streamed into a scratch zip
+            scratch = tempfile.TemporaryFile()
+            zscratch = zipfile.ZipFile(scratch, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
+            edited: dict[str, str] = {}  # part -> name in scratch
+            formulas_hit = False
+            for e in merged.values():
+                sh = by_name.get(e.sheet.casefold())
+                if sh is None:
+                    raise WorkbookError(f"{src}: has no sheet '{e.sheet}'")
+                if sh.kind != "worksheet" or sh.part not in pkg.names:
+                    raise WorkbookError(f"{src}: sheet '{sh.name}' is a {sh.kind}, cxrules can only write into sheets of cells")
+                tables = sheet_tables(zin, sh.part)
+                for part, xml in extend_tables(zin, tables, e, sh.name, report).items():
+                    pkg.changed[part] = xml
+                with zin.open(sh.part) as f:
+                    head = f.read(4096)
+                if re.search(rb"<\w+:worksheet\b", head):
+                    raise WorkbookError(f"{src}: sheet '{sh.name}' was not saved by Excel in the usual form; open the workbook in Excel and save it, then try again")
+                rw = SheetRewriter(e, styles, pkg.date1904, sh.name, report)
+                info = zin.getinfo(sh.part)
+                big = info.file_size > (1 << 30)
+                zi = _new_info(sh.part, info)
+                zi._compresslevel = 1 if info.file_size > (4 << 20) else 6
+                with zin.open(sh.part) as fin, zscratch.open(zi, "w", force_zip64=big) as w:
+                    rw.run(iter(lambda: fin.read(8 << 20), b""), w.write)
+                edited[sh.part] = sh.part
+                if rw.formulas_overwritten:
+                    formulas_hit = True
+                    if rw.orphans:
+                        report.problems.append(Problem(
+                            "overwrote the first cell of a shared formula; the cells that shared it now hold their own copy of the formula",
+                            WARNING, "shared-formula", sheet=sh.name))
+            zscratch.close()
+
+            # 2. calculation chain: Excel complains if it lists a cell that has no formula now
+            if formulas_hit and pkg.drop_calc_chain():
+                report.calc_chain_dropped = True
+
+            # 3. sheets we make
+            if new_sheets:
+                _add_new_sheets(pkg, list(new_sheets), styles, report)
+
+            # 4. styles
+            if styles.changed:
+                data = styles.to_bytes()
+                if styles_rel is None or styles_rel.part not in pkg.names:
+                    part = "xl/styles.xml"
+                    pkg.wb_rels, _ = _add_rel(pkg.wb_rels, REL_STYLES, _rel_target(pkg.wb_part, part))
+                    pkg.add_part(part, data, CT_STYLES)
+                else:
+                    pkg.changed[styles_rel.part] = data
+            pkg.finish()
+
+            # 5. assemble beside the destination, then move it over
+            fd, tmp = tempfile.mkstemp(prefix=".~cxrules-", suffix=".tmp", dir=str(dst.parent))
+            with os.fdopen(fd, "wb") as fout:
+                with zipfile.ZipFile(fout, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zout:
+                    zs = zipfile.ZipFile(scratch) if edited else None
+                    for info in zin.infolist():
+                        name = info.filename
+                        if name in pkg.removed:
+                            continue
+                        if name in edited:
+                            _raw_copy(scratch, zs.getinfo(name), zout)
+                        elif name in pkg.changed:
+                            _write_part(zout, name, pkg.changed[name], info)
+                        elif _can_raw_copy(info):
+                            _raw_copy(fsrc, info, zout)
+                        else:
+                            zout.writestr(info, zin.read(name))
+                    for name, data in pkg.new_parts.items():
+                        _write_part(zout, name, data, None)
+                fout.flush()
+                os.fsync(fout.fileno())
+            _replace(tmp, dst, src)
+            tmp = None
+    except WorkbookError:
+        raise
+    except (zipfile.BadZipFile, KeyError, struct.error, zlib.error) as e:
+        raise WorkbookError(f"{src}: is damaged ({e}); open it in Excel, let it repair, and save it again") from None
+    except PermissionError as e:
+        raise WorkbookError(f"{dst}: cannot be written ({e.strerror}); close it in Excel, or check you may write to that folder") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if scratch is not None:
+            scratch.close()
+    return report
+
+
+def _replace(tmp: str, dst: Path, src: Path) -> None:
+    try:
+        mode = (dst if dst.exists() else src).stat().st_mode & 0o7777
+        os.chmod(tmp, mode)
+    except OSError:
+        pass
+    check_not_open(dst)
+    os.replace(tmp, dst)
+    if hasattr(os, "O_DIRECTORY"):
+        try:
+            dfd = os.open(str(dst.parent), os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError:
+            pass
+
+
+def _add_new_sheets(pkg: Package, new_sheets: list[NewSheet], styles: Styles, report: WriteReport) -> None:
+    names_used = {s.name.casefold() for s in pkg.sheets}
+    dn = pkg.defined_names()
+    marked: dict[str, int] = {}  # asked name (casefolded) -> sheet index
+    for _, a, val in dn:
+        if a.get("name") == MARKER and a.get("localSheetId", "").isdigit():
+            from xml.sax.saxutils import unescape
+
+            v = unescape(val, {"&quot;": '"'}).strip()
+            if v.startswith('"') and v.endswith('"'):
+                marked[v[1:-1].replace('""', '"').casefold()] = int(a["localSheetId"])
+    remove_names: list[str] = []
+    add_names: list[str] = []
+    app_added: list[str] = []
+    for ns in new_sheets:
+        asked = _clean_sheet_name(ns.name)
+        idx = marked.get(asked.casefold())
+        sheet = pkg.sheets[idx] if idx is not None and idx < len(pkg.sheets) else None
+        if sheet is not None and sheet.kind == "worksheet" and sheet.part:
+            name, part, index = sheet.name, sheet.part, sheet.index
+            # our sheet from an earlier run: drop its drawing and charts, and its names
+            old_rels = read_text(pkg.zin, rels_path(part)) if rels_path(part) in pkg.names else None
+            for rel in parse_rels(old_rels or "", part):
+                if rel.type == REL_DRAWING and rel.part in pkg.names:
+                    for r2 in parse_rels(read_text(pkg.zin, rels_path(rel.part)) or "", rel.part):
+                        if not r2.external and r2.part in pkg.names:
+                            pkg.remove_part(r2.part)
+                    pkg.remove_part(rel.part)
+            if rels_path(part) in pkg.names:
+                pkg.removed.add(rels_path(part))
+            for raw, a, _ in dn:
+                if a.get("localSheetId") == str(index) and a.get("name") in (MARKER, "_xlnm._FilterDatabase"):
+                    remove_names.append(raw)
+        else:
+            name = asked
+            n = 2
+            while name.casefold() in names_used:
+                suffix = f" ({n})"
+                name = asked[: 31 - len(suffix)] + suffix
+                n += 1
+            if name != asked:
+                report.problems.append(Problem(
+                    f"the workbook already has its own sheet '{asked}', so cxrules wrote '{name}'",
+                    WARNING, "sheet-name-taken", sheet=name))
+            names_used.add(name.casefold())
+            part = _next_name({p.casefold() for p in pkg.taken()}, "xl/worksheets/sheet%d.xml")
+            index = len(pkg.sheets)
+            pkg.wb_rels, rid = _add_rel(pkg.wb_rels, REL_WORKSHEET, _rel_target(pkg.wb_part, part))
+            sheet_id = max([s.sheet_id for s in pkg.sheets] + [0]) + 1
+            rattr = f'{pkg.r_prefix}:id="{rid}"' if pkg.r_prefix else f'xmlns:r="{NS_REL}" r:id="{rid}"'
+            pkg.wb = pkg.wb.replace("</sheets>", f'<sheet name="{esc(name)}" sheetId="{sheet_id}" {rattr}/></sheets>', 1)
+            pkg.sheets.append(Sheet(name, index, True, "worksheet", "visible", part, rid, sheet_id))
+            app_added.append(name)
+        report.sheet_names[ns.name] = name
+        add_names.append(f'<definedName name="{MARKER}" localSheetId="{index}" hidden="1">{esc(chr(34) + asked.replace(chr(34), chr(34) * 2) + chr(34))}</definedName>')
+        if ns.autofilter and ns.rows:
+            width = max(len(r) for r in ns.rows)
+            ref = f"{_quote_sheet(name)}!$A$1:${col_letter(max(width - 1, 0))}${len(ns.rows)}"
+            add_names.append(f'<definedName name="_xlnm._FilterDatabase" localSheetId="{index}" hidden="1">{esc(ref)}</definedName>')
+        drawing_rid = None
+        if ns.charts:
+            taken = {p.casefold() for p in pkg.taken()}
+            drawing = _next_name(taken, "xl/drawings/drawing%d.xml")
+            sheet_rels, drawing_rid = _add_rel(_empty_rels(), REL_DRAWING, _rel_target(part, drawing))
+            drels = _empty_rels()
+            for k, ch in enumerate(ns.charts):
+                chart = _next_name({p.casefold() for p in pkg.taken()}, "xl/charts/chart%d.xml")
+                drels, _ = _add_rel(drels, REL_CHART, _rel_target(drawing, chart))
+                pkg.add_part(chart, chart_xml(ch, ns, name, k + 17 * index), CT_CHART)
+            pkg.add_part(drawing, drawing_xml(ns.charts), CT_DRAWING)
+            pkg.add_part(rels_path(drawing), drels.encode(), None)
+            pkg.add_part(rels_path(part), sheet_rels.encode(), None)
+        pkg.add_part(part, new_sheet_xml(ns, new_sheet_styles(ns, styles), pkg.date1904, drawing_rid), CT_WORKSHEET)
+    pkg.set_defined_names(remove_names, add_names)
+    app_rel = next((r for r in parse_rels(read_text(pkg.zin, "_rels/.rels") or "", "") if r.type.endswith("/extended-properties")), None)
+    if app_added and app_rel and app_rel.part in pkg.names:
+        app = read_text(pkg.zin, app_rel.part) or ""
+        ws_names = [s.name for s in pkg.sheets if s.kind == "worksheet" and s.name not in app_added]
+        new_app = update_app_titles(app, ws_names, app_added)
+        if new_app is not None:
+            pkg.changed[app_rel.part] = new_app.encode("utf-8")

@@ -407,9 +407,10 @@ def _uncovered(box, boxes, budget: _Budget, limit: int | None = 1):
     n = len(boxes)
     while stack:
         cur, i = stack.pop()
-        budget.spend()
+        start = i
         while i < n and not _meets(cur, boxes[i]):
             i += 1
+        budget.spend(1 + i - start)
         if i == n:
             out.append(cur)
             if limit is not None and len(out) >= limit:
@@ -535,12 +536,17 @@ def analyse_table(table: Table, rs: RuleSet | None = None, totals: dict | None =
                     continue
                 if not _covered(boxes[j], [boxes[i] for i in before], bud):
                     continue
-                # Name a minimal set of rows that hide it: drop the latest ones while still covered.
+                # Name a minimal set of rows that hide it: drop the latest ones while still covered
+                # (on a small budget of its own: a longer list is still a true answer).
                 keep = list(before)
-                for i in reversed(before):
-                    rest = [x for x in keep if x != i]
-                    if rest and _covered(boxes[j], [boxes[x] for x in rest], bud):
-                        keep = rest
+                small = _Budget(budget // 10)
+                try:
+                    for i in reversed(before):
+                        rest = [x for x in keep if x != i]
+                        if rest and _covered(boxes[j], [boxes[x] for x in rest], small):
+                            keep = rest
+                except _TooLarge:
+                    pass
                 an.findings.append(Finding("hidden", tuple(rules[i].index for i in sorted(keep, key=lambda x: rules[x].index)) + (rules[j].index,)))
         except _TooLarge:
             an.findings.append(Finding("too-large", what="unreachable rows"))
@@ -589,7 +595,9 @@ def _and(items, word="and") -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {word} " + items[-1]
 
 
-def _rows(indexes) -> str:
+def _rows(indexes, most: int = 6) -> str:
+    if len(indexes) > most:
+        return "rows " + ", ".join(str(x) for x in indexes[: most - 1]) + f" and {len(indexes) - most + 1} more"
     return ("row " if len(indexes) == 1 else "rows ") + _and(indexes)
 
 
@@ -607,7 +615,7 @@ def _outputs_text(table: Table, a, b) -> str:
     diffs = []
     for o, x, y in zip(table.outputs, a.outputs, b.outputs):
         if x != y:
-            diffs.append(f"{o.name} {display(x) or '-'} vs {display(y) or '-'}")
+            diffs.append(f"{o.name}: {display(x) or '-'} vs {display(y) or '-'}")
     return "; ".join(diffs)
 
 
@@ -621,7 +629,7 @@ def _problems_of(an: TableAnalysis, skip_cells: set) -> list[Problem]:
             i = earlier[0]
             rj = by_index[j]
             ex = _example_text(an, f.example)
-            head = f"rows {i} and {j} both match {ex}" if len(earlier) == 1 else f"row {j} overlaps rows {_and(earlier)}; e.g. rows {i} and {j} both match {ex}"
+            head = f"rows {i} and {j} both match {ex}" if len(earlier) == 1 else f"row {j} overlaps {_rows(earlier)}; e.g. rows {i} and {j} both match {ex}"
             if f.kind == "overlap":
                 msg, hint = head, f"a unique table allows one matching row: make the rows exclusive, or use hit: first if row {i} should win"
             else:
@@ -659,7 +667,7 @@ def _problems_of(an: TableAnalysis, skip_cells: set) -> list[Problem]:
         elif f.kind == "gap":
             msg = f"no row matches {_region_text(an, f.box)}; e.g. {_example_text(an, f.example)}"
             if f.more:
-                more = "many more" if f.more < 0 else str(f.more)
+                more = "many" if f.more < 0 else str(f.more)
                 msg += f"; {more} more uncovered region{'s' if f.more != 1 else ''} not listed"
             out.append(Problem(msg, WARNING, "gap", t.loc.file, t.loc.line, t.name, suggestion=_default_hint(t)))
         elif f.kind == "fraction-gap":

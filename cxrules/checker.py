@@ -21,7 +21,7 @@ from .problems import ERROR, WARNING, Problem, did_you_mean
 from .unary import split_values, unquote
 from .values import Duration, display, encode, format_duration, norm_text
 
-BUDGET = 60_000  # subtraction steps per check of one table; beyond it we say "too large"
+BUDGET = 300_000  # subtraction steps (about 1 µs each) per check of one table; beyond it: "too large"
 MAX_GAP_BOXES = 400  # uncovered boxes collected before giving up on counting them
 SHOWN_GAPS = 5  # gap problems per table; the rest are counted in one more problem
 
@@ -65,15 +65,18 @@ class Domain:
     finite: bool  # only the listed values can occur (allowed, or what a decision gives)
     spelling: dict = field(default_factory=dict)  # encoded text -> as written
     blank_possible: bool = True
+    integral: bool = False  # a number column whose cells name only whole numbers
+    origin: str = ""  # for finite domains: where the values come from, in words
 
     def __post_init__(self):
         self.full = (1 << len(self.pieces)) - 1
         self.blank = 1 << (len(self.pieces) - 1)
         self.nonblank = self.full & ~self.blank
-        # Whole-number values, where a gap of 4.5 between [2..4] and >= 5 is not shown as one.
+        # Where the cells name only whole numbers, values between them (4.5 between [2..4]
+        # and >= 5) are set apart: counts never hold them, so such gaps are reported once, quietly.
         self.whole = 0
         for k, p in enumerate(self.pieces[:-1]):
-            if not (self.input.type == "number" and isinstance(p.rep, float) and not p.rep.is_integer()):
+            if not (self.integral and isinstance(p.rep, float) and not p.rep.is_integer()):
                 self.whole |= 1 << k
         # Examples prefer an inside value, then a boundary, then an open end, then a fraction; blank last.
         rank = {"between": 0, "value": 0, "pt": 1, "other": 2, "lt": 3, "gt": 3, "all": 3, "blank": 9}
@@ -206,8 +209,10 @@ def _between(a, b, type_: str, grid: float | None):
         if k_lo <= k_hi:
             k = min(max(math.floor(mid / s + 0.5), k_lo), k_hi)
             v = k * s
-            return int(v) if s >= 1 and float(v).is_integer() else round(v, 6)
-    return None if grid else mid
+            v = int(v) if s >= 1 and float(v).is_integer() else round(v, 6)
+            if a < v < b:  # float rounding may land on an end; then try a finer step
+                return v
+    return None if grid or not a < mid < b else mid
 
 
 def _on_grid(v, grid) -> bool:
@@ -226,6 +231,8 @@ def _ordered_pieces(points, type_: str, grid, lo_bound, hi_bound) -> list[_Piece
     if lo_bound is None:
         p = pts[0]
         rep = (math.ceil(p / unit) - 1) * unit  # 6 below 7, and 7 below 7.5
+        if not rep < p:  # too large a number for the unit to count
+            rep = p - abs(p)
         out.append(_Piece("lt", int(rep) if float(rep).is_integer() else rep, hi=p))
     for k, p in enumerate(pts):
         inside = (lo_bound is None or p >= lo_bound) and (hi_bound is None or p <= hi_bound)
@@ -240,6 +247,8 @@ def _ordered_pieces(points, type_: str, grid, lo_bound, hi_bound) -> list[_Piece
     if hi_bound is None:
         p = pts[-1]
         rep = (math.floor(p / unit) + 1) * unit
+        if not rep > p:
+            rep = p + abs(p)
         out.append(_Piece("gt", int(rep) if float(rep).is_integer() else rep, lo=p))
     return out
 
@@ -363,9 +372,8 @@ def build_domain(table: Table, col: int, rs: RuleSet | None = None, totals: dict
         pieces = _ordered_pieces(points, t, src.grid, src.lo, src.hi)
         finite = False
     pieces.append(_Piece("blank", None))
-    d = Domain(inp, pieces, t not in ("text", "boolean") and src.values is None, finite, spelling, src.blank_possible)
-    d.origin = src.origin  # type: ignore[attr-defined]
-    return d
+    integral = t == "number" and all(float(p).is_integer() for p in points)
+    return Domain(inp, pieces, t not in ("text", "boolean") and src.values is None, finite, spelling, src.blank_possible, integral, src.origin)
 
 
 # ----------------------------------------------------------------- boxes
@@ -524,7 +532,7 @@ def analyse_table(table: Table, rs: RuleSet | None = None, totals: dict | None =
         order = live
         if table.hit == PRIORITY:
             order = sorted(live, key=lambda k: (priority_rank(table, rules[k].outputs), rules[k].index))
-        bud = _Budget(budget)
+        bud, mini = _Budget(budget), _Budget(budget // 2)
         try:
             for pos, j in enumerate(order):
                 before = [i for i in order[:pos] if _meets(boxes[i], boxes[j])]
@@ -539,11 +547,10 @@ def analyse_table(table: Table, rs: RuleSet | None = None, totals: dict | None =
                 # Name a minimal set of rows that hide it: drop the latest ones while still covered
                 # (on a small budget of its own: a longer list is still a true answer).
                 keep = list(before)
-                small = _Budget(budget // 10)
                 try:
-                    for i in reversed(before):
+                    for i in reversed(before if mini.left > 0 else []):
                         rest = [x for x in keep if x != i]
-                        if rest and _covered(boxes[j], [boxes[x] for x in rest], small):
+                        if rest and _covered(boxes[j], [boxes[x] for x in rest], mini):
                             keep = rest
                 except _TooLarge:
                     pass
@@ -561,8 +568,11 @@ def analyse_table(table: Table, rs: RuleSet | None = None, totals: dict | None =
             if all(whole):
                 found, cut = _uncovered(whole, live_boxes, bud, MAX_GAP_BOXES)
                 found = _merge(found)
-                for n, g in enumerate(found[:SHOWN_GAPS]):
-                    more = (len(found) - SHOWN_GAPS if not cut else -1) if n == SHOWN_GAPS - 1 and len(found) > SHOWN_GAPS else 0
+                shown = found[:SHOWN_GAPS]
+                for n, g in enumerate(shown):
+                    more = 0
+                    if n == len(shown) - 1:  # the last one shown counts the rest (-1: too many to count)
+                        more = -1 if cut else len(found) - len(shown)
                     an.findings.append(Finding("gap", (), example(g), more=more, box=g))
             # Values between whole numbers: one quieter report, as counts rarely hold them.
             if all(universe) and whole != universe:
@@ -640,7 +650,7 @@ def _problems_of(an: TableAnalysis, skip_cells: set) -> list[Problem]:
             *hiders, j = f.rows
             rj = by_index[j]
             if t.hit == PRIORITY:
-                who = f"{_rows(hiders)} {'ranks' if len(hiders) == 1 else 'rank'} higher"
+                who = f"{_rows(hiders)} {'wins' if len(hiders) == 1 else 'win'} by priority"
                 hint = f"delete row {j}, or change its outputs or the allowed order if it should win"
             else:
                 who = f"{_rows(hiders)} {'comes' if len(hiders) == 1 else 'come'} first"
@@ -691,7 +701,8 @@ def _default_hint(t: Table) -> str:
 
 
 # ----------------------------------------------------------------- value checks
-def _allowed_problems(t: Table, rs: RuleSet, domains: list[Domain]) -> tuple[list[Problem], set]:
+def _allowed_problems(t: Table, domains: list[Domain]) -> tuple[list[Problem], set]:
+    """Cells naming values an input or output cannot have; also the (row, input) cells flagged."""
     out, flagged = [], set()
     for r in t.rules:
         for col, (inp, test) in enumerate(zip(t.inputs, r.tests)):
@@ -699,18 +710,20 @@ def _allowed_problems(t: Table, rs: RuleSet, domains: list[Domain]) -> tuple[lis
             if inp.type == "boolean" or not d.finite:
                 continue
             known = {p.rep for p in d.pieces if p.kind == "value"}
+            allowed = {encode(a, inp.type) for a in inp.allowed} if inp.allowed else None
             written = {norm_text(w): w for w in _cell_values(test.text)} if inp.type == "text" else {}
             for a in test.atoms:
                 if not (isinstance(a, Cmp) and a.op in ("=", "!=")) or a.value in known:
                     continue
                 shown = written.get(a.value, show_value(a.value, inp.type))
                 line = r.cell_locs[col].line if col < len(r.cell_locs) else r.loc.line
-                choices = [d.show(p.rep) for p in d.pieces if p.kind == "value"]
-                hint = did_you_mean(str(shown), choices) or (f"{inp.name} can be: {', '.join(choices)}" if choices else None)
-                if inp.allowed:
+                if allowed is not None and a.value not in allowed:
+                    choices = [display(x) for x in inp.allowed]
                     msg, sev = f"'{shown}' is not an allowed {inp.name}", ERROR
-                else:
+                else:  # allowed, or no list at all, but the decision it comes from never gives it
+                    choices = [d.show(p.rep) for p in d.pieces if p.kind == "value"]
                     msg, sev = f"'{shown}' is never a value of {inp.name}: {d.origin} {', '.join(choices) or 'no value'}", WARNING
+                hint = did_you_mean(str(shown), choices) or (f"{inp.name} can be: {', '.join(choices)}" if choices else None)
                 out.append(Problem(msg, sev, "allowed", r.loc.file, line, t.name, r.index, inp.name, suggestion=hint))
                 flagged.add((r.index, inp.name))
         for col, (o, v) in enumerate(zip(t.outputs, r.outputs)):
@@ -786,7 +799,7 @@ def check_ruleset(rs: RuleSet) -> list[Problem]:
     analyses = analyse_ruleset(rs)
     for t in rs.tables.values():  # report in file order
         an = analyses[t.name]
-        value_probs, flagged = _allowed_problems(t, rs, an.domains)
+        value_probs, flagged = _allowed_problems(t, an.domains)
         problems += value_probs
         problems += _calendar_problems(t, rs)
         problems += _problems_of(an, flagged)

@@ -36,6 +36,7 @@ class Evaluation:
     fired: dict[str, list] = field(default_factory=dict)  # table -> rule row(s) that gave the result
     problems: list[RowProblem] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
+    distinct: dict[str, int] = field(default_factory=dict)  # table -> distinct input combinations
 
     def row(self, i: int) -> dict:
         return {k: v[i] for k, v in self.columns.items()}
@@ -118,17 +119,23 @@ class Evaluator:
             cols.append([enc(v) if v is not None else None for v in values])
         compiled = self.compiled(table)
         keys = compiled.keys
-        engine_rows = [{k: v for k, v in zip(keys, vals) if v is not None} for vals in zip(*cols)] if cols else [{} for _ in range(n)]
-        good = [i for i in range(n) if i not in rows_bad]
-        if len(good) == n:
-            fired = self.engine.run(compiled, engine_rows)
-        else:
-            fired = [None if not compiled.as_events else "nomatch"] * n
-            got = self.engine.run(compiled, [engine_rows[i] for i in good])
-            if not compiled.as_events:
-                fired = [[] for _ in range(n)]
-            for i, f in zip(good, got):
-                fired[i] = f
+        # Rules are a pure function of the inputs: each distinct combination of input
+        # values goes to the engine once, and its result is shared by the rows that have it.
+        index: dict = {}
+        distinct: list = []
+        pos = [-1] * n
+        for i, t in enumerate(zip(*cols) if cols else [() for _ in range(n)]):
+            if i in rows_bad:
+                continue
+            j = index.get(t)
+            if j is None:
+                j = index[t] = len(distinct)
+                distinct.append(t)
+            pos[i] = j
+        got = self.engine.run(compiled, [{k: v for k, v in zip(keys, t) if v is not None} for t in distinct])
+        empty = "nomatch" if compiled.as_events else []
+        fired = [got[j] if j >= 0 else empty for j in pos]
+        ev.distinct[table.name] = len(distinct)
         self._apply_hit(table, fired, rows_bad, ctx)
         self._due(table, ctx, rows_bad)
 

@@ -110,24 +110,21 @@ def _int_if_whole(x: float):
 
 def format_duration(d: Duration) -> str:
     """The shortest text that reads back as the same duration."""
+    if d.seconds < 0:
+        return "-" + format_duration(Duration(-d.seconds, -d.weeks, -d.days, -d.time))
     out = []
     if d.weeks:
         out.append(f"{d.weeks}w")
     if d.days:
         out.append(f"{_num_text(d.days)}d")
-    t = d.time
-    if t or not out:
-        h, rem = divmod(t, 3600)
-        m, s = divmod(rem, 60)
-        if h:
-            out.append(f"{int(h)}h")
-        if m:
-            out.append(f"{int(m)}m")
-        if s or not (h or m):
-            if not out or s:
-                out.append(f"{_num_text(s)}s")
-    if d.seconds < 0:
-        return "-" + "".join(out)
+    h, rem = divmod(d.time, 3600)
+    m, s = divmod(rem, 60)
+    if h:
+        out.append(f"{int(h)}h")
+    if m:
+        out.append(f"{int(m)}m")
+    if s or not out:
+        out.append(f"{_num_text(s)}s")
     return "".join(out)
 
 

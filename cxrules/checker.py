@@ -153,7 +153,7 @@ class Domain:
         return f"in {'[' if lo_closed else '('}{show_value(lo, t)}..{show_value(hi, t)}{']' if hi_closed else ')'}"
 
     def values_text(self) -> str:
-        return ", ".join(self.show(p.rep) for p in self.pieces if p.kind in ("pt", "value"))
+        return ", ".join(self.show(p.rep) for p in self.pieces if p.kind == "value")
 
 
 class _Other(str):
@@ -472,13 +472,14 @@ def _merge(boxes: list) -> list:
 class Finding:
     """One result of the analysis of a table, before it is worded as a Problem."""
 
-    kind: str  # overlap, conflict, hidden, empty-cell, gap, blank-gap, too-large
+    kind: str  # overlap, conflict, hidden, empty-cell, gap, fraction-gap, blank-gap, too-large
     rows: tuple = ()  # rule indexes (1-based, as in the file)
     example: dict = field(default_factory=dict)  # input name -> encoded value (None = blank)
     inputs: tuple = ()  # the inputs concerned (blank-gap, empty-cell)
-    more: int = 0  # overlaps: further rows; gaps: further regions (-1 = uncounted)
+    more: int = 0  # gaps: further regions not listed (-1 = too many to count)
     what: str = ""  # too-large: which check
     box: tuple = ()  # gaps: the uncovered region, one piece set per input
+    together: bool = False  # blank-gap: only when these inputs are blank at the same time
 
 
 @dataclass
@@ -501,8 +502,13 @@ class TableAnalysis:
         return {d.input.name: _decoded(f.example.get(d.input.name), d.input.type) for d in self.domains}
 
 
-def analyse_table(table: Table, rs: RuleSet | None = None, totals: dict | None = None, budget: int = BUDGET) -> TableAnalysis:
-    """Overlaps, hidden rows and gaps of one table (no wording; see check_ruleset)."""
+def analyse_table(table: Table, rs: RuleSet | None = None, totals: dict | None = None, budget: int | None = None) -> TableAnalysis:
+    """Overlaps, hidden rows and gaps of one table (no wording; see check_ruleset).
+
+    `rs` and `totals` (table name -> every input matches a row) tell what inputs read
+    from other decisions can be; without them any value of the input's type is assumed.
+    """
+    budget = budget or BUDGET
     domains = [build_domain(table, k, rs, totals) for k in range(len(table.inputs))]
     boxes = [tuple(d.mask(t) for d, t in zip(domains, r.tests)) for r in table.rules]
     an = TableAnalysis(table, domains, boxes)
@@ -594,6 +600,13 @@ def analyse_table(table: Table, rs: RuleSet | None = None, totals: dict | None =
                     first_example = first_example or example(w[0])
             if blanks:
                 an.findings.append(Finding("blank-gap", (), first_example, inputs=tuple(blanks)))
+            else:  # no single blank falls through; several at once still may
+                full = tuple(d.nonblank | (d.blank if d.blank_possible else 0) for d in domains)
+                w, _ = _uncovered(full, live_boxes + [universe], bud, 1)
+                if w:
+                    ex = example(w[0])
+                    names = tuple(n for n, v in ex.items() if v is None)
+                    an.findings.append(Finding("blank-gap", (), ex, inputs=names, together=True))
         except _TooLarge:
             an.findings.append(Finding("too-large", what="gaps"))
     return an
@@ -612,7 +625,7 @@ def _rows(indexes, most: int = 6) -> str:
 
 
 def _example_text(an: TableAnalysis, ex: dict) -> str:
-    return ", ".join(f"{d.input.name}={d.show(ex.get(d.input.name))}" for d in an.domains)
+    return ", ".join(f"{d.input.name}={d.show(ex.get(d.input.name))}" for d in an.domains) or "any input"
 
 
 def _region_text(an: TableAnalysis, box) -> str:
@@ -655,8 +668,8 @@ def _problems_of(an: TableAnalysis, skip_cells: set) -> list[Problem]:
             else:
                 who = f"{_rows(hiders)} {'comes' if len(hiders) == 1 else 'come'} first"
                 hint = f"delete row {j}, or move it above row {hiders[0]} if it should win"
-            together = "" if len(hiders) == 1 else " together"
-            msg = f"row {j} can never be used: {who} and{together} match everything row {j} matches"
+            how = "matches" if len(hiders) == 1 else "together match"
+            msg = f"row {j} can never be used: {who} and {how} everything row {j} matches"
             out.append(Problem(msg, WARNING, "unreachable", rj.loc.file, rj.loc.line, t.name, j, suggestion=hint))
         elif f.kind == "empty-cell":
             r = by_index[f.rows[0]]
@@ -687,7 +700,8 @@ def _problems_of(an: TableAnalysis, skip_cells: set) -> list[Problem]:
             out.append(Problem(msg, WARNING, "gap", t.loc.file, t.loc.line, t.name, column=names[0] if len(names) == 1 else None, suggestion=hint))
         elif f.kind == "blank-gap":
             names = f.inputs
-            msg = f"no row matches when {_and(names, 'or')} is blank, e.g. {_example_text(an, f.example)}"
+            when = f"{_and(names, 'and')} are all blank" if f.together else f"{_and(names, 'or')} is blank"
+            msg = f"no row matches when {when}, e.g. {_example_text(an, f.example)}"
             col = names[0] if len(names) == 1 else None
             out.append(Problem(msg, WARNING, "blank-gap", t.loc.file, t.loc.line, t.name, column=col, suggestion=_default_hint(t) + ", or make sure the value is always filled in"))
         elif f.kind == "too-large":
@@ -782,7 +796,7 @@ def _unused_problems(rs: RuleSet) -> list[Problem]:
 
 
 # ----------------------------------------------------------------- entry point
-def analyse_ruleset(rs: RuleSet, budget: int = BUDGET) -> dict[str, TableAnalysis]:
+def analyse_ruleset(rs: RuleSet, budget: int | None = None) -> dict[str, TableAnalysis]:
     """Every table analysed in dependency order, so a table knows what its inputs can be."""
     totals: dict[str, bool] = {}
     out = {}

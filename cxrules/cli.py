@@ -145,6 +145,103 @@ def decisions(rules, as_json):
             click.echo(f"  out  {o['name']} ({o['type']}) -> {', '.join(o['columns'])}")
 
 
+@cli.command()
+@click.argument("workbooks", nargs=-1, required=True, type=click.Path())
+@click.option("--rules", type=click.Path(), help=RULES_HELP)
+@click.option("--as-of", "as_of", help="The moment 'now' is, e.g. '2026-11-23 09:30' (default: now in the rules' time zone).")
+@click.option("--output", "-o", type=click.Path(), help="Write here instead of in place (a file for one workbook, or a folder).")
+@click.option("--dry-run", is_flag=True, help="Compute and report, but write nothing.")
+@click.option("--dayfirst", is_flag=True, help="Read dates written as text like 23/11/2026 day first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--silent", "-s", is_flag=True, help="No progress bar and no summary table.")
+@click.option("--strict", is_flag=True, help="Exit 1 if any row has a problem (default: only if a workbook fails).")
+def recalc(workbooks, rules, as_of, output, dry_run, dayfirst, as_json, silent, strict):
+    """Recalculate workbooks in place: tiers, next contacts, deadlines, escalation, offers.
+
+    Each workbook is written to a temporary file beside it and replaced in one step, or
+    left untouched. Overdue rows are coloured; a 'CX summary' and an 'Issues' sheet are
+    added. Row problems are listed, and the other rows are still computed.
+    """
+    from .recalc import recalc as do_recalc
+    from .evaluation import Evaluator
+
+    if output and len(workbooks) > 1 and not Path(output).is_dir():
+        raise click.UsageError("--output names one file, but several workbooks were given; give a folder, or leave --output out to write in place")
+    rs = _load_or_exit(rules)
+    ev = Evaluator(rs)
+    moment = _as_of(as_of)
+    reports, failed = [], []
+    show = not silent and not as_json and sys.stderr.isatty()
+    for wb in workbooks:
+        dst = None
+        if output:
+            dst = Path(output) / Path(wb).name if Path(output).is_dir() else Path(output)
+        bar = _Progress(Path(wb).name) if show else None
+        try:
+            rep = do_recalc(wb, ev, moment, dst, dry_run=dry_run, dayfirst=dayfirst, progress=bar or (lambda *a: None))
+        except CxError as e:
+            failed.append((wb, str(e)))
+            click.echo(f"Error: {e}", err=True)
+            continue
+        except Exception as e:  # a bug must not stop the other workbooks; the file is untouched
+            msg = f"{wb}: cxrules failed ({type(e).__name__}: {e}); the workbook was not changed. This is a bug: please report it with the workbook if you can"
+            failed.append((wb, msg))
+            click.echo(f"Error: {msg}", err=True)
+            continue
+        finally:
+            if bar:
+                bar.close()
+        reports.append(rep)
+    if as_json:
+        click.echo(json.dumps({"reports": [r.to_dict() for r in reports], "failed": [{"workbook": w, "error": e} for w, e in failed]},
+                              ensure_ascii=False, indent=2, default=str))
+    elif not silent:
+        for rep in reports:
+            _print_report(rep, dry_run)
+    problems = sum(len(r.problems) for r in reports)
+    sys.exit(1 if failed or (strict and problems) else 0)
+
+
+class _Progress:
+    """A progress bar on stderr that appears only for work that takes a while."""
+
+    def __init__(self, label):
+        self.label, self.bar, self.done = label, None, 0
+
+    def __call__(self, stage, done, total):
+        if self.bar is None:
+            self.bar = click.progressbar(length=max(total, 1), label=f"{self.label}: {stage}", file=sys.stderr, show_eta=False)
+            self.bar.__enter__()
+        self.bar.label = f"{self.label}: {stage}"
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def _print_report(rep, dry_run):
+    verb = "would write" if dry_run else ("wrote" if rep.written else "left unchanged")
+    click.echo(f"{rep.path}: {verb} {rep.output if rep.written or dry_run else ''}".rstrip() + f" (as of {rep.as_of:%Y-%m-%d %H:%M})")
+    head = ["sheet", "rows", "decisions", "new columns", "overdue", "problems"]
+    table = [[s.sheet, str(s.rows), ", ".join(s.decisions), str(len(s.columns_added)), str(s.overdue), str(s.problems)] for s in rep.sheets]
+    widths = [max(len(h), *(len(r[k]) for r in table)) if table else len(h) for k, h in enumerate(head)]
+    click.echo("  " + "  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    for r in table:
+        click.echo("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    for s in rep.sheets:
+        for dec, cols in s.missing.items():
+            click.echo(f"  note: sheet '{s.sheet}' has no column for {', '.join(cols)} ({dec}); those inputs are blank")
+    if rep.skipped:
+        click.echo(f"  not changed (no rule columns): {', '.join(rep.skipped)}")
+    shown = rep.problems[:20]
+    for p in shown:
+        click.echo("  " + str(p))
+    if len(rep.problems) > len(shown):
+        click.echo(f"  ... and {len(rep.problems) - len(shown)} more problems (see the Issues sheet, or --json)")
+
+
 def _known_names(rs, decision) -> set:
     names = set()
     for t in rs.requires(decision):

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from .compiler import Compiled, compile_table
 from .engine import Engine, default_engine
-from .model import ANY, COLLECT, FIRST, PRIORITY, RULE_ORDER, UNIQUE, RuleSet, Table
+from .model import ANY, COLLECT, FIRST, PRIORITY, RULE_ORDER, UNIQUE, RuleSet, Table, matches
 from .problems import ERROR, WARNING
 from .values import Duration, ValueProblem, coercer, encode, encoder
 
@@ -37,6 +37,7 @@ class Evaluation:
     problems: list[RowProblem] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
     distinct: dict[str, int] = field(default_factory=dict)  # table -> distinct input combinations
+    settled: dict[str, set] = field(default_factory=dict)  # due name -> rows its `unless` excuses
 
     def row(self, i: int) -> dict:
         return {k: v[i] for k, v in self.columns.items()}
@@ -213,6 +214,9 @@ class Evaluator:
                     bad.add(i)
             ev.columns[d.name] = out
             ctx.bad[d.name] = bad
+            if d.unless:
+                tests = [(ctx.column(name, ctx.field_type(name)), t, ctx.field_type(name)) for name, t in d.unless.items()]
+                ev.settled[d.name] = {i for i in range(n) if all(matches(t, encode(col[i], ty)) for col, t, ty in tests)}
 
 
 def _and(items):

@@ -28,8 +28,12 @@ from .yamlsrc import Map, Scalar, Seq, YamlSyntaxError, parse_documents
 
 TABLE_KEYS = ("decision", "title", "hit", "inputs", "outputs", "due", "rules", "examples", "description")
 INPUT_KEYS = ("type", "label", "columns", "from", "decision", "output", "allowed", "description")
-OUTPUT_KEYS = ("type", "label", "columns", "allowed", "description")
-DUE_KEYS = ("from", "add", "calendar", "label", "columns", "description")
+OUTPUT_KEYS = ("type", "label", "columns", "allowed", "highlight", "description")
+DUE_KEYS = ("from", "add", "calendar", "label", "columns", "unless", "description")
+COLOURS = {
+    "red": "FFC7CE", "orange": "FFD8A8", "yellow": "FFF2A8", "green": "C6EFCE", "blue": "BDD7EE",
+    "grey": "D9D9D9", "gray": "D9D9D9", "purple": "E4D4F4",
+}
 FIELD_KEYS = ("type", "label", "columns", "description")
 DERIVATIONS = {
     # name: (arguments, default type, allowed types)
@@ -349,7 +353,50 @@ class _Loader:
             label = self.text_of(spec.get("label"), file, "label", **where) or _label(name)
             cols = self.text_list(spec.get("columns"), file, "columns", **where) or [label, name]
             allowed = self.allowed_of(spec, type_, file, name, **where)
-            out.append(Output(name, type_, label, cols, allowed, Loc(file, kn.line)))
+            highlight = self.highlight_of(spec.get("highlight"), type_, file, name, where)
+            out.append(Output(name, type_, label, cols, allowed, Loc(file, kn.line), highlight))
+        return out
+
+    def highlight_of(self, node, type_, file, name, where) -> dict:
+        """`highlight: {VALUE: colour}`: rows whose output has VALUE are filled with the colour."""
+        if node is None:
+            return {}
+        if not isinstance(node, Map):
+            self.err(f"highlight of '{name}' must map values to colours, e.g. {{3: red, 2: orange}}", file, node, code="highlight", **where)
+            return {}
+        out = {}
+        for key, (kn, vn) in node.entries.items():
+            try:
+                value = parse_literal(key, type_)
+            except ValueProblem as e:
+                self.err(f"highlight of '{name}': {e}", file, kn, code="highlight", **where)
+                continue
+            colour = (self.text_of(vn, file, "colour", **where) or "").strip()
+            rgb = COLOURS.get(colour.lower()) or (colour.lstrip("#").upper() if re.fullmatch(r"#?[0-9A-Fa-f]{6}", colour) else None)
+            if rgb is None:
+                self.err(f"'{colour}' is not a colour", file, vn, code="highlight", suggestion=did_you_mean(colour, COLOURS) or "use red, orange, yellow, green, blue, grey, purple or a hex code like #FFC7CE", **where)
+                continue
+            out[value] = rgb
+        return out
+
+    def unless_of(self, node, file, name, where) -> dict:
+        """`unless: {status: "Resolved, Closed"}`: rows where every test holds are never overdue."""
+        if node is None:
+            return {}
+        if not isinstance(node, Map):
+            self.err(f"'unless' of due '{name}' must map columns to tests, e.g. {{status: \"Resolved, Closed\"}}", file, node, code="due", **where)
+            return {}
+        fields = self.known_fields()
+        out = {}
+        for key, (kn, vn) in node.entries.items():
+            if key not in fields:
+                self.err(f"'unless' of due '{name}' reads '{key}', which is neither a field nor an input column", file, kn, suggestion=did_you_mean(key, fields), code="unknown-field", **where)
+                continue
+            text = None if not isinstance(vn, Scalar) or vn.is_null else vn.text
+            try:
+                out[key] = parse_test(text, fields[key])
+            except ValueProblem as e:
+                self.err(f"'unless' of due '{name}': {e}", file, vn, code="cell", **where)
         return out
 
     # ------------------------------------------------------------- second pass
@@ -496,8 +543,9 @@ class _Loader:
             if name in table.result_names or name in [i.name for i in table.inputs]:
                 self.err(f"'{name}' is already an input or output of this table", file, kn, code="duplicate", **where)
                 ok = False
+            unless = self.unless_of(spec.get("unless"), file, name, where)
             if ok:
-                out.append(Due(name, frm, add, cal, label, cols, Loc(file, kn.line)))
+                out.append(Due(name, frm, add, cal, label, cols, Loc(file, kn.line), unless))
         return out
 
     def cell_nodes(self, row, table: Table, file, rno) -> list | None:

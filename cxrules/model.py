@@ -169,6 +169,7 @@ class Output:
     columns: list[str] = field(default_factory=list)
     allowed: list | None = None
     loc: Loc = field(default_factory=Loc)
+    highlight: dict = field(default_factory=dict)  # value -> RGB fill of the rows that get it
 
 
 @dataclass
@@ -182,6 +183,7 @@ class Due:
     label: str
     columns: list[str] = field(default_factory=list)
     loc: Loc = field(default_factory=Loc)
+    unless: dict = field(default_factory=dict)  # name -> Test: rows where all match are never overdue
 
 
 @dataclass

@@ -1,0 +1,498 @@
+"""Recalculating workbooks in place: find the data, evaluate the rules, write the results.
+
+Sheets are matched to decisions without configuration: a decision runs on a sheet when
+more than half of the columns and fields it reads are there (and its upstream decisions
+run there too). Results go to the columns that already carry an output's header, or to
+new columns after the last one. Overdue rows and escalation levels are coloured by
+conditional formats; a `CX summary` sheet and an `Issues` sheet are (re)written.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .evaluation import Evaluator, RowProblem, now_in
+from .loader import COLOURS
+from .model import RuleSet, Table
+from .problems import ERROR, WARNING, CxError, Problem
+from .values import Duration, display, norm_header
+from .workbook import (
+    BarChart,
+    CellError,
+    CellFormat,
+    ChartSeries,
+    ColumnWrite,
+    Header,
+    Highlight,
+    NewSheet,
+    SheetEdit,
+    WorkbookError,
+    col_letter,
+    find_header,
+    open_workbook,
+    write_workbook,
+)
+
+SUMMARY_SHEET = "CX summary"
+ISSUES_SHEET = "Issues"
+OWN_SHEETS = (SUMMARY_SHEET, ISSUES_SHEET)
+FONT = {"FFC7CE": "9C0006", "FFD8A8": "7F3F00", "FFF2A8": "7F6000", "C6EFCE": "006100"}
+OVERDUE_FILL = COLOURS["red"]
+DAYS_OVERDUE = "days_overdue"
+DAYS_OVERDUE_LABELS = ["Days overdue", "逾期天数"]
+MAX_ISSUES_ON_SHEET = 50_000
+
+
+@dataclass
+class SheetResult:
+    sheet: str
+    rows: int = 0
+    header_row: int | None = None
+    decisions: list[str] = field(default_factory=list)
+    columns_written: list[str] = field(default_factory=list)
+    columns_added: list[str] = field(default_factory=list)
+    missing: dict[str, list[str]] = field(default_factory=dict)  # decision -> columns not found
+    problems: int = 0
+    overdue: int = 0
+    counts: dict[str, Counter] = field(default_factory=dict)  # output label -> value counts
+    sums: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RecalcReport:
+    path: str
+    output: str
+    as_of: dt.datetime
+    written: bool = False
+    sheets: list[SheetResult] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # sheets with nothing to compute
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(s.rows for s in self.sheets)
+
+    def to_dict(self) -> dict:
+        return {
+            "workbook": self.path,
+            "output": self.output,
+            "as_of": self.as_of.isoformat(sep=" "),
+            "written": self.written,
+            "rows": self.rows,
+            "sheets": [
+                {
+                    "sheet": s.sheet, "rows": s.rows, "header_row": s.header_row, "decisions": s.decisions,
+                    "columns_written": s.columns_written, "columns_added": s.columns_added, "missing": s.missing,
+                    "problems": s.problems, "overdue": s.overdue,
+                    "counts": {k: dict(v) for k, v in s.counts.items()}, "sums": s.sums,
+                }
+                for s in self.sheets
+            ],
+            "skipped": self.skipped,
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    pass
+
+
+# ------------------------------------------------------------------ what a sheet can supply
+def wanted_columns(rs: RuleSet) -> dict[str, list[str]]:
+    """Name -> header aliases of everything the rules read from or write to a sheet."""
+    want: dict[str, list[str]] = {}
+
+    def add(name, cols):
+        lst = want.setdefault(name, [])
+        for c in cols:
+            if c not in lst:
+                lst.append(c)
+
+    for f in rs.fields.values():
+        add(f.name, f.columns)
+    for t in rs.tables.values():
+        for i in t.inputs:
+            if i.source == "column":
+                add(i.name, i.columns)
+        for o in t.outputs:
+            add(o.name, o.columns)
+        for d in t.due:
+            add(d.name, d.columns)
+    add(DAYS_OVERDUE, DAYS_OVERDUE_LABELS)
+    return want
+
+
+def _needs(rs: RuleSet, t: Table) -> list[tuple[str, str, str | None]]:
+    """(kind, what, name) of each input: kind 'col' (a key to find) or 'dec' (a decision)."""
+    out = []
+    for i in t.inputs:
+        if i.decision:
+            out.append(("dec", i.decision, i.name))
+        elif i.derive:
+            out.append(("col", i.derive.field, i.name))
+        else:
+            out.append(("col", i.name, i.name))
+    return out
+
+
+def applicable(rs: RuleSet, found: set[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """Decisions a sheet can run (in evaluation order), and the inputs each one misses."""
+    runs: list[str] = []
+    missing: dict[str, list[str]] = {}
+    for t in rs.order():
+        needs = _needs(rs, t)
+        have = [n for kind, what, n in needs if (what in found if kind == "col" else what in runs)]
+        lack = [n for kind, what, n in needs if not (what in found if kind == "col" else what in runs)]
+        decisions_ok = all(what in runs for kind, what, _ in needs if kind == "dec")
+        if have and len(have) * 2 > len(needs) and decisions_ok:
+            runs.append(t.name)
+            if lack:
+                missing[t.name] = lack
+    return runs, missing
+
+
+# ------------------------------------------------------------------ the job
+def recalc(
+    path,
+    evaluator: Evaluator,
+    as_of: dt.datetime | None = None,
+    output=None,
+    dry_run: bool = False,
+    dayfirst: bool = False,
+    progress: Progress = _noop,
+) -> RecalcReport:
+    """Recalculate one workbook; returns what was done. Raises WorkbookError if the file
+    cannot be read or written (it is then left exactly as it was)."""
+    rs = evaluator.rs
+    src = Path(path)
+    dst = Path(output) if output else src
+    as_of = as_of or now_in(rs.timezone)
+    report = RecalcReport(str(src), str(dst), as_of)
+    want = wanted_columns(rs)
+    edits: list[SheetEdit] = []
+    with open_workbook(src) as wb:
+        sheets = [s for s in wb.worksheets if s.name not in OWN_SHEETS]
+        for k, sheet in enumerate(sheets):
+            progress(f"reading {sheet.name}", k, len(sheets))
+            data = wb.read_sheet(sheet.name)
+            header = find_header(data.rows, want)
+            if header is not None:
+                header.first_col = data.first_col
+            found = set(header.columns) if header else set()
+            runs, missing = applicable(rs, found)
+            if not header or not runs:
+                report.skipped.append(sheet.name)
+                continue
+            progress(f"computing {sheet.name}", k, len(sheets))
+            edit, result = _recalc_sheet(rs, evaluator, data, header, runs, missing, as_of, dayfirst, report)
+            report.sheets.append(result)
+            if edit.columns:
+                edits.append(edit)
+    if not report.sheets:
+        report.problems.append(Problem(
+            "no sheet has the columns the rules read; nothing was changed",
+            WARNING, "no-data", file=str(src),
+            suggestion="check the headers against 'cxrules decisions' (e.g. Last purchase, Orders 12m, Spend 12m, Severity, Opened at)",
+        ))
+        return report
+    if dry_run:
+        return report
+    progress("writing", len(report.sheets), len(report.sheets))
+    new_sheets = [summary_sheet(report, rs), issues_sheet(report)]
+    wr = write_workbook(src, dst, edits, new_sheets)
+    report.problems.extend(wr.problems)
+    report.written = True
+    return report
+
+
+def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, dayfirst, report: RecalcReport):
+    sheet = data.name
+    result = SheetResult(sheet, header_row=header.row, decisions=list(runs), missing={})
+    for dec, names in missing.items():
+        t = rs.tables[dec]
+        labels = []
+        for n in names:
+            i = next(x for x in t.inputs if x.name == n)
+            labels.append(i.derive.field if i.derive else (i.columns[0] if i.columns else i.label))
+        result.missing[dec] = labels
+    # data rows: below the header, to the table's end or the last row with any value we read
+    first = header.index + 1
+    last = len(data.rows)
+    if header.table:
+        tbl = next((t for t in data.tables if t.name == header.table), None)
+        if tbl:
+            last = min(last, tbl.ref[2] - data.first_row + 1 - tbl.totals_rows)
+    reads = {k: j for k, j in header.columns.items()}
+    no_value = {(r, c) for r, c in data.formula_cells_without_value}
+    rows, excel_rows, problems = [], [], []
+    for i in range(first, last):
+        src = data.rows[i]
+        rec = {}
+        for key, j in reads.items():
+            v = src[j] if j < len(src) else None
+            if isinstance(v, CellError):
+                v = v.code
+            if v is None and (data.first_row + i, data.first_col + j) in no_value:
+                problems.append(Problem(
+                    f"the formula in {col_letter(data.first_col + j)}{data.first_row + i} has no calculated value",
+                    ERROR, "formula", sheet=sheet, row=data.first_row + i, column=header.texts.get(key, key),
+                    suggestion="open the workbook in Excel, let it calculate, and save it",
+                ))
+                v = "#N/A"  # so that the row is reported and left out, not read as blank
+            if v is not None:
+                rec[key] = v
+        rows.append(rec)
+        excel_rows.append(data.first_row + i)
+    # trailing rows with nothing in them are not data
+    while rows and not rows[-1]:
+        rows.pop()
+        excel_rows.pop()
+    keep = [k for k, r in enumerate(rows) if r]
+    rows = [rows[k] for k in keep]
+    excel_rows = [excel_rows[k] for k in keep]
+    result.rows = len(rows)
+    ev = evaluator.evaluate(rows, runs, as_of, dayfirst=dayfirst)
+    for p in ev.problems:
+        problems.append(_row_problem(p, sheet, excel_rows, header))
+    # formula problems were turned into '#N/A' reads: drop the duplicate message
+    problems = _dedupe(problems)
+    result.problems = len(problems)
+    report.problems.extend(problems)
+
+    # where each output goes
+    edit = SheetEdit(sheet)
+    next_col = max([header.first_col + header.width] + [header.first_col + len(r) for r in data.rows[: header.index + 1]])
+    used = set(header.columns.values())
+    outputs: list[tuple[str, str, list[str], str]] = []  # (name, label, aliases, kind)
+    for name in runs:
+        t = rs.tables[name]
+        for o in t.outputs:
+            outputs.append((o.name, o.label, o.columns, _kind(t.output_type(o.name), t.is_multi)))
+        for d in t.due:
+            outputs.append((d.name, d.label, d.columns, "due"))
+    overdue = _days_overdue(rs, runs, ev, as_of)
+    if overdue is not None:
+        outputs.append((DAYS_OVERDUE, DAYS_OVERDUE_LABELS[_lang(header)], DAYS_OVERDUE_LABELS, "number"))
+        ev.columns[DAYS_OVERDUE] = overdue
+        result.overdue = sum(1 for x in overdue if x)
+    col_of: dict[str, int] = {}
+    lang = _lang(header)
+    for name, label, aliases, kind in outputs:
+        if name in col_of:
+            continue
+        values = ev.columns.get(name, [None] * len(rows))
+        if kind == "due":
+            kind = "datetime" if any(isinstance(v, dt.datetime) for v in values) else "date"
+        if name in header.columns:
+            col, title = header.col(name), None
+            result.columns_written.append(header.texts.get(name, label))
+        else:
+            col, title = next_col, _title(label, aliases, lang)
+            next_col += 1
+            result.columns_added.append(title)
+        col_of[name] = col
+        out_values = [_cell_value(v) for v in values]
+        edit.columns.append(_scatter(col, header.row, title, excel_rows, out_values, kind))
+        _count(result, rs, runs, name, label, values)
+    _highlights(edit, rs, runs, col_of, header, excel_rows, next_col)
+    return edit, result
+
+
+def _lang(header: Header) -> int:
+    """0 for English headers, 1 for Chinese: new columns follow the sheet's language."""
+    texts = " ".join(header.texts.values())
+    return 1 if any("\u4e00" <= ch <= "\u9fff" for ch in texts) else 0
+
+
+def _title(label: str, aliases: list[str], lang: int) -> str:
+    if lang == 1:
+        zh = [a for a in aliases if any("\u4e00" <= ch <= "\u9fff" for ch in a)]
+        if zh:
+            return zh[0]
+    en = [a for a in aliases if not any("\u4e00" <= ch <= "\u9fff" for ch in a)]
+    return en[0] if en else label
+
+
+def _kind(type_: str, multi: bool) -> str:
+    if multi:
+        return "text"
+    return {"number": "number", "text": "text", "boolean": "boolean", "date": "date", "datetime": "datetime", "duration": "text"}[type_]
+
+
+def _cell_value(v):
+    if isinstance(v, Duration):
+        return display(v)
+    if isinstance(v, list):
+        return ", ".join(display(x) for x in v) or None
+    return v
+
+
+def _scatter(col, header_row, title, excel_rows, values, kind) -> ColumnWrite:
+    """A ColumnWrite over the data rows; rows between (blank lines) keep what they hold."""
+    if not excel_rows:
+        return ColumnWrite(col, header_row, title, header_row + 1, [], kind)
+    first = excel_rows[0]
+    span = excel_rows[-1] - first + 1
+    if span == len(excel_rows):
+        return ColumnWrite(col, header_row, title, first, values, kind)
+    out = [None] * span  # blank lines between data rows stay blank
+    for r, v in zip(excel_rows, values):
+        out[r - first] = v
+    return ColumnWrite(col, header_row, title, first, out, kind)
+
+
+def _days_overdue(rs: RuleSet, runs, ev, as_of: dt.datetime):
+    dues = [(rs.tables[n], d) for n in runs for d in rs.tables[n].due]
+    if not dues:
+        return None
+    out = [None] * ev.n
+    for t, d in dues:
+        values = ev.columns.get(d.name) or []
+        settled = ev.settled.get(d.name, ())
+        for i, v in enumerate(values):
+            if v is None:
+                continue
+            if i in settled:
+                continue
+            if isinstance(v, dt.datetime):
+                late = (as_of - v).total_seconds() / 86400
+            else:
+                late = (as_of.date() - v).days
+            if late > 0:
+                days = int(late) if late == int(late) else round(late, 1)
+                out[i] = max(out[i] or 0, days)
+    return out
+
+
+def _highlights(edit: SheetEdit, rs, runs, col_of, header: Header, excel_rows, next_col):
+    if not excel_rows:
+        return
+    first_row, last_row = excel_rows[0], excel_rows[-1]
+    last_col = max(next_col - 1, max(col_of.values(), default=0))
+    first_col = header.first_col
+    for name in runs:
+        for o in rs.tables[name].outputs:
+            if o.highlight and o.name in col_of:
+                for value, fill in o.highlight.items():
+                    edit.highlights.append(Highlight(col_of[o.name], value, fill, first_row, last_row, first_col, last_col, FONT.get(fill)))
+    if DAYS_OVERDUE in col_of:
+        c = col_of[DAYS_OVERDUE]
+        edit.highlights.append(Highlight(c, ">0", OVERDUE_FILL, first_row, last_row, c, c, FONT[OVERDUE_FILL]))
+
+
+def _count(result: SheetResult, rs, runs, name, label, values):
+    for n in runs:
+        t = rs.tables[n]
+        o = t.output(name)
+        if o is None:
+            continue
+        if o.allowed:
+            result.counts[label] = Counter(display(v) if v is not None else "(blank)" for v in values)
+        elif o.type == "number":
+            distinct = {v for v in values if v is not None}
+            if len(distinct) <= 12:
+                result.counts[label] = Counter(display(v) if v is not None else "(blank)" for v in values)
+            result.sums[label] = float(sum(v for v in values if isinstance(v, (int, float))))
+        return
+
+
+def _row_problem(p: RowProblem, sheet: str, excel_rows, header: Header) -> Problem:
+    column = header.texts.get(p.name) if p.name else None
+    if column is None and p.name:
+        column = p.name
+    return Problem(p.message, p.severity, "row", sheet=sheet, row=excel_rows[p.index], column=column, table=p.table)
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen = set()
+    out = []
+    for p in problems:
+        key = (p.sheet, p.row, p.column)
+        if p.code == "row" and "Excel error #N/A" in p.message and (p.sheet, p.row, p.column, "formula") in seen:
+            continue
+        seen.add((p.sheet, p.row, p.column, p.code))
+        out.append(p)
+    return out
+
+
+# ------------------------------------------------------------------ the sheets cxrules owns
+def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
+    bold = CellFormat(bold=True)
+    rows: list[list] = [["CX summary"], ["Workbook", os.path.basename(report.path)],
+                        ["As of", report.as_of], ["Rules", ", ".join(sorted(set(rs.files)))], []]
+    formats = {(0, 0): CellFormat(bold=True)}
+    formats[(2, 1)] = CellFormat(num_fmt="yyyy-mm-dd hh:mm")
+    row_formats = {}
+    charts = []
+    rows.append(["Sheet", "Rows", "Decisions", "Overdue", "Problems"])
+    row_formats[len(rows) - 1] = bold
+    for s in report.sheets:
+        rows.append([s.sheet, s.rows, ", ".join(s.decisions), s.overdue, s.problems])
+    rows.append([])
+    for s in report.sheets:
+        for label, counts in s.counts.items():
+            rows.append([f"{s.sheet}: {label}", "Count"] + (["Total"] if label in s.sums else []))
+            row_formats[len(rows) - 1] = bold
+            start = len(rows)
+            for value, n in sorted(counts.items(), key=_count_order(rs, label)):
+                row = [value, n]
+                if label in s.sums:
+                    try:
+                        row.append(float(value) * n)
+                    except ValueError:
+                        row.append(None)
+                rows.append(row)
+            end = len(rows) - 1
+            if end >= start and len(charts) < 4:
+                charts.append(BarChart(f"{s.sheet}: {label}", (start, end, 0), [ChartSeries(start, end, 1, "Count")],
+                                       anchor=(1 + 18 * len(charts), 7), size=(8, 16)))
+            rows.append([])
+    rows.append(["Legend"])
+    row_formats[len(rows) - 1] = bold
+    for t in rs.tables.values():
+        if not any(t.name in s.decisions for s in report.sheets):
+            continue
+        for o in t.outputs:
+            for value, fill in o.highlight.items():
+                rows.append([f"{o.label} {display(value)}", "row coloured"])
+                formats[(len(rows) - 1, 0)] = CellFormat(fill=fill, font_color=FONT.get(fill))
+    rows.append(["Days overdue > 0", "a deadline or contact date has passed"])
+    formats[(len(rows) - 1, 0)] = CellFormat(fill=OVERDUE_FILL, font_color=FONT[OVERDUE_FILL])
+    return NewSheet(SUMMARY_SHEET, rows, formats=formats, row_formats=row_formats, charts=charts)
+
+
+def _count_order(rs: RuleSet, label: str):
+    order = {}
+    for t in rs.tables.values():
+        for o in t.outputs:
+            if o.label == label and o.allowed:
+                order = {display(v): k for k, v in enumerate(o.allowed)}
+
+    def key(item):
+        value = item[0]
+        if value in order:
+            return (0, order[value], "")
+        try:
+            return (1, float(value), "")
+        except ValueError:
+            return (2, 0, value)
+
+    return key
+
+
+def issues_sheet(report: RecalcReport) -> NewSheet:
+    rows: list[list] = [["Sheet", "Row", "Column", "Severity", "Problem", "What to do"]]
+    for p in report.problems[:MAX_ISSUES_ON_SHEET]:
+        rows.append([p.sheet or p.file, p.row, p.column, p.severity, p.message, p.suggestion])
+    if len(report.problems) > MAX_ISSUES_ON_SHEET:
+        rows.append([None, None, None, "note", f"{len(report.problems) - MAX_ISSUES_ON_SHEET} more problems are not listed", None])
+    if len(rows) == 1:
+        rows.append([None, None, None, None, "No problems found", None])
+    return NewSheet(ISSUES_SHEET, rows, row_formats={0: CellFormat(bold=True)}, freeze_rows=1, autofilter=True)

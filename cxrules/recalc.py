@@ -175,41 +175,56 @@ def recalc(
     dst = Path(output) if output else src
     as_of = as_of or now_in(rs.timezone)
     report = RecalcReport(str(src), str(dst), as_of)
-    want = wanted_columns(rs)
-    edits: list[SheetEdit] = []
     with open_workbook(src) as wb:
         sheets = [s for s in wb.worksheets if s.name not in OWN_SHEETS]
-        for k, sheet in enumerate(sheets):
-            progress(f"reading {sheet.name}", k, len(sheets))
-            data = wb.read_sheet(sheet.name)
-            header = find_header(data.rows, want)
-            if header is not None:
-                header.first_col = data.first_col
-            found = set(header.columns) if header else set()
-            runs, missing = applicable(rs, found)
-            if not header or not runs:
-                report.skipped.append(sheet.name)
-                continue
-            progress(f"computing {sheet.name}", k, len(sheets))
-            edit, result = _recalc_sheet(rs, evaluator, data, header, runs, missing, as_of, dayfirst, report)
-            report.sheets.append(result)
-            if edit.columns:
-                edits.append(edit)
-    if not report.sheets:
-        report.problems.append(Problem(
-            "no sheet has the columns the rules read; nothing was changed",
-            WARNING, "no-data", file=str(src),
-            suggestion="check the headers against 'cxrules decisions' (e.g. Last purchase, Orders 12m, Spend 12m, Severity, Opened at)",
-        ))
+
+        def read():
+            for k, sheet in enumerate(sheets):
+                progress(f"reading {sheet.name}", k, len(sheets))
+                yield wb.read_sheet(sheet.name)
+
+        edits, new_sheets = plan(read(), evaluator, as_of, report, dayfirst)
+    if not report.sheets or dry_run:
         return report
-    if dry_run:
-        return report
-    progress("writing", len(report.sheets), len(report.sheets))
-    new_sheets = [summary_sheet(report, rs), issues_sheet(report)]
+    progress("writing", len(sheets), len(sheets))
     wr = write_workbook(src, dst, edits, new_sheets)
     report.problems.extend(wr.problems)
     report.written = True
     return report
+
+
+def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport, dayfirst: bool = False):
+    """What recalculating these sheets writes: (sheet edits, new sheets); fills `report`.
+
+    `sheets` yields SheetData, from a file or from a workbook open in Excel; the caller
+    applies the edits with the xlsx writer or through xlwings.
+    """
+    rs = evaluator.rs
+    want = wanted_columns(rs)
+    edits: list[SheetEdit] = []
+    for data in sheets:
+        if data.name in OWN_SHEETS:
+            continue
+        header = find_header(data.rows, want)
+        if header is not None:
+            header.first_col = data.first_col
+        found = set(header.columns) if header else set()
+        runs, missing = applicable(rs, found)
+        if not header or not runs:
+            report.skipped.append(data.name)
+            continue
+        edit, result = _recalc_sheet(rs, evaluator, data, header, runs, missing, as_of, dayfirst, report)
+        report.sheets.append(result)
+        if edit.columns:
+            edits.append(edit)
+    if not report.sheets:
+        report.problems.append(Problem(
+            "no sheet has the columns the rules read; nothing was changed",
+            WARNING, "no-data", file=report.path,
+            suggestion="check the headers against 'cxrules decisions' (e.g. Last purchase, Orders 12m, Spend 12m, Severity, Opened at)",
+        ))
+        return [], []
+    return edits, [summary_sheet(report, rs), issues_sheet(report)]
 
 
 def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, dayfirst, report: RecalcReport):

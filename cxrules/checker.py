@@ -267,7 +267,7 @@ class _Source:
     origin: str = ""  # words for "the values <input> can take"
 
 
-def _source(inp: Input, rs: RuleSet | None, totals: dict) -> _Source:
+def _source(inp: Input, rs: RuleSet | None) -> _Source:
     src = _Source()
     t = inp.type
     if t == "date":
@@ -288,7 +288,9 @@ def _source(inp: Input, rs: RuleSet | None, totals: dict) -> _Source:
             vals = [r.outputs[k] for r in up.rules]
             src.values = _unique([encode(v, t) for v in vals if v is not None])
             src.spelling = {encode(v, t): display(v) for v in vals if isinstance(v, str)}
-            src.blank_possible = any(v is None for v in vals) or not totals.get(up.name, False)
+            # Only a '-' row gives a blank: where no row matches, the evaluator marks the row
+            # unusable and skips the tables that read it (the gap is reported upstream, once).
+            src.blank_possible = any(v is None for v in vals)
             src.origin = f"decision '{up.name}' gives"
         elif up.hit == COLLECT and up.aggregate == "count":
             src.grid, src.lo, src.blank_possible = 1, 0, False
@@ -349,10 +351,10 @@ def _cell_values(text: str) -> list[str]:
         return []
 
 
-def build_domain(table: Table, col: int, rs: RuleSet | None = None, totals: dict | None = None) -> Domain:
+def build_domain(table: Table, col: int, rs: RuleSet | None = None) -> Domain:
     inp = table.inputs[col]
     t = inp.type
-    src = _source(inp, rs, totals or {})
+    src = _source(inp, rs)
     points, lits = _literals(table, col)
     spelling = {**_cell_spelling(table, col), **src.spelling} if t == "text" else {}
     if t == "boolean":
@@ -489,11 +491,6 @@ class TableAnalysis:
     boxes: list  # per rule: tuple of masks
     findings: list[Finding] = field(default_factory=list)
 
-    @property
-    def total(self) -> bool:
-        """Every possible input, blanks included, matches some row (as far as checked)."""
-        return not any(f.kind in ("gap", "fraction-gap", "blank-gap", "too-large") for f in self.findings)
-
     def of(self, kind: str) -> list[Finding]:
         return [f for f in self.findings if f.kind == kind]
 
@@ -502,14 +499,14 @@ class TableAnalysis:
         return {d.input.name: _decoded(f.example.get(d.input.name), d.input.type) for d in self.domains}
 
 
-def analyse_table(table: Table, rs: RuleSet | None = None, totals: dict | None = None, budget: int | None = None) -> TableAnalysis:
+def analyse_table(table: Table, rs: RuleSet | None = None, budget: int | None = None) -> TableAnalysis:
     """Overlaps, hidden rows and gaps of one table (no wording; see check_ruleset).
 
-    `rs` and `totals` (table name -> every input matches a row) tell what inputs read
-    from other decisions can be; without them any value of the input's type is assumed.
+    `rs` tells what inputs read from other decisions can be; without it any value of the
+    input's type is assumed.
     """
     budget = budget or BUDGET
-    domains = [build_domain(table, k, rs, totals) for k in range(len(table.inputs))]
+    domains = [build_domain(table, k, rs) for k in range(len(table.inputs))]
     boxes = [tuple(d.mask(t) for d, t in zip(domains, r.tests)) for r in table.rules]
     an = TableAnalysis(table, domains, boxes)
     rules = table.rules
@@ -700,7 +697,8 @@ def _problems_of(an: TableAnalysis, skip_cells: set) -> list[Problem]:
             out.append(Problem(msg, WARNING, "gap", t.loc.file, t.loc.line, t.name, column=names[0] if len(names) == 1 else None, suggestion=hint))
         elif f.kind == "blank-gap":
             names = f.inputs
-            when = f"{_and(names, 'and')} are all blank" if f.together else f"{_and(names, 'or')} is blank"
+            both = "both" if len(names) == 2 else "all"
+            when = f"{_and(names, 'and')} are {both} blank" if f.together else f"{_and(names, 'or')} is blank"
             msg = f"no row matches when {when}, e.g. {_example_text(an, f.example)}"
             col = names[0] if len(names) == 1 else None
             out.append(Problem(msg, WARNING, "blank-gap", t.loc.file, t.loc.line, t.name, column=col, suggestion=_default_hint(t) + ", or make sure the value is always filled in"))
@@ -797,14 +795,8 @@ def _unused_problems(rs: RuleSet) -> list[Problem]:
 
 # ----------------------------------------------------------------- entry point
 def analyse_ruleset(rs: RuleSet, budget: int | None = None) -> dict[str, TableAnalysis]:
-    """Every table analysed in dependency order, so a table knows what its inputs can be."""
-    totals: dict[str, bool] = {}
-    out = {}
-    for t in rs.order():
-        an = analyse_table(t, rs, totals, budget)
-        totals[t.name] = an.total
-        out[t.name] = an
-    return out
+    """Every table analysed, each knowing what the decisions it reads can give."""
+    return {t.name: analyse_table(t, rs, budget) for t in rs.tables.values()}
 
 
 def check_ruleset(rs: RuleSet) -> list[Problem]:

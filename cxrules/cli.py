@@ -202,6 +202,18 @@ def recalc(workbooks, rules, as_of, output, dry_run, dayfirst, as_json, silent, 
     sys.exit(1 if failed or (strict and problems) else 0)
 
 
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False), default="workbooks")
+@click.option("--seed", type=int, default=2026, show_default=True, help="The same seed makes the same files.")
+def sample(folder, seed):
+    """Write the sample workbooks (customers and cases, English and Chinese headers)."""
+    from .samples import write_samples
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for p in write_samples(folder, seed):
+        click.echo(str(p))
+
+
 class _Progress:
     """A progress bar on stderr that appears only for work that takes a while."""
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import orjson
 
 from .model import FIRST, PRIORITY, Blank, Cmp, Range, Table, Test, test_truth
+from .values import encode
 
 KEY = "_k"  # the unique row key; the engine's own state fact never has it
 _OPS = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
@@ -93,11 +94,10 @@ def priority_rank(table: Table, outputs: list) -> tuple:
     """Smaller ranks first: by each output's position in its `allowed` list."""
     rank = []
     for o, v in zip(table.outputs, outputs):
-        if o.allowed:
-            try:
-                rank.append(o.allowed.index(v))
-            except ValueError:
-                rank.append(len(o.allowed))
+        if o.allowed:  # compared as rules compare (text ignores case)
+            keys = [encode(a, o.type) for a in o.allowed]
+            key = encode(v, o.type)
+            rank.append(keys.index(key) if key in keys else len(keys))
     return tuple(rank)
 
 

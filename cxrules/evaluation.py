@@ -15,7 +15,9 @@ from .compiler import Compiled, compile_table
 from .engine import Engine, default_engine
 from .model import ANY, COLLECT, FIRST, PRIORITY, RULE_ORDER, UNIQUE, RuleSet, Table, matches
 from .problems import ERROR, WARNING
-from .values import Duration, ValueProblem, coercer, encode, encoder
+from .values import Duration, ValueProblem, coercer, display, encode, encoder
+
+_NOT_TEXT = ("number", "date", "datetime")
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,10 @@ class Evaluator:
             out = [None] * n
             for i in range(n):
                 b, a = base[i], amount[i]
-                if i in bad or b is None or a is None:
+                if i in bad or a is None:
+                    continue
+                if b is None:
+                    ev.problems.append(RowProblem(i, d.source, f"{ctx.label(d.source)} is blank, so {d.label} cannot be computed", table.name, WARNING))
                     continue
                 cal = fixed
                 if cal is None:
@@ -248,6 +253,11 @@ class _Context:
             g = self._given[name] = any(name in r for r in self.rows)
         return g
 
+    def label(self, name: str) -> str:
+        """How a person knows a field: its first column header."""
+        f = self.evaluator.rs.fields.get(name)
+        return f.columns[0] if f and f.columns else name
+
     def field_type(self, name: str) -> str:
         rs = self.evaluator.rs
         if name in rs.fields:
@@ -272,11 +282,17 @@ class _Context:
                 append(None)
                 continue
             try:
-                append(conv(raw))
+                v = conv(raw)
             except ValueProblem as e:
                 append(None)
                 bad.add(i)
                 ev.problems.append(RowProblem(i, name, str(e)))
+                continue
+            append(v)
+            if type(raw) is str and type_ in _NOT_TEXT and v is not None:
+                # Excel's green triangle: right value, wrong kind of cell
+                what = "number" if type_ == "number" else "date"
+                ev.problems.append(RowProblem(i, name, f"{what} stored as text ('{raw.strip()}'); read as {display(v)}", None, WARNING))
         ev.columns[name] = out
         return out
 

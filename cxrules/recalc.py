@@ -205,14 +205,13 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
     for data in sheets:
         if data.name in OWN_SHEETS:
             continue
-        header = find_header(data.rows, want)
-        if header is not None:
-            header.first_col = data.first_col
+        header = find_header(data, want)
         found = set(header.columns) if header else set()
         runs, missing = applicable(rs, found)
         if not header or not runs:
             report.skipped.append(data.name)
             continue
+        report.problems.extend(header.problems)
         edit, result = _recalc_sheet(rs, evaluator, data, header, runs, missing, as_of, dayfirst, report)
         report.sheets.append(result)
         if edit.columns:
@@ -277,7 +276,7 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
     for p in ev.problems:
         problems.append(_row_problem(p, sheet, excel_rows, header))
     # formula problems were turned into '#N/A' reads: drop the duplicate message
-    problems = _dedupe(problems)
+    problems = sorted(_dedupe(problems), key=lambda p: (p.row or 0, p.column or ""))
     result.problems = len(problems)
     report.problems.extend(problems)
 

@@ -106,6 +106,8 @@ def _atom(part: str, type_: str):
         a, b = _value(lo, type_), _value(hi, type_)
         if a > b:
             raise ValueProblem(f"the range {part} is empty: {lo} is larger than {hi}; write the smaller end first")
+        if a == b and not (lo_b == "[" and hi_b == "]"):
+            raise ValueProblem(f"the range {part} is empty: it starts and ends at {lo} but leaves that end out; write {lo} or [{lo}..{hi}]")
         return Range(a, b, lo_b == "[", hi_b == "]")
     if ".." in part and type_ in ORDERED and not unquote(part)[1]:
         raise ValueProblem(f"'{part}' is not a range; write it like [2..4], [2000..5000) or (1..9]")

@@ -189,4 +189,7 @@ def test_chained_default_decisions_and_due_dates():
     assert r.columns["points"] == [2, 8, 1]
     assert r.columns["value"] == [10, 800, 10]
     assert r.columns["open_for"][0] == Duration.of(hours=65)
-    assert not r.problems
+    assert [(p.index, p.message, p.severity) for p in r.problems] == [
+        (1, "date stored as text ('2026-11-15 09:00'); read as 2026-11-15 09:00", "warning"),
+        (2, "date stored as text ('2026/11/01 09:00'); read as 2026-11-01 09:00", "warning"),
+    ]

@@ -57,9 +57,9 @@ def _safe(f):
     """Any exception becomes '#CX: ...' text; functools.wraps keeps the signature xlwings reads."""
 
     @functools.wraps(f)
-    def wrapper(*args):
+    def wrapper(*args, **kwargs):
         try:
-            return f(*args)
+            return f(*args, **kwargs)
         except Exception as e:  # noqa: BLE001 - a cell must show text, never a traceback
             return _error_text(e)
 

@@ -440,7 +440,7 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
     bold = CellFormat(bold=True)
     rows: list[list] = [["CX summary"], ["Workbook", os.path.basename(report.path)],
-                        ["As of", report.as_of], ["Rules", ", ".join(sorted(set(rs.files)))], []]
+                        ["As of", report.as_of], ["Rules", _rules_folder(rs)], []]
     formats = {(0, 0): CellFormat(bold=True)}
     formats[(2, 1)] = CellFormat(num_fmt="yyyy-mm-dd hh:mm")
     row_formats = {}
@@ -480,6 +480,14 @@ def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
     rows.append(["Days overdue > 0", "a deadline or contact date has passed"])
     formats[(len(rows) - 1, 0)] = CellFormat(fill=OVERDUE_FILL, font_color=FONT[OVERDUE_FILL])
     return NewSheet(SUMMARY_SHEET, rows, formats=formats, row_formats=row_formats, charts=charts)
+
+
+def _rules_folder(rs: RuleSet) -> str:
+    files = sorted(set(rs.files))
+    if not files:
+        return ""
+    folder = os.path.dirname(os.path.commonprefix(files)) if len(files) > 1 else files[0]
+    return f"{folder or '.'} ({len(files)} files)" if len(files) > 1 else folder
 
 
 def _count_order(rs: RuleSet, label: str):

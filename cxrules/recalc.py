@@ -129,30 +129,29 @@ def wanted_columns(rs: RuleSet) -> dict[str, list[str]]:
     return want
 
 
-def _needs(rs: RuleSet, t: Table) -> list[tuple[str, str, str | None]]:
-    """(kind, what, name) of each input: kind 'col' (a key to find) or 'dec' (a decision)."""
-    out = []
-    for i in t.inputs:
-        if i.decision:
-            out.append(("dec", i.decision, i.name))
-        elif i.derive:
-            out.append(("col", i.derive.field, i.name))
-        else:
-            out.append(("col", i.name, i.name))
-    return out
-
-
 def applicable(rs: RuleSet, found: set[str]) -> tuple[list[str], dict[str, list[str]]]:
-    """Decisions a sheet can run (in evaluation order), and the inputs each one misses."""
+    """Decisions a sheet can run (in evaluation order), and the inputs each one misses.
+
+    Evidence is the sheet's own columns: an output header (e.g. Tier, written by an
+    earlier run) proves nothing. A decision that reads other decisions runs where they
+    run and at least one of its own columns is there; any other decision runs where
+    more than half of its columns are there.
+    """
+    outputs = {n for t in rs.tables.values() for n in t.result_names}
     runs: list[str] = []
     missing: dict[str, list[str]] = {}
     for t in rs.order():
-        needs = _needs(rs, t)
-        have = [n for kind, what, n in needs if (what in found if kind == "col" else what in runs)]
-        lack = [n for kind, what, n in needs if not (what in found if kind == "col" else what in runs)]
-        decisions_ok = all(what in runs for kind, what, _ in needs if kind == "dec")
-        if have and len(have) * 2 > len(needs) and decisions_ok:
+        upstream = [i.decision for i in t.inputs if i.decision]
+        if any(u not in runs for u in upstream):
+            continue
+        own = [(i.derive.field if i.derive else i.name, i.name) for i in t.inputs if not i.decision]
+        own += [(d.source, d.source) for d in t.due]
+        evidence = [(key, n) for key, n in own if key not in outputs or key in rs.fields]
+        have = [n for key, n in evidence if key in found]
+        ok = (bool(have) or not evidence) if upstream else len(have) * 2 > len(evidence)
+        if ok:
             runs.append(t.name)
+            lack = [n for key, n in own if key not in found]
             if lack:
                 missing[t.name] = lack
     return runs, missing
@@ -233,8 +232,10 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
         t = rs.tables[dec]
         labels = []
         for n in names:
-            i = next(x for x in t.inputs if x.name == n)
-            labels.append(i.derive.field if i.derive else (i.columns[0] if i.columns else i.label))
+            i = next((x for x in t.inputs if x.name == n), None)
+            key = i.derive.field if i is not None and i.derive else n
+            cols = rs.fields[key].columns if key in rs.fields else (i.columns if i is not None else [])
+            labels.append(cols[0] if cols else key)
         result.missing[dec] = labels
     # data rows: below the header, to the table's end or the last row with any value we read
     first = header.index + 1

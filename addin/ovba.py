@@ -66,7 +66,7 @@ def decompress(data: bytes) -> bytes:
 
 def compress(data: bytes) -> bytes:
     out = bytearray(b"\x01")
-    for c0 in range(0, len(data), _CHUNK) or [0]:
+    for c0 in range(0, len(data), _CHUNK):
         chunk = data[c0:c0 + _CHUNK]
         body = _compress_chunk(chunk)
         if len(body) + 2 > 4098 or (len(body) > _CHUNK and len(chunk) == _CHUNK):
@@ -256,13 +256,9 @@ def write_cfb(streams: dict[str, bytes]) -> bytes:
             return index[id(k)]
 
         node.child = build(0, len(kids) - 1, 0)
-        full = 1
-        while full * 2 - 1 < len(kids):
-            full *= 2
         deepest = max(depth.values())
-        if len(kids) != full * 2 - 1 or True:
-            for k in kids:
-                k.red = depth[id(k)] == deepest and deepest > 0 and len(kids) != (1 << (deepest + 1)) - 1
+        for k in kids:  # every path to a nil link then has the same number of black nodes
+            k.red = depth[id(k)] == deepest > 0
         for k in kids:
             tree(k)
 
@@ -329,8 +325,7 @@ def write_cfb(streams: dict[str, bytes]) -> bytes:
         sectors.append(fat_bytes[k * ssize:(k + 1) * ssize])
     difat = [fat_first + k for k in range(n_fat)] + [FREE] * (109 - n_fat)
     header = _MAGIC + b"\0" * 16 + struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6) + b"\0" * 6
-    header += struct.pack("<IIIIIIIIII", 0, n_fat, first_dir, 0, cutoff, first_minifat, n_minifat, END, 0, 0)[:40]
-    header = header[:76 - 40] + struct.pack("<IIIIIIIII", 0, n_fat, first_dir, 0, cutoff, first_minifat, n_minifat, END, 0)
+    header += struct.pack("<IIIIIIIII", 0, n_fat, first_dir, 0, cutoff, first_minifat, n_minifat, END, 0)
     header += struct.pack("<109I", *difat)
     assert len(header) == 512, len(header)
     return header + b"".join(sectors)
@@ -395,7 +390,10 @@ def _rec(rid: int, payload: bytes) -> bytes:
 
 
 def module_records(m: Module, codepage: str) -> list:
-    """The MODULE records of a module, offset 0 (source only)."""
+    """The MODULE records of a module at offset 0 (source only); records read from a
+    template are kept (a class's description, say), with the offset set to 0."""
+    if m.records:
+        return [(rid, struct.pack("<I", 0) if rid == 0x0031 else payload) for rid, payload in m.records]
     name = m.name.encode(codepage)
     uname = m.name.encode("utf-16-le")
     sname = m.stream.encode(codepage)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from .compiler import Compiled, compile_table
 from .engine import Engine, default_engine
-from .model import ANY, COLLECT, FIRST, PRIORITY, RULE_ORDER, UNIQUE, RuleSet, Table, matches
+from .model import ANY, COLLECT, FIRST, PRIORITY, RULE_ORDER, UNIQUE, Cmp, Range, RuleSet, Table, matches
 from .problems import ERROR, WARNING
 from .values import Duration, ValueProblem, coercer, display, encode, encoder
 
@@ -56,12 +56,20 @@ class Evaluator:
         self.rs = ruleset
         self.engine = engine or default_engine()
         self._compiled: dict[str, Compiled] = {}
+        self._pieces: dict[str, list] = {}
 
     def compiled(self, table: Table) -> Compiled:
         c = self._compiled.get(table.name)
         if c is None:
             c = self._compiled[table.name] = compile_table(table)
         return c
+
+    def pieces(self, table: Table) -> list:
+        """For each input, what its cells can tell apart (see _canonical)."""
+        p = self._pieces.get(table.name)
+        if p is None:
+            p = self._pieces[table.name] = [_distinctions(table, k) for k in range(len(table.inputs))]
+        return p
 
     # ----------------------------------------------------------------- API
     def evaluate(self, rows: list[dict], decisions=None, as_of: dt.datetime | None = None, *, given_wins: bool = False, dayfirst: bool = False) -> Evaluation:
@@ -71,11 +79,15 @@ class Evaluator:
         With `given_wins`, a value given for a derived or decision input is used as is
         instead of being computed (examples, explain); otherwise it is recomputed.
         """
+        return self.evaluate_columns(_RowSource(rows), len(rows), decisions, as_of, given_wins=given_wins, dayfirst=dayfirst)
+
+    def evaluate_columns(self, columns, n: int, decisions=None, as_of: dt.datetime | None = None, *, given_wins: bool = False, dayfirst: bool = False) -> Evaluation:
+        """`evaluate` over columns: `columns` maps a name to its n raw values (faster for sheets)."""
         rs = self.rs
         as_of = as_of or now_in(rs.timezone)
-        ev = Evaluation(len(rows))
+        ev = Evaluation(n)
         bad: dict[str, set] = {}  # name -> rows whose value is unusable
-        ctx = _Context(self, rows, ev, bad, as_of, dayfirst)
+        ctx = _Context(self, columns, ev, bad, as_of, dayfirst)
         names = list(rs.tables) if decisions is None else ([decisions] if isinstance(decisions, str) else list(decisions))
         need: set[str] = set()
 
@@ -120,6 +132,7 @@ class Evaluator:
                 rows_bad |= ctx.bad.get(inp.name, set())
             enc = encoder(inp.type)
             cols.append([enc(v) if v is not None else None for v in values])
+        cols = [_canonical(c, p) for c, p in zip(cols, self.pieces(table))]
         compiled = self.compiled(table)
         keys = compiled.keys
         # Rules are a pure function of the inputs: each distinct combination of input
@@ -127,66 +140,64 @@ class Evaluator:
         index: dict = {}
         distinct: list = []
         pos = [-1] * n
+        get = index.get
         for i, t in enumerate(zip(*cols) if cols else [() for _ in range(n)]):
-            if i in rows_bad:
-                continue
-            j = index.get(t)
+            j = get(t)
             if j is None:
                 j = index[t] = len(distinct)
                 distinct.append(t)
             pos[i] = j
+        for i in rows_bad:
+            pos[i] = -1
         got = self.engine.run(compiled, [{k: v for k, v in zip(keys, t) if v is not None} for t in distinct])
-        empty = "nomatch" if compiled.as_events else []
-        fired = [got[j] if j >= 0 else empty for j in pos]
         ev.distinct[table.name] = len(distinct)
-        self._apply_hit(table, fired, rows_bad, ctx)
+        self._apply_hit(table, got, pos, rows_bad, ctx)
         self._due(table, ctx, rows_bad)
 
-    def _apply_hit(self, table: Table, fired: list, rows_bad: set, ctx: "_Context"):
+    def _resolve(self, table: Table, fired, by_name) -> tuple:
+        """(rule row(s), output values, problem, severity) for one engine answer."""
+        nomatch = f"no rule row of '{table.name}' matched this row"
+        none = (None,) * len(table.outputs)
+        if table.hit in (FIRST, PRIORITY):
+            if fired == "nomatch" or fired is None:
+                return None, none, nomatch, WARNING
+            rule = by_name[fired]
+            return rule.index, tuple(rule.outputs), None, None
+        matched = [by_name[x] for x in fired]
+        if table.hit in (UNIQUE, ANY):
+            if not matched:
+                return None, none, nomatch, WARNING
+            if len(matched) > 1 and (table.hit == UNIQUE or any(m.outputs != matched[0].outputs for m in matched[1:])):
+                rows_txt = _and([str(m.index) for m in matched])
+                why = "a unique table allows one" if table.hit == UNIQUE else "an 'any' table needs them to agree"
+                return None, none, f"rule rows {rows_txt} of '{table.name}' all match this row ({why})", ERROR
+            return matched[0].index, tuple(matched[0].outputs), None, None
+        outs = []
+        for j in range(len(table.outputs)):
+            vals = [m.outputs[j] for m in matched if m.outputs[j] is not None]
+            outs.append(_aggregate(table.aggregate, vals) if table.hit == COLLECT and table.aggregate else vals)
+        return [m.index for m in matched], tuple(outs), None, None
+
+    def _apply_hit(self, table: Table, got: list, pos: list, rows_bad: set, ctx: "_Context"):
         ev, n = ctx.ev, ctx.ev.n
         by_name = {f"r{r.index}": r for r in table.rules}
-        outs = [[None] * n for _ in table.outputs]
-        which: list = [None] * n
+        res = [self._resolve(table, g, by_name) for g in got]
+        which_u = [r[0] for r in res] + [None]  # index -1: a row with a bad input
+        for k, o in enumerate(table.outputs):
+            col_u = [r[1][k] for r in res] + [None]
+            if table.is_multi:  # lists: each row its own
+                ev.columns[o.name] = [list(col_u[j]) if j >= 0 else None for j in pos]
+            else:
+                ev.columns[o.name] = [col_u[j] for j in pos]
+        ev.fired[table.name] = [which_u[j] for j in pos]
         bad_out = set(rows_bad)
-        single = table.hit in (FIRST, PRIORITY)
-        for i in range(n):
-            if i in rows_bad:
-                continue
-            f = fired[i]
-            if single:
-                if f == "nomatch" or f is None:
-                    ev.problems.append(RowProblem(i, None, f"no rule row of '{table.name}' matched this row", table.name, WARNING))
+        if any(r[2] for r in res):
+            for i, j in enumerate(pos):
+                if j >= 0 and res[j][2]:
+                    ev.problems.append(RowProblem(i, None, res[j][2], table.name, res[j][3]))
                     bad_out.add(i)
-                    continue
-                rule = by_name[f]
-                which[i] = rule.index
-                for o, v in zip(outs, rule.outputs):
-                    o[i] = v
-                continue
-            matched = [by_name[x] for x in f]
-            if table.hit in (UNIQUE, ANY):
-                if not matched:
-                    ev.problems.append(RowProblem(i, None, f"no rule row of '{table.name}' matched this row", table.name, WARNING))
-                    bad_out.add(i)
-                    continue
-                if len(matched) > 1 and (table.hit == UNIQUE or any(m.outputs != matched[0].outputs for m in matched[1:])):
-                    rows_txt = _and([str(m.index) for m in matched])
-                    why = "a unique table allows one" if table.hit == UNIQUE else "an 'any' table needs them to agree"
-                    ev.problems.append(RowProblem(i, None, f"rule rows {rows_txt} of '{table.name}' all match this row ({why})", table.name, ERROR))
-                    bad_out.add(i)
-                    continue
-                which[i] = matched[0].index
-                for o, v in zip(outs, matched[0].outputs):
-                    o[i] = v
-                continue
-            which[i] = [m.index for m in matched]
-            for j, o in enumerate(outs):
-                vals = [m.outputs[j] for m in matched if m.outputs[j] is not None]
-                o[i] = _aggregate(table.aggregate, vals) if table.hit == COLLECT and table.aggregate else vals
-        for o, col in zip(table.outputs, outs):
-            ev.columns[o.name] = col
+        for o in table.outputs:
             ctx.bad[o.name] = bad_out
-        ev.fired[table.name] = which
 
     def _due(self, table: Table, ctx: "_Context", rows_bad: set):
         ev, n = ctx.ev, ctx.ev.n
@@ -224,6 +235,58 @@ class Evaluator:
                 ev.settled[d.name] = {i for i in range(n) if all(matches(t, encode(col[i], ty)) for col, t, ty in tests)}
 
 
+_OTHER = object()
+
+
+def _distinctions(table: Table, k: int):
+    """('ordered', sorted boundaries) or ('equal', literal set) of input k's cells, or None.
+
+    Two values between the same two boundaries (or both equal to one) satisfy exactly
+    the same cells, so the engine need only see one of them.
+    """
+    inp = table.inputs[k]
+    values = set()
+    for rule in table.rules:
+        for a in rule.tests[k].atoms:
+            if isinstance(a, Cmp):
+                values.add(a.value)
+            elif isinstance(a, Range):
+                values.update((a.lo, a.hi))
+    if inp.type in ("number", "date", "datetime", "duration"):
+        return ("ordered", sorted(values))
+    return ("equal", values)
+
+
+def _canonical(values: list, pieces) -> list:
+    """Each value replaced by the first value seen that the table's cells cannot tell from it."""
+    kind, marks = pieces
+    seen: dict = {}
+    out = []
+    append = out.append
+    if kind == "ordered":
+        bl, n = bisect.bisect_left, len(marks)
+        for v in values:
+            if v is None:
+                append(None)
+                continue
+            j = bl(marks, v)
+            key = 2 * j + 1 if j < n and marks[j] == v else 2 * j
+            r = seen.get(key)
+            if r is None:
+                r = seen[key] = v
+            append(r)
+    else:
+        for v in values:
+            if v is None or v in marks:
+                append(v)
+                continue
+            r = seen.get(_OTHER)
+            if r is None:
+                r = seen[_OTHER] = v
+            append(r)
+    return out
+
+
 def _and(items):
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
@@ -240,6 +303,24 @@ def _aggregate(agg: str, vals: list):
     return min(vals) if agg == "min" else max(vals)
 
 
+class _RowSource:
+    """Row dicts seen as columns (what `evaluate` is given) for the column-wise stages."""
+
+    def __init__(self, rows: list[dict]):
+        self.rows = rows
+        self._names = None
+
+    def __contains__(self, name) -> bool:
+        if self._names is None:
+            self._names = set().union(*self.rows) if self.rows else set()
+        return name in self._names
+
+    def get(self, name):
+        if name not in self:
+            return None
+        return [r.get(name) for r in self.rows]
+
+
 class _Context:
     """Per-evaluation cache of coerced and derived columns and of unusable cells."""
 
@@ -250,7 +331,7 @@ class _Context:
     def given(self, name: str) -> bool:
         g = self._given.get(name)
         if g is None:
-            g = self._given[name] = any(name in r for r in self.rows)
+            g = self._given[name] = name in self.rows
         return g
 
     def label(self, name: str) -> str:
@@ -276,8 +357,11 @@ class _Context:
         append = out.append
         bad = self.bad.setdefault(name, set())
         conv = coercer(type_, self.dayfirst)
-        for i, r in enumerate(self.rows):
-            raw = r.get(name)
+        source = self.rows.get(name)
+        if source is None:
+            ev.columns[name] = out = [None] * ev.n
+            return out
+        for i, raw in enumerate(source):
             if raw is None:
                 append(None)
                 continue

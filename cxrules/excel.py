@@ -252,13 +252,13 @@ def _decide(decision, outputs, as_of, given_wins=False, **named):
 @xw.arg("as_of", doc="Optional: the moment 'now' is (default: now in the rules' time zone).")
 @_safe
 def CX_DECIDE(decision, data, as_of=None):
-    """Evaluates a decision for every row of a range with a header row; spills all its outputs under a header."""
+    """Evaluates a decision for every row of a range with a header row; spills all its outputs under a header. Columns in the range are used as given (a Tier column is not recomputed)."""
     ev = evaluator()
     t = _table(ev, decision)
     names = t.result_names
     labels = [t.output(n).label if t.output(n) else next(d.label for d in t.due if d.name == n) for n in names]
     rows, blank = _rows_from_table(ev, data)
-    return [labels] + _evaluate(rows, blank, t.name, names, as_of)
+    return [labels] + _evaluate(rows, blank, t.name, names, as_of, given_wins=True)
 
 
 @xw.func(category=CATEGORY)
@@ -328,6 +328,16 @@ def CX_NPS(score):
     return _decide("nps", ["nps_group"], None, score=score)
 
 
+def _duration(d) -> Duration:
+    """Text like 4h or 1d 12h; a number counts days as '1d' does (working days in a business calendar)."""
+    if isinstance(d, bool):
+        raise ValueProblem(f"'{d}' is not a duration")
+    if isinstance(d, (int, float)):
+        whole = int(d)
+        return Duration.of(days=whole if whole == d else d)
+    return parse_duration(d) if isinstance(d, str) else coerce(d, "duration")
+
+
 @xw.func(category=CATEGORY)
 @xw.arg("start", ndim=2, err_to_str=True, doc="A date or date and time: a cell or a column.")
 @xw.arg("duration", ndim=2, err_to_str=True, doc="A duration like 4h, 1d, 2w or 1d 12h (a number counts days): a cell or a column.")
@@ -354,7 +364,7 @@ def CX_DUE(start, duration, calendar="business"):
             continue
         try:
             start_v = coerce(s, "datetime" if not (isinstance(s, dt.date) and not isinstance(s, dt.datetime)) else "date")
-            amount = parse_duration(d) if isinstance(d, str) else coerce(d, "duration")
+            amount = _duration(d)
             out.append([cal.add(start_v, amount)])
         except (ValueError, OverflowError) as e:
             out.append([ERR + _short(str(e))])
@@ -441,6 +451,7 @@ def _run_macro(body):
         except Exception as e:  # noqa: BLE001
             _message(book, f"cxrules failed ({type(e).__name__}: {e}). This is a bug: please report it.", "CX Rules")
 
+    del macro.__wrapped__  # RunPython calls it with no arguments; its signature says so
     return macro
 
 

@@ -244,36 +244,33 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
         tbl = next((t for t in data.tables if t.name == header.table), None)
         if tbl:
             last = min(last, tbl.ref[2] - data.first_row + 1 - tbl.totals_rows)
-    reads = {k: j for k, j in header.columns.items()}
-    no_value = {(r, c) for r, c in data.formula_cells_without_value}
-    rows, excel_rows, problems = [], [], []
-    for i in range(first, last):
-        src = data.rows[i]
-        rec = {}
-        for key, j in reads.items():
-            v = src[j] if j < len(src) else None
-            if isinstance(v, CellError):
-                v = v.code
-            if v is None and (data.first_row + i, data.first_col + j) in no_value:
-                problems.append(Problem(
-                    f"the formula in {col_letter(data.first_col + j)}{data.first_row + i} has no calculated value",
-                    ERROR, "formula", sheet=sheet, row=data.first_row + i, column=header.texts.get(key, key),
-                    suggestion="open the workbook in Excel, let it calculate, and save it",
-                ))
-                v = "#N/A"  # so that the row is reported and left out, not read as blank
-            if v is not None:
-                rec[key] = v
-        rows.append(rec)
-        excel_rows.append(data.first_row + i)
-    # trailing rows with nothing in them are not data
-    while rows and not rows[-1]:
-        rows.pop()
-        excel_rows.pop()
-    keep = [k for k, r in enumerate(rows) if r]
-    rows = [rows[k] for k in keep]
-    excel_rows = [excel_rows[k] for k in keep]
-    result.rows = len(rows)
-    ev = evaluator.evaluate(rows, runs, as_of, dayfirst=dayfirst)
+    block = data.rows[first:last]
+    # Only the columns the rules read, column by column; rows with none of them are not data.
+    reads = {k: j for k, j in header.columns.items() if k not in _outputs(rs)}
+    columns = {k: [r[j] if j < len(r) else None for r in block] for k, j in reads.items()}
+    filled = [any(c[i] is not None for c in columns.values()) for i in range(len(block))]
+    keep = [i for i, f in enumerate(filled) if f]
+    if len(keep) != len(block):
+        columns = {k: [c[i] for i in keep] for k, c in columns.items()}
+    excel_rows = [data.first_row + first + i for i in keep]
+    problems: list[Problem] = []
+    no_value = set(data.formula_cells_without_value)
+    for key, j in reads.items():
+        col = columns[key]
+        for i, v in enumerate(col):
+            if v is not None and v.__class__ is CellError:
+                col[i] = v.code
+        if no_value:
+            for i, r in enumerate(excel_rows):
+                if (r, data.first_col + j) in no_value:
+                    problems.append(Problem(
+                        f"the formula in {col_letter(data.first_col + j)}{r} has no calculated value",
+                        ERROR, "formula", sheet=sheet, row=r, column=header.texts.get(key, key),
+                        suggestion="open the workbook in Excel, let it calculate, and save it",
+                    ))
+                    col[i] = "#N/A"  # so that the row is reported and left out, not read as blank
+    result.rows = len(excel_rows)
+    ev = evaluator.evaluate_columns(columns, len(excel_rows), runs, as_of, dayfirst=dayfirst)
     for p in ev.problems:
         problems.append(_row_problem(p, sheet, excel_rows, header))
     # formula problems were turned into '#N/A' reads: drop the duplicate message
@@ -302,7 +299,7 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
     for name, label, aliases, kind in outputs:
         if name in col_of:
             continue
-        values = ev.columns.get(name, [None] * len(rows))
+        values = ev.columns.get(name, [None] * len(excel_rows))
         if kind == "due":
             kind = "datetime" if any(isinstance(v, dt.datetime) for v in values) else "date"
         if name in header.columns:
@@ -313,11 +310,21 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
             next_col += 1
             result.columns_added.append(title)
         col_of[name] = col
-        out_values = [_cell_value(v) for v in values]
+        if any(isinstance(v, (Duration, list)) for v in values[:1000]) or kind == "text":
+            memo: dict = {}  # outputs are shared objects of the rule rows: convert each once
+            out_values = [v if v is None or v.__class__ is str else memo.get(id(v)) or memo.setdefault(id(v), _cell_value(v)) for v in values]
+        else:
+            out_values = values
         edit.columns.append(_scatter(col, header.row, title, excel_rows, out_values, kind))
         _count(result, rs, runs, name, label, values)
     _highlights(edit, rs, runs, col_of, header, excel_rows, next_col)
     return edit, result
+
+
+def _outputs(rs: RuleSet) -> set:
+    """Output names that no table reads from a column: a sheet's old results, not inputs."""
+    reads = {i.name for t in rs.tables.values() for i in t.inputs if i.source == "column"} | set(rs.fields)
+    return {n for t in rs.tables.values() for n in t.result_names} - reads
 
 
 def _lang(header: Header) -> int:
@@ -408,13 +415,16 @@ def _count(result: SheetResult, rs, runs, name, label, values):
         o = t.output(name)
         if o is None:
             continue
+        raw = Counter(v if not isinstance(v, list) else tuple(v) for v in values)  # count first, word later
+        shown = Counter()
+        for v, k in raw.items():
+            shown[display(v) if v is not None else "(blank)"] += k
         if o.allowed:
-            result.counts[label] = Counter(display(v) if v is not None else "(blank)" for v in values)
+            result.counts[label] = shown
         elif o.type == "number":
-            distinct = {v for v in values if v is not None}
-            if len(distinct) <= 12:
-                result.counts[label] = Counter(display(v) if v is not None else "(blank)" for v in values)
-            result.sums[label] = float(sum(v for v in values if isinstance(v, (int, float))))
+            if len(raw) <= 13:
+                result.counts[label] = shown
+            result.sums[label] = float(sum(v * k for v, k in raw.items() if isinstance(v, (int, float))))
         return
 
 

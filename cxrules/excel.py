@@ -152,7 +152,17 @@ def _rows_from_table(ev: Evaluator, data) -> tuple[list[dict], list[bool]]:
         rec = {k: r[j] for j, k in cols if j < len(r) and not _is_blank(r[j])}
         rows.append(rec)
         blank.append(not rec)
+    while len(rows) > 1 and blank[-1]:  # whole-column references: trailing blank rows are not data
+        rows.pop()
+        blank.pop()
     return rows, blank
+
+
+def _last_value(values: list) -> int:
+    for i in range(len(values) - 1, -1, -1):
+        if not _is_blank(values[i]):
+            return i
+    return -1
 
 
 def _rows_from_columns(named: dict) -> tuple[list[dict], list[bool], bool]:
@@ -172,6 +182,8 @@ def _rows_from_columns(named: dict) -> tuple[list[dict], list[bool], bool]:
         cols[name] = (values, one)
     single = n is None
     n = n or 1
+    if not single:  # whole-column references (B:B): rows after the last value are not data
+        n = max([_last_value(v) + 1 for v, one in cols.values() if not one] + [1])
     rows, blank = [], []
     for i in range(n):
         rec = {}
@@ -223,11 +235,19 @@ def _evaluate(rows, blank, decision, outputs, as_of, given_wins=False) -> list[l
     todo = [i for i, b in enumerate(blank) if not b]
     r = ev.evaluate([rows[i] for i in todo], decision, _as_of(as_of), given_wins=given_wins)
     msgs = _row_messages(r.problems, len(todo))
+    blank_col = [None] * len(todo)
+    cols = [r.columns.get(name) or blank_col for name in outputs]
     out = [[""] * len(outputs) for _ in rows]
+    plain = (str, int, float, dt.date)
     for k, i in enumerate(todo):
-        for j, name in enumerate(outputs):
-            v = r.columns.get(name, [None] * len(todo))[k]
-            out[i][j] = msgs[k] if v is None and msgs[k] else _cell(v)
+        row, msg = out[i], msgs[k]
+        for j, c in enumerate(cols):
+            v = c[k]
+            if v is None:
+                if msg:
+                    row[j] = msg
+            else:
+                row[j] = v if isinstance(v, plain) else _cell(v)
     return out
 
 
@@ -354,7 +374,7 @@ def CX_DUE(start, duration, calendar="business"):
     durs, s2 = _column(duration)
     if not s1 and not s2 and len(starts) != len(durs):
         raise CxError(f"start and duration have different lengths ({len(starts)} and {len(durs)} rows)")
-    n = max(len(starts), len(durs))
+    n = max([1] + [_last_value(v) + 1 for v, one in ((starts, s1), (durs, s2)) if not one])
     out = []
     for i in range(n):
         s = starts[0 if s1 else i]

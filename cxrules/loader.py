@@ -173,7 +173,8 @@ class _Loader:
             cal, probs = calmod.parse_calendar(name, raw)
             for p in probs:
                 where = spec.get(p.key) if p.key in spec.entries else spec.key_node(p.key)
-                self.err(f"calendar '{name}': {p.message}", file, where or kn, column=p.key, suggestion=p.suggestion, code="calendar")
+                msg = p.message if p.message.startswith(f"calendar '{name}'") else f"calendar '{name}': {p.message}"
+                self.err(msg, file, where or kn, column=p.key, suggestion=p.suggestion, code="calendar")
             if cal is not None and not probs:
                 self.rs.calendars[name] = cal
             else:
@@ -298,6 +299,7 @@ class _Loader:
             derive = None
             if dec and frm:
                 self.err(f"input '{name}' has both 'from:' and 'decision:'; keep one", file, frm_node, code="source", **where)
+                frm = None  # read as the decision, so the from: raises no further problems
             if frm:
                 derive = self.derivation(frm, frm_node, file, where)
             default = DERIVATIONS[derive.func][1] if derive else "text"
@@ -426,7 +428,7 @@ class _Loader:
                     continue
                 out = inp.output
                 if out not in src.result_names:
-                    self.err(f"decision '{src.name}' has no output '{out}'", file, line=inp.loc.line, suggestion=did_you_mean(out, src.result_names) or f"its outputs are: {', '.join(src.result_names)}; add output: NAME", code="unknown-output", **where)
+                    self.err(f"decision '{src.name}' has no output '{out}'", file, line=inp.loc.line, suggestion=did_you_mean(out, src.result_names) or f"its outputs are: {', '.join(src.result_names)}; name one with output:, e.g. {{decision: {src.name}, output: {(src.result_names or ['NAME'])[0]}}}", code="unknown-output", **where)
                     inp.type = inp._declared_type or "text"
                     continue
                 if src.is_multi:
@@ -531,7 +533,10 @@ class _Loader:
                 co = table.output(cal)
                 if co is None:
                     known = list(self.rs.calendars) + [x.name for x in table.outputs if x.type == "text"]
-                    self.err(f"due '{name}' uses calendar '{cal}', which is neither a calendar nor an output of this table", file, spec.get("calendar") or spec, suggestion=did_you_mean(cal, known) or "define it under calendars:", code="unknown-calendar", **where)
+                    if spec.get("calendar") is None:  # the manager wrote no calendar: say so, not "'everyday' is unknown"
+                        self.err(f"due '{name}' names no calendar, and there is no 'everyday' calendar to count in", file, spec, suggestion="add calendar: NAME to the due, or define an 'everyday' calendar under calendars:", code="unknown-calendar", **where)
+                    else:
+                        self.err(f"due '{name}' uses calendar '{cal}', which is neither a calendar nor an output of this table", file, spec.get("calendar"), suggestion=did_you_mean(cal, known) or "define it under calendars:", code="unknown-calendar", **where)
                     ok = False
                 elif co.type != "text":
                     self.err(f"due '{name}' takes its calendar from output '{cal}', which must be text", file, spec.get("calendar"), code="type", **where)
@@ -572,7 +577,7 @@ class _Loader:
         out: list[Rule] = []
         where = {"table": table.name}
         if node is None:
-            self.err("the table has no rules:", file, line=table.loc.line, code="rules", **where)
+            self.err("the table has no 'rules:'", file, line=table.loc.line, code="rules", suggestion='add rules: with one row per case, e.g. - [">= 5", VIP]', **where)
             return out
         if not isinstance(node, Seq):
             self.err("rules: must be a list of rows", file, node, code="rules", **where)

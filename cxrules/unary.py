@@ -111,6 +111,10 @@ def _atom(part: str, type_: str):
         return Range(a, b, lo_b == "[", hi_b == "]")
     if ".." in part and type_ in ORDERED and not unquote(part)[1]:
         raise ValueProblem(f"'{part}' is not a range; write it like [2..4], [2000..5000) or (1..9]")
+    m = re.match(r"^(=>|=<|[≥≤＞＜＝])", part)
+    if m:  # a reversed or full-width operator would otherwise read as "'> 5' is not a number"
+        fix = {"=>": ">=", "=<": "<=", "≥": ">=", "≤": "<=", "＞": ">", "＜": "<", "＝": "="}[m.group(1)]
+        raise ValueProblem(f"'{part}' starts with {m.group(1)}; write {fix}{part[len(m.group(1)):]} instead")
     m = _OP.match(part)
     if m and not unquote(part)[1]:
         op, rest = m.groups()

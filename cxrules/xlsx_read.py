@@ -317,6 +317,7 @@ class Workbook:
         self._book = book
         self.workbook_part = wb_part
         self.sheets = sheets
+        self._wb_xml = wb_xml
         m = re.search(r"<(?:\w+:)?workbookPr\b[^>]*>", wb_xml)
         self.date1904 = bool(m) and attrs(m.group(0)).get("date1904", "0").lower() in ("1", "true")
 
@@ -337,6 +338,18 @@ class Workbook:
         hint = did_you_mean(str(name), [s.name for s in self.sheets])
         names = ", ".join(f"'{s.name}'" for s in self.sheets)
         raise WorkbookError(f"{self.path}: has no sheet '{name}'" + (f"; {hint}" if hint else f"; its sheets are {names}"))
+
+    @property
+    def cxrules_sheets(self) -> dict[str, str]:
+        """Sheets cxrules made on an earlier run: sheet name -> the name it was asked for."""
+        out = {}
+        for m in re.finditer(r"<(?:\w+:)?definedName\b([^>]*)>([^<]*)</(?:\w+:)?definedName>", self._wb_xml):
+            a = attrs(m.group(1))
+            i = a.get("localSheetId", "")
+            v = _xml_unescape(m.group(2), {"&quot;": '"'}).strip()
+            if a.get("name") == "_cxrules_made" and i.isdigit() and int(i) < len(self.sheets) and v[:1] == v[-1:] == '"':
+                out[self.sheets[int(i)].name] = v[1:-1].replace('""', '"')
+        return out
 
     def tables(self, name: str) -> list[Table]:
         return sheet_tables(self._zf, self.sheet(name).part)

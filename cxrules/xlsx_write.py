@@ -80,7 +80,10 @@ class ColumnWrite:
 @dataclass
 class Highlight:
     """Colour rows whose cell in test_col equals `equals`: a conditional format, so it
-    follows the rows when a person re-sorts, and shows in Excel's rule manager."""
+    follows the rows when a person re-sorts, and shows in Excel's rule manager.
+
+    `equals` is a number, text or boolean; text like '>0' or '<=3' compares with a number.
+    """
 
     test_col: int
     equals: Any
@@ -165,7 +168,7 @@ def esc(s: str) -> str:
 def _ooxml_text(s: str) -> str:
     """Control characters as Excel writes them (_x0001_); a literal '_x0041_' stays literal."""
     if _CTRL.search(s):
-        s = _CTRL.sub(lambda m: "_x005F" if m.group(0) == "_" else "_x%04X_" % ord(m.group(0)), s)
+        s = _CTRL.sub(lambda m: "_x005F_" if m.group(0) == "_" else "_x%04X_" % ord(m.group(0)), s)
     if _SURR.search(s):
         s = _SURR.sub("\ufffd", s)
     return esc(s)
@@ -203,7 +206,7 @@ def encode(v, kind: str, date1904: bool):
 
     Needs: 'keep' the cell's format, 'num' a non-date format, or a format code.
     """
-    if v is None:
+    if v is None or (type(v) is str and not v):
         return None
     if kind == "text" and not isinstance(v, (str, CellError)):
         v = display(v)
@@ -247,8 +250,14 @@ def set_attr(tag: bytes, name: bytes, value: bytes) -> bytes:
     return tag[:end] + b" " + name + b'="' + value + b'"' + tag[end:]
 
 
+_ATTR_PATS: dict[bytes, re.Pattern] = {}
+
+
 def get_attr(tag: bytes, name: bytes) -> bytes | None:
-    m = re.search(rb"\s" + re.escape(name) + rb'="([^"]*)"', tag)
+    pat = _ATTR_PATS.get(name)
+    if pat is None:
+        pat = _ATTR_PATS[name] = re.compile(rb"\s" + re.escape(name) + rb'="([^"]*)"')
+    m = pat.search(tag)
     return m.group(1) if m else None
 
 
@@ -262,6 +271,9 @@ def _kind_width(kind: str) -> float:
 
 # ------------------------------------------------------------------ sheet rewriting
 _ROW = re.compile(rb"<row\b([^>]*?)(/>|>(.*?)</row>)", re.S)
+_ROW_FAST = re.compile(rb'<row(?: r="(\d+)")?([^>]*?)(/>|>(.*?)</row>)', re.S)
+_INF = (float("inf"), float("-inf"))
+_COLS: dict[bytes, int] = {}
 _ROW_R = re.compile(rb'\sr="(\d+)"')
 _CELL = re.compile(rb"<c\b([^>]*?)(/>|>(.*?)</c>)", re.S)
 _CELL_RA = re.compile(rb'\sr="([A-Z]{1,3})(\d+)"')
@@ -543,7 +555,7 @@ class SheetRewriter:
             c1 = h.test_col if h.first_col is None else h.first_col
             c2 = h.test_col if h.last_col is None else h.last_col
             sq = range_ref(h.first_row, c1, h.last_row, c2)
-            formula = f"${col_letter(h.test_col)}{h.first_row}={_cf_literal(h.equals)}"
+            formula = cf_formula(h)
             formulas.add(esc(formula).encode())
             dxf = self.styles.dxf(h.fill, h.font_color)
             prio += 1
@@ -581,6 +593,7 @@ class SheetRewriter:
         if empty:
             head = head[: m.start()] + b"<sheetData>"
         write(self.head(head))
+        self.prepare()
         next_row = self.lo  # first row we may still need to create
         prev_row = 0
         tail = None
@@ -634,36 +647,182 @@ class SheetRewriter:
                     write(body)
                     return next_row, l
         out = []
-        pos = 0
-        for m in _ROW.finditer(body):
-            out.append(body[pos : m.start()])
-            pos = m.end()
-            a = m.group(1)
-            rm = _ROW_R.search(a)
-            row = int(rm.group(1)) if rm else prev_row + 1
+        lo, hi, fast = self.lo, self.hi, self.fast_row
+        find = body.find
+        pos = 0  # body[pos:] not yet handled
+        copied = 0  # body[copied:pos] are rows to copy as they are
+        while True:
+            st = find(b"<row", pos)
+            if st < 0:
+                break
+            gt = find(b">", st)
+            if body[gt - 1] == 47:  # '/>': a row without cells
+                end, content = gt + 1, b""
+                tag = body[st : gt - 1] + b">"
+            else:
+                ce = find(b"</row>", gt)
+                if ce < 0:
+                    raise WorkbookError(f"sheet '{self.name}' is damaged near row {prev_row + 1}; open the workbook in Excel and save it again")
+                end, content = ce + 6, body[gt + 1 : ce]
+                tag = body[st : gt + 1]
+            has_r = body.startswith(b'<row r="', st)
+            if has_r:
+                row = int(body[st + 8 : find(b'"', st + 8)])
+            else:
+                rm = _ROW_R.search(tag)
+                row = int(rm.group(1)) if rm else prev_row + 1
+                if not rm:  # rows we add carry r=, so every row must
+                    tag = b'<row r="%d"' % row + tag[4:]
+                has_r = rm is not None
             prev_row = row
-            while next_row < row and next_row <= self.hi:
-                x = self.new_row(next_row)
-                if x:
-                    out.append(x)
-                next_row += 1
+            pos = end
+            if next_row < row and next_row <= hi:
+                out.append(body[copied:st])
+                copied = st
+                while next_row < row and next_row <= hi:
+                    x = self.new_row(next_row)
+                    if x:
+                        out.append(x)
+                    next_row += 1
             if next_row == row:
                 next_row += 1
-            in_edit = self.lo <= row <= self.hi
-            if not in_edit and not (self.orphans and row <= self.orphan_hi) and rm:
-                out.append(m.group(0))
-                continue
-            tag = b"<row" + a + b">"
-            if not rm:
-                tag = b'<row r="%d"' % row + a + b">"
-            content = m.group(3) or b""
-            out.append(self.edit_row(row, tag, content, self.ops(row) if in_edit else []))
+            in_edit = lo <= row <= hi
+            if has_r and not in_edit and not (self.orphans and row <= self.orphan_hi):
+                continue  # copied with its neighbours
+            out.append(body[copied:st])
+            x = fast(row, tag, content) if in_edit and not self.orphans else None
+            out.append(x if x is not None else self.edit_row(row, tag, content, self.ops(row) if in_edit else []))
+            copied = end
             if len(out) > 4096:
                 write(b"".join(out))
                 out = []
-        out.append(body[pos:])
+        out.append(body[copied:])
         write(b"".join(out))
         return next_row, prev_row
+
+    # -- the common case, fast: values for new columns right of a row's last cell
+    def prepare(self) -> None:
+        """After head(): per-column style prefixes for the usual value types."""
+        self.header_rows = {c.header_row for c in self.cols if c.header is not None}
+        self.lbytes = [col_letter(c.col).encode() for c in self.cols]
+        self.bases = [self.col_style(c.col) for c in self.cols]
+        self.num_pre, self.txt_pre, self.dt_pre = [], [], []
+        for c, base in zip(self.cols, self.bases):
+            self.dt_pre.append(None)
+            sn = self.style(base, _DURATION_FMT if c.kind == "duration" else "num")
+            self.num_pre.append(b' s="%d"' % sn if sn else b"")
+            self.txt_pre.append(b' s="%d"' % base if base else b"")
+        self.spans_cache: dict[bytes, bytes] = {}
+        self.rcache: list[dict] = [{} for _ in self.cols]
+        self.refs_b = [b'<c r="' + x for x in self.lbytes]
+        self.vals = [c.values for c in self.cols]
+        self.krange = range(len(self.cols))
+        self.uniform = len({(c.first_row, len(c.values)) for c in self.cols}) == 1
+        self.first0 = self.cols[0].first_row if self.cols else 0
+        self.len0 = len(self.cols[0].values) if self.cols else 0
+
+    def rest(self, k: int, v) -> bytes | None:
+        """A cell's bytes after its r="..." for column k (base style = the column's)."""
+        tv = type(v)
+        if tv is str or tv is int:  # output columns repeat a few values: remember them
+            cache = self.rcache[k]
+            x = cache.get(v) if tv is str else cache.get((v,))
+            if x is None:
+                x = self._rest(k, v, tv)
+                if len(cache) < 20000:
+                    cache[v if tv is str else (v,)] = x
+            return x
+        return self._rest(k, v, tv)
+
+    def _rest(self, k: int, v, tv) -> bytes | None:
+        kind = self.cols[k].kind
+        if tv is int and kind in ("number", "general"):
+            return self.num_pre[k] + b"><v>%d</v></c>" % v
+        if tv is float and kind in ("number", "general") and v == v and v not in _INF:
+            x = b"%d" % v if v.is_integer() and abs(v) < 1e15 else repr(v).encode()
+            return self.num_pre[k] + b"><v>" + x + b"</v></c>"
+        if tv is str and kind != "duration":
+            if not v:
+                return self._rest(k, None, type(None))
+            if len(v) > MAX_TEXT:
+                v = v[:MAX_TEXT]
+            return self.txt_pre[k] + b' t="inlineStr">' + _inline(v).encode("utf-8") + b"</c>"
+        if v is None:
+            base = self.bases[k]
+            return b' s="%d"/>' % base if base else None
+        if tv is dt.datetime and kind in ("datetime", "general") and v.tzinfo is None:
+            d = v - _EPOCH
+            x = d.days + (d.seconds + d.microseconds / 1e6) / 86400 - (1462 if self.date1904 else 0)
+            pre = self.dt_pre[k]
+            if pre is None:
+                sd = self.style(self.bases[k], _DATETIME_FMT)
+                pre = self.dt_pre[k] = b' s="%d"' % sd if sd else b""
+            return pre + b"><v>" + _num(round(x, 10)).encode() + b"</v></c>"
+        enc = encode(v, kind, self.date1904)
+        if enc is None:
+            return None
+        need, t, inner = enc
+        st = self.style(self.bases[k], need)
+        return (b' s="%d"' % st if st else b"") + t.encode() + b">" + inner.encode("utf-8") + b"</c>"
+
+    def fast_row(self, row: int, tag: bytes, content: bytes) -> bytes | None:
+        if row in self.header_rows or b"customFormat" in tag:
+            return None
+        if content:
+            last = content.rfind(b"<c ")
+            if last < 0 or content.find(b"<c>", last) >= 0:
+                return None
+            m = _CELL_RA.match(content, last + 2)
+            if m is None:
+                return None
+            L = m.group(1)
+            c = _COLS.get(L)
+            if c is None:
+                c = _COLS[L] = col_index(L)
+            if c >= self.min_col:
+                return None
+        rowb = b'%d"' % row
+        cells = []
+        rest, refs, vals = self.rest, self.refs_b, self.vals
+        if self.uniform:
+            i = row - self.first0
+            if 0 <= i < self.len0:
+                for k in self.krange:
+                    x = rest(k, vals[k][i])
+                    if x is not None:
+                        cells.append(refs[k] + rowb + x)
+        else:
+            for k, c in enumerate(self.cols):
+                i = row - c.first_row
+                if 0 <= i < len(c.values):
+                    x = rest(k, c.values[i])
+                    if x is not None:
+                        cells.append(refs[k] + rowb + x)
+        if not cells:
+            return tag + content + b"</row>"
+        sp = get_attr(tag, b"spans") if b" spans=" in tag else None
+        if sp:
+            new = self.spans_cache.get(sp)
+            if new is None:
+                new = self.spans_cache[sp] = self.fix_spans(b'<row spans="' + sp + b'">', [(c.col, None, None, None) for c in self.cols])[12:-2]
+            if new != sp:
+                tag = tag.replace(b' spans="' + sp + b'"', b' spans="' + new + b'"', 1)
+        return tag + content + b"".join(cells) + b"</row>"
+
+
+_COMPARISON = re.compile(r"^(>=|<=|<>|>|<|=)\s*(-?\d+(?:\.\d+)?)$")
+
+
+def cf_formula(h: Highlight) -> str:
+    """The rule's formula, relative to the first row of its range. A text value such as
+    '>0' is a comparison with a number (blank and text cells never match it)."""
+    x = f"${col_letter(h.test_col)}{h.first_row}"
+    v = h.equals
+    if isinstance(v, str):
+        m = _COMPARISON.match(v.strip())
+        if m:
+            return f"AND(ISNUMBER({x}),{x}{m.group(1)}{m.group(2)})"
+    return f"{x}={_cf_literal(v)}"
 
 
 def _cf_literal(v) -> str:

@@ -93,9 +93,11 @@ def _hint(problem: str, text: str, line: int | None) -> str | None:
     src = text.splitlines()[line - 1] if line and 0 < line <= len(text.splitlines()) else ""
     if "\t" in src:
         return "indent with spaces, not tabs"
+    if src.count('"') % 2:
+        return 'a quote (") on this line is never closed: close it, e.g. "VIP, Gold", or remove it'
     if any(tok in src for tok in (" >", "[>", "[<", " [", "[[", "(", "]")) or "flow" in problem:
         return 'put cells that start with >, <, [, ( or contain a comma in quotes, e.g. ">= 5" or "[2..4]"'
-    if "mapping values" in problem:
+    if "mapping values" in problem or "new key" in problem:
         return "a value that contains ': ' must be put in quotes"
     return None
 
@@ -109,6 +111,18 @@ def parse_documents(text: str) -> list[Node]:
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
         problem = (e.problem or e.context or "not valid YAML").strip()
+        lines = text.splitlines()
+        ch = lines[line - 1][col - 1 : col] if line and col and line <= len(lines) else ""
+        if problem == "found character that cannot start any token":  # in plain words
+            problem = "a tab is used to indent this line" if ch == "\t" else f"a value cannot start with '{ch}' unless it is in quotes"
+        elif problem == "mapping values are not allowed in this context":
+            problem = "a value holds ': ', which YAML reads as the start of a new key"
+        ctx = e.context_mark
+        if ctx and e.problem_mark and "flow" in (e.context or "") and ctx.line < e.problem_mark.line:
+            # a [...] row that does not close on its own line: the mistake is where it starts
+            line, col = ctx.line + 1, ctx.column + 1
+            brackets = "{...}" if "mapping" in e.context else "[...]"
+            problem = f"the {brackets} that starts on this line does not close on it ({problem})"
         raise YamlSyntaxError(f"not valid YAML: {problem}", line, col, _hint(problem, text, line)) from None
     except yaml.YAMLError as e:
         raise YamlSyntaxError(f"not valid YAML: {e}", None, None) from None

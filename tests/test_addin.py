@@ -199,3 +199,10 @@ def test_compound_file_round_trips():
     streams = {"PROJECT": b"x" * 10, "VBA/dir": b"d" * 5000, "VBA/big": bytes(range(256)) * 100, "VBA/empty": b"",
                **{f"VBA/m{k}": bytes([k]) * (k * 97) for k in range(20)}}
     assert ovba.read_cfb(ovba.write_cfb(streams)) == streams
+
+
+def test_install_command_pins_the_xlwings_the_addin_was_built_with():
+    version = re.search(r'Public Const XLWINGS_VERSION As String = "([^"]+)"', vba_text("xlwings")).group(1)
+    install = (ADDIN / "install.cmd").read_text(encoding="ascii")
+    assert f'"xlwings=={version}"' in install
+    assert 'xlwings addin install --file "%HERE%cxrules.xlam"' in install

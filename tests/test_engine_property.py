@@ -29,9 +29,11 @@ xfail turns it into a failure: remove the marker and the entry here.
 from __future__ import annotations
 
 import datetime as dt
+import atexit
 import itertools
 import json
 import os
+import shutil
 import tempfile
 import textwrap
 from dataclasses import dataclass, field
@@ -55,7 +57,7 @@ KNOWN_BUGS = {
     # A bare apostrophe in a text value ("Kid's club") is read as an unclosed quote.
     # cxrules/unary.py, split_values.
     "apostrophe",
-    # A number that orjson writes in exponent form without a '.', (1e16, 2e-07) is
+    # A number that orjson writes in exponent form without a '.' (1e16, 2e-07) is
     # misread by the engine's JSON parser: that row and every later row of its chunk
     # silently match nothing. cxrules/engine.py, _payload.
     "exponent-numbers",
@@ -426,6 +428,7 @@ def duplicate_firing_applies(spec: Spec, vals: list) -> bool:
 
 # ----------------------------------------------------------------------------- harness
 _DIR = Path(tempfile.mkdtemp(prefix="cxrules-property-"))
+atexit.register(shutil.rmtree, _DIR, ignore_errors=True)
 
 
 def evaluate(spec: Spec, raw_rows: list[list]):

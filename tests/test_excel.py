@@ -161,6 +161,7 @@ def test_due_columns_blanks_and_bad_values():
     assert got[0] == [dt.datetime(2026, 11, 20, 19)]
     assert got[1] == [""]
     assert is_err(got[2][0]) and is_err(got[3][0])
+    assert excel.CX_DUE(col(dt.datetime(2026, 11, 20, 17)) + [[None]] * 1000, "2h", "everyday") == [[dt.datetime(2026, 11, 20, 19)]]
     msg = excel.CX_DUE(dt.datetime(2026, 11, 20), "1d", "moon")
     assert is_err(msg) and "business" in msg
 
@@ -213,3 +214,14 @@ def test_rules_with_errors_show_in_the_cell(tmp_path, monkeypatch):
     monkeypatch.setenv("CXRULES_RULES", str(rules))
     msg = excel.CX_NPS(9)
     assert is_err(msg) and "errors" in msg and len(msg) <= len(excel.ERR) + excel.MAX_MESSAGE
+
+
+def test_whole_column_references_stop_at_the_last_value():
+    n = 50_000  # as B:B gives, blank after the data
+    last = col(dt.date(2026, 11, 13), None, dt.date(2026, 11, 13)) + [[None]] * n
+    orders = col(6, None, 6) + [[None]] * n
+    spend = col(8000, None, 8000) + [[None]] * n
+    got = excel.CX_TIER(last, orders, spend, None, None, AS_OF)
+    assert got == [["High value"], [""], ["High value"]]
+    got = excel.CX_DECIDE("nps", [["NPS score"], [9], [None], [3]] + [[None]] * n)
+    assert got == [["NPS group", "Open a review case"], ["Promoter", False], ["", ""], ["Detractor", True]]

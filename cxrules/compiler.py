@@ -101,6 +101,25 @@ def priority_rank(table: Table, outputs: list) -> tuple:
     return tuple(rank)
 
 
+GUARD_FANOUT = 8
+
+
+def _guards(position: int, n_rules: int) -> list:
+    """Always-true conditions that hang the rule rows in a tree of at most 8 per node.
+
+    The C engine keeps the alpha nodes a row satisfies on a stack of 64 (MAX_STACK_SIZE in
+    events.c; error 303): a value satisfying the first cell of 64 rows would fail. Each
+    guard is a distinct test the row key always passes (keys are >= 0; the engine's own
+    state fact has no key), shared by the rows of one group.
+    """
+    out, level, size = [], 1, GUARD_FANOUT
+    while size < n_rules:
+        out.insert(0, {"$gt": {KEY: -1 - (level * 1_000_000 + position // size)}})
+        level += 1
+        size *= GUARD_FANOUT
+    return out
+
+
 def compile_table(table: Table) -> Compiled:
     keys = tuple(f"i{n}" for n in range(len(table.inputs)))
     definition: dict = {}
@@ -111,8 +130,9 @@ def compile_table(table: Table) -> Compiled:
         rank = {r.index: n for n, r in enumerate(order)}
     else:
         rank = {r.index: n for n, r in enumerate(table.rules)}
-    for rule in table.rules:
-        conds = [c for c in (test_condition(t, k) for t, k in zip(rule.tests, keys)) if c is not None]
+    for position, rule in enumerate(table.rules):
+        conds = _guards(position, len(table.rules))
+        conds += [c for c in (test_condition(t, k) for t, k in zip(rule.tests, keys)) if c is not None]
         # A rule that holds on an all-blank row would also match the engine's state fact.
         if not conds or all(test_truth(t, None) is True for t in rule.tests):
             conds.append(_present(KEY))

@@ -33,7 +33,7 @@ class Engine:
         h = self._handles.get(compiled.name)
         if h is None:
             try:
-                h = _dre.create_ruleset(compiled.name, orjson.dumps(compiled.definition).decode())
+                h = _dre.create_ruleset(compiled.name, _json(compiled.definition))
             except Exception as e:  # the engine answers only an error code
                 raise EngineError(f"the rule engine refused ruleset {compiled.name}: {e}") from None
             self._handles[compiled.name] = h
@@ -67,8 +67,8 @@ class Engine:
                         out[k].append(rule)
                 _dre.retract_facts(h, payload)
             for names in out:
-                if len(names) > 1:
-                    names.sort(key=pri.__getitem__)
+                if len(names) > 1:  # a rule fires once per true alternative of an $or: count it once
+                    names[:] = sorted(set(names), key=pri.__getitem__)
             return out
 
 
@@ -78,7 +78,18 @@ def _payload(rows, start, stop) -> str:
         d = {KEY: k}
         d.update(rows[k])
         chunk.append(d)
-    return orjson.dumps(chunk).decode()
+    return _json(chunk)
+
+
+# orjson writes 1e16 and 2e-07 as "1e16" and "2e-7"; the engine's JSON parser reads a
+# number without a '.' as an integer and stops at the 'e', so the message is refused and
+# the rest of the chunk is lost. Give such numbers a '.': "1.0e16".
+_EXPONENT = re.compile(r'("(?:i\d+|_k)":-?\d+)(?=[eE])')
+
+
+def _json(obj) -> str:
+    text = orjson.dumps(obj).decode()
+    return _EXPONENT.sub(r"\1.0", text) if "e" in text or "E" in text else text
 
 
 _ACTION = re.compile(r'\{"([^"]+)":\{"m":\{"_k":\s*(\d+)')

@@ -302,7 +302,8 @@ class _Loader:
                 frm = None  # read as the decision, so the from: raises no further problems
             if frm:
                 derive = self.derivation(frm, frm_node, file, where)
-            default = DERIVATIONS[derive.func][1] if derive else "text"
+            # a from: that could not be read is still a derived (numeric) input: no second error
+            default = DERIVATIONS[derive.func][1] if derive else ("number" if frm else "text")
             type_ = self.type_of(spec, file, name, default, **where) if not (dec and spec.get("type") is None) else None
             if derive and type_ not in DERIVATIONS[derive.func][2]:
                 ok = " or ".join(DERIVATIONS[derive.func][2])

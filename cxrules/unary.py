@@ -28,8 +28,14 @@ def split_values(text: str) -> list[str]:
             buf.append(ch)
             if ch == quote:
                 quote = None
-        elif ch in "\"'":
+        elif ch in "\"'" and not "".join(buf).rstrip()[-1:].isalnum():  # O'Brien: an apostrophe
             quote = ch
+            buf.append(ch)
+        elif ch == "[" and depth and ".." in "".join(buf):  # [2000..5000[ : an open upper end
+            depth -= 1
+            buf.append(ch)
+        elif ch == "]" and not "".join(buf).strip():  # ]1..9] : an open lower end
+            depth += 1
             buf.append(ch)
         elif ch in "[(":
             depth += 1
@@ -37,7 +43,7 @@ def split_values(text: str) -> list[str]:
         elif ch in "])":
             depth = max(0, depth - 1)
             buf.append(ch)
-        elif ch == "," and depth == 0:
+        elif ch in ",，" and depth == 0:  # a full-width comma separates values too
             parts.append("".join(buf).strip())
             buf = []
         else:
@@ -81,8 +87,14 @@ def parse_test(raw, type_: str) -> Test:
         raise ValueProblem(
             f"'{body}' reads as several numbers because of the comma; write {body.replace(',', '')} without the thousands separator"
         )
+    parts = split_values(body)
+    if type_ == "number":  # '>= 5,000' would read as '>= 5' or '= 0'
+        for a, b in zip(parts, parts[1:]):
+            if re.fullmatch(r"\d{3}(\.\d+)?", b) and re.search(r"\d$", a) and f"{a},{b}" in body:
+                n = re.search(r"[\d,.]+$", f"{a},{b}").group(0)
+                raise ValueProblem(f"'{n}' reads as several numbers because of the comma; write {n.replace(',', '')} without the thousands separator")
     atoms = []
-    for part in split_values(body):
+    for part in parts:
         atoms.append(_atom(part, type_))
     if negated and any(isinstance(a, Blank) for a in atoms) and len(atoms) == 1:
         pass  # not(blank) is fine

@@ -46,22 +46,7 @@ from hypothesis import strategies as st
 from cxrules.evaluation import Evaluator
 from cxrules.loader import load_rules
 
-KNOWN_BUGS = {
-    # A fact table (unique, any, rule order, collect) fires a rule once per satisfied
-    # alternative of a list cell ("< 5, < 10" with 3 fires row 1 twice): collect sums
-    # double, unique reports "rule rows 1 and 1". cxrules/engine.py, Engine.run.
-    "duplicate-firing",
-    # An interval whose upper end is written open with '[' ("[1..5[", "]1..5[") inside a
-    # list swallows the rest of the list: "[1..5[, 7" does not load. cxrules/unary.py.
-    "interval-in-list",
-    # A bare apostrophe in a text value ("Kid's club") is read as an unclosed quote.
-    # cxrules/unary.py, split_values.
-    "apostrophe",
-    # A number that orjson writes in exponent form without a '.' (1e16, 2e-07) is
-    # misread by the engine's JSON parser: that row and every later row of its chunk
-    # silently match nothing. cxrules/engine.py, _payload.
-    "exponent-numbers",
-}
+KNOWN_BUGS: set = set()  # none pending
 
 # ----------------------------------------------------------------------------- values
 EXCEL_EPOCH = dt.date(1899, 12, 30)
@@ -667,7 +652,6 @@ rules:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="BUG duplicate-firing: a fact table fires a rule once per true alternative of a list cell (cxrules/engine.py Engine.run); fix, then drop this marker and 'duplicate-firing' from KNOWN_BUGS")
 @pytest.mark.parametrize("hit, want", [("collect sum", [3, 1]), ("collect count", [2, 1]), ("rule order", [[1, 2], [1]]), ("unique", [None, 1])])
 def test_bug_duplicate_firing_of_list_cells(tmp_path, hit, want):
     r = run(tmp_path, DUPLICATE.format(hit=hit, hit_name=hit.replace(" ", "_")), [{"n": 2.5}, {"n": 7}], None)
@@ -678,7 +662,6 @@ def test_bug_duplicate_firing_of_list_cells(tmp_path, hit, want):
         assert [p.message for p in r.problems] == ["rule rows 1 and 2 of 'dup_unique' all match this row (a unique table allows one)"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG interval-in-list: an interval closed by '[' inside a list swallows the rest of the list (cxrules/unary.py split_values); fix, then drop this marker and 'interval-in-list' from KNOWN_BUGS")
 @pytest.mark.parametrize("cell", ["[1..5[, 7", "]1..5[, 7", "(1..5[, 7", "not(]1..5[, 7)"])
 def test_bug_interval_open_with_bracket_inside_a_list(tmp_path, cell):
     text = f"""\
@@ -697,7 +680,6 @@ def test_bug_interval_open_with_bracket_inside_a_list(tmp_path, cell):
     assert r.columns["x"] == hit
 
 
-@pytest.mark.xfail(strict=True, reason="BUG apostrophe: a bare apostrophe in a text value is read as an unclosed quote (cxrules/unary.py split_values); fix, then drop this marker and 'apostrophe' from KNOWN_BUGS")
 def test_bug_apostrophe_in_a_text_value(tmp_path):
     text = """\
     decision: club
@@ -733,7 +715,6 @@ def test_priority_rank_ignores_text_case(tmp_path):
     assert r.fired["level"] == [1, 2, 3]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG exponent-numbers: numbers orjson writes as 1e16 / 2e-07 break the engine's JSON parser and blank the rest of the chunk (cxrules/engine.py _payload); fix, then drop this marker and 'exponent-numbers' from KNOWN_BUGS")
 def test_bug_numbers_in_exponent_form(tmp_path):
     text = """\
     decision: size
@@ -754,7 +735,6 @@ def test_bug_numbers_in_exponent_form(tmp_path):
     assert r.problems == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG engine-stack: a value that satisfies the first condition of 64 or more rule rows overflows the C engine's alpha stack (MAX_STACK_SIZE 64, error 303) and evaluate() raises (cxrules/compiler.py); fix, then drop this marker")
 @pytest.mark.parametrize("hit", ["first", "collect count"])
 def test_bug_tables_of_64_or_more_matching_rows(tmp_path, hit):
     rows = "\n".join(f'  - ["[{i}..{i + 1})", {i}]' for i in range(100))

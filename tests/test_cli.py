@@ -1,4 +1,5 @@
 """The cxrules command as a user sees it: exact output and exit codes."""
+import json
 from pathlib import Path
 import textwrap
 
@@ -126,3 +127,78 @@ def test_every_command_has_help():
         assert cmd.help, name
         r = run(name, "--help")
         assert r.exit_code == 0 and "Usage:" in r.output
+
+
+def test_check_clean_rules_exit_0():
+    r = run("check", RULES)
+    assert r.exit_code == 0, r.output
+    assert r.output == "0 errors, 0 warnings in 8 files (8 decisions)\n"
+
+
+def test_check_shared_examples_warn_but_pass():
+    r = run("check", SHARED)
+    assert r.exit_code == 0
+    lines = r.output.splitlines()
+    assert lines[-1] == "0 errors, 1 warning in 7 files (6 decisions)"
+    assert "escalation.yaml:2, table 'escalation', column 'severity': warning: no row matches when severity is blank" in lines[0]
+
+
+def test_check_reports_every_problem_with_location_and_exits_1(tmp_path):
+    write(tmp_path, "a.yaml", """\
+        decision: tier
+        hit: unique
+        inputs:
+          spend: {type: number}
+          kind:  {type: text, allowed: [Shop, Online]}
+        outputs:
+          tier: {type: text, allowed: [VIP, Regular]}
+        rules:
+          - [">= 5000", "-",    VIP]
+          - [">= 1000", Shpo,   Regular]
+          - ["< 0",     Online, Gold]
+        """)
+    write(tmp_path, "b.yaml", """\
+        decision: offer
+        hit: first
+        inputs:
+          tier: {decision: tire}
+        outputs:
+          offer: {type: text}
+        rules:
+          - ["-", Coupon]
+        """)
+    r = run("check", tmp_path)
+    assert r.exit_code == 1
+    out = r.output
+    assert "b.yaml:4, table 'offer', column 'tier': error: input 'tier' reads decision 'tire', which no rule file defines (did you mean 'tier'?)" in out
+    assert out.splitlines()[-1].startswith("1 error, 0 warnings in 2 files")
+    # with the name fixed, the meaning-level checks run and report every problem at once
+    write(tmp_path, "b.yaml", (tmp_path / "b.yaml").read_text().replace("tire", "tier"))
+    r = run("check", tmp_path)
+    assert r.exit_code == 1
+    out = r.output
+    assert "a.yaml:10, table 'tier', row 2, column 'kind': error: 'Shpo' is not an allowed kind (did you mean 'Shop'?)" in out
+    assert "a.yaml:11, table 'tier', row 3, column 'tier': error: 'Gold' is not an allowed tier" in out
+    # row 2 can never match (its kind is not allowed), so spend 0..5000 falls through
+    assert "a.yaml:1, table 'tier': warning: no row matches spend in [0..5000); e.g. spend=500, kind=Shop (add rows for these inputs)" in out
+    assert out.splitlines()[-1] == "2 errors, 4 warnings in 2 files (2 decisions)"
+    write(tmp_path, "a.yaml", (tmp_path / "a.yaml").read_text().replace("Shpo", "Shop"))
+    out = run("check", tmp_path).output
+    assert "a.yaml:10, table 'tier', row 2: error: rows 1 and 2 both match spend=5000, kind=Shop" in out
+
+
+def test_check_json(tmp_path):
+    write(tmp_path, "t.yaml", TIER.replace("hit: first", "hit: frist"))
+    r = run("check", tmp_path / "t.yaml", "--json")
+    assert r.exit_code == 1
+    data = json.loads(r.output)
+    assert data["errors"] == 1 and data["warnings"] == 0
+    p = data["problems"][0]
+    assert p["line"] == 2 and p["code"] == "hit" and p["table"] == "tier"
+    assert p["message"] == "unknown hit policy 'frist'" and p["suggestion"] == "did you mean 'first'?"
+
+
+def test_check_missing_folder_is_an_error_not_a_traceback(tmp_path):
+    r = run("check", tmp_path / "nope")
+    assert r.exit_code == 1
+    assert "no such file or folder" in r.output and "Traceback" not in r.output

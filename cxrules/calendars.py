@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from functools import lru_cache
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -28,6 +28,7 @@ DAY_US = 86_400 * US
 _ONE_US = dt.timedelta(microseconds=1)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _MAX_EMPTY_YEARS = 5  # searching further than this for working time means there is none
+_SLOW = object()  # a fast path's "not my case": use the general path
 
 
 class CalendarProblem(ValueError):
@@ -418,8 +419,25 @@ class Calendar:
         self.day_seconds = sum(e - s for s, e in self.hours)
         self.is_everyday = (self.hours == ((0, 86_400),) and len(self.workdays) == 7
                             and country is None and not self.extra_holidays)
+        self._init_caches()
+
+    def _init_caches(self) -> None:
         self._years: dict[int, _Year] = {}
-        self._last: _Year | None = None
+        self._ymap: dict[int, _Year] = {}  # ordinal -> its loaded year
+        self._shifts: list[int] = []  # sorted ordinals of loaded days that are not 24h long (DST)
+        self._recs: dict[int, tuple] = {}  # ordinal -> _day_rec()
+        self._pcache: dict[tuple, tuple[int, int]] = {}  # _parts() by the amount's value
+        self._kernels: dict[bool, object] = {}
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for key in ("_years", "_ymap", "_shifts", "_recs", "_pcache", "_kernels"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._init_caches()
 
     def __repr__(self) -> str:
         return f"<Calendar {self.name!r} {self.timezone}{' everyday' if self.is_everyday else ''}>"
@@ -439,15 +457,36 @@ class Calendar:
         return (_EPOCH + dt.timedelta(microseconds=x)).astimezone(self.tz).replace(tzinfo=None)
 
     def _year(self, o: int) -> _Year:
-        y = self._last
-        if y is not None and y.o0 <= o < y.o0 + y.n:
-            return y
-        year = dt.date.fromordinal(o).year
+        y = self._ymap.get(o)
+        if y is None:
+            y = self._load_year(dt.date.fromordinal(o).year)
+        return y
+
+    def _load_year(self, year: int) -> _Year:
         y = self._years.get(year)
         if y is None:
             y = self._years[year] = _Year(self, year)
-        self._last = y
+            ymap = self._ymap
+            for i in range(y.n):
+                ymap[y.o0 + i] = y
+            for i, s in enumerate(y.shift):
+                if s:
+                    insort(self._shifts, y.o0 + i)
         return y
+
+    def _day_rec(self, o: int) -> tuple:
+        """(kind, base, midnight, year, index, working days <= o in that year) of day o, cached.
+
+        kind: 0 a 24h day without working time, 1 a 24h day with the calendar's
+        hours (so its intervals are base + hours_us), 2 a day with a DST change.
+        """
+        r = self._recs.get(o)
+        if r is None:
+            y = self._year(o)
+            i = o - y.o0
+            kind = 2 if y.shift[i] else (1 if y.ivs[i] else 0)
+            r = self._recs[o] = (kind, y.base[i], dt.datetime.fromordinal(o), y, i, bisect_right(y.wd, o))
+        return r
 
     def _abs(self, o: int, sod: int) -> int:
         y = self._year(o)
@@ -658,12 +697,98 @@ class Calendar:
         per_day = 86_400 if self.is_everyday else self.day_seconds
         return weeks * per_week + n, round((time + frac * per_day) * US)
 
+    def _parts_of(self, amount) -> tuple[int, int]:
+        """_parts(), cached by the amount's value and the types of its parts."""
+        if isinstance(amount, dt.timedelta):
+            return 0, amount // _ONE_US
+        w, d, t, s = amount.weeks, amount.days, amount.time, amount.seconds
+        key = (self.is_everyday, w, d, t, s, type(w), type(d), type(t), type(s))
+        cache = self._pcache
+        try:
+            p = cache.get(key)
+        except TypeError:  # an unhashable part
+            return self._parts(amount)
+        if p is None:
+            p = self._parts(amount)
+            if len(cache) >= 4096:
+                cache.clear()
+            cache[key] = p
+        return p
+
     def add(self, start, amount: Duration):
         """start + amount in this calendar; see the class docstring for the rules."""
-        n, T = self._parts(amount)
-        is_date = not isinstance(start, dt.datetime)
-        if not is_date and start.tzinfo is not None:
+        n, T = self._parts_of(amount)
+        if isinstance(start, dt.datetime) and start.tzinfo is not None:
             start = start.astimezone(self.tz).replace(tzinfo=None)
+        t = type(start)
+        if t is dt.datetime or t is dt.date:
+            try:
+                r = self._kernel()(start, n, T)
+            except Exception:  # the general path gives the real answer or error
+                r = _SLOW
+            if r is not _SLOW:
+                return r
+        return self._add_parts(start, n, T)
+
+    def add_many(self, starts, amounts) -> list:
+        """[add(s, a) for s, a in zip(starts, amounts)], fast, and without stopping at errors.
+
+        * Element i is None if starts[i] or amounts[i] is None.
+        * Where add() would raise ValueError (e.g. NoWorkingTime) or OverflowError
+          (a result past year 9999), element i is that exception instance, not raised:
+          test with isinstance(r, Exception); str(r) is the message add() would give.
+        * Other exceptions (TypeError for a start that is not a date, an amount that
+          is not a Duration) are raised, as add() raises them.
+        Results are the same objects' values as add() gives, element by element.
+        """
+        if not isinstance(amounts, (list, tuple)):
+            amounts = list(amounts)  # keeps every amount alive: the parts cache is by id()
+        if len(starts) != len(amounts):
+            raise ValueError(f"add_many: {len(starts)} starts but {len(amounts)} amounts")
+        kernel = self._kernel()
+        general = self._add_parts
+        parts_of = self._parts_of
+        tz = self.tz
+        datetime, date, slow = dt.datetime, dt.date, _SLOW
+        by_id: dict[int, tuple[int, int]] = {}
+        out = []
+        append = out.append
+        for start, amount in zip(starts, amounts):
+            if start is None or amount is None:
+                append(None)
+                continue
+            try:
+                p = by_id.get(id(amount))
+                if p is None:
+                    p = by_id[id(amount)] = parts_of(amount)
+                n, T = p
+                t = type(start)
+                if t is datetime:
+                    if start.tzinfo is not None:
+                        start = start.astimezone(tz).replace(tzinfo=None)
+                    try:
+                        r = kernel(start, n, T)
+                    except Exception:
+                        r = slow
+                elif t is date:
+                    try:
+                        r = kernel(start, n, T)
+                    except Exception:
+                        r = slow
+                else:
+                    if isinstance(start, datetime) and start.tzinfo is not None:
+                        start = start.astimezone(tz).replace(tzinfo=None)
+                    r = slow
+                if r is slow:
+                    r = general(start, n, T)
+            except (ValueError, OverflowError) as e:
+                r = e
+            append(r)
+        return out
+
+    def _add_parts(self, start, n: int, T: int):
+        """add() of (whole days, working µs), by the general path; aware starts already converted."""
+        is_date = not isinstance(start, dt.datetime)
         if self.is_everyday:
             return self._add_everyday(start, n, T, is_date)
         o, sod = self._split(start)
@@ -683,6 +808,180 @@ class Calendar:
         elif T < 0:
             o, x = self._bwd(o, x, -T)
         return self._local(o, x)
+
+    # -- fast paths ----------------------------------------------------------
+    #
+    # A kernel takes a naive datetime or a date (exact types), whole days n and
+    # working µs T, and returns add()'s answer, or _SLOW when the case is not one it
+    # knows to be exact (a day with a DST change on the way, negative amounts in a
+    # business calendar, ...); then the general path answers. A kernel that raises
+    # also hands over to the general path, which gives the real answer or error.
+
+    def _kernel(self):
+        every = self.is_everyday  # read each time: tests switch it off to force the general path
+        k = self._kernels.get(every)
+        if k is None:
+            k = self._kernels[every] = self._everyday_kernel() if every else self._business_kernel()
+        return k
+
+    def _everyday_kernel(self):
+        datetime, date, timedelta = dt.datetime, dt.date, dt.timedelta
+        shifts = self._shifts
+        fixed_years: dict[tuple[int, int], bool] = {}
+        day_td: dict[int, dt.timedelta] = {}
+        us_td: dict[int, dt.timedelta] = {}
+        cal = self
+
+        def fixed(y1: int, y2: int) -> bool:
+            f = cal._fixed_between(y1, y2)
+            if not f and -2 <= y2 - y1 <= 2:
+                for year in range(min(y1, y2), max(y1, y2) + 1):
+                    cal._load_year(year)  # so that _shifts covers the span
+            fixed_years[y1, y2] = f
+            return f
+
+        def add1(start, n, T):
+            if type(start) is date:
+                if T == 0:
+                    if not n:
+                        return start
+                    d = day_td.get(n)
+                    if d is None:
+                        d = day_td[n] = timedelta(days=n)
+                    return start + d
+                start = datetime(start.year, start.month, start.day)
+            if n:
+                d = day_td.get(n)
+                if d is None:
+                    d = day_td[n] = timedelta(days=n)
+                t = start + d
+            else:
+                t = start
+            if T == 0:
+                return t
+            d = us_td.get(T)
+            if d is None:
+                d = us_td[T] = timedelta(microseconds=T)
+            guess = t + d
+            y1, y2 = t.year, guess.year
+            f = fixed_years.get((y1, y2))
+            if f is None:
+                f = fixed(y1, y2)
+            if f:
+                return guess
+            if -2 <= y2 - y1 <= 2:
+                # No DST change on the days from t to guess: one UTC offset, so the
+                # wall clock moves by exactly the elapsed time.
+                o1, o2 = t.toordinal(), guess.toordinal()
+                if o1 > o2:
+                    o1, o2 = o2, o1
+                i = bisect_left(shifts, o1)
+                if i == len(shifts) or shifts[i] > o2:
+                    return guess
+            return _SLOW
+
+        return add1
+
+    def _business_kernel(self):
+        datetime, date, timedelta = dt.datetime, dt.date, dt.timedelta
+        fromordinal = dt.date.fromordinal
+        H = self.hours_us
+        D = sum(e - s for s, e in H)
+        if not H or D <= 0:
+            return lambda start, n, T: _SLOW
+        H0 = H[0][0]
+        recs, day_rec, nth_after, shifts = self._recs, self._day_rec, self._nth_after, self._shifts
+        sod_td: dict[int, dt.timedelta] = {}
+
+        def at(r, sod):
+            d = sod_td.get(sod)
+            if d is None:
+                if len(sod_td) >= 100_000:
+                    sod_td.clear()
+                d = sod_td[sod] = timedelta(microseconds=sod)
+            return r[2] + d
+
+        def add1(start, n, T):
+            if n < 0 or T < 0:
+                return _SLOW
+            o = start.toordinal()
+            r = recs.get(o) or day_rec(o)
+            kind = r[0]
+            if kind == 2:
+                return _SLOW
+            if type(start) is datetime:
+                sod = ((start.hour * 60 + start.minute) * 60 + start.second) * US + start.microsecond
+            elif T == 0:  # a date plus whole working days is a date
+                if not kind:
+                    wd, j = r[3].wd, r[5]
+                    o = wd[j] if j < len(wd) else nth_after(o, 1)
+                    if not n:
+                        return fromordinal(o)
+                    r = recs.get(o) or day_rec(o)
+                elif not n:
+                    return fromordinal(o)
+                wd, j = r[3].wd, r[5] + n - 1
+                return fromordinal(wd[j] if j < len(wd) else nth_after(o, n))
+            else:
+                sod = 0
+            if n:
+                # to the next working moment, then the same wall-clock time n working days on
+                if kind:
+                    for s, e in H:
+                        if e > sod:
+                            if s > sod:
+                                sod = s
+                            break
+                    else:
+                        kind = 0
+                if not kind:
+                    wd, j = r[3].wd, r[5]
+                    o = wd[j] if j < len(wd) else nth_after(o, 1)
+                    sod = H0
+                    r = recs.get(o) or day_rec(o)
+                    if r[0] != 1:
+                        return _SLOW
+                wd, j = r[3].wd, r[5] + n - 1
+                o = wd[j] if j < len(wd) else nth_after(o, n)
+                r = recs.get(o) or day_rec(o)
+                if r[0] != 1:
+                    return _SLOW
+                if T == 0:
+                    return at(r, sod)
+                kind = 1
+            # T of working time on from (o, sod)
+            if kind:
+                for s, e in H:
+                    if e <= sod:
+                        continue
+                    if s > sod:
+                        sod = s
+                    if T <= e - sod:
+                        return at(r, sod + T)
+                    T -= e - sod
+            wd, j = r[3].wd, r[5]
+            if T == 0:  # a zero amount after the day's last closing: the next opening
+                o = wd[j] if j < len(wd) else nth_after(o, 1)
+                r = recs.get(o) or day_rec(o)
+                return at(r, H0) if r[0] == 1 else _SLOW
+            k = -(-T // D)  # every working day on the way holds D
+            T -= (k - 1) * D
+            j += k - 1
+            o2 = wd[j] if j < len(wd) else nth_after(o, k)
+            if shifts:
+                i = bisect_right(shifts, o)
+                if i < len(shifts) and shifts[i] <= o2:
+                    return _SLOW
+            r = recs.get(o2) or day_rec(o2)
+            if r[0] != 1:
+                return _SLOW
+            for s, e in H:
+                if T <= e - s:
+                    return at(r, s + T)
+                T -= e - s
+            return _SLOW
+
+        return add1
 
     def _add_everyday(self, start, n: int, T: int, is_date: bool):
         if is_date:

@@ -4,7 +4,6 @@ Coordinates: rows are Excel row numbers (1-based), columns are 0-based indexes (
 """
 from __future__ import annotations
 
-import os
 import posixpath
 import re
 import zipfile

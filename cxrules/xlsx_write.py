@@ -3,6 +3,17 @@
 Edited sheets are rewritten by streaming through their XML; every other zip entry is
 copied byte for byte (its compressed bytes too). The file is replaced atomically.
 Coordinates: rows are Excel row numbers (1-based), columns 0-based indexes (A = 0).
+
+Choices:
+- Text goes in as inline strings, so sharedStrings.xml is never rewritten.
+- Row colours are conditional formats (formula on the row's own cell), not cell fills:
+  they follow the rows when a person sorts, show in Excel's rule manager, and a rerun
+  replaces them (same formula) instead of piling up. Legends use the same colours as
+  cell fills (CellFormat.fill), so they match.
+- Overwriting a formula cell drops calcChain.xml (Excel rebuilds it) rather than editing
+  it: its entries inherit sheet ids from the entry before, so removing one is fragile.
+- Sheets we make carry a hidden sheet-local defined name (MARKER); only those are
+  replaced on the next run, a person's sheet of the same name never is.
 """
 from __future__ import annotations
 
@@ -154,7 +165,7 @@ class WriteReport:
 
 # ------------------------------------------------------------------ values to XML
 _XML_ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
-_CTRL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)")
+_CTRL = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)")  # \r too: XML would read it as \n
 _SURR = re.compile("[\ud800-\udfff]")
 _DATE_FMT, _DATETIME_FMT, _DURATION_FMT, _TIME_FMT = "yyyy-mm-dd", "yyyy-mm-dd hh:mm", "[h]:mm:ss", "hh:mm:ss"
 _EPOCH = dt.datetime(1899, 12, 30)
@@ -270,8 +281,6 @@ def _kind_width(kind: str) -> float:
 
 
 # ------------------------------------------------------------------ sheet rewriting
-_ROW = re.compile(rb"<row\b([^>]*?)(/>|>(.*?)</row>)", re.S)
-_ROW_FAST = re.compile(rb'<row(?: r="(\d+)")?([^>]*?)(/>|>(.*?)</row>)', re.S)
 _INF = (float("inf"), float("-inf"))
 _COLS: dict[bytes, int] = {}
 _ROW_R = re.compile(rb'\sr="(\d+)"')
@@ -305,6 +314,8 @@ class SheetRewriter:
         self.col_ranges: list[tuple[int, int, int]] = []
         self.style_cache: dict[tuple[int, str], int] = {}
         self.refs = {c.col: col_letter(c.col) for c in self.cols}
+        self.warned: set[int] = set()
+        self.autofilter: tuple[int, int, int, int] | None = None  # the sheet filter's new range
 
     # -- which cells the edit overwrites
     def writes(self, row: int, col: int) -> bool:
@@ -341,7 +352,16 @@ class SheetRewriter:
             self.style_cache[key] = s
         return s
 
+    def too_long(self, row: int, col: int) -> None:
+        if col not in self.warned:
+            self.warned.add(col)
+            self.report.problems.append(Problem(
+                f"a text in column {col_letter(col)} (row {row}) is longer than Excel's {MAX_TEXT} characters; it was cut",
+                WARNING, "text-too-long", sheet=self.name, row=row, column=col_letter(col)))
+
     def cell(self, row: int, col: int, c: ColumnWrite, v, is_header: bool, base: int) -> bytes | None:
+        if v.__class__ is str and len(v) > MAX_TEXT:
+            self.too_long(row, col)
         enc = encode(v, "text" if is_header else c.kind, self.date1904)
         ref = self.refs[col]
         if enc is None:  # clear the value, keep the cell's look
@@ -422,12 +442,10 @@ class SheetRewriter:
 
     def edit_row(self, row: int, tag: bytes, content: bytes, ops) -> bytes:
         """tag: '<row ...>' start tag; content: the cells."""
-        cells_out: list[bytes]
         if not ops:
-            cells_out = [content]
             if self.orphans and row <= self.orphan_hi:
-                cells_out = [self.fix_orphans(row, content)]
-            return tag + b"".join(cells_out) + b"</row>"
+                content = self.fix_orphans(row, content)
+            return tag + content + b"</row>"
         last = max(content.rfind(b"<c "), content.rfind(b"<c>"))
         last_col = -1
         if last >= 0:
@@ -541,16 +559,22 @@ class SheetRewriter:
             return cell
         from openpyxl.formula.translate import Translator
 
-        f = Translator("=" + formula, origin=origin).translate_formula(cell_ref(row, col))[1:]
+        try:
+            f = Translator("=" + formula, origin=origin).translate_formula(cell_ref(row, col))[1:]
+        except Exception:  # a formula the translator cannot shift: keep the cell's value
+            self.report.problems.append(Problem(
+                f"the formula in {cell_ref(row, col)} shared its text with a cell cxrules overwrote; it now holds its last value",
+                WARNING, "shared-formula", sheet=self.name, row=row, column=col_letter(col)))
+            return cell[: fm.start()] + cell[fm.end() :]
         return cell[: fm.start()] + b"<f>" + esc(f).encode("utf-8") + b"</f>" + cell[fm.end() :]
 
     # -- the tail: conditional formats
     def tail(self, tail: bytes) -> bytes:
+        tail = self.extend_autofilter(tail)
         hl = self.edit.highlights
         if not hl:
             return tail
         blocks, formulas = [], set()
-        prio = max([int(x) for x in re.findall(rb'\spriority="(\d+)"', tail)] + [0])
         for h in hl:
             c1 = h.test_col if h.first_col is None else h.first_col
             c2 = h.test_col if h.last_col is None else h.last_col
@@ -558,9 +582,8 @@ class SheetRewriter:
             formula = cf_formula(h)
             formulas.add(esc(formula).encode())
             dxf = self.styles.dxf(h.fill, h.font_color)
-            prio += 1
             blocks.append(
-                f'<conditionalFormatting sqref="{sq}"><cfRule type="expression" dxfId="{dxf}" priority="{prio}">'
+                f'<conditionalFormatting sqref="{sq}"><cfRule type="expression" dxfId="{dxf}" priority="0">'
                 f"<formula>{esc(formula)}</formula></cfRule></conditionalFormatting>".encode()
             )
 
@@ -570,9 +593,31 @@ class SheetRewriter:
 
         # drop earlier runs' blocks, then insert ours where the schema wants them
         tail = re.sub(rb"<conditionalFormatting\b.*?</conditionalFormatting>", lambda m: b"" if ours(m) else m.group(0), tail, flags=re.S)
+        prio = max([int(x) for x in re.findall(rb'\spriority="(\d+)"', tail)] + [0])
+        for k in range(len(blocks)):
+            prio += 1
+            blocks[k] = blocks[k].replace(b'priority="0"', b'priority="%d"' % prio, 1)
         at = _TAIL_AFTER_CF.search(tail)
         pos = at.start() if at else len(tail)
         return tail[:pos] + b"".join(blocks) + tail[pos:]
+
+    def extend_autofilter(self, tail: bytes) -> bytes:
+        """New columns right of the sheet's filter, headed on its first row, get filter buttons."""
+        m = re.search(rb'<autoFilter\b[^>]*?\sref="([^"]+)"', tail)
+        if not m:
+            return tail
+        try:
+            r1, c1, r2, c2 = parse_range(m.group(1).decode())
+        except ValueError:
+            return tail
+        c2_0 = c2
+        for c in self.cols:
+            if c.header is not None and c.header_row == r1 and c.col == c2 + 1:
+                c2 = c.col
+        if c2 == c2_0:
+            return tail
+        self.autofilter = (r1, c1, r2, c2)
+        return tail[: m.start(1)] + range_ref(r1, c1, r2, c2).encode() + tail[m.end(1) :]
 
     # -- the whole stream
     def run(self, chunks, write) -> None:
@@ -608,13 +653,18 @@ class SheetRewriter:
                     body, tail_part = carry[:end], carry[end + len(b"</sheetData>") :]
                     done = True
                 else:
+                    # cut after the last whole row: '</row>', or a '<row .../>' after it
                     cut = carry.rfind(b"</row>")
-                    cut2 = carry.rfind(b"/>")
-                    cut = max(cut + 6 if cut >= 0 else -1, cut2 + 2 if cut2 >= 0 else -1)
+                    cut = cut + 6 if cut >= 0 else -1
+                    ls = carry.rfind(b"<row")
+                    if ls > cut:
+                        gt = carry.find(b">", ls)
+                        if gt > 0 and carry[gt - 1] == 47:
+                            cut = gt + 1
                     nxt = next(it, None)
                     if nxt is None:
                         raise WorkbookError(f"sheet '{self.name}' is cut short; open the workbook in Excel and save it again")
-                    if cut <= 0 or not _ROW.search(carry[:cut]):
+                    if cut <= 0:
                         carry += nxt
                         continue
                     body, carry = carry[:cut], carry[cut:] + nxt
@@ -647,33 +697,31 @@ class SheetRewriter:
                     write(body)
                     return next_row, l
         out = []
-        lo, hi, fast = self.lo, self.hi, self.fast_row
+        lo, hi = self.lo, self.hi
         find = body.find
-        pos = 0  # body[pos:] not yet handled
-        copied = 0  # body[copied:pos] are rows to copy as they are
+        cells_for, header_rows, min_col = self.cells_for, self.header_rows, self.min_col
+        pos = 0  # body[pos:] not yet looked at
+        copied = 0  # body[copied:...] not yet written out: rows kept as they are
         while True:
             st = find(b"<row", pos)
             if st < 0:
                 break
             gt = find(b">", st)
-            if body[gt - 1] == 47:  # '/>': a row without cells
-                end, content = gt + 1, b""
-                tag = body[st : gt - 1] + b">"
+            closed = body[gt - 1] == 47  # '<row .../>': a row without cells
+            if closed:
+                end = ce = gt + 1
             else:
                 ce = find(b"</row>", gt)
                 if ce < 0:
                     raise WorkbookError(f"sheet '{self.name}' is damaged near row {prev_row + 1}; open the workbook in Excel and save it again")
-                end, content = ce + 6, body[gt + 1 : ce]
-                tag = body[st : gt + 1]
+                end = ce + 6
             has_r = body.startswith(b'<row r="', st)
             if has_r:
                 row = int(body[st + 8 : find(b'"', st + 8)])
+                rm = True
             else:
-                rm = _ROW_R.search(tag)
+                rm = _ROW_R.search(body, st, gt)
                 row = int(rm.group(1)) if rm else prev_row + 1
-                if not rm:  # rows we add carry r=, so every row must
-                    tag = b'<row r="%d"' % row + tag[4:]
-                has_r = rm is not None
             prev_row = row
             pos = end
             if next_row < row and next_row <= hi:
@@ -687,13 +735,51 @@ class SheetRewriter:
             if next_row == row:
                 next_row += 1
             in_edit = lo <= row <= hi
-            if has_r and not in_edit and not (self.orphans and row <= self.orphan_hi):
+            if rm and not in_edit and not (self.orphans and row <= self.orphan_hi):
                 continue  # copied with its neighbours
+            if has_r and in_edit and not closed and not self.orphans and row not in header_rows and find(b"customFormat", st, gt) < 0:
+                # fast path: our cells go right of the row's last cell, just before '</row>'
+                lc = body.rfind(b"<c ", gt, ce)
+                ok = True
+                if lc >= 0:
+                    m = _CELL_RA.match(body, lc + 2)
+                    if m is None or find(b"<c>", lc, ce) >= 0:
+                        ok = False
+                    else:
+                        L = m.group(1)
+                        c = _COLS.get(L)
+                        if c is None:
+                            c = _COLS[L] = col_index(L)
+                        ok = c < min_col
+                if ok:
+                    cells = cells_for(row)
+                    if cells:
+                        sp = find(b' spans="', st, gt)
+                        if sp >= 0:
+                            q = find(b'"', sp + 8)
+                            old = body[sp + 8 : q]
+                            new = self.spans_cache.get(old)
+                            if new is None:
+                                new = self.spans_cache[old] = self.fix_spans(b'<row spans="' + old + b'">', [(c.col,) for c in self.cols])[12:-2]
+                            if new != old:
+                                out.append(body[copied : sp + 8])
+                                out.append(new)
+                                copied = q
+                        out.append(body[copied:ce])
+                        out.extend(cells)
+                        copied = ce
+                        if len(out) > 8192:
+                            write(b"".join(out))
+                            out = []
+                    continue
+            tag = body[st : gt - 1] + b">" if closed else body[st : gt + 1]
+            if not rm:  # rows we add carry r=, so every row must
+                tag = b'<row r="%d"' % row + tag[4:]
+            content = b"" if closed else body[gt + 1 : ce]
             out.append(body[copied:st])
-            x = fast(row, tag, content) if in_edit and not self.orphans else None
-            out.append(x if x is not None else self.edit_row(row, tag, content, self.ops(row) if in_edit else []))
+            out.append(self.edit_row(row, tag, content, self.ops(row) if in_edit else []))
             copied = end
-            if len(out) > 4096:
+            if len(out) > 8192:
                 write(b"".join(out))
                 out = []
         out.append(body[copied:])
@@ -745,6 +831,8 @@ class SheetRewriter:
             if not v:
                 return self._rest(k, None, type(None))
             if len(v) > MAX_TEXT:
+                if self.cols[k].col not in self.warned:
+                    self.too_long(self.cols[k].first_row + self.vals[k].index(v), self.cols[k].col)
                 v = v[:MAX_TEXT]
             return self.txt_pre[k] + b' t="inlineStr">' + _inline(v).encode("utf-8") + b"</c>"
         if v is None:
@@ -765,22 +853,8 @@ class SheetRewriter:
         st = self.style(self.bases[k], need)
         return (b' s="%d"' % st if st else b"") + t.encode() + b">" + inner.encode("utf-8") + b"</c>"
 
-    def fast_row(self, row: int, tag: bytes, content: bytes) -> bytes | None:
-        if row in self.header_rows or b"customFormat" in tag:
-            return None
-        if content:
-            last = content.rfind(b"<c ")
-            if last < 0 or content.find(b"<c>", last) >= 0:
-                return None
-            m = _CELL_RA.match(content, last + 2)
-            if m is None:
-                return None
-            L = m.group(1)
-            c = _COLS.get(L)
-            if c is None:
-                c = _COLS[L] = col_index(L)
-            if c >= self.min_col:
-                return None
+    def cells_for(self, row: int) -> list[bytes]:
+        """Our cells for a data row, with the columns' own styles."""
         rowb = b'%d"' % row
         cells = []
         rest, refs, vals = self.rest, self.refs_b, self.vals
@@ -798,16 +872,7 @@ class SheetRewriter:
                     x = rest(k, c.values[i])
                     if x is not None:
                         cells.append(refs[k] + rowb + x)
-        if not cells:
-            return tag + content + b"</row>"
-        sp = get_attr(tag, b"spans") if b" spans=" in tag else None
-        if sp:
-            new = self.spans_cache.get(sp)
-            if new is None:
-                new = self.spans_cache[sp] = self.fix_spans(b'<row spans="' + sp + b'">', [(c.col, None, None, None) for c in self.cols])[12:-2]
-            if new != sp:
-                tag = tag.replace(b' spans="' + sp + b'"', b' spans="' + new + b'"', 1)
-        return tag + content + b"".join(cells) + b"</row>"
+        return cells
 
 
 _COMPARISON = re.compile(r"^(>=|<=|<>|>|<|=)\s*(-?\d+(?:\.\d+)?)$")
@@ -1031,6 +1096,11 @@ class Styles:
 
 
 # ------------------------------------------------------------------ tables
+def _table_name(s: str) -> str:
+    """A table column name: Excel wants line breaks in it written as _x000a_."""
+    return _ooxml_text(s).replace("\n", "_x000a_").replace("\r", "_x000d_").replace("\t", "_x0009_")
+
+
 def extend_tables(zin: zipfile.ZipFile, tables: list[Table], edit: SheetEdit, sheet: str, report: WriteReport) -> dict[str, bytes]:
     """A new column written just right of a table, with its header on the table's header
     row, joins the table. Headers inside a table keep the table's column name (formulas
@@ -1071,7 +1141,7 @@ def extend_tables(zin: zipfile.ZipFile, tables: list[Table], edit: SheetEdit, sh
         xml = zin.read(t.part)
         ids = [int(x) for x in re.findall(rb'<tableColumn\b[^>]*?\sid="(\d+)"', xml)]
         nid = max(ids + [0])
-        cols = b"".join(b'<tableColumn id="%d" name="%s"/>' % (nid + k + 1, _ooxml_text(n).encode("utf-8")) for k, n in enumerate(added))
+        cols = b"".join(b'<tableColumn id="%d" name="%s"/>' % (nid + k + 1, _table_name(n).encode("utf-8")) for k, n in enumerate(added))
         xml = re.sub(rb"</tableColumns>", lambda m: cols + m.group(0), xml, count=1)
         xml = re.sub(rb"(<tableColumns\b[^>]*?\scount=\")\d+", lambda m: m.group(1) + str(len(names)).encode(), xml, count=1)
         new_ref = range_ref(r1, c1, r2, c2).encode()
@@ -1526,7 +1596,7 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
     for e in merged.values():
         _check_edit(e, f"{src}: sheet '{e.sheet}'")
     tmp = None
-    scratch = None
+    scratch = zscratch = zs = None
     try:
         with zipfile.ZipFile(src) as zin, open(src, "rb") as fsrc:
             pkg = Package(zin)
@@ -1562,9 +1632,18 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                 big = info.file_size > (1 << 30)
                 zi = _new_info(sh.part, info)
                 zi._compresslevel = 1 if info.file_size > (4 << 20) else 6
-                with zin.open(sh.part) as fin, zscratch.open(zi, "w", force_zip64=big) as w:
-                    rw.run(iter(lambda: fin.read(8 << 20), b""), w.write)
+                try:
+                    with zin.open(sh.part) as fin, zscratch.open(zi, "w", force_zip64=big) as w:
+                        rw.run(iter(lambda: fin.read(8 << 20), b""), w.write)
+                except WorkbookError as e:
+                    raise WorkbookError(f"{src}: {e}") from None
                 edited[sh.part] = sh.part
+                if rw.autofilter:
+                    r1, c1, r2, c2 = rw.autofilter
+                    ref = f"{_quote_sheet(sh.name)}!${col_letter(c1)}${r1}:${col_letter(c2)}${r2}"
+                    for raw, a, _ in pkg.defined_names():
+                        if a.get("name") == "_xlnm._FilterDatabase" and a.get("localSheetId") == str(sh.index):
+                            pkg.wb = pkg.wb.replace(raw, re.sub(r">[^<]*<", lambda _: f">{esc(ref)}<", raw, count=1), 1)
                 if rw.formulas_overwritten:
                     formulas_hit = True
                     if rw.orphans:
@@ -1621,12 +1700,20 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
         raise WorkbookError(f"{src}: is damaged ({e}); open it in Excel, let it repair, and save it again") from None
     except PermissionError as e:
         raise WorkbookError(f"{dst}: cannot be written ({e.strerror}); close it in Excel, or check you may write to that folder") from None
+    except OSError as e:  # disk full, folder gone, ...: nothing was changed
+        raise WorkbookError(f"{dst}: could not be written ({e.strerror or e}); the workbook was not changed") from None
     finally:
         if tmp is not None:
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
+        for z in (zs, zscratch):
+            if z is not None:
+                try:
+                    z.close()
+                except (OSError, ValueError):
+                    pass
         if scratch is not None:
             scratch.close()
     return report

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 import shutil
 import zipfile
@@ -94,6 +95,10 @@ def test_write_into_excel_made_workbook(src: Path, tmp_path: Path):
         if name.endswith((".xml", ".rels")):
             ET.fromstring(zout.read(name))  # well-formed
 
+    app = zout.read("docProps/app.xml").decode() if "docProps/app.xml" in out else ""
+    if "<TitlesOfParts>" in app:
+        assert "<vt:lpstr>Issues</vt:lpstr><vt:lpstr>CX summary</vt:lpstr>" in app
+
     # the edited sheet: every other cell and element exactly as it was
     old_xml, new_xml = zin.read(sheet.part), zout.read(sheet.part)
     old_cells, new_cells = _cells(old_xml), _cells(new_xml)
@@ -107,7 +112,8 @@ def test_write_into_excel_made_workbook(src: Path, tmp_path: Path):
     assert strip(new_head) == strip(old_head)
     test = re.escape(f"${col_letter(col)}${hr + 1}".replace("$" + str(hr + 1), str(hr + 1)).encode())
     ours_cf = rb"<conditionalFormatting [^>]*><cfRule [^>]*><formula>[^<]*" + test + rb"[^<]*</formula></cfRule></conditionalFormatting>"
-    assert re.sub(ours_cf, b"", new_tail) == old_tail
+    af = lambda x: re.sub(rb'(<autoFilter ref=")[^"]*', rb"\1", x)  # noqa: E731  (a filter right of the data grows)
+    assert af(re.sub(ours_cf, b"", new_tail)) == af(old_tail)
     assert new_tail.count(b"<conditionalFormatting") == old_tail.count(b"<conditionalFormatting") + 2
     # existing styles keep their indexes
     styles = next(r.part for r in wb_rels if r.type.endswith("/styles"))
@@ -150,14 +156,13 @@ def test_write_into_excel_made_workbook(src: Path, tmp_path: Path):
     assert len(ws.conditional_formatting) >= 2
     assert ox["Issues"].freeze_panes == "A2" and ox["Issues"]["A1"].font.b
     assert ox["CX summary"]["A3"].fill.fgColor.rgb == "FFFFEB9C"
-    assert len(ox["CX summary"]._charts) == 1 or "xl/charts/" in " ".join(out)
-    if date1904:
-        pytest.skip("date1904 covered elsewhere")
+    assert len(ox["CX summary"]._charts) == 1
+    assert not date1904  # the 1904 date system is tested in test_workbook_write
 
 
 def orig_names(z: zipfile.ZipFile) -> list[str]:
     wbp = workbook_part(z)
-    return re.findall(r'<sheet\b[^>]*?\bname="([^"]*)"', z.read(wbp).decode())
+    return [html.unescape(n) for n in re.findall(r'<sheet\b[^>]*?\bname="([^"]*)"', z.read(wbp).decode())]
 
 
 @pytest.mark.skipif(not FILES, reason="the Excel-made corpus is not beside the repository")

@@ -60,6 +60,7 @@ class _Loader:
         self.rs = RuleSet()
         self.problems = Problems()
         self.pending: list[tuple[Table, Map, str]] = []  # tables whose cells need types first
+        self.specs: dict[int, tuple] = {}  # id(input) -> (declared type, its YAML mapping)
 
     # ------------------------------------------------------------- problems
     def err(self, msg, file, node=None, *, table=None, row=None, column=None, suggestion=None, severity=ERROR, code="invalid", line=None):
@@ -315,8 +316,7 @@ class _Loader:
                 cols = [label, name]
             inp = Input(name, type_ or "text", label, cols, derive=derive, decision=dec, loc=Loc(file, kn.line))
             inp.output = (self.text_of(spec.get("output"), file, "output", **where) or name) if dec else None
-            inp._declared_type = type_  # type: ignore[attr-defined]
-            inp._allowed_node = spec  # type: ignore[attr-defined]
+            self.specs[id(inp)] = (type_, spec)  # resolved once other tables are known
             if type_:
                 inp.allowed = self.allowed_of(spec, type_, file, name, **where)
             out.append(inp)
@@ -421,28 +421,29 @@ class _Loader:
         rs = self.rs
         for inp in table.inputs:
             where = {"table": table.name, "column": inp.name}
+            declared, spec = self.specs[id(inp)]
             if inp.decision:
                 src = rs.tables.get(inp.decision)
                 if src is None:
                     self.err(f"input '{inp.name}' reads decision '{inp.decision}', which no rule file defines", file, line=inp.loc.line, suggestion=did_you_mean(inp.decision, rs.tables), code="unknown-decision", **where)
-                    inp.type = inp._declared_type or "text"
+                    inp.type = declared or "text"
                     continue
                 out = inp.output
                 if out not in src.result_names:
                     self.err(f"decision '{src.name}' has no output '{out}'", file, line=inp.loc.line, suggestion=did_you_mean(out, src.result_names) or f"its outputs are: {', '.join(src.result_names)}; name one with output:, e.g. {{decision: {src.name}, output: {(src.result_names or ['NAME'])[0]}}}", code="unknown-output", **where)
-                    inp.type = inp._declared_type or "text"
+                    inp.type = declared or "text"
                     continue
                 if src.is_multi:
                     self.err(f"decision '{src.name}' gives a list ({src.hit_text}), which another table cannot read", file, line=inp.loc.line, suggestion="use a single-result hit policy or collect with sum/min/max/count there", code="multi", **where)
                 t = src.output_type(out)
-                if inp._declared_type and inp._declared_type != t:
-                    self.err(f"input '{inp.name}' is declared {inp._declared_type}, but decision '{src.name}' gives {t}", file, line=inp.loc.line, suggestion=f"remove the type or set type: {t}", code="type", **where)
+                if declared and declared != t:
+                    self.err(f"input '{inp.name}' is declared {declared}, but decision '{src.name}' gives {t}", file, line=inp.loc.line, suggestion=f"remove the type or set type: {t}", code="type", **where)
                 inp.type = t
                 if inp.allowed is None:
                     o = src.output(out)
                     inp.allowed = list(o.allowed) if o and o.allowed else None
-                    if inp._allowed_node.get("allowed") is not None:
-                        inp.allowed = self.allowed_of(inp._allowed_node, t, file, inp.name, **where)
+                    if spec.get("allowed") is not None:
+                        inp.allowed = self.allowed_of(spec, t, file, inp.name, **where)
             if inp.derive:
                 d = inp.derive
                 fields = self.known_fields()
@@ -542,8 +543,6 @@ class _Loader:
                 elif co.type != "text":
                     self.err(f"due '{name}' takes its calendar from output '{cal}', which must be text", file, spec.get("calendar"), code="type", **where)
                     ok = False
-                else:
-                    co._calendar_for = name  # type: ignore[attr-defined]
             label = self.text_of(spec.get("label"), file, "label", **where) or _label(name)
             cols = self.text_list(spec.get("columns"), file, "columns", **where) or [label, name]
             if name in table.result_names or name in [i.name for i in table.inputs]:

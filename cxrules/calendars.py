@@ -28,6 +28,7 @@ DAY_US = 86_400 * US
 _ONE_US = dt.timedelta(microseconds=1)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _MAX_EMPTY_YEARS = 5  # searching further than this for working time means there is none
+_MAX_ORD = dt.date.max.toordinal()
 _SLOW = object()  # a fast path's "not my case": use the general path
 
 
@@ -739,7 +740,9 @@ class Calendar:
           test with isinstance(r, Exception); str(r) is the message add() would give.
         * Other exceptions (TypeError for a start that is not a date, an amount that
           is not a Duration) are raised, as add() raises them.
-        Results are the same objects' values as add() gives, element by element.
+        Every other element equals add()'s answer, with the same type (date or datetime).
+        Amounts are usually a few Duration objects shared by many rows: each distinct
+        object is taken apart once.
         """
         if not isinstance(amounts, (list, tuple)):
             amounts = list(amounts)  # keeps every amount alive: the parts cache is by id()
@@ -871,10 +874,13 @@ class Calendar:
                 return guess
             if -2 <= y2 - y1 <= 2:
                 # No DST change on the days from t to guess: one UTC offset, so the
-                # wall clock moves by exactly the elapsed time.
+                # wall clock moves by exactly the elapsed time. (Not within 2 days of
+                # the ends of time, where the general path's UTC instant overflows.)
                 o1, o2 = t.toordinal(), guess.toordinal()
                 if o1 > o2:
                     o1, o2 = o2, o1
+                if o1 <= 2 or o2 >= _MAX_ORD - 2:
+                    return _SLOW
                 i = bisect_left(shifts, o1)
                 if i == len(shifts) or shifts[i] > o2:
                     return guess
@@ -1021,6 +1027,36 @@ class Calendar:
             else:
                 us = self._abs(o2, s2) - self._abs(o1, s1)
             return Duration.from_seconds(us / US)
+        r1, r2 = self._day_rec(o1), self._day_rec(o2)
+        if r1[0] != 2 and r2[0] != 2:
+            # Both days are 24h long: working time before each moment since its New Year,
+            # plus the whole years in between.
+            y1, y2 = r1[3], r2[3]
+            w1 = y1.cum[r1[4]] + (self._inday(s1) if r1[0] else 0)
+            w2 = y2.cum[r2[4]] + (self._inday(s2) if r2[0] else 0)
+            while y1.o0 < y2.o0:
+                w2 += y1.cum[y1.n]
+                y1 = self._following(y1)
+            while y2.o0 < y1.o0:
+                w1 += y2.cum[y2.n]
+                y2 = self._following(y2)
+            return Duration.from_seconds((w2 - w1) / US)
+        return Duration.from_seconds(self._elapsed_seconds(start, end))
+
+    def _inday(self, sod: int) -> int:
+        """Working µs before wall-clock time sod on a 24h working day."""
+        return sum((e if e < sod else sod) - s for s, e in self.hours_us if s < sod)
+
+    def _elapsed_seconds(self, start, end) -> float:
+        """elapsed() in seconds, by the general path."""
+        o1, s1 = self._split(start)
+        o2, s2 = self._split(end)
+        if self.is_everyday:
+            if self._fixed_between(start.year, end.year):
+                us = (o2 - o1) * DAY_US + s2 - s1
+            else:
+                us = self._abs(o2, s2) - self._abs(o1, s1)
+            return us / US
         x1, x2 = self._abs(o1, s1), self._abs(o2, s2)
         sign = 1
         if x2 < x1:
@@ -1034,4 +1070,126 @@ class Calendar:
             y = self._year(o2)
             us += sum(min(b, x2) - a for a, b in y.ivs[o2 - y.o0] if a < x2)
             us += self._between(o1 + 1, o2)
-        return Duration.from_seconds(sign * us / US)
+        return sign * us / US
+
+    def elapsed_many(self, starts, end, seconds: bool = False) -> list:
+        """[elapsed(s, end) for s in starts], fast, and without stopping at errors.
+
+        * Element i is None if starts[i] is None (all of them if end is None).
+        * With seconds=True each element is elapsed(s, end).seconds (a float), and no
+          Duration is built: cheaper when only the length is wanted.
+        * Errors as in add_many(): a ValueError or OverflowError is returned in place
+          of its element; other exceptions (a start that is not a date) are raised.
+        """
+        if end is None:
+            return [None] * len(starts)
+        try:
+            one = self._elapsed_kernel(end)
+        except Exception:  # e.g. an end the fast path cannot place: all by the general path
+            one = None
+        general = self._elapsed_seconds
+        make = None if seconds else Duration.from_seconds
+        slow = _SLOW
+        out = []
+        append = out.append
+        for start in starts:
+            if start is None:
+                append(None)
+                continue
+            try:
+                try:
+                    us = one(start) if one is not None else slow
+                except Exception:
+                    us = slow
+                secs = general(start, end) if us is slow else us / US
+                append(secs if make is None else make(secs))
+            except (ValueError, OverflowError) as e:
+                append(e)
+        return out
+
+    def _elapsed_kernel(self, end):
+        """A function start -> elapsed µs to `end` (or _SLOW), with what depends on end worked out once."""
+        datetime, date = dt.datetime, dt.date
+        o2, s2 = self._split(end)
+        recs, day_rec = self._recs, self._day_rec
+        if self.is_everyday:
+            ey = end.year
+            x2 = self._abs(o2, s2)
+            fixed_from: dict[int, bool] = {}
+            fixed_between = self._fixed_between
+
+            def every1(start):
+                t = type(start)
+                if t is datetime:
+                    if start.tzinfo is not None:
+                        return _SLOW
+                    s1 = ((start.hour * 60 + start.minute) * 60 + start.second) * US + start.microsecond
+                elif t is date:
+                    s1 = 0
+                else:
+                    return _SLOW
+                o1 = start.toordinal()
+                y1 = start.year
+                f = fixed_from.get(y1)
+                if f is None:
+                    f = fixed_from[y1] = fixed_between(y1, ey)
+                if f:
+                    return (o2 - o1) * DAY_US + s2 - s1
+                r = recs.get(o1) or day_rec(o1)
+                if r[0] == 2:
+                    return _SLOW
+                return x2 - (r[1] + s1)
+
+            return every1
+
+        r2 = day_rec(o2)
+        if r2[0] == 2:
+            return None
+        Y2 = r2[3]
+        w2 = Y2.cum[r2[4]] + (self._inday(s2) if r2[0] else 0)
+        offsets: dict[int, int] = {Y2.o0: 0}  # year's o0 -> working µs from its New Year to Y2's (signed)
+        inday: dict[int, int] = {}
+        H = self.hours_us
+        cal = self
+
+        def offset(y) -> int:
+            total, z, sign = 0, y, -1
+            if y.o0 > Y2.o0:
+                z, sign = Y2, 1
+            end_o0 = max(y.o0, Y2.o0)
+            while z.o0 < end_o0:
+                total += z.cum[z.n]
+                z = cal._following(z)
+            offsets[y.o0] = sign * total
+            return sign * total
+
+        def biz1(start):
+            t = type(start)
+            if t is datetime:
+                if start.tzinfo is not None:
+                    return _SLOW
+                s1 = ((start.hour * 60 + start.minute) * 60 + start.second) * US + start.microsecond
+            elif t is date:
+                s1 = 0
+            else:
+                return _SLOW
+            o1 = start.toordinal()
+            r = recs.get(o1) or day_rec(o1)
+            kind = r[0]
+            if kind == 2:
+                return _SLOW
+            y = r[3]
+            off = offsets.get(y.o0)
+            if off is None:
+                off = offset(y)
+            w1 = off + y.cum[r[4]]
+            if kind and s1:
+                w = inday.get(s1)
+                if w is None:
+                    if len(inday) >= 100_000:
+                        inday.clear()
+                    w = inday[s1] = sum((e if e < s1 else s1) - s for s, e in H if s < s1)
+                w1 += w
+            return w2 - w1
+
+        return biz1

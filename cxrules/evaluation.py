@@ -208,26 +208,32 @@ class Evaluator:
             fixed = self.rs.calendars.get(d.calendar)
             names = None if fixed else ev.columns.get(d.calendar)
             out = [None] * n
+            # Rows to compute, by calendar (one batch per calendar), then problems in row order.
+            todo: dict[int, tuple] = {}  # id(calendar) -> (calendar, rows)
+            notes: dict[int, RowProblem] = {}
             for i in range(n):
-                b, a = base[i], amount[i]
-                if i in bad or a is None:
+                if i in bad or amount[i] is None:
                     continue
-                if b is None:
-                    ev.problems.append(RowProblem(i, d.source, f"{ctx.label(d.source)} is blank, so {d.label} cannot be computed", table.name, WARNING))
+                if base[i] is None:
+                    notes[i] = RowProblem(i, d.source, f"{ctx.label(d.source)} is blank, so {d.label} cannot be computed", table.name, WARNING)
                     continue
                 cal = fixed
                 if cal is None:
                     cname = names[i] if names else None
                     cal = self.rs.calendars.get(cname) if cname else None
                     if cal is None:
-                        ev.problems.append(RowProblem(i, d.name, f"'{d.calendar}' gives '{cname}', which is not a calendar", table.name))
+                        notes[i] = RowProblem(i, d.name, f"'{d.calendar}' gives '{cname}', which is not a calendar", table.name)
                         bad.add(i)
                         continue
-                try:
-                    out[i] = cal.add(b, a)
-                except (ValueError, OverflowError) as e:
-                    ev.problems.append(RowProblem(i, d.name, f"cannot compute {d.name}: {e}", table.name))
-                    bad.add(i)
+                todo.setdefault(id(cal), (cal, []))[1].append(i)
+            for cal, rows in todo.values():
+                for i, r in zip(rows, cal.add_many([base[i] for i in rows], [amount[i] for i in rows])):
+                    if isinstance(r, Exception):  # that row's ValueError / OverflowError
+                        notes[i] = RowProblem(i, d.name, f"cannot compute {d.name}: {r}", table.name)
+                        bad.add(i)
+                    else:
+                        out[i] = r
+            ev.problems.extend(notes[i] for i in sorted(notes))
             ev.columns[d.name] = out
             ctx.bad[d.name] = bad
             if d.unless:

@@ -446,3 +446,142 @@ def test_everyday_fast_path_matches_general_path(zone, start, days, m):
     utc = [t.replace(tzinfo=fast.tz).astimezone(dt.timezone.utc) for t in (start, end)]  # same-zone subtraction would be wall clock
     real = (utc[1] - utc[0]).total_seconds()
     assert fast.elapsed(start, end).seconds == real
+
+
+# --- batches: add_many / elapsed_many ---------------------------------------------
+
+BATCH_CALENDARS = {
+    **CALENDARS,
+    "everyday_utc": make({}),
+    "everyday_shanghai": make({"timezone": "Asia/Shanghai"}),
+    "everyday_berlin": make({"timezone": "Europe/Berlin"}),
+    "everyday_new_york": make({"timezone": "America/New_York"}),
+    "general_berlin": _general("Europe/Berlin"),
+    "berlin_nights": make({"timezone": "Europe/Berlin", "hours": ["00:00-04:00", "22:00-24:00"], "workdays": ["sat-mon"]}),
+}
+_DST_DAYS = [T(2025, 3, 30), T(2025, 10, 26), T(2026, 3, 29), T(2026, 10, 25), T(2026, 3, 8), T(2026, 11, 1)]
+_DAYS_OFF = [T(2026, 10, 1), T(2026, 10, 7), T(2026, 2, 14), T(2026, 2, 17), T(2025, 12, 25), T(2026, 1, 1), T(2026, 5, 1)]
+# Clock times where the calendars above open, close or break (and DST changes happen), in minutes.
+_CLOCK = [0, 60, 120, 150, 180, 240, 420, 540, 600, 660, 720, 780, 810, 840, 870, 1080, 1140, 1320, 1380, 1439]
+_aligned = st.builds(lambda d, k, m, e: d + dt.timedelta(days=k, minutes=m + e),
+                     st.sampled_from(_DST_DAYS + _DAYS_OFF + [T(2026, 3, 4), T(2025, 12, 31), T(2026, 12, 31)]),
+                     st.integers(-3, 2), st.sampled_from(_CLOCK), st.sampled_from([-1, 0, 0, 0, 1]))
+batch_starts = st.one_of(
+    st.none(),
+    st.dates(min_value=date(2024, 6, 1), max_value=date(2027, 6, 1)),
+    starts,  # whole minutes, any time of day: before opening, lunch, nights, weekends
+    st.datetimes(min_value=T(2024, 6, 1), max_value=T(2027, 6, 1)),  # seconds and microseconds
+    _aligned,  # at and next to opening, closing and DST times, on and next to DST days and days off
+    _aligned.map(lambda t: t.date()),
+    _aligned.map(lambda t: t.replace(tzinfo=dt.timezone.utc)),
+)
+batch_amounts = st.one_of(
+    st.none(),
+    st.builds(lambda m: Duration.of(minutes=m), st.integers(-3000, 40_000)),
+    st.builds(lambda m: Duration.of(minutes=30 * m), st.integers(0, 400)),  # lands on opening and closing times
+    st.builds(lambda k, h: Duration.of(hours=k * h), st.integers(1, 12), st.sampled_from([2.5, 6, 7.5, 11, 24])),  # whole working days
+    st.builds(lambda d: Duration.of(days=d), st.integers(-20, 100)),
+    st.builds(lambda w, d, m: Duration.of(weeks=w, days=d, minutes=30 * m), st.integers(0, 3), st.integers(0, 5), st.integers(0, 60)),
+    st.sampled_from([H(2), H(4), D(1), D(3), Duration.of(weeks=1), D(0.5), D(2.5), H(7.5), Duration(), Duration(3600.0),
+                     D(1.0), H(-2), D(-1), dt.timedelta(hours=5)]),
+)
+
+
+@st.composite
+def batches(draw):
+    """Rows of (start, amount), the amounts shared from a small pool as in a workbook column."""
+    pool = draw(st.lists(batch_amounts, min_size=1, max_size=4))
+    rows = draw(st.lists(st.tuples(batch_starts, st.integers(0, len(pool) - 1)), min_size=1, max_size=30))
+    return [s for s, _ in rows], [pool[k] for _, k in rows]
+
+
+def _outcome(f, *args):
+    try:
+        return f(*args)
+    except (ValueError, OverflowError) as e:
+        return e
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, Exception) or isinstance(b, Exception):
+        return type(a) is type(b) and str(a) == str(b)
+    return type(a) is type(b) and a == b
+
+
+def _general_add(cal: Calendar, start, amount):
+    """add() by the general path only (no fast paths)."""
+    if isinstance(start, dt.datetime) and start.tzinfo is not None:
+        start = start.astimezone(cal.tz).replace(tzinfo=None)
+    return cal._add_parts(start, *cal._parts(amount))
+
+
+@PROPS
+@given(batch=batches())
+def test_add_many_is_add_per_row(batch):
+    starts_, amounts = batch
+    for name, cal in BATCH_CALENDARS.items():
+        got = cal.add_many(starts_, amounts)
+        assert len(got) == len(starts_)
+        for s, a, g in zip(starts_, amounts, got):
+            if s is None or a is None:
+                assert g is None
+                continue
+            assert _same(g, _outcome(cal.add, s, a)), (name, s, a)
+            assert _same(g, _outcome(_general_add, cal, s, a)), (name, s, a)
+
+
+@PROPS
+@given(batch=batches(), end=st.one_of(starts, _aligned, st.dates(min_value=date(2024, 6, 1), max_value=date(2027, 6, 1))))
+def test_elapsed_many_is_elapsed_per_row(batch, end):
+    starts_ = batch[0]
+    for name, cal in BATCH_CALENDARS.items():
+        got, secs = cal.elapsed_many(starts_, end), cal.elapsed_many(starts_, end, seconds=True)
+        for s, g, x in zip(starts_, got, secs):
+            if s is None:
+                assert g is None and x is None
+                continue
+            want = cal.elapsed(s, end)
+            assert isinstance(g, Duration) and g == want and (g.weeks, g.days, g.time) == (want.weeks, want.days, want.time)
+            assert x == want.seconds == cal._elapsed_seconds(s, end), (name, s, end)
+
+
+def test_add_many_examples(biz):
+    got = biz.add_many([T(2026, 3, 4, 11), date(2026, 3, 7), None, T(2026, 9, 30, 17), T(2026, 3, 4, 10)],
+                       [H(2), D(1), H(1), H(2), None])
+    assert got == [T(2026, 3, 4, 14, 30), date(2026, 3, 10), None, T(2026, 10, 8, 10), None]
+    everyday = make({"timezone": "Europe/Berlin"})
+    assert everyday.add_many([date(2026, 3, 7), T(2026, 3, 28, 12), T(2026, 3, 28, 12)], [D(14), H(24), D(1)]) == [
+        date(2026, 3, 21), T(2026, 3, 29, 13), T(2026, 3, 29, 12)]
+    assert biz.add_many([], []) == [] and biz.elapsed_many([], T(2026, 3, 4)) == []
+
+
+def test_elapsed_many_examples(biz):
+    assert biz.elapsed_many([T(2026, 3, 6, 11), None, date(2026, 3, 6), T(2026, 3, 10, 9)], T(2026, 3, 9, 14)) == [
+        H(9), None, H(11), H(-4)]
+    assert biz.elapsed_many([T(2026, 3, 6, 11)], T(2026, 3, 9, 14), seconds=True) == [9 * 3600.0]
+    assert biz.elapsed_many([T(2026, 3, 6, 11)], None) == [None]
+
+
+def test_a_failing_row_does_not_stop_the_batch(biz):
+    everyday = make({})
+    got = everyday.add_many([date(9999, 12, 31), date(2026, 3, 7)], [D(5), D(5)])
+    assert isinstance(got[0], OverflowError) and str(got[0]) == "date value out of range"
+    assert got[1] == date(2026, 3, 12)
+    got = biz.add_many([T(9999, 12, 30, 10), T(2026, 3, 6, 17)], [H(40), H(2)])
+    assert isinstance(got[0], ValueError) and got[1] == T(2026, 3, 9, 10)
+    chile = make({"timezone": "America/Santiago"})  # 9999-12-31 23:00 there is past the last UTC moment
+    got = chile.add_many([date(9999, 12, 31), date(9999, 12, 30)], [H(23), H(23)])
+    assert isinstance(got[0], OverflowError) and got[1] == T(9999, 12, 30, 23)
+    never = Calendar("never", workdays=frozenset())
+    got = never.add_many([T(2026, 3, 4), None], [H(1), H(1)])
+    assert type(got[0]).__name__ == "NoWorkingTime" and str(got[0]) == _outcome(never.add, T(2026, 3, 4), H(1)).args[0]
+    assert got[1] is None
+
+
+def test_batches_refuse_what_add_refuses(biz):
+    with pytest.raises(ValueError, match="2 starts but 1 amounts"):
+        biz.add_many([T(2026, 3, 4), T(2026, 3, 5)], [H(1)])
+    with pytest.raises(TypeError):
+        biz.add_many(["2026-03-04"], [H(1)])
+    with pytest.raises(TypeError):
+        biz.elapsed_many(["2026-03-04"], T(2026, 3, 5))

@@ -18,6 +18,13 @@ from .problems import ERROR, WARNING
 from .values import Duration, ValueProblem, coercer, display, encode, encoder
 
 _NOT_TEXT = ("number", "date", "datetime")
+# Python types a sheet column may hold that need no conversion for an input type
+_CLEAN = {
+    "number": {int, float, type(None)},
+    "date": {dt.date, type(None)},
+    "datetime": {dt.datetime, type(None)},
+    "boolean": {bool, type(None)},
+}
 
 
 @dataclass(frozen=True)
@@ -367,6 +374,11 @@ class _Context:
         if source is None:
             ev.columns[name] = out = [None] * ev.n
             return out
+        types = set(map(type, source))
+        if types <= _CLEAN.get(type_, set()) and not (float in types and any(v != v for v in source if type(v) is float)):
+            # nothing to convert or report (NaN would need reading as blank)
+            ev.columns[name] = out = list(source)
+            return out
         for i, raw in enumerate(source):
             if raw is None:
                 append(None)
@@ -412,11 +424,10 @@ class _Context:
                 if v is not None:
                     out[i] = 100.0 if m == 1 else 100.0 * bisect.bisect_left(present, v) / (m - 1)
         elif d.func == "days_since":
-            today = as_of.date()
-            for i, v in enumerate(src):
-                if v is not None:
-                    days = (today - (v.date() if isinstance(v, dt.datetime) else v)).days
-                    out[i] = Duration.of(days=days) if inp.type == "duration" else days
+            today = as_of.toordinal()  # calendar days: a date-time counts by its date
+            out = [today - v.toordinal() if v is not None else None for v in src]
+            if inp.type == "duration":
+                out = [Duration.of(days=x) if x is not None else None for x in out]
         else:
             cal = self.evaluator.rs.calendars.get(d.calendar) if d.calendar else None
             for i, v in enumerate(src):

@@ -435,7 +435,8 @@ def _count(result: SheetResult, rs, runs, name, label, values):
         o = t.output(name)
         if o is None:
             continue
-        raw = Counter(v if not isinstance(v, list) else tuple(v) for v in values)  # count first, word later
+        # count first, word later
+        raw = Counter(tuple(v) if isinstance(v, list) else v for v in values) if t.is_multi else Counter(values)
         shown = Counter()
         for v, k in raw.items():
             shown[display(v) if v is not None else "(blank)"] += k

@@ -804,6 +804,7 @@ class SheetRewriter:
         self.vals = [c.values for c in self.cols]
         self.krange = range(len(self.cols))
         self.uniform = len({(c.first_row, len(c.values)) for c in self.cols}) == 1
+        self.encoded = None  # per column, made on first use
         self.first0 = self.cols[0].first_row if self.cols else 0
         self.len0 = len(self.cols[0].values) if self.cols else 0
 
@@ -853,6 +854,23 @@ class SheetRewriter:
         st = self.style(self.bases[k], need)
         return (b' s="%d"' % st if st else b"") + t.encode() + b">" + inner.encode("utf-8") + b"</c>"
 
+    def encode_column(self, k: int) -> list:
+        """rest() of every value of column k; repeated values (texts, levels, blanks) once."""
+        rest = self.rest
+        memo: dict = {}
+        out = []
+        append = out.append
+        for v in self.vals[k]:
+            key = (v.__class__, v) if v is None or v.__class__ in (str, int, bool) else None
+            if key is None:
+                append(rest(k, v))
+                continue
+            x = memo.get(key, memo)
+            if x is memo:
+                x = memo[key] = rest(k, v)
+            append(x)
+        return out
+
     def cells_for(self, row: int) -> list[bytes]:
         """Our cells for a data row, with the columns' own styles."""
         rowb = b'%d"' % row
@@ -861,8 +879,11 @@ class SheetRewriter:
         if self.uniform:
             i = row - self.first0
             if 0 <= i < self.len0:
+                enc = self.encoded
+                if enc is None:
+                    enc = self.encoded = [self.encode_column(k) for k in self.krange]
                 for k in self.krange:
-                    x = rest(k, vals[k][i])
+                    x = enc[k][i]
                     if x is not None:
                         cells.append(refs[k] + rowb + x)
         else:

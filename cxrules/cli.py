@@ -59,7 +59,8 @@ def check(rules, as_json):
     else:
         for p in problems:
             click.echo(str(p))
-        click.echo(_summary(len(errors), len(warnings), len(rs.files)) + f" ({len(rs.tables)} decisions)")
+        n = len(rs.tables)
+        click.echo(_summary(len(errors), len(warnings), len(rs.files)) + f" ({n} decision{'' if n == 1 else 's'})")
     sys.exit(1 if errors else 0)
 
 

@@ -224,8 +224,8 @@ class _Loader:
             return
         title = self.text_of(doc.get("title"), file, "title", **where) or _label(name)
         hit, agg = self.hit_of(doc, file, name)
-        inputs = self.inputs_of(doc.get("inputs"), file, name)
-        outputs = self.outputs_of(doc.get("outputs"), file, name)
+        inputs = self.inputs_of(doc.get("inputs"), file, name, doc.line)
+        outputs = self.outputs_of(doc.get("outputs"), file, name, doc.line)
         seen = {}
         for io in inputs + outputs:
             if io.name in seen:
@@ -279,11 +279,12 @@ class _Loader:
         self.err(f"{what} must map each name to its settings", file, node, table=table, code=what)
         return []
 
-    def inputs_of(self, node, file, table) -> list[Input]:
+    def inputs_of(self, node, file, table, at: int) -> list[Input]:
         out = []
         specs = self._specs(node, file, table, "inputs")
         if not specs:
-            self.err("the table has no inputs", file, node, table=table, code="inputs", line=None if node else None)
+            self.err("the table has no inputs", file, node, table=table, code="inputs", line=None if node else at,
+                     suggestion="add inputs: with what the table looks at, e.g. spend: {type: number, columns: [Spend 12m]}")
         for name, kn, spec in specs:
             where = {"table": table, "column": name}
             if isinstance(spec, Scalar) and not spec.is_null:  # shorthand `name: number`
@@ -338,11 +339,12 @@ class _Loader:
             return None
         return Derivation(func, args[0], args[1] if n == 2 else None, node.line)
 
-    def outputs_of(self, node, file, table) -> list[Output]:
+    def outputs_of(self, node, file, table, at: int) -> list[Output]:
         out = []
         specs = self._specs(node, file, table, "outputs")
         if not specs:
-            self.err("the table has no outputs", file, node, table=table, code="outputs")
+            self.err("the table has no outputs", file, node, table=table, code="outputs", line=None if node else at,
+                     suggestion="add outputs: with what the table decides, e.g. tier: {type: text}")
         for name, kn, spec in specs:
             where = {"table": table, "column": name}
             if isinstance(spec, Scalar) and not spec.is_null:

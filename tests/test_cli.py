@@ -202,3 +202,13 @@ def test_check_missing_folder_is_an_error_not_a_traceback(tmp_path):
     r = run("check", tmp_path / "nope")
     assert r.exit_code == 1
     assert "no such file or folder" in r.output and "Traceback" not in r.output
+
+
+def test_check_an_empty_table_says_what_to_add(tmp_path):
+    p = write(tmp_path, "x.yaml", "decision: x\n")
+    r = run("check", p)
+    assert r.exit_code == 1
+    lines = r.output.splitlines()
+    assert lines[0].endswith("x.yaml:1, table 'x': error: the table has no inputs (add inputs: with what the table looks at, e.g. spend: {type: number, columns: [Spend 12m]})")
+    assert lines[1].endswith("x.yaml:1, table 'x': error: the table has no outputs (add outputs: with what the table decides, e.g. tier: {type: text})")
+    assert lines[-1] == "3 errors, 0 warnings in 1 file (1 decision)"

@@ -266,7 +266,8 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
             last = min(last, tbl.ref[2] - data.first_row + 1 - tbl.totals_rows)
     block = data.rows[first:last]
     # Only the columns the rules read, column by column; rows with none of them are not data.
-    reads = {k: j for k, j in header.columns.items() if k not in _outputs(rs)}
+    old_results = _outputs(rs)
+    reads = {k: j for k, j in header.columns.items() if k not in old_results}
     columns = {k: [r[j] if j < len(r) else None for r in block] for k, j in reads.items()}
     filled = [any(c[i] is not None for c in columns.values()) for i in range(len(block))]
     keep = [i for i, f in enumerate(filled) if f]
@@ -301,7 +302,6 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
     # where each output goes
     edit = SheetEdit(sheet)
     next_col = max([header.first_col + header.width] + [header.first_col + len(r) for r in data.rows[: header.index + 1]])
-    used = set(header.columns.values())
     outputs: list[tuple[str, str, list[str], str]] = []  # (name, label, aliases, kind)
     for name in runs:
         t = rs.tables[name]

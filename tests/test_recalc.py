@@ -247,3 +247,19 @@ def test_plan_is_the_same_code_path_for_any_reader(small):
     assert [n.name for n in new] == ["CX summary", "Issues"]
     levels = next(e for e in edits if e.sheet == "Cases").highlights
     assert {h.equals for h in levels} >= {1, 2, 3}
+
+
+def test_formula_without_a_cached_value_is_a_row_problem(tmp_path):
+    p = simple_book(tmp_path / "f.xlsx", [
+        ["A", dt.date(2026, 11, 20), 6, "=2000*4", dt.date(2026, 11, 1)],  # openpyxl saves no cached value
+        ["B", dt.date(2026, 11, 20), 6, 8000, dt.date(2026, 11, 1)],
+    ])
+    r = run("recalc", p, "--as-of", AS_OF, "--rules", RULES, "--json")
+    assert r.exit_code == 0
+    probs = [x for x in json.loads(r.output)["reports"][0]["problems"] if x["row"] == 2]
+    assert [(x["column"], x["message"], x["severity"]) for x in probs] == [
+        ("Spend 12m", "the formula in D2 has no calculated value", "error")]
+    assert probs[0]["suggestion"] == "open the workbook in Excel, let it calculate, and save it"
+    rows = values(p, "Customers")
+    assert rows[1][3] == "=2000*4"  # the formula itself is kept
+    assert rows[1][5] is None and rows[2][5] == "High value"

@@ -1,7 +1,6 @@
 """The `cxrules` command: thin over the library; the only module that imports click."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 from pathlib import Path

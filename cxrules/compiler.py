@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from .model import FIRST, PRIORITY, Blank, Cmp, Range, Table, Test, test_truth
+from .model import FIRST, PRIORITY, Blank, Cmp, Table, Test, test_truth
 from .values import encode
 
 KEY = "_k"  # the unique row key; the engine's own state fact never has it

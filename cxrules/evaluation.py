@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from .compiler import Compiled, compile_table
 from .engine import Engine, default_engine
-from .model import ANY, COLLECT, FIRST, PRIORITY, RULE_ORDER, UNIQUE, Cmp, Range, RuleSet, Table, matches
+from .model import ANY, COLLECT, FIRST, PRIORITY, UNIQUE, Cmp, Range, RuleSet, Table, matches
 from .problems import ERROR, WARNING
 from .values import Duration, ValueProblem, coercer, display, encode, encoder
 
@@ -34,6 +34,7 @@ class RowProblem:
     message: str
     table: str | None = None
     severity: str = ERROR
+    suggestion: str | None = None
 
 
 @dataclass
@@ -186,7 +187,7 @@ class Evaluator:
         return [m.index for m in matched], tuple(outs), None, None
 
     def _apply_hit(self, table: Table, got: list, pos: list, rows_bad: set, ctx: "_Context"):
-        ev, n = ctx.ev, ctx.ev.n
+        ev = ctx.ev
         by_name = {f"r{r.index}": r for r in table.rules}
         res = [self._resolve(table, g, by_name) for g in got]
         which_u = [r[0] for r in res] + [None]  # index -1: a row with a bad input
@@ -388,7 +389,7 @@ class _Context:
             except ValueProblem as e:
                 append(None)
                 bad.add(i)
-                ev.problems.append(RowProblem(i, name, str(e)))
+                ev.problems.append(RowProblem(i, name, str(e), suggestion=e.suggestion))
                 continue
             append(v)
             if type(raw) is str and type_ in _NOT_TEXT and v is not None:

@@ -254,7 +254,7 @@ class _Loader:
         if parts and parts[0] == COLLECT and len(parts) == 2:
             if parts[1] in AGGREGATES:
                 return COLLECT, parts[1]
-            self.err(f"unknown collect operator '{parts[1]}'", file, node, table=table, suggestion=f"use collect sum, collect min, collect max or collect count", code="hit")
+            self.err(f"unknown collect operator '{parts[1]}'", file, node, table=table, suggestion="use collect sum, collect min, collect max or collect count", code="hit")
             return COLLECT, None
         self.err(f"unknown hit policy '{text}'", file, node, table=table, suggestion=did_you_mean(t, HIT_POLICIES) or "use first, unique, priority, any, rule order or collect (sum/min/max/count)", code="hit")
         return "first", None
@@ -449,7 +449,6 @@ class _Loader:
             if inp.derive:
                 d = inp.derive
                 fields = self.known_fields()
-                node = None
                 if d.field not in fields:
                     self.err(f"{d.func}() reads '{d.field}', which is neither a field nor an input column", file, line=d.line, suggestion=did_you_mean(d.field, fields) or "declare it under fields:", code="unknown-field", **where)
                 else:

@@ -19,9 +19,9 @@ from typing import Callable
 
 from .evaluation import Evaluator, RowProblem, now_in
 from .loader import COLOURS
-from .model import RuleSet, Table
-from .problems import ERROR, WARNING, CxError, Problem
-from .values import Duration, display, norm_header
+from .model import RuleSet
+from .problems import WARNING, Problem
+from .values import Duration, ValueProblem, display
 from .workbook import (
     BarChart,
     CellError,
@@ -32,7 +32,6 @@ from .workbook import (
     Highlight,
     NewSheet,
     SheetEdit,
-    WorkbookError,
     col_letter,
     find_header,
     open_workbook,
@@ -283,19 +282,14 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
                 col[i] = v.code
         if no_value:
             for i, r in enumerate(excel_rows):
-                if (r, data.first_col + j) in no_value:
-                    problems.append(Problem(
-                        f"the formula in {col_letter(data.first_col + j)}{r} has no calculated value",
-                        ERROR, "formula", sheet=sheet, row=r, column=header.texts.get(key, key),
-                        suggestion="open the workbook in Excel, let it calculate, and save it",
-                    ))
-                    col[i] = "#N/A"  # so that the row is reported and left out, not read as blank
+                if (r, data.first_col + j) in no_value:  # a bad cell for that row, not a blank
+                    col[i] = ValueProblem(f"the formula in {col_letter(data.first_col + j)}{r} has no calculated value",
+                                          "open the workbook in Excel, let it calculate, and save it")
     result.rows = len(excel_rows)
     ev = evaluator.evaluate_columns(columns, len(excel_rows), runs, as_of, dayfirst=dayfirst)
     for p in ev.problems:
         problems.append(_row_problem(p, sheet, excel_rows, header))
-    # formula problems were turned into '#N/A' reads: drop the duplicate message
-    problems = sorted(_dedupe(problems), key=lambda p: (p.row or 0, p.column or ""))
+    problems.sort(key=lambda p: (p.row or 0, p.column or ""))
     result.problems = len(problems)
     report.problems.extend(problems)
 
@@ -453,19 +447,7 @@ def _row_problem(p: RowProblem, sheet: str, excel_rows, header: Header) -> Probl
     column = header.texts.get(p.name) if p.name else None
     if column is None and p.name:
         column = p.name
-    return Problem(p.message, p.severity, "row", sheet=sheet, row=excel_rows[p.index], column=column, table=p.table)
-
-
-def _dedupe(problems: list[Problem]) -> list[Problem]:
-    seen = set()
-    out = []
-    for p in problems:
-        key = (p.sheet, p.row, p.column)
-        if p.code == "row" and "Excel error #N/A" in p.message and (p.sheet, p.row, p.column, "formula") in seen:
-            continue
-        seen.add((p.sheet, p.row, p.column, p.code))
-        out.append(p)
-    return out
+    return Problem(p.message, p.severity, "row", sheet=sheet, row=excel_rows[p.index], column=column, table=p.table, suggestion=p.suggestion)
 
 
 # ------------------------------------------------------------------ the sheets cxrules owns

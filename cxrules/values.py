@@ -20,7 +20,15 @@ EXCEL_ERRORS = frozenset(
 
 
 class ValueProblem(ValueError):
-    """A value that does not fit its type; the message says what was expected."""
+    """A value that does not fit its type; the message says what was expected.
+
+    A reader that already knows a cell is unusable (a formula never calculated) passes a
+    ValueProblem as the cell's value: reading it raises it, like any other bad cell.
+    """
+
+    def __init__(self, message: str, suggestion: str | None = None):
+        super().__init__(message)
+        self.suggestion = suggestion
 
 
 @dataclass(frozen=True, eq=False)
@@ -277,6 +285,8 @@ def coerce(value, type_: str, dayfirst: bool = False):
     """
     if value is None:
         return None
+    if isinstance(value, ValueProblem):
+        raise value
     if isinstance(value, str):
         s = value.strip()
         if not s:

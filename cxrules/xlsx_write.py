@@ -875,7 +875,7 @@ class SheetRewriter:
         """Our cells for a data row, with the columns' own styles."""
         rowb = b'%d"' % row
         cells = []
-        rest, refs, vals = self.rest, self.refs_b, self.vals
+        rest, refs = self.rest, self.refs_b
         if self.uniform:
             i = row - self.first0
             if 0 <= i < self.len0:

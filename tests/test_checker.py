@@ -21,7 +21,7 @@ from cxrules.loader import load_rules
 from cxrules.model import matches
 from cxrules.problems import ERROR, WARNING, Problem
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "examples" / "rules"
+EXAMPLES = Path(__file__).resolve().parent / "examples" / "rules"
 DEFAULT_HINT = "add a last row with '-' in every input to give such rows a default"
 BLANK_HINT = DEFAULT_HINT + ", or make sure the value is always filled in"
 

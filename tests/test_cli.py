@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from cxrules.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "examples" / "rules"
+SHARED = ROOT / "tests" / "examples" / "rules"
 RULES = ROOT / "rules"
 
 

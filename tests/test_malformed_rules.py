@@ -220,11 +220,9 @@ def test_all_files_together_report_every_problem_once():
     assert "contact_window" in rs.tables and "order_band" in rs.tables
 
 
-@pytest.mark.parametrize("folder", [Path(__file__).parent.parent / "rules", Path("/work/shared/examples/rules")], ids=["bundled", "shared-examples"])
+@pytest.mark.parametrize("folder", [Path(__file__).parent.parent / "rules", Path(__file__).parent / "examples" / "rules"], ids=["bundled", "shared-examples"])
 def test_good_rule_files_still_load_without_errors(folder):
     """The message fixes made for these files leave good rule files alone."""
-    if not folder.is_dir():
-        pytest.skip(f"{folder} is not on this machine")
     rs, problems = load_rules(folder)
     assert [str(p) for p in problems.errors] == []
 

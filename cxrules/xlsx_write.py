@@ -32,18 +32,15 @@ from typing import Any, Sequence
 
 from .problems import WARNING, Problem
 from .values import Duration, display
+from .xlsx_package import Package, add_rel, new_rels, rel_target, update_app_titles
 from .xlsx_read import (
     NS_MAIN,
     NS_REL,
-    REL_CALCCHAIN,
     REL_STYLES,
-    REL_WORKSHEET,
     CellError,
-    Rel,
     Sheet,
     Table,
     WorkbookError,
-    attrs,
     cell_ref,
     check_not_open,
     check_readable,
@@ -51,12 +48,10 @@ from .xlsx_read import (
     col_letter,
     parse_range,
     parse_rels,
-    parse_sheets,
     range_ref,
     read_text,
     rels_path,
     sheet_tables,
-    workbook_part,
 )
 
 KINDS = ("number", "text", "date", "datetime", "boolean", "duration", "general")
@@ -1177,35 +1172,7 @@ def extend_tables(zin: zipfile.ZipFile, tables: list[Table], edit: SheetEdit, sh
     return out
 
 
-# ------------------------------------------------------------------ package edits (small XML parts)
-def _add_rel(xml: str, type_: str, target: str) -> tuple[str, str]:
-    ids = {int(x) for x in re.findall(r'\bId="rId(\d+)"', xml)}
-    rid = f"rId{max(ids | {0}) + 1}"
-    rel = f'<Relationship Id="{rid}" Type="{type_}" Target="{esc(target)}"/>'
-    if "</Relationships>" in xml:
-        xml = xml.replace("</Relationships>", rel + "</Relationships>")
-    else:
-        xml = re.sub(r"<Relationships\b([^>]*)/>", lambda m: f"<Relationships{m.group(1)}>{rel}</Relationships>", xml)
-    return xml, rid
-
-
-def _empty_rels() -> str:
-    return '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"></Relationships>'
-
-
-def _remove_rel(xml: str, pred) -> str:
-    return re.sub(r"<Relationship\b[^>]*>", lambda m: "" if pred(attrs(m.group(0))) else m.group(0), xml)
-
-
-def _ct_add(xml: str, part: str, ctype: str) -> str:
-    xml = _ct_remove(xml, part)
-    return xml.replace("</Types>", f'<Override PartName="/{esc(part)}" ContentType="{ctype}"/></Types>')
-
-
-def _ct_remove(xml: str, part: str) -> str:
-    return re.sub(r'<Override\b[^>]*\bPartName="/' + re.escape(esc(part)) + r'"[^>]*/>', "", xml)
-
-
+# ------------------------------------------------------------------ small helpers for package edits
 def _quote_sheet(name: str) -> str:
     if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name) and not re.fullmatch(r"[A-Za-z]{1,3}\d+", name):
         return name
@@ -1217,132 +1184,11 @@ def _clean_sheet_name(name: str) -> str:
     return s
 
 
-def _rel_target(from_part: str, to_part: str) -> str:
-    import posixpath
-
-    return posixpath.relpath(to_part, posixpath.dirname(from_part))
-
-
 def _next_name(names: set[str], pattern: str) -> str:
     n = 1
     while pattern % n in names:
         n += 1
     return pattern % n
-
-
-class Package:
-    """The workbook-level parts we may edit: workbook.xml, its rels, content types, app.xml."""
-
-    def __init__(self, zin: zipfile.ZipFile):
-        self.zin = zin
-        self.names = set(zin.namelist())
-        self.wb_part = workbook_part(zin)
-        self.wb_rels_part = rels_path(self.wb_part)
-        self.wb = read_text(zin, self.wb_part) or ""
-        self.wb_rels = read_text(zin, self.wb_rels_part) or _empty_rels()
-        self.ct = read_text(zin, "[Content_Types].xml") or ""
-        self.rels = parse_rels(self.wb_rels, self.wb_part)
-        self.sheets = parse_sheets(self.wb, self.rels)
-        self.changed: dict[str, bytes] = {}
-        self.removed: set[str] = set()
-        self.new_parts: dict[str, Any] = {}  # name -> bytes or iterable of bytes
-        self._wb0, self._rels0, self._ct0 = self.wb, self.wb_rels, self.ct
-        m = re.search(r"<(?:\w+:)?workbookPr\b[^>]*>", self.wb)
-        self.date1904 = bool(m) and attrs(m.group(0)).get("date1904", "0").lower() in ("1", "true")
-        m = re.search(r'xmlns:(\w+)="' + re.escape(NS_REL) + '"', self.wb[:3000])
-        self.r_prefix = m.group(1) if m else None
-
-    def rel_of_type(self, type_: str) -> Rel | None:
-        return next((r for r in self.rels if r.type == type_), None)
-
-    def remove_part(self, part: str) -> None:
-        self.removed.add(part)
-        self.new_parts.pop(part, None)
-        self.ct = _ct_remove(self.ct, part)
-        rp = rels_path(part)
-        if rp in self.names:
-            self.removed.add(rp)
-
-    def add_part(self, part: str, data, ctype: str | None) -> None:
-        self.removed.discard(part)
-        if part in self.names:
-            self.changed[part] = data
-        else:
-            self.new_parts[part] = data
-        if ctype:
-            self.ct = _ct_add(self.ct, part, ctype)
-
-    def taken(self) -> set[str]:
-        return (self.names - self.removed) | set(self.new_parts)
-
-    def drop_calc_chain(self) -> bool:
-        rel = self.rel_of_type(REL_CALCCHAIN)
-        if rel is None:
-            return False
-        self.remove_part(rel.part)
-        self.wb_rels = _remove_rel(self.wb_rels, lambda a: a.get("Type") == REL_CALCCHAIN)
-        return True
-
-    # defined names
-    def defined_names(self) -> list[tuple[str, dict, str]]:
-        m = re.search(r"<definedNames>(.*?)</definedNames>", self.wb, re.S)
-        if not m:
-            return []
-        out = []
-        for d in re.finditer(r"<definedName\b([^>]*)>(.*?)</definedName>", m.group(1), re.S):
-            out.append((d.group(0), attrs(d.group(1)), d.group(2)))
-        return out
-
-    def set_defined_names(self, remove: list[str], add: list[str]) -> None:
-        for x in remove:
-            self.wb = self.wb.replace(x, "", 1)
-        if add:
-            if "<definedNames>" in self.wb:
-                self.wb = self.wb.replace("</definedNames>", "".join(add) + "</definedNames>", 1)
-            else:
-                m = None
-                for tag in ("externalReferences", "functionGroups", "sheets"):
-                    m = re.search(r"</%s>|<%s\b[^>]*/>" % (tag, tag), self.wb)
-                    if m:
-                        break
-                pos = m.end() if m else self.wb.rfind("</workbook>")
-                self.wb = self.wb[:pos] + "<definedNames>" + "".join(add) + "</definedNames>" + self.wb[pos:]
-        self.wb = re.sub(r"<definedNames>\s*</definedNames>", "", self.wb)
-
-    def finish(self) -> None:
-        if self.wb != self._wb0:
-            self.changed[self.wb_part] = self.wb.encode("utf-8")
-        if self.wb_rels != self._rels0:
-            self.add_part(self.wb_rels_part, self.wb_rels.encode("utf-8"), None)
-        if self.ct != self._ct0:
-            self.changed["[Content_Types].xml"] = self.ct.encode("utf-8")
-
-
-def update_app_titles(app: str, worksheet_names: list[str], added: list[str]) -> str | None:
-    """docProps/app.xml lists sheet titles; add ours to the worksheet group. None: leave it."""
-    hp = re.search(r"<HeadingPairs>\s*<vt:vector\b[^>]*>(.*?)</vt:vector>\s*</HeadingPairs>", app, re.S)
-    tp = re.search(r"<TitlesOfParts>\s*<vt:vector\b([^>]*)>(.*?)</vt:vector>\s*</TitlesOfParts>", app, re.S)
-    if not hp or not tp or not added:
-        return None
-    pairs = re.findall(r"<vt:variant>\s*<vt:lpstr>(.*?)</vt:lpstr>\s*</vt:variant>\s*<vt:variant>\s*<vt:i4>(\d+)</vt:i4>\s*</vt:variant>", hp.group(1), re.S)
-    titles = re.findall(r"<vt:lpstr>(.*?)</vt:lpstr>", tp.group(2), re.S)
-    from xml.sax.saxutils import unescape
-
-    start = 0
-    for g, (_, cnt) in enumerate(pairs):
-        n = int(cnt)
-        if [unescape(t) for t in titles[start : start + n]] == worksheet_names:
-            new_titles = titles[: start + n] + [esc(a) for a in added] + titles[start + n :]
-            counts = re.finditer(r"<vt:i4>(\d+)</vt:i4>", hp.group(1))
-            cm = list(counts)[g]
-            h_inner = hp.group(1)[: cm.start(1)] + str(n + len(added)) + hp.group(1)[cm.end(1) :]
-            app2 = app[: hp.start(1)] + h_inner + app[hp.end(1) :]
-            tp2 = re.search(r"<TitlesOfParts>\s*<vt:vector\b([^>]*)>(.*?)</vt:vector>\s*</TitlesOfParts>", app2, re.S)
-            vec_attrs = re.sub(r'size="\d+"', f'size="{len(new_titles)}"', tp2.group(1))
-            body = "".join(f"<vt:lpstr>{t}</vt:lpstr>" for t in new_titles)
-            return app2[: tp2.start(1)] + vec_attrs + ">" + body + app2[tp2.end(2) :]
-        start += n
-    return None
 
 
 # ------------------------------------------------------------------ sheets we make
@@ -1620,9 +1466,7 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
     scratch = zscratch = zs = None
     try:
         with zipfile.ZipFile(src) as zin, open(src, "rb") as fsrc:
-            pkg = Package(zin)
-            if not any(n.endswith(".xml") for n in pkg.names) or not pkg.wb:
-                raise WorkbookError(f"{src}: is not an Excel workbook inside; save it from Excel as .xlsx")
+            pkg = Package(zin, src)
             styles_rel = pkg.rel_of_type(REL_STYLES)
             try:
                 styles = Styles(zin.read(styles_rel.part) if styles_rel and styles_rel.part in pkg.names else None)
@@ -1662,9 +1506,9 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                 if rw.autofilter:
                     r1, c1, r2, c2 = rw.autofilter
                     ref = f"{_quote_sheet(sh.name)}!${col_letter(c1)}${r1}:${col_letter(c2)}${r2}"
-                    for raw, a, _ in pkg.defined_names():
-                        if a.get("name") == "_xlnm._FilterDatabase" and a.get("localSheetId") == str(sh.index):
-                            pkg.wb = pkg.wb.replace(raw, re.sub(r">[^<]*<", lambda _: f">{esc(ref)}<", raw, count=1), 1)
+                    for d in pkg.defined_names():
+                        if d.get("name") == "_xlnm._FilterDatabase" and d.get("localSheetId") == str(sh.index):
+                            pkg.set_defined_name_value(d, ref)
                 if rw.formulas_overwritten:
                     formulas_hit = True
                     if rw.orphans:
@@ -1686,7 +1530,7 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                 data = styles.to_bytes()
                 if styles_rel is None or styles_rel.part not in pkg.names:
                     part = "xl/styles.xml"
-                    pkg.wb_rels, _ = _add_rel(pkg.wb_rels, REL_STYLES, _rel_target(pkg.wb_part, part))
+                    add_rel(pkg.wb_rels, REL_STYLES, rel_target(pkg.wb_part, part))
                     pkg.add_part(part, data, CT_STYLES)
                 else:
                     pkg.changed[styles_rel.part] = data
@@ -1761,17 +1605,13 @@ def _replace(tmp: str, dst: Path, src: Path) -> None:
 
 def _add_new_sheets(pkg: Package, new_sheets: list[NewSheet], styles: Styles, report: WriteReport) -> None:
     names_used = {s.name.casefold() for s in pkg.sheets}
-    dn = pkg.defined_names()
     marked: dict[str, int] = {}  # asked name (casefolded) -> sheet index
-    for _, a, val in dn:
-        if a.get("name") == MARKER and a.get("localSheetId", "").isdigit():
-            from xml.sax.saxutils import unescape
-
-            v = unescape(val, {"&quot;": '"'}).strip()
+    for d in pkg.defined_names():
+        i = d.get("localSheetId", "")
+        if d.get("name") == MARKER and i.isdigit():
+            v = (d.text or "").strip()
             if v.startswith('"') and v.endswith('"'):
-                marked[v[1:-1].replace('""', '"').casefold()] = int(a["localSheetId"])
-    remove_names: list[str] = []
-    add_names: list[str] = []
+                marked[v[1:-1].replace('""', '"').casefold()] = int(i)
     app_added: list[str] = []
     for ns in new_sheets:
         asked = _clean_sheet_name(ns.name)
@@ -1780,8 +1620,8 @@ def _add_new_sheets(pkg: Package, new_sheets: list[NewSheet], styles: Styles, re
         if sheet is not None and sheet.kind == "worksheet" and sheet.part:
             name, part, index = sheet.name, sheet.part, sheet.index
             # our sheet from an earlier run: drop its drawing and charts, and its names
-            old_rels = read_text(pkg.zin, rels_path(part)) if rels_path(part) in pkg.names else None
-            for rel in parse_rels(old_rels or "", part):
+            old_rels = pkg.read_part(rels_path(part))
+            for rel in parse_rels(old_rels.data.decode("utf-8", "replace") if old_rels else "", part):
                 if rel.type == REL_DRAWING and rel.part in pkg.names:
                     for r2 in parse_rels(read_text(pkg.zin, rels_path(rel.part)) or "", rel.part):
                         if not r2.external and r2.part in pkg.names:
@@ -1789,9 +1629,9 @@ def _add_new_sheets(pkg: Package, new_sheets: list[NewSheet], styles: Styles, re
                     pkg.remove_part(rel.part)
             if rels_path(part) in pkg.names:
                 pkg.removed.add(rels_path(part))
-            for raw, a, _ in dn:
-                if a.get("localSheetId") == str(index) and a.get("name") in (MARKER, "_xlnm._FilterDatabase"):
-                    remove_names.append(raw)
+            for d in pkg.defined_names():
+                if d.get("localSheetId") == str(index) and d.get("name") in (MARKER, "_xlnm._FilterDatabase"):
+                    pkg.remove_defined_name(d)
         else:
             name = asked
             n = 2
@@ -1806,37 +1646,36 @@ def _add_new_sheets(pkg: Package, new_sheets: list[NewSheet], styles: Styles, re
             names_used.add(name.casefold())
             part = _next_name({p.casefold() for p in pkg.taken()}, "xl/worksheets/sheet%d.xml")
             index = len(pkg.sheets)
-            pkg.wb_rels, rid = _add_rel(pkg.wb_rels, REL_WORKSHEET, _rel_target(pkg.wb_part, part))
-            sheet_id = max([s.sheet_id for s in pkg.sheets] + [0]) + 1
-            rattr = f'{pkg.r_prefix}:id="{rid}"' if pkg.r_prefix else f'xmlns:r="{NS_REL}" r:id="{rid}"'
-            pkg.wb = pkg.wb.replace("</sheets>", f'<sheet name="{esc(name)}" sheetId="{sheet_id}" {rattr}/></sheets>', 1)
+            rid, sheet_id = pkg.add_sheet(name, rel_target(pkg.wb_part, part))
             pkg.sheets.append(Sheet(name, index, True, "worksheet", "visible", part, rid, sheet_id))
             app_added.append(name)
         report.sheet_names[ns.name] = name
-        add_names.append(f'<definedName name="{MARKER}" localSheetId="{index}" hidden="1">{esc(chr(34) + asked.replace(chr(34), chr(34) * 2) + chr(34))}</definedName>')
+        pkg.add_defined_name(MARKER, '"' + asked.replace('"', '""') + '"', index)
         if ns.autofilter and ns.rows:
             width = max(len(r) for r in ns.rows)
             ref = f"{_quote_sheet(name)}!$A$1:${col_letter(max(width - 1, 0))}${len(ns.rows)}"
-            add_names.append(f'<definedName name="_xlnm._FilterDatabase" localSheetId="{index}" hidden="1">{esc(ref)}</definedName>')
+            pkg.add_defined_name("_xlnm._FilterDatabase", ref, index)
         drawing_rid = None
         if ns.charts:
             taken = {p.casefold() for p in pkg.taken()}
             drawing = _next_name(taken, "xl/drawings/drawing%d.xml")
-            sheet_rels, drawing_rid = _add_rel(_empty_rels(), REL_DRAWING, _rel_target(part, drawing))
-            drels = _empty_rels()
+            sheet_rels = new_rels(rels_path(part))
+            drawing_rid = add_rel(sheet_rels, REL_DRAWING, rel_target(part, drawing))
+            drels = new_rels(rels_path(drawing))
             for k, ch in enumerate(ns.charts):
                 chart = _next_name({p.casefold() for p in pkg.taken()}, "xl/charts/chart%d.xml")
-                drels, _ = _add_rel(drels, REL_CHART, _rel_target(drawing, chart))
+                add_rel(drels, REL_CHART, rel_target(drawing, chart))
                 pkg.add_part(chart, chart_xml(ch, ns, name, k + 17 * index), CT_CHART)
             pkg.add_part(drawing, drawing_xml(ns.charts), CT_DRAWING)
-            pkg.add_part(rels_path(drawing), drels.encode(), None)
-            pkg.add_part(rels_path(part), sheet_rels.encode(), None)
+            pkg.add_part(rels_path(drawing), drels.to_bytes(), None)
+            pkg.add_part(rels_path(part), sheet_rels.to_bytes(), None)
         pkg.add_part(part, new_sheet_xml(ns, new_sheet_styles(ns, styles), pkg.date1904, drawing_rid), CT_WORKSHEET)
-    pkg.set_defined_names(remove_names, add_names)
     app_rel = next((r for r in parse_rels(read_text(pkg.zin, "_rels/.rels") or "", "") if r.type.endswith("/extended-properties")), None)
     if app_added and app_rel and app_rel.part in pkg.names:
-        app = read_text(pkg.zin, app_rel.part) or ""
+        try:
+            app = pkg.read_part(app_rel.part)
+        except WorkbookError:
+            app = None  # a damaged app.xml is the writer's; Excel rebuilds the titles
         ws_names = [s.name for s in pkg.sheets if s.kind == "worksheet" and s.name not in app_added]
-        new_app = update_app_titles(app, ws_names, app_added)
-        if new_app is not None:
-            pkg.changed[app_rel.part] = new_app.encode("utf-8")
+        if app is not None and update_app_titles(app, ws_names, app_added):
+            pkg.changed[app_rel.part] = app.to_bytes()

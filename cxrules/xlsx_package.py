@@ -91,7 +91,6 @@ class Package:
     def remove_part(self, part: str) -> None:
         self.removed.add(part)
         self.new_parts.pop(part, None)
-        self.ct_remove(part)
         rp = rels_path(part)
         if rp in self.names:
             self.removed.add(rp)
@@ -181,6 +180,8 @@ class Package:
             self.wb.dirty = True
 
     def finish(self) -> None:
+        for part in self.removed:  # here, not at removal: a part made again keeps its entry's place
+            self.ct_remove(part)
         for p in (self.wb, self.wb_rels, self.ct):
             if p.dirty:
                 self.add_part(p.name, p.to_bytes(), None)
@@ -220,3 +221,40 @@ def update_app_titles(app: XmlPart, worksheet_names: list[str], added: list[str]
             return True
         start += n
     return False
+
+
+def verify_written(path, written: set[str], src) -> None:
+    """Re-open the package at `path` and parse every part cxrules wrote into it.
+
+    Raises WorkbookError naming the part; the caller then leaves the original as it was.
+    """
+    from .xmlparts import check_well_formed
+
+    def fail(what: str):
+        raise WorkbookError(
+            f"{src}: the result failed its own check ({what}), so the workbook was not changed; "
+            "please report this with the workbook") from None
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+            for name in sorted(written):
+                if name not in names:
+                    fail(f"part {name} is missing")
+                if not name.endswith((".xml", ".rels", ".vml")):
+                    continue
+                with z.open(name) as f:
+                    try:
+                        check_well_formed(iter(lambda: f.read(1 << 20), b""), name)
+                    except PartError as e:
+                        fail(str(e))
+            pkg = Package(z, src)
+            for s in pkg.sheets:
+                if s.part and s.part not in names:
+                    fail(f"sheet '{s.name}' points at {s.part}, which is not in the package")
+            for o in children(pkg.ct.root, NS_CT, "Override"):
+                part = (o.get("PartName") or "").lstrip("/")
+                if part in written and part not in names:
+                    fail(f"content type for a missing part {part}")
+    except (zipfile.BadZipFile, OSError, KeyError) as e:
+        fail(f"the package cannot be re-opened: {e}")

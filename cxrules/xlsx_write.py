@@ -32,7 +32,8 @@ from typing import Any, Sequence
 
 from .problems import WARNING, Problem
 from .values import Duration, display
-from .xlsx_package import Package, add_rel, new_rels, rel_target, update_app_titles
+from .xlsx_package import Package, add_rel, new_rels, rel_target, update_app_titles, verify_written
+from .xmlparts import PartError, main_prefix, unprefix, unprefix_stream
 from .xlsx_read import (
     NS_MAIN,
     NS_REL,
@@ -1154,7 +1155,7 @@ def extend_tables(zin: zipfile.ZipFile, tables: list[Table], edit: SheetEdit, sh
             c2 += 1
         if not added:
             continue
-        xml = zin.read(t.part)
+        xml = unprefix(zin.read(t.part))
         ids = [int(x) for x in re.findall(rb'<tableColumn\b[^>]*?\sid="(\d+)"', xml)]
         nid = max(ids + [0])
         cols = b"".join(b'<tableColumn id="%d" name="%s"/>' % (nid + k + 1, _table_name(n).encode("utf-8")) for k, n in enumerate(added))
@@ -1469,8 +1470,8 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
             pkg = Package(zin, src)
             styles_rel = pkg.rel_of_type(REL_STYLES)
             try:
-                styles = Styles(zin.read(styles_rel.part) if styles_rel and styles_rel.part in pkg.names else None)
-            except WorkbookError:
+                styles = Styles(unprefix(zin.read(styles_rel.part)) if styles_rel and styles_rel.part in pkg.names else None)
+            except (WorkbookError, PartError):
                 raise WorkbookError(f"{src}: was not saved by Excel in the usual form; open it in Excel and save it, then try again") from None
             by_name = {s.name.casefold(): s for s in pkg.sheets}
 
@@ -1490,8 +1491,7 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                     pkg.changed[part] = xml
                 with zin.open(sh.part) as f:
                     head = f.read(4096)
-                if re.search(rb"<\w+:worksheet\b", head):
-                    raise WorkbookError(f"{src}: sheet '{sh.name}' was not saved by Excel in the usual form; open the workbook in Excel and save it, then try again")
+                prefix = main_prefix(head)
                 rw = SheetRewriter(e, styles, pkg.date1904, sh.name, report)
                 info = zin.getinfo(sh.part)
                 big = info.file_size > (1 << 30)
@@ -1499,9 +1499,12 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                 zi._compresslevel = 1 if info.file_size > (4 << 20) else 6
                 try:
                     with zin.open(sh.part) as fin, zscratch.open(zi, "w", force_zip64=big) as w:
-                        rw.run(iter(lambda: fin.read(8 << 20), b""), w.write)
+                        chunks = iter(lambda: fin.read(8 << 20), b"")
+                        rw.run(unprefix_stream(chunks, prefix) if prefix else chunks, w.write)
                 except WorkbookError as e:
                     raise WorkbookError(f"{src}: {e}") from None
+                except PartError as e:
+                    raise WorkbookError(f"{src}: sheet '{sh.name}' cannot be rewritten ({e}); open the workbook in Excel and save it, then try again") from None
                 edited[sh.part] = sh.part
                 if rw.autofilter:
                     r1, c1, r2, c2 = rw.autofilter
@@ -1557,6 +1560,7 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                         _write_part(zout, name, data, None)
                 fout.flush()
                 os.fsync(fout.fileno())
+            verify_written(tmp, set(edited) | set(pkg.changed) | set(pkg.new_parts), src)
             _replace(tmp, dst, src)
             tmp = None
     except WorkbookError:

@@ -950,9 +950,14 @@ def argb(rgb: str) -> str:
 class Styles:
     """Appends what we need to styles.xml; existing indexes never change."""
 
-    def __init__(self, xml: bytes | None):
+    def __init__(self, xml: bytes | None, used_xfs: int = 1):
+        """used_xfs: for a package without styles, how many cell formats its cells name
+        (s="N"); that many default formats come first, so those cells keep their look."""
         self.created = xml is None
         self.xml = xml if xml is not None else MINIMAL_STYLES
+        if xml is None and used_xfs > 1:
+            xf = b'<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+            self.xml = self.xml.replace(b'<cellXfs count="1">' + xf, b'<cellXfs count="%d">' % used_xfs + xf * used_xfs)
         if re.search(rb"<\w+:styleSheet\b", self.xml[:500]):
             raise WorkbookError("styles.xml uses a namespace prefix")
         self.items: dict[bytes, list[bytes]] = {}
@@ -1424,6 +1429,25 @@ def _write_part(zout: zipfile.ZipFile, name: str, data, like: zipfile.ZipInfo | 
 
 
 # ------------------------------------------------------------------ write_workbook
+_S_ATTR = re.compile(rb'<(?:\w+:)?c\b[^>]*?\ss="(\d+)"')
+
+
+def _styles_named(zin: zipfile.ZipFile, pkg: Package) -> int:
+    """How many cell formats the sheets of a package without a styles part name."""
+    top = 0
+    for sh in pkg.sheets:
+        if sh.part in pkg.names:
+            with zin.open(sh.part) as f:
+                carry = b""
+                for chunk in iter(lambda: f.read(8 << 20), b""):
+                    buf = carry + chunk
+                    cut = buf.rfind(b"<")  # a cell cut at the chunk's end is read with the next
+                    buf, carry = (buf[:cut], buf[cut:]) if cut >= 0 else (buf, b"")
+                    top = max([top] + [int(x) for x in _S_ATTR.findall(buf)])
+                top = max([top] + [int(x) for x in _S_ATTR.findall(carry)])
+    return top + 1
+
+
 def _check_edit(e: SheetEdit, where: str) -> None:
     seen = set()
     for c in e.columns:
@@ -1470,7 +1494,10 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
             pkg = Package(zin, src)
             styles_rel = pkg.rel_of_type(REL_STYLES)
             try:
-                styles = Styles(unprefix(zin.read(styles_rel.part)) if styles_rel and styles_rel.part in pkg.names else None)
+                if styles_rel and styles_rel.part in pkg.names:
+                    styles = Styles(unprefix(zin.read(styles_rel.part)))
+                else:
+                    styles = Styles(None, _styles_named(zin, pkg))
             except (WorkbookError, PartError):
                 raise WorkbookError(f"{src}: was not saved by Excel in the usual form; open it in Excel and save it, then try again") from None
             by_name = {s.name.casefold(): s for s in pkg.sheets}

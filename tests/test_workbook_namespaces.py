@@ -154,3 +154,37 @@ def test_prefixed_sheet_is_written_in_the_default_namespace_with_the_same_meanin
     cells = {c.get("r"): c for c in sheet.iter(f"{{{NS_MAIN}}}c")}
     assert cells["A2"].find(f"{{{NS_MAIN}}}v") is not None or cells["A2"].find(f"{{{NS_MAIN}}}is") is not None
     assert "H1" in cells and "H2" in cells  # new columns after G (Notes)
+
+
+def _without_styles(path: Path) -> None:
+    """Drop styles.xml (as minimal writers do) and leave cells naming style ids."""
+    with zipfile.ZipFile(path) as z:
+        parts = [(i, z.read(i.filename)) for i in z.infolist() if i.filename != "xl/styles.xml"]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for info, data in parts:
+            if info.filename == "[Content_Types].xml":
+                data = re.sub(rb'<Override PartName="/xl/styles.xml"[^>]*/>', b"", data)
+            elif info.filename == "xl/_rels/workbook.xml.rels":
+                data = re.sub(rb'<Relationship [^>]*styles"[^>]*/>', b"", data)
+            elif info.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b'<c r="A2"', b'<c r="A2" s="3"', 1).replace(b'<c r="A3"', b'<c r="A3" s="5"', 1)
+            z.writestr(info, data)
+
+
+def test_a_package_without_styles_keeps_its_cells_look_and_reruns_identically(tmp_path, evaluator):
+    path = _openpyxl_book(tmp_path / "bare.xlsx")
+    _without_styles(path)
+    assert "xl/styles.xml" not in _parts(path)
+    recalc(path, evaluator, as_of=AS_OF)
+    first = _parts(path)
+    styles = etree.fromstring(first["xl/styles.xml"])
+    xfs = styles.find(f"{{{NS_MAIN}}}cellXfs")
+    # cells named formats 3 and 5 before; those formats are plain defaults, ours come after
+    assert len(xfs) > 6 and int(xfs.get("count")) == len(xfs)
+    for xf in list(xfs)[:6]:
+        assert (xf.get("numFmtId"), xf.get("fontId"), xf.get("fillId")) == ("0", "0", "0")
+    ct = first["[Content_Types].xml"]
+    assert ct.count(b'PartName="/xl/styles.xml"') == 1
+    openpyxl.load_workbook(path)
+    recalc(path, evaluator, as_of=AS_OF)
+    assert _parts(path) == first

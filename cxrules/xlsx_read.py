@@ -82,6 +82,9 @@ class SheetData:
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)
     # (row, col) of cells holding a formula but no cached value (never calculated)
     formula_cells_without_value: list[tuple[int, int]] = field(default_factory=list)
+    # header cells (row, col) of the columns cxrules wrote on earlier runs; None: not
+    # recorded (a workbook from before ownership was kept, or one open in Excel)
+    owned: set[tuple[int, int]] | None = None
 
     def excel_row(self, i: int) -> int:
         return self.first_row + i
@@ -253,6 +256,21 @@ def sheet_tables(zf: zipfile.ZipFile, sheet_part: str) -> list[Table]:
     return out
 
 
+# ------------------------------------------------------------------ columns cxrules owns
+# A hidden sheet-local defined name lists the header cells of the columns cxrules wrote.
+# Excel moves a name's references when a person inserts or deletes rows and columns, so
+# the record follows the columns; a deleted column becomes #REF! and is dropped.
+OWNED_NAME = "_cxrules_columns"
+_OWNED_REF = re.compile(r"(?:'(?:[^']|'')*'|[^'!,]+)!\$?([A-Za-z]{1,3})\$?(\d+)")
+
+
+def parse_owned(value: str) -> set[tuple[int, int]]:
+    out = set()
+    for m in _OWNED_REF.finditer(value):
+        out.add((int(m.group(2)), col_index(m.group(1))))
+    return out
+
+
 # ------------------------------------------------------------------ checks before opening
 def lock_file(path: Path) -> Path | None:
     """Excel keeps '~$name' beside a workbook while it is open."""
@@ -338,6 +356,30 @@ class Workbook:
         names = ", ".join(f"'{s.name}'" for s in self.sheets)
         raise WorkbookError(f"{self.path}: has no sheet '{name}'" + (f"; {hint}" if hint else f"; its sheets are {names}"))
 
+    def owned_cells(self, name: str) -> set[tuple[int, int]] | None:
+        """Header cells of the columns cxrules wrote on this sheet (see OWNED_NAME).
+
+        None when the workbook records no ownership at all but cxrules wrote it before
+        (its sheets carry the _cxrules_made marker): then columns under an output's
+        header are taken as cxrules' own, as they were.
+        """
+        index = next((s.index for s in self.sheets if s.name == name), None)
+        out: set[tuple[int, int]] = set()
+        any_owned = False
+        for a, v in self._defined_names():
+            if a.get("name") != OWNED_NAME:
+                continue
+            any_owned = True
+            if a.get("localSheetId") == str(index):
+                out |= parse_owned(v)
+        if not any_owned and self.cxrules_sheets:
+            return None
+        return out
+
+    def _defined_names(self):
+        for m in re.finditer(r"<(?:\w+:)?definedName\b([^>]*)>([^<]*)</(?:\w+:)?definedName>", self._wb_xml):
+            yield attrs(m.group(1)), _xml_unescape(m.group(2), {"&quot;": '"', "&apos;": "'"}).strip()
+
     @property
     def cxrules_sheets(self) -> dict[str, str]:
         """Sheets cxrules made on an earlier run: sheet name -> the name it was asked for."""
@@ -382,7 +424,8 @@ class Workbook:
                 row.extend([None] * (j + 1 - len(row)))
             row[j] = CellError(code)
         merged = [(a[0] + 1, a[1], b[0] + 1, b[1]) for a, b in merged_raw]
-        return SheetData(sh.name, rows, first_row, first_col, sheet_tables(self._zf, sh.part), merged, sorted(no_value))
+        return SheetData(sh.name, rows, first_row, first_col, sheet_tables(self._zf, sh.part), merged, sorted(no_value),
+                         self.owned_cells(sh.name))
 
     def close(self) -> None:
         try:

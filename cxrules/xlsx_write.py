@@ -36,6 +36,7 @@ from .xlsx_package import Package, add_rel, new_rels, rel_target, update_app_tit
 from .xmlparts import PartError, main_prefix, unprefix, unprefix_stream
 from .xlsx_read import (
     NS_MAIN,
+    OWNED_NAME,
     NS_REL,
     REL_STYLES,
     CellError,
@@ -107,6 +108,9 @@ class SheetEdit:
     sheet: str
     columns: list[ColumnWrite] = field(default_factory=list)
     highlights: list[Highlight] = field(default_factory=list)
+    # header cells (row, col) of every column cxrules owns on the sheet after this write,
+    # recorded in the workbook (OWNED_NAME); None leaves the record as it is
+    owned: set[tuple[int, int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,6 @@ class NewSheet:
 class WriteReport:
     problems: list[Problem] = field(default_factory=list)
     sheet_names: dict[str, str] = field(default_factory=dict)  # asked -> written
-    calc_chain_dropped: bool = False
 
 
 # ------------------------------------------------------------------ values to XML
@@ -304,9 +307,7 @@ class SheetRewriter:
                 lo, hi = min(lo, *rows), max(hi, *rows)
         self.lo, self.hi = lo, hi
         self.min_col = min(self.col_set) if self.col_set else MAX_COL
-        self.formulas_overwritten: list[tuple[int, int]] = []
-        self.orphans: dict[bytes, tuple[str, str, tuple[int, int, int, int]]] = {}  # si -> (formula, origin, range)
-        self.orphan_hi = 0
+        self.formulas_kept: list[tuple[int, int]] = []  # (row, col) of cells left as the person wrote them
         self.col_ranges: list[tuple[int, int, int]] = []
         self.style_cache: dict[tuple[int, str], int] = {}
         self.refs = {c.col: col_letter(c.col) for c in self.cols}
@@ -439,8 +440,6 @@ class SheetRewriter:
     def edit_row(self, row: int, tag: bytes, content: bytes, ops) -> bytes:
         """tag: '<row ...>' start tag; content: the cells."""
         if not ops:
-            if self.orphans and row <= self.orphan_hi:
-                content = self.fix_orphans(row, content)
             return tag + content + b"</row>"
         last = max(content.rfind(b"<c "), content.rfind(b"<c>"))
         last_col = -1
@@ -448,7 +447,7 @@ class SheetRewriter:
             m = _CELL_RA.match(content, last + 2)
             last_col = col_index(m.group(1)) if m else MAX_COL
         out = []
-        if last_col < ops[0][0] and not (self.orphans and row <= self.orphan_hi):
+        if last_col < ops[0][0]:
             # fast path: all our cells go after the existing ones
             left = content[last:] if last >= 0 else b""
             ls = get_attr(left[: left.find(b">") + 1], b"s") if left else None
@@ -488,16 +487,15 @@ class SheetRewriter:
             s_val = int(s_attr) if s_attr else 0
             if k < len(ops) and ops[k][0] == col_no:
                 pc, c, v, is_header = ops[k]
-                body = m.group(3) or b""
-                if b"<f" in body:
-                    self.note_formula(row, col_no, body)
-                x = self.cell(row, pc, c, v, is_header, s_val)
-                if x:
-                    out.append(x)
+                if b"<f" in (m.group(3) or b""):  # a person's formula is never replaced by a value
+                    self.formulas_kept.append((row, col_no))
+                    out.append(cell)
+                else:
+                    x = self.cell(row, pc, c, v, is_header, s_val)
+                    if x:
+                        out.append(x)
                 k += 1
             else:
-                if self.orphans and b"<f" in cell and b't="shared"' in cell:
-                    cell = self.fix_orphan_cell(row, col_no, cell)
                 out.append(cell)
             prev = (col_no, s_val)
         while k < len(ops):
@@ -513,56 +511,6 @@ class SheetRewriter:
             if (na, nb) != (a, b):
                 tag = set_attr(tag, b"spans", b"%d:%d" % (na, nb))
         return tag
-
-    # -- formulas we overwrite
-    def note_formula(self, row: int, col: int, body: bytes) -> None:
-        self.formulas_overwritten.append((row, col))
-        fm = re.search(rb"<f\b([^>]*?)(?:/>|>([^<]*)</f>)", body)
-        if not fm or b't="shared"' not in fm.group(1):
-            return
-        ref, si = get_attr(fm.group(1), b"ref"), get_attr(fm.group(1), b"si")
-        if not ref or si is None or not fm.group(2):
-            return  # a dependent, not the master
-        r1, c1, r2, c2 = parse_range(ref.decode())
-        if all(self.writes(r, c) for r in range(r1, r2 + 1) for c in range(c1, c2 + 1)):
-            return
-        from xml.sax.saxutils import unescape
-
-        self.orphans[si] = (unescape(fm.group(2).decode("utf-8")), cell_ref(row, col), (r1, c1, r2, c2))
-        self.orphan_hi = max(self.orphan_hi, r2)
-
-    def fix_orphans(self, row: int, content: bytes) -> bytes:
-        if b't="shared"' not in content:
-            return content
-
-        def sub(m):
-            rm = _CELL_RA.search(m.group(1))
-            return self.fix_orphan_cell(row, col_index(rm.group(1)), m.group(0)) if rm else m.group(0)
-
-        return _CELL.sub(sub, content)
-
-    def fix_orphan_cell(self, row: int, col: int, cell: bytes) -> bytes:
-        """A dependent of a shared formula whose master we overwrote gets its own formula."""
-        fm = re.search(rb"<f\b([^>]*?)(?:/>|></f>)", cell)
-        if not fm or b't="shared"' not in fm.group(1):
-            return cell
-        si = get_attr(fm.group(1), b"si")
-        o = self.orphans.get(si)
-        if o is None:
-            return cell
-        formula, origin, (r1, c1, r2, c2) = o
-        if not (r1 <= row <= r2 and c1 <= col <= c2):
-            return cell
-        from openpyxl.formula.translate import Translator
-
-        try:
-            f = Translator("=" + formula, origin=origin).translate_formula(cell_ref(row, col))[1:]
-        except Exception:  # a formula the translator cannot shift: keep the cell's value
-            self.report.problems.append(Problem(
-                f"the formula in {cell_ref(row, col)} shared its text with a cell cxrules overwrote; it now holds its last value",
-                WARNING, "shared-formula", sheet=self.name, row=row, column=col_letter(col)))
-            return cell[: fm.start()] + cell[fm.end() :]
-        return cell[: fm.start()] + b"<f>" + esc(f).encode("utf-8") + b"</f>" + cell[fm.end() :]
 
     # -- the tail: conditional formats
     def tail(self, tail: bytes) -> bytes:
@@ -677,7 +625,7 @@ class SheetRewriter:
 
     def rows(self, body: bytes, write, next_row: int, prev_row: int) -> tuple[int, int]:
         # a whole piece before or after the rows we edit: copy it as it is
-        first = body.find(b"<row") if not self.orphans else -1
+        first = body.find(b"<row")
         if first >= 0:
             fm = _ROW_R.search(body, first, body.find(b">", first) + 1)
             last = body.rfind(b"<row")
@@ -731,9 +679,9 @@ class SheetRewriter:
             if next_row == row:
                 next_row += 1
             in_edit = lo <= row <= hi
-            if rm and not in_edit and not (self.orphans and row <= self.orphan_hi):
+            if rm and not in_edit:
                 continue  # copied with its neighbours
-            if has_r and in_edit and not closed and not self.orphans and row not in header_rows and find(b"customFormat", st, gt) < 0:
+            if has_r and in_edit and not closed and row not in header_rows and find(b"customFormat", st, gt) < 0:
                 # fast path: our cells go right of the row's last cell, just before '</row>'
                 lc = body.rfind(b"<c ", gt, ce)
                 ok = True
@@ -1429,6 +1377,35 @@ def _write_part(zout: zipfile.ZipFile, name: str, data, like: zipfile.ZipInfo | 
 
 
 # ------------------------------------------------------------------ write_workbook
+def _report_kept_formulas(kept: list[tuple[int, int]], sheet: str, report: WriteReport) -> None:
+    by_col: dict[int, list[int]] = {}
+    for r, c in kept:
+        by_col.setdefault(c, []).append(r)
+    for c, rows in sorted(by_col.items()):
+        refs = ", ".join(cell_ref(r, c) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        report.problems.append(Problem(
+            f"{len(rows)} cell{'s' if len(rows) > 1 else ''} of column {col_letter(c)} hold{'' if len(rows) > 1 else 's'} "
+            f"a formula ({refs}); cxrules never writes a value over a formula, so they were kept",
+            WARNING, "formula-kept", sheet=sheet, row=rows[0], column=col_letter(c),
+            suggestion="delete the formulas in that column if cxrules should fill it"))
+
+
+def _record_owned(pkg: Package, sh: Sheet, owned: set[tuple[int, int]]) -> None:
+    """The sheet's OWNED_NAME: its header cells, sorted so a rerun writes the same bytes."""
+    q = _quote_sheet(sh.name)
+    value = ",".join(f"{q}!${col_letter(c)}${r}" for r, c in sorted(owned, key=lambda rc: (rc[1], rc[0])))
+    mine = [d for d in pkg.defined_names() if d.get("name") == OWNED_NAME and d.get("localSheetId") == str(sh.index)]
+    for d in mine[1:]:
+        pkg.remove_defined_name(d)
+    if not value:
+        if mine:
+            pkg.remove_defined_name(mine[0])
+    elif mine:
+        pkg.set_defined_name_value(mine[0], value)
+    else:
+        pkg.add_defined_name(OWNED_NAME, value, sh.index)
+
+
 _S_ATTR = re.compile(rb'<(?:\w+:)?c\b[^>]*?\ss="(\d+)"')
 
 
@@ -1485,6 +1462,8 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
         m = merged.setdefault(e.sheet, SheetEdit(e.sheet))
         m.columns.extend(copy.copy(c) for c in e.columns)
         m.highlights.extend(e.highlights)
+        if e.owned is not None:
+            m.owned = (m.owned or set()) | set(e.owned)
     for e in merged.values():
         _check_edit(e, f"{src}: sheet '{e.sheet}'")
     tmp = None
@@ -1506,7 +1485,6 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
             scratch = tempfile.TemporaryFile()
             zscratch = zipfile.ZipFile(scratch, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
             edited: dict[str, str] = {}  # part -> name in scratch
-            formulas_hit = False
             for e in merged.values():
                 sh = by_name.get(e.sheet.casefold())
                 if sh is None:
@@ -1539,17 +1517,10 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                     for d in pkg.defined_names():
                         if d.get("name") == "_xlnm._FilterDatabase" and d.get("localSheetId") == str(sh.index):
                             pkg.set_defined_name_value(d, ref)
-                if rw.formulas_overwritten:
-                    formulas_hit = True
-                    if rw.orphans:
-                        report.problems.append(Problem(
-                            "overwrote the first cell of a shared formula; the cells that shared it now hold their own copy of the formula",
-                            WARNING, "shared-formula", sheet=sh.name))
+                _report_kept_formulas(rw.formulas_kept, sh.name, report)
+                if e.owned is not None:
+                    _record_owned(pkg, sh, e.owned)
             zscratch.close()
-
-            # 2. calculation chain: Excel complains if it lists a cell that has no formula now
-            if formulas_hit and pkg.drop_calc_chain():
-                report.calc_chain_dropped = True
 
             # 3. sheets we make
             if new_sheets:

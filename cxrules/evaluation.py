@@ -89,13 +89,23 @@ class Evaluator:
         """
         return self.evaluate_columns(_RowSource(rows), len(rows), decisions, as_of, given_wins=given_wins, dayfirst=dayfirst)
 
-    def evaluate_columns(self, columns, n: int, decisions=None, as_of: dt.datetime | None = None, *, given_wins: bool = False, dayfirst: bool = False) -> Evaluation:
-        """`evaluate` over columns: `columns` maps a name to its n raw values (faster for sheets)."""
+    def evaluate_columns(self, columns, n: int, decisions=None, as_of: dt.datetime | None = None, *, given_wins=False, dayfirst: bool = False) -> Evaluation:
+        """`evaluate` over columns: `columns` maps a name to its n raw values (faster for sheets).
+
+        given_wins: True, or the names (a set) whose given values win over computing them.
+        """
         rs = self.rs
         as_of = as_of or now_in(rs.timezone)
         ev = Evaluation(n)
         bad: dict[str, set] = {}  # name -> rows whose value is unusable
         ctx = _Context(self, columns, ev, bad, as_of, dayfirst)
+        if given_wins is True:
+            wins = ctx.given
+        elif given_wins:
+            chosen = set(given_wins)
+            wins = lambda name: name in chosen and ctx.given(name)  # noqa: E731
+        else:
+            wins = lambda name: False  # noqa: E731
         names = list(rs.tables) if decisions is None else ([decisions] if isinstance(decisions, str) else list(decisions))
         need: set[str] = set()
 
@@ -104,7 +114,7 @@ class Evaluator:
                 return
             need.add(name)
             for i in rs.tables[name].inputs:
-                if i.decision and not (given_wins and ctx.given(i.name)):
+                if i.decision and not wins(i.name):
                     walk(i.decision)
 
         for name in names:
@@ -112,15 +122,15 @@ class Evaluator:
         tables = [t for t in rs.order() if t.name in need]
         ev.tables = [t.name for t in tables]
         for t in tables:
-            self._run_table(t, ctx, given_wins)
+            self._run_table(t, ctx, wins)
         return ev
 
     # ----------------------------------------------------------------- stages
-    def _run_table(self, table: Table, ctx: "_Context", given_wins: bool):
+    def _run_table(self, table: Table, ctx: "_Context", wins):
         ev, n = ctx.ev, ctx.ev.n
         cols, rows_bad = [], set()
         for inp in table.inputs:
-            if inp.decision and not (given_wins and ctx.given(inp.name)):
+            if inp.decision and not wins(inp.name):
                 key = inp.output or inp.name
                 values = ctx.ev.columns.get(key)
                 if values is None:
@@ -129,7 +139,7 @@ class Evaluator:
                     rows_bad |= ctx.bad.get(key, set())
                 if inp.name != key:
                     ev.columns[inp.name] = values
-            elif inp.derive and not (given_wins and ctx.given(inp.name)):
+            elif inp.derive and not wins(inp.name):
                 values = ctx.derived(inp)
                 rows_bad |= ctx.bad.get(inp.name, set())
             else:

@@ -130,20 +130,23 @@ def wanted_columns(rs: RuleSet) -> dict[str, list[str]]:
     return want
 
 
-def applicable(rs: RuleSet, found: set[str]) -> tuple[list[str], dict[str, list[str]]]:
+def applicable(rs: RuleSet, found: set[str], blocked: frozenset = frozenset()) -> tuple[list[str], dict[str, list[str]]]:
     """Decisions a sheet can run (in evaluation order), and the inputs each one misses.
 
     Evidence is the sheet's own columns: an output header (e.g. Tier, written by an
     earlier run) proves nothing. A decision that reads other decisions runs where they
     run and at least one of its own columns is there; any other decision runs where
-    more than half of its columns are there.
+    more than half of its columns are there. A blocked decision does not run; its
+    outputs are on the sheet as the person wrote them, for the decisions that read them.
     """
     outputs = {n for t in rs.tables.values() for n in t.result_names}
     runs: list[str] = []
     missing: dict[str, list[str]] = {}
     for t in rs.order():
+        if t.name in blocked:
+            continue
         upstream = [i.decision for i in t.inputs if i.decision]
-        if any(u not in runs for u in upstream):
+        if any(u not in runs and u not in blocked for u in upstream):
             continue
         own = [(i.derive.field if i.derive else i.name, i.name) for i in t.inputs if not i.decision]
         own += [(d.source, d.source) for d in t.due]
@@ -230,7 +233,22 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
             report.skipped.append(data.name)
             continue
         report.problems.extend(header.problems)
-        edit, result = _recalc_sheet(rs, evaluator, data, header, runs, missing, as_of, dayfirst, report)
+        first, last = _data_span(data, header)
+        kept = _kept_columns(rs, data, header, runs, first, last)
+        if kept:
+            blocked = frozenset(d for d, _ in kept.values() if d)
+            runs, missing = applicable(rs, found, blocked)
+            for name, (dec, col) in kept.items():
+                what = (f"so decision '{dec}' did not run on this sheet and the column was kept "
+                        f"(the decisions that use it read it as it is)") if dec else "so it was kept"
+                report.problems.append(Problem(
+                    f"column {col_letter(col)} ('{header.texts.get(name, name)}') holds data cxrules did not write, {what}",
+                    WARNING, "column-kept", sheet=data.name, row=header.row, column=col_letter(col),
+                    suggestion="to let cxrules fill it, clear the column or rename its header; to keep your values, nothing to do"))
+            if not runs:
+                report.skipped.append(data.name)
+                continue
+        edit, result = _recalc_sheet(rs, evaluator, data, header, runs, missing, as_of, dayfirst, report, (first, last), kept)
         report.sheets.append(result)
         if edit.columns:
             edits.append(edit)
@@ -244,7 +262,44 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
     return edits, [summary_sheet(report, rs), issues_sheet(report)]
 
 
-def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, dayfirst, report: RecalcReport):
+def _data_span(data, header: Header) -> tuple[int, int]:
+    """rows[first:last] are the data rows: below the header, to the table's end or the last row."""
+    first = header.index + 1
+    last = len(data.rows)
+    if header.table:
+        tbl = next((t for t in data.tables if t.name == header.table), None)
+        if tbl:
+            last = min(last, tbl.ref[2] - data.first_row + 1 - tbl.totals_rows)
+    return first, last
+
+
+def _kept_columns(rs: RuleSet, data, header: Header, runs, first: int, last: int) -> dict[str, tuple[str | None, int]]:
+    """Outputs whose column on this sheet holds a person's data: name -> (decision, sheet column).
+
+    A column is cxrules' own when the workbook records it (data.owned), when the workbook
+    records nothing (None: written before ownership was kept), or when it is empty below
+    its header (then cxrules takes it). Anything else is the person's and is never written.
+    """
+    owned = data.owned
+    if owned is None:
+        return {}
+    names = [(n, d.name) for n in runs for d in rs.tables[n].due] + [(n, o.name) for n in runs for o in rs.tables[n].outputs]
+    names.append((None, DAYS_OVERDUE))
+    kept: dict[str, tuple[str | None, int]] = {}
+    rows = data.rows[first:last]
+    for dec, name in names:
+        j = header.columns.get(name)
+        if j is None or name in kept:
+            continue
+        col = header.first_col + j
+        if (header.row, col) in owned:
+            continue
+        if any(j < len(r) and r[j] is not None for r in rows):
+            kept[name] = (dec, col)
+    return kept
+
+
+def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, dayfirst, report: RecalcReport, span, kept):
     sheet = data.name
     result = SheetResult(sheet, header_row=header.row, decisions=list(runs), missing={})
     for dec, names in missing.items():
@@ -256,17 +311,11 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
             cols = rs.fields[key].columns if key in rs.fields else (i.columns if i is not None else [])
             labels.append(cols[0] if cols else key)
         result.missing[dec] = labels
-    # data rows: below the header, to the table's end or the last row with any value we read
-    first = header.index + 1
-    last = len(data.rows)
-    if header.table:
-        tbl = next((t for t in data.tables if t.name == header.table), None)
-        if tbl:
-            last = min(last, tbl.ref[2] - data.first_row + 1 - tbl.totals_rows)
+    first, last = span
     block = data.rows[first:last]
     # Only the columns the rules read, column by column; rows with none of them are not data.
     old_results = _outputs(rs)
-    reads = {k: j for k, j in header.columns.items() if k not in old_results}
+    reads = {k: j for k, j in header.columns.items() if k not in old_results or k in kept}
     columns = {k: [r[j] if j < len(r) else None for r in block] for k, j in reads.items()}
     filled = [any(c[i] is not None for c in columns.values()) for i in range(len(block))]
     keep = [i for i, f in enumerate(filled) if f]
@@ -286,7 +335,7 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
                     col[i] = ValueProblem(f"the formula in {col_letter(data.first_col + j)}{r} has no calculated value",
                                           "open the workbook in Excel, let it calculate, and save it")
     result.rows = len(excel_rows)
-    ev = evaluator.evaluate_columns(columns, len(excel_rows), runs, as_of, dayfirst=dayfirst)
+    ev = evaluator.evaluate_columns(columns, len(excel_rows), runs, as_of, dayfirst=dayfirst, given_wins=set(kept))
     for p in ev.problems:
         problems.append(_row_problem(p, sheet, excel_rows, header))
     problems.sort(key=lambda p: (p.row or 0, p.column or ""))
@@ -311,7 +360,7 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
     col_of: dict[str, int] = {}
     lang = _lang(header)
     for name, label, aliases, kind in outputs:
-        if name in col_of:
+        if name in col_of or name in kept:
             continue
         values = ev.columns.get(name, [None] * len(excel_rows))
         if kind == "due":
@@ -332,6 +381,7 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
         edit.columns.append(_scatter(col, header.row, title, excel_rows, out_values, kind))
         _count(result, rs, runs, name, label, values)
     _highlights(edit, rs, runs, col_of, header, excel_rows, next_col)
+    edit.owned = set(data.owned or ()) | {(header.row, c) for c in col_of.values()}
     return edit, result
 
 

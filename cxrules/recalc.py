@@ -33,7 +33,7 @@ from .workbook import (
     NewSheet,
     SheetEdit,
     col_letter,
-    find_header,
+    find_regions,
     open_workbook,
     write_workbook,
 )
@@ -53,6 +53,7 @@ class SheetResult:
     sheet: str
     rows: int = 0
     header_row: int | None = None
+    region: str | None = None  # the range (A1:F20) when a sheet holds several
     decisions: list[str] = field(default_factory=list)
     columns_written: list[str] = field(default_factory=list)
     columns_added: list[str] = field(default_factory=list)
@@ -86,7 +87,7 @@ class RecalcReport:
             "rows": self.rows,
             "sheets": [
                 {
-                    "sheet": s.sheet, "rows": s.rows, "header_row": s.header_row, "decisions": s.decisions,
+                    "sheet": s.sheet, "region": s.region, "rows": s.rows, "header_row": s.header_row, "decisions": s.decisions,
                     "columns_written": s.columns_written, "columns_added": s.columns_added, "missing": s.missing,
                     "problems": s.problems, "overdue": s.overdue,
                     "counts": {k: dict(v) for k, v in s.counts.items()}, "sums": s.sums,
@@ -214,7 +215,8 @@ def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress) -> Reca
     return report
 
 
-def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport, dayfirst: bool = False):
+def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport, dayfirst: bool = False,
+         header_row: int | None = None):
     """What recalculating these sheets writes: (sheet edits, new sheets); fills `report`.
 
     `sheets` yields SheetData, from a file or from a workbook open in Excel; the caller
@@ -226,32 +228,50 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
     for data in sheets:
         if data.name in OWN_SHEETS:
             continue
-        header = find_header(data, want)
-        found = set(header.columns) if header else set()
-        runs, missing = applicable(rs, found)
-        if not header or not runs:
-            report.skipped.append(data.name)
-            continue
-        report.problems.extend(header.problems)
-        first, last = _data_span(data, header)
-        kept = _kept_columns(rs, data, header, runs, first, last)
-        if kept:
-            blocked = frozenset(d for d, _ in kept.values() if d)
-            runs, missing = applicable(rs, found, blocked)
-            for name, (dec, col) in kept.items():
-                what = (f"so decision '{dec}' did not run on this sheet and the column was kept "
-                        f"(the decisions that use it read it as it is)") if dec else "so it was kept"
-                report.problems.append(Problem(
-                    f"column {col_letter(col)} ('{header.texts.get(name, name)}') holds data cxrules did not write, {what}",
-                    WARNING, "column-kept", sheet=data.name, row=header.row, column=col_letter(col),
-                    suggestion="to let cxrules fill it, clear the column or rename its header; to keep your values, nothing to do"))
+        regions, found_problems = find_regions(data, want, header_row=header_row)
+        report.problems.extend(found_problems)
+        several = len(regions) > 1
+        done = 0
+        for header in regions:
+            where = f"the range {header.ref}" if several else "this sheet"
+            found = set(header.columns)
+            runs, missing = applicable(rs, found)
             if not runs:
-                report.skipped.append(data.name)
+                if several:
+                    report.problems.append(Problem(
+                        f"the range {header.ref} has none of the columns the decisions read; it was left as it is",
+                        WARNING, "range-skipped", sheet=data.name, row=header.row, column=col_letter(header.first_col + header.lo)))
                 continue
-        edit, result = _recalc_sheet(rs, evaluator, data, header, runs, missing, as_of, dayfirst, report, (first, last), kept)
-        report.sheets.append(result)
-        if edit.columns:
-            edits.append(edit)
+            report.problems.extend(header.problems)
+            first, last = _data_span(data, header)
+            kept = _kept_columns(rs, data, header, runs, first, last)
+            if kept:
+                blocked = frozenset(d for d, _ in kept.values() if d)
+                runs, missing = applicable(rs, found, blocked)
+                for name, (dec, col) in kept.items():
+                    what = (f"so decision '{dec}' did not run on {where} and the column was kept "
+                            f"(the decisions that use it read it as it is)") if dec else "so it was kept"
+                    report.problems.append(Problem(
+                        f"column {col_letter(col)} ('{header.texts.get(name, name)}') holds data cxrules did not write, {what}",
+                        WARNING, "column-kept", sheet=data.name, row=header.row, column=col_letter(col),
+                        suggestion="to let cxrules fill it, clear the column or rename its header; to keep your values, nothing to do"))
+                if not runs:
+                    continue
+            blocker = _no_room(rs, data, header, runs, kept, first, last)
+            if blocker:
+                report.problems.append(Problem(
+                    f"{where[0].upper() + where[1:]} has no room for its results: {blocker}; it was left as it is",
+                    WARNING, "no-room", sheet=data.name, row=header.row, column=col_letter(header.first_col + header.lo),
+                    suggestion="leave empty columns to the right of the table (one more than it needs, to keep the tables apart), or move the other table"))
+                continue
+            edit, result = _recalc_sheet(rs, evaluator, data, header, runs, missing, as_of, dayfirst, report, (first, last), kept)
+            result.region = header.ref if several else None
+            report.sheets.append(result)
+            done += 1
+            if edit.columns:
+                edits.append(edit)
+        if not done:
+            report.skipped.append(data.name)
     if not report.sheets:
         report.problems.append(Problem(
             "no sheet has the columns the rules read; nothing was changed",
@@ -263,9 +283,9 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
 
 
 def _data_span(data, header: Header) -> tuple[int, int]:
-    """rows[first:last] are the data rows: below the header, to the table's end or the last row."""
+    """rows[first:last] are the data rows: below the header, to the range's end."""
     first = header.index + 1
-    last = len(data.rows)
+    last = len(data.rows) if header.end is None else header.end
     if header.table:
         tbl = next((t for t in data.tables if t.name == header.table), None)
         if tbl:
@@ -297,6 +317,45 @@ def _kept_columns(rs: RuleSet, data, header: Header, runs, first: int, last: int
         if any(j < len(r) and r[j] is not None for r in rows):
             kept[name] = (dec, col)
     return kept
+
+
+def _new_columns(rs: RuleSet, header: Header, runs, kept) -> int:
+    """How many columns the results need to the right of the range."""
+    names = {o.name for n in runs for o in rs.tables[n].outputs} | {d.name for n in runs for d in rs.tables[n].due}
+    if any(rs.tables[n].due for n in runs):
+        names.add(DAYS_OVERDUE)
+    return len([x for x in names if x not in header.columns and x not in kept])
+
+
+def _no_room(rs: RuleSet, data, header: Header, runs, kept, first: int, last: int) -> str | None:
+    """Why the range's new columns cannot go to its right, or None when they can.
+
+    New columns start right of the range. Anything already there in the range's rows
+    (another range, an Excel table) is never written over; a range with something to
+    its right also keeps one empty column after its results, so the two stay apart.
+    """
+    k = _new_columns(rs, header, runs, kept)
+    if not k:
+        return None
+    start = (header.hi if header.hi is not None else header.width - 1) + 1  # grid column index
+    i1, i2 = header.index, max(last, header.index + 1)
+    occupied = [t for t in data.tables if not (t.ref[2] < data.first_row + i1 or t.ref[0] > data.first_row + i2 - 1)
+                and t.ref[3] >= data.first_col + start and t.name != header.table]
+    first_used = min([t.ref[1] - data.first_col for t in occupied], default=None)
+    for r in data.rows[i1:i2]:
+        for j in range(start, len(r)):
+            if r[j] is not None:
+                if first_used is None or j < first_used:
+                    first_used = j
+                break
+    if first_used is None:
+        return None
+    if first_used - start >= k + 1:
+        return None
+    what = next((f"table '{t.name}'" for t in occupied if t.ref[1] - data.first_col == first_used), None)
+    col = col_letter(data.first_col + first_used)
+    return (f"it needs {k} new column{'s' if k > 1 else ''} right of column {col_letter(data.first_col + start - 1)}, "
+            f"and column {col} already holds {what or 'other data'}")
 
 
 def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, dayfirst, report: RecalcReport, span, kept):
@@ -344,7 +403,7 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
 
     # where each output goes
     edit = SheetEdit(sheet)
-    next_col = max([header.first_col + header.width] + [header.first_col + len(r) for r in data.rows[: header.index + 1]])
+    next_col = header.first_col + (header.hi if header.hi is not None else header.width - 1) + 1
     outputs: list[tuple[str, str, list[str], str]] = []  # (name, label, aliases, kind)
     for name in runs:
         t = rs.tables[name]

@@ -152,10 +152,11 @@ def decisions(rules, as_json):
 @click.option("--output", "-o", type=click.Path(), help="Write here instead of in place (a file for one workbook, or a folder).")
 @click.option("--dry-run", is_flag=True, help="Compute and report, but write nothing.")
 @click.option("--dayfirst", is_flag=True, help="Read dates written as text like 23/11/2026 day first.")
+@click.option("--header-row", type=click.IntRange(1, 1048576), help="The row of the headers, when they are below the first 30 rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--silent", "-s", is_flag=True, help="No progress bar and no summary table.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any row has a problem (default: only if a workbook fails).")
-def recalc(workbooks, rules, as_of, output, dry_run, dayfirst, as_json, silent, strict):
+def recalc(workbooks, rules, as_of, output, dry_run, dayfirst, header_row, as_json, silent, strict):
     """Recalculate workbooks in place: tiers, next contacts, deadlines, escalation, offers.
 
     Each workbook is written to a temporary file beside it and replaced in one step, or
@@ -178,7 +179,7 @@ def recalc(workbooks, rules, as_of, output, dry_run, dayfirst, as_json, silent, 
             dst = Path(output) / Path(wb).name if Path(output).is_dir() else Path(output)
         bar = _Progress(Path(wb).name) if show else None
         try:
-            rep = do_recalc(wb, ev, moment, dst, dry_run=dry_run, dayfirst=dayfirst, progress=bar or (lambda *a: None))
+            rep = do_recalc(wb, ev, moment, dst, dry_run=dry_run, dayfirst=dayfirst, header_row=header_row, progress=bar or (lambda *a: None))
         except CxError as e:
             failed.append((wb, str(e)))
             click.echo(f"Error: {e}", err=True)
@@ -237,7 +238,7 @@ def _print_report(rep, dry_run):
     verb = "would write" if dry_run else ("wrote" if rep.written else "left unchanged")
     click.echo(f"{rep.path}: {verb} {rep.output if rep.written or dry_run else ''}".rstrip() + f" (as of {rep.as_of:%Y-%m-%d %H:%M})")
     head = ["sheet", "rows", "decisions", "new columns", "overdue", "problems"]
-    table = [[s.sheet, str(s.rows), ", ".join(s.decisions), str(len(s.columns_added)), str(s.overdue), str(s.problems)] for s in rep.sheets]
+    table = [[s.sheet + (f" {s.region}" if s.region else ""), str(s.rows), ", ".join(s.decisions), str(len(s.columns_added)), str(s.overdue), str(s.problems)] for s in rep.sheets]
     widths = [max(len(h), *(len(r[k]) for r in table)) if table else len(h) for k, h in enumerate(head)]
     click.echo("  " + "  ".join(h.ljust(w) for h, w in zip(head, widths)))
     for r in table:

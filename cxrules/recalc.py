@@ -34,6 +34,7 @@ from .workbook import (
     SheetEdit,
     col_letter,
     find_regions,
+    range_ref,
     open_workbook,
     write_workbook,
 )
@@ -171,11 +172,12 @@ def recalc(
     dry_run: bool = False,
     dayfirst: bool = False,
     progress: Progress = _noop,
+    header_row: int | None = None,
 ) -> RecalcReport:
     """Recalculate one workbook; returns what was done. Raises WorkbookError if the file
     cannot be read or written (it is then left exactly as it was)."""
     with _paused_gc():
-        return _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress)
+        return _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_row)
 
 
 @contextlib.contextmanager
@@ -191,7 +193,7 @@ def _paused_gc():
             gc.enable()
 
 
-def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress) -> RecalcReport:
+def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_row=None) -> RecalcReport:
     rs = evaluator.rs
     src = Path(path)
     dst = Path(output) if output else src
@@ -205,7 +207,7 @@ def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress) -> Reca
                 progress(f"reading {sheet.name}", k, len(sheets))
                 yield wb.read_sheet(sheet.name)
 
-        edits, new_sheets = plan(read(), evaluator, as_of, report, dayfirst)
+        edits, new_sheets = plan(read(), evaluator, as_of, report, dayfirst, header_row)
     if not report.sheets or dry_run:
         return report
     progress("writing", len(sheets), len(sheets))
@@ -232,7 +234,9 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
         report.problems.extend(found_problems)
         several = len(regions) > 1
         done = 0
+        results = _outputs(rs) | {DAYS_OVERDUE}
         for header in regions:
+            header.ref = _range_label(data, header, results)
             where = f"the range {header.ref}" if several else "this sheet"
             found = set(header.columns)
             runs, missing = applicable(rs, found)
@@ -280,6 +284,18 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
         ))
         return [], []
     return edits, [summary_sheet(report, rs), issues_sheet(report)]
+
+
+def _range_label(data, header: Header, results: set) -> str:
+    """The range as a person sees it, header to last row, without the result columns
+    cxrules added (so a rerun names it the same)."""
+    mine = {j for k, j in header.columns.items() if k in results}
+    mine |= {c - header.first_col for r, c in (data.owned or ()) if r == header.row}
+    hi = header.hi if header.hi is not None else header.width - 1
+    while hi > header.lo and hi in mine:
+        hi -= 1
+    last = header.row + max((header.end if header.end is not None else len(data.rows)) - header.index - 1, 0)
+    return range_ref(header.row, header.first_col + header.lo, last, header.first_col + hi)
 
 
 def _data_span(data, header: Header) -> tuple[int, int]:
@@ -571,7 +587,7 @@ def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
     rows.append(["Sheet", "Rows", "Decisions", "Overdue", "Problems"])
     row_formats[len(rows) - 1] = bold
     for s in report.sheets:
-        rows.append([s.sheet, s.rows, ", ".join(s.decisions), s.overdue, s.problems])
+        rows.append([s.sheet + (f" {s.region}" if s.region else ""), s.rows, ", ".join(s.decisions), s.overdue, s.problems])
     rows.append([])
     for s in report.sheets:
         for label, counts in s.counts.items():

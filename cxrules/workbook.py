@@ -65,6 +65,7 @@ class Header:
     lo: int = 0
     hi: int | None = None
     end: int | None = None
+    ref: str = ""  # how the range is named in messages (A1:F20)
 
     def col(self, key: str) -> int:
         """The sheet column index (A = 0) of a key, for ColumnWrite.col."""
@@ -76,13 +77,6 @@ class Header:
     @property
     def width(self) -> int:
         return max(self.columns.values(), default=-1) + 1
-
-    @property
-    def ref(self) -> str:
-        """The region as Excel names a range, header to last row (A1:F20)."""
-        hi = self.hi if self.hi is not None else self.width - 1
-        last = self.row + max((self.end if self.end is not None else self.index + 1) - self.index - 1, 0)
-        return range_ref(self.row, self.first_col + self.lo, last, self.first_col + hi)
 
 
 def _cell_text(v) -> str | None:

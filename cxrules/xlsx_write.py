@@ -314,16 +314,6 @@ class SheetRewriter:
         self.warned: set[int] = set()
         self.autofilter: tuple[int, int, int, int] | None = None  # the sheet filter's new range
 
-    # -- which cells the edit overwrites
-    def writes(self, row: int, col: int) -> bool:
-        for c in self.cols:
-            if c.col == col:
-                if c.header is not None and row == c.header_row:
-                    return True
-                if c.first_row <= row < c.first_row + len(c.values):
-                    return True
-        return False
-
     def ops(self, row: int):
         """[(col, ColumnWrite, value, is_header)] for this row, in column order."""
         out = []
@@ -385,7 +375,7 @@ class SheetRewriter:
             if c.header is None:
                 continue
             n = c.col + 1
-            if any(lo <= n <= hi for lo, hi in existing):
+            if any(lo <= n <= hi for lo, hi in existing) or any(k == n for k, _ in new_cols):
                 continue
             w = c.width or max(_text_width(c.header) * 1.1 + 2, _kind_width(c.kind))
             if w > 9.5 or c.width:
@@ -1426,16 +1416,18 @@ def _styles_named(zin: zipfile.ZipFile, pkg: Package) -> int:
 
 
 def _check_edit(e: SheetEdit, where: str) -> None:
-    seen = set()
+    spans: dict[int, list[tuple[int, int]]] = {}  # col -> row spans written (ranges stacked on a sheet)
     for c in e.columns:
         if c.kind not in KINDS:
             raise ValueError(f"{where}: unknown column kind {c.kind!r}; use one of {', '.join(KINDS)}")
         if not 0 <= c.col < MAX_COL:
             raise ValueError(f"{where}: column index {c.col} is outside the sheet")
-        if c.col in seen:
-            raise ValueError(f"{where}: column {col_letter(c.col)} is written twice")
-        seen.add(c.col)
         last = c.first_row + len(c.values) - 1
+        lo = min(c.header_row, c.first_row) if c.header is not None else c.first_row
+        hi = max(last, c.header_row if c.header is not None else last)
+        if any(not (hi < a or lo > b) for a, b in spans.get(c.col, [])):
+            raise ValueError(f"{where}: column {col_letter(c.col)} is written twice in the same rows")
+        spans.setdefault(c.col, []).append((lo, hi))
         if c.first_row < 1 or last > MAX_ROW or not 1 <= c.header_row <= MAX_ROW:
             raise WorkbookError(f"{where}: column {col_letter(c.col)} would go past Excel's last row ({MAX_ROW})")
         if c.header is not None and c.first_row <= c.header_row <= last:

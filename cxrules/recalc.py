@@ -399,6 +399,8 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
     excel_rows = [data.first_row + first + i for i in keep]
     problems: list[Problem] = []
     no_value = set(data.formula_cells_without_value)
+    placeholders = set(data.formula_placeholders)
+    no_value |= placeholders
     for key, j in reads.items():
         col = columns[key]
         for i, v in enumerate(col):
@@ -407,8 +409,11 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
         if no_value:
             for i, r in enumerate(excel_rows):
                 if (r, data.first_col + j) in no_value:  # a bad cell for that row, not a blank
-                    col[i] = ValueProblem(f"the formula in {col_letter(data.first_col + j)}{r} has no calculated value",
-                                          "open the workbook in Excel, let it calculate, and save it")
+                    ref = f"{col_letter(data.first_col + j)}{r}"
+                    col[i] = ValueProblem(
+                        f"the formula in {ref} was saved by a program that does not calculate (its value is only a placeholder)"
+                        if (r, data.first_col + j) in placeholders else f"the formula in {ref} has no calculated value",
+                        "open the workbook in Excel, let it calculate, and save it")
     result.rows = len(excel_rows)
     ev = evaluator.evaluate_columns(columns, len(excel_rows), runs, as_of, dayfirst=dayfirst, given_wins=set(kept))
     for p in ev.problems:

@@ -738,6 +738,8 @@ def _fix_package(data: bytes, formulas: dict[str, dict[str, Formula]], titles: l
     if REL_SST not in rels:
         rels = rels.replace("</Relationships>", f'<Relationship Id="rIdSharedStrings" Target="sharedStrings.xml" Type="{REL_SST}" /></Relationships>')
     parts["xl/_rels/workbook.xml.rels"] = rels.encode("utf-8")
+    # the formulas now carry their values, as Excel saves them: no recalculation on load
+    parts["xl/workbook.xml"] = re.sub(rb'\s*fullCalcOnLoad="1"', b"", parts["xl/workbook.xml"])
     stamp = as_of.replace(tzinfo=ZoneInfo(TIMEZONE)).astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     parts["docProps/core.xml"] = (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'

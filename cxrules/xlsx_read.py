@@ -85,6 +85,9 @@ class SheetData:
     # header cells (row, col) of the columns cxrules wrote on earlier runs; None: not
     # recorded (a workbook from before ownership was kept, or one open in Excel)
     owned: set[tuple[int, int]] | None = None
+    # (row, col) of formula cells whose stored value is a placeholder: the workbook asks to
+    # be calculated when opened (fullCalcOnLoad), as writers that do not calculate do
+    formula_placeholders: list[tuple[int, int]] = field(default_factory=list)
 
     def excel_row(self, i: int) -> int:
         return self.first_row + i
@@ -337,6 +340,9 @@ class Workbook:
         self._wb_xml = wb_xml
         m = re.search(r"<(?:\w+:)?workbookPr\b[^>]*>", wb_xml)
         self.date1904 = bool(m) and attrs(m.group(0)).get("date1904", "0").lower() in ("1", "true")
+        m = re.search(r"<(?:\w+:)?calcPr\b[^>]*>", wb_xml)
+        # xlsxwriter, pandas and polars write 0 for every formula and set this flag
+        self.full_calc_on_load = bool(m) and attrs(m.group(0)).get("fullCalcOnLoad", "0").lower() in ("1", "true")
 
     # lookups
     @property
@@ -411,7 +417,7 @@ class Workbook:
             rows[i] = [None if v == "" else v for v in row]
         while rows and not any(v is not None for v in rows[-1]):
             rows.pop()
-        errors, no_value = scan_sheet_xml(self._zf, sh.part)
+        errors, no_value, placeholders = scan_sheet_xml(self._zf, sh.part, self.full_calc_on_load)
         for (r, c), code in errors.items():
             i, j = r - first_row, c - first_col
             if i < 0 or j < 0:  # outside calamine's area: shift the grid
@@ -425,7 +431,7 @@ class Workbook:
             row[j] = CellError(code)
         merged = [(a[0] + 1, a[1], b[0] + 1, b[1]) for a, b in merged_raw]
         return SheetData(sh.name, rows, first_row, first_col, sheet_tables(self._zf, sh.part), merged, sorted(no_value),
-                         self.owned_cells(sh.name))
+                         self.owned_cells(sh.name), sorted(placeholders - no_value))
 
     def close(self) -> None:
         try:
@@ -479,6 +485,7 @@ def open_workbook(path) -> Workbook:
 # ------------------------------------------------------------------ fast XML scan
 _CELL_R = re.compile(rb'\br="([A-Z]{1,3})([0-9]+)"')
 _ERR_CELL = re.compile(rb'<c\b[^>]*?\bt="e"[^>]*>(?:<f\b[^>]*?(?:/>|>[^<]*</f>))?\s*<v>([^<]*)</v>')
+_F_ANY = re.compile(rb'<c\b([^>]*)>\s*<f\b')
 _F_NO_V = re.compile(rb'<c\b([^>]*)>\s*<f\b[^>]*?(?:/>|>[^<]*</f>)\s*(<v\s*/>|<v>\s*</v>)?\s*</c>')
 _ROW_END = b"</row>"
 
@@ -503,10 +510,12 @@ def iter_row_chunks(zf: zipfile.ZipFile, part: str, size: int = 8 << 20):
             rest = buf[cut:]
 
 
-def scan_sheet_xml(zf: zipfile.ZipFile, part: str) -> tuple[dict[tuple[int, int], str], set[tuple[int, int]]]:
-    """Error cells {(row, col): '#N/A'} and formula cells without a cached value."""
+def scan_sheet_xml(zf: zipfile.ZipFile, part: str, all_formulas: bool = False):
+    """Error cells {(row, col): '#N/A'}, formula cells without a cached value, and (with
+    all_formulas) every formula cell, whose values are placeholders."""
     errors: dict[tuple[int, int], str] = {}
     no_value: set[tuple[int, int]] = set()
+    every: set[tuple[int, int]] = set()
     for chunk in iter_row_chunks(zf, part):
         has_err = b't="e"' in chunk
         has_f = b"<f" in chunk
@@ -516,8 +525,14 @@ def scan_sheet_xml(zf: zipfile.ZipFile, part: str) -> tuple[dict[tuple[int, int]
             for m in _ERR_CELL.finditer(chunk):
                 r = _CELL_R.search(m.group(0))
                 if r is None:
-                    return _scan_slow(zf, part)
+                    return _scan_slow(zf, part, all_formulas)
                 errors[(int(r.group(2)), col_index(r.group(1)))] = m.group(1).decode("utf-8").strip()
+        if has_f and all_formulas:
+            for m in _F_ANY.finditer(chunk):
+                r = _CELL_R.search(m.group(1))
+                if r is None:
+                    return _scan_slow(zf, part, all_formulas)
+                every.add((int(r.group(2)), col_index(r.group(1))))
         if has_f:
             for m in _F_NO_V.finditer(chunk):
                 a = m.group(1)
@@ -525,16 +540,16 @@ def scan_sheet_xml(zf: zipfile.ZipFile, part: str) -> tuple[dict[tuple[int, int]
                     continue
                 r = _CELL_R.search(a)
                 if r is None:
-                    return _scan_slow(zf, part)
+                    return _scan_slow(zf, part, all_formulas)
                 no_value.add((int(r.group(2)), col_index(r.group(1))))
-    return errors, no_value
+    return errors, no_value, every
 
 
-def _scan_slow(zf: zipfile.ZipFile, part: str):
+def _scan_slow(zf: zipfile.ZipFile, part: str, all_formulas: bool = False):
     """For sheets whose cells lack r="A1" attributes (not written by Excel)."""
     import xml.etree.ElementTree as ET
 
-    errors, no_value = {}, set()
+    errors, no_value, every = {}, set(), set()
     q = "{%s}" % NS_MAIN
     row_no, col_no = 0, -1
     with zf.open(part) as f:
@@ -554,7 +569,9 @@ def _scan_slow(zf: zipfile.ZipFile, part: str):
                     errors[(row_no, col_no)] = (v_el.text or "").strip()
                 if f_el is not None and (v_el is None or (not v_el.text and el.get("t") != "str")):
                     no_value.add((row_no, col_no))
+                if f_el is not None and all_formulas:
+                    every.add((row_no, col_no))
                 el.clear()
             elif tag == q + "row":
                 el.clear()
-    return errors, no_value
+    return errors, no_value, every

@@ -91,7 +91,7 @@ def _stat(path, name=None) -> os.stat_result | None:
     except OSError as e:
         if e.errno == errno.ENAMETOOLONG:
             raise WorkbookError(f"{name}: {too_long(path)}") from None
-        raise WorkbookError(f"{name}: cannot be looked at ({e.strerror}); check the name and that you may open its folder") from None
+        raise WorkbookError(f"{name}: cannot be reached ({e.strerror}); check the name and that you may open its folder") from None
 
 
 def is_dir(path) -> bool:
@@ -188,17 +188,22 @@ def check_destination(src, dst, force: bool = False) -> None:
         _check_replaceable(dst, real, st)
     if _folder_read_only(folder):
         raise WorkbookError(f"{dst}: its folder {folder} is read-only, so cxrules cannot write there; make the folder writable, or write the results elsewhere with --output")
+    if len(os.fsencode(str(folder))) + 1 + TEMP_NAME_LEN >= _limit(folder, "PC_PATH_MAX", 4096):
+        raise WorkbookError(_temp_too_long(dst, folder))
+
+
+def _temp_too_long(dst, folder: Path) -> str:
+    return f"{dst}: the temporary file beside it cannot be made: {too_long(folder, 1 + TEMP_NAME_LEN)}"
 
 
 # ------------------------------------------------------------------ temp files
-def remove_stale_temps(folder: Path, now: float | None = None) -> list[str]:
-    """Remove temp files of killed runs from `folder`; returns their names."""
-    now = time.time() if now is None else now
-    removed = []
+def remove_stale_temps(folder: Path) -> None:
+    """Remove the temp files of killed runs from `folder`."""
+    now = time.time()
     try:
         entries = list(os.scandir(folder))
     except OSError:
-        return removed
+        return
     for entry in entries:
         if not _TEMP_NAME.fullmatch(entry.name):
             continue
@@ -209,10 +214,8 @@ def remove_stale_temps(folder: Path, now: float | None = None) -> list[str]:
             if _locked(entry.path):
                 continue
             os.unlink(entry.path)
-            removed.append(entry.name)
         except OSError:  # gone already, or not ours to remove: leave it
             continue
-    return removed
 
 
 def _locked(path: str) -> bool:
@@ -236,7 +239,7 @@ def make_temp(dst: Path) -> tuple[int, str]:
         fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=str(dst.parent))
     except OSError as e:
         if e.errno == errno.ENAMETOOLONG:  # the temp name can be longer than the workbook's
-            raise WorkbookError(f"{dst}: the temporary file beside it cannot be made: {too_long(dst.parent, 1 + TEMP_NAME_LEN)}") from None
+            raise WorkbookError(_temp_too_long(dst, dst.parent)) from None
         raise
     if fcntl is not None:
         try:

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 import cxrules.xlsx_write as xw
 from cxrules.cli import cli
-from cxrules.workbook import open_workbook
+from cxrules.workbook import WorkbookError, open_workbook, write_workbook
 
 AS_OF = "2026-11-23 10:00"
 RULES = Path(__file__).resolve().parents[1] / "rules"
@@ -297,6 +297,7 @@ def test_non_file_as_output_is_refused_without_blocking(book, tmp_path, kind):
 
 
 # ------------------------------------------------------------------ long names
+@posix
 def test_too_long_file_names_get_one_line(book, tmp_path):
     original = book.read_bytes()
     out = tmp_path / ("x" * 300 + ".xlsx")
@@ -309,6 +310,7 @@ def test_too_long_file_names_get_one_line(book, tmp_path):
     assert book.read_bytes() == original and sorted(p.name for p in tmp_path.iterdir()) == ["book.xlsx"]
 
 
+@posix
 def test_longest_name_is_written_in_place(book, tmp_path):
     longest = tmp_path / ("b" * 250 + ".xlsx")  # 255 bytes: Excel's '~$' lock name would not fit
     book.rename(longest)
@@ -330,8 +332,12 @@ def test_folder_too_deep_for_the_temp_file_beside_the_output(book, tmp_path):
     original = book.read_bytes()
     r = recalc(book, "-o", out)
     assert r.exit_code == 1
-    assert error(r) == (f"Error: {out}: the temporary file beside it cannot be made: the path is too long for this system "
-                        "(4103 bytes; at most 4095); use a shorter folder or name\n")
+    why = "the temporary file beside it cannot be made: the path is too long for this system (4103 bytes; at most 4095); use a shorter folder or name"
+    assert error(r) == f"Error: {out}: {why}\n"
+    # the writer says the same when called without that check first
+    with pytest.raises(WorkbookError) as e:
+        write_workbook(book, out, [])
+    assert str(e.value) == f"{os.path.realpath(out)}: {why}"
     assert list(deep.iterdir()) == [] and book.read_bytes() == original
 
 

@@ -150,23 +150,25 @@ def decisions(rules, as_json):
 @click.option("--rules", type=click.Path(), help=RULES_HELP)
 @click.option("--as-of", "as_of", help="The moment 'now' is, e.g. '2026-11-23 09:30' (default: now in the rules' time zone).")
 @click.option("--output", "-o", type=click.Path(), help="Write here instead of in place (a file for one workbook, or a folder).")
+@click.option("--force", is_flag=True, help="Replace an existing workbook named by --output.")
 @click.option("--dry-run", is_flag=True, help="Compute and report, but write nothing.")
 @click.option("--dayfirst", is_flag=True, help="Read dates written as text like 23/11/2026 day first.")
 @click.option("--header-row", type=click.IntRange(1, 1048576), help="The row of the headers, when they are below the first 30 rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--silent", "-s", is_flag=True, help="No progress bar and no summary table.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any row has a problem (default: only if a workbook fails).")
-def recalc(workbooks, rules, as_of, output, dry_run, dayfirst, header_row, as_json, silent, strict):
+def recalc(workbooks, rules, as_of, output, force, dry_run, dayfirst, header_row, as_json, silent, strict):
     """Recalculate workbooks in place: tiers, next contacts, deadlines, escalation, offers.
 
     Each workbook is written to a temporary file beside it and replaced in one step, or
     left untouched. Overdue rows are coloured; a 'CX summary' and an 'Issues' sheet are
     added. Row problems are listed, and the other rows are still computed.
     """
-    from .recalc import recalc as do_recalc
     from .evaluation import Evaluator
+    from .files import is_dir
+    from .recalc import recalc as do_recalc
 
-    if output and len(workbooks) > 1 and not Path(output).is_dir():
+    if output and len(workbooks) > 1 and not is_dir(output):
         raise click.UsageError("--output names one file, but several workbooks were given; give a folder, or leave --output out to write in place")
     rs = _load_or_exit(rules)
     ev = Evaluator(rs)
@@ -176,10 +178,11 @@ def recalc(workbooks, rules, as_of, output, dry_run, dayfirst, header_row, as_js
     for wb in workbooks:
         dst = None
         if output:
-            dst = Path(output) / Path(wb).name if Path(output).is_dir() else Path(output)
+            dst = Path(output) / Path(wb).name if is_dir(output) else Path(output)
         bar = _Progress(Path(wb).name) if show else None
         try:
-            rep = do_recalc(wb, ev, moment, dst, dry_run=dry_run, dayfirst=dayfirst, header_row=header_row, progress=bar or (lambda *a: None))
+            rep = do_recalc(wb, ev, moment, dst, dry_run=dry_run, dayfirst=dayfirst, header_row=header_row,
+                            progress=bar or (lambda *a: None), force=force)
         except CxError as e:
             failed.append((wb, str(e)))
             click.echo(f"Error: {e}", err=True)
@@ -193,6 +196,8 @@ def recalc(workbooks, rules, as_of, output, dry_run, dayfirst, header_row, as_js
             if bar:
                 bar.close()
         reports.append(rep)
+        for p in rep.refused:  # a sheet left unwritten fails the run, said like the other failures
+            click.echo(f"Error: {wb}: sheet '{p.sheet}': {p.message}; {p.suggestion}", err=True)
     if as_json:
         click.echo(json.dumps({"reports": [r.to_dict() for r in reports], "failed": [{"workbook": w, "error": e} for w, e in failed]},
                               ensure_ascii=False, indent=2, default=str))
@@ -200,7 +205,8 @@ def recalc(workbooks, rules, as_of, output, dry_run, dayfirst, header_row, as_js
         for rep in reports:
             _print_report(rep, dry_run)
     problems = sum(len(r.problems) for r in reports)
-    sys.exit(1 if failed or (strict and problems) else 0)
+    refused = any(r.refused for r in reports)
+    sys.exit(1 if failed or refused or (strict and problems) else 0)
 
 
 @cli.command()
@@ -248,11 +254,13 @@ def _print_report(rep, dry_run):
             click.echo(f"  note: sheet '{s.sheet}' has no column for {', '.join(cols)} ({dec}); those inputs are blank")
     if rep.skipped:
         click.echo(f"  not changed (no rule columns): {', '.join(rep.skipped)}")
-    shown = rep.problems[:20]
+    refused = rep.refused
+    listed = [p for p in rep.problems if p not in refused] if refused else rep.problems  # those went to stderr
+    shown = listed[:20]
     for p in shown:
         click.echo("  " + str(p))
-    if len(rep.problems) > len(shown):
-        click.echo(f"  ... and {len(rep.problems) - len(shown)} more problems (see the Issues sheet, or --json)")
+    if len(listed) > len(shown):
+        click.echo(f"  ... and {len(listed) - len(shown)} more problems (see the Issues sheet, or --json)")
 
 
 def _known_names(rs, decision) -> set:

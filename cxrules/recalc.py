@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Callable
 
 from .evaluation import Evaluator, RowProblem, now_in
+from .files import check_destination
 from .loader import COLOURS
 from .model import RuleSet
-from .problems import WARNING, Problem
+from .problems import ERROR, WARNING, Problem
 from .values import Duration, ValueProblem, display
 from .workbook import (
     BarChart,
@@ -38,6 +39,7 @@ from .workbook import (
     open_workbook,
     write_workbook,
 )
+from .xlsx_write import MAX_COL
 
 SUMMARY_SHEET = "CX summary"
 ISSUES_SHEET = "Issues"
@@ -63,6 +65,7 @@ class SheetResult:
     overdue: int = 0
     counts: dict[str, Counter] = field(default_factory=dict)  # output label -> value counts
     sums: dict[str, float] = field(default_factory=dict)
+    refused: Problem | None = None  # why nothing was written on this sheet
 
 
 @dataclass
@@ -79,6 +82,11 @@ class RecalcReport:
     def rows(self) -> int:
         return sum(s.rows for s in self.sheets)
 
+    @property
+    def refused(self) -> list[Problem]:
+        """Sheets whose results could not be written, each with its reason."""
+        return [s.refused for s in self.sheets if s.refused]
+
     def to_dict(self) -> dict:
         return {
             "workbook": self.path,
@@ -90,7 +98,7 @@ class RecalcReport:
                 {
                     "sheet": s.sheet, "region": s.region, "rows": s.rows, "header_row": s.header_row, "decisions": s.decisions,
                     "columns_written": s.columns_written, "columns_added": s.columns_added, "missing": s.missing,
-                    "problems": s.problems, "overdue": s.overdue,
+                    "problems": s.problems, "overdue": s.overdue, "written": s.refused is None,
                     "counts": {k: dict(v) for k, v in s.counts.items()}, "sums": s.sums,
                 }
                 for s in self.sheets
@@ -173,11 +181,13 @@ def recalc(
     dayfirst: bool = False,
     progress: Progress = _noop,
     header_row: int | None = None,
+    force: bool = False,
 ) -> RecalcReport:
     """Recalculate one workbook; returns what was done. Raises WorkbookError if the file
-    cannot be read or written (it is then left exactly as it was)."""
+    cannot be read or written (it is then left exactly as it was). An existing `output`
+    other than the workbook itself is replaced only with `force`."""
     with _paused_gc():
-        return _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_row)
+        return _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_row, force)
 
 
 @contextlib.contextmanager
@@ -193,13 +203,15 @@ def _paused_gc():
             gc.enable()
 
 
-def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_row=None) -> RecalcReport:
+def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_row=None, force=False) -> RecalcReport:
     rs = evaluator.rs
     src = Path(path)
     dst = Path(output) if output else src
     as_of = as_of or now_in(rs.timezone)
     report = RecalcReport(str(src), str(dst), as_of)
     with open_workbook(src) as wb:
+        if not dry_run:  # refuse before the work, not after it
+            check_destination(src, dst, force)
         sheets = [s for s in wb.worksheets if s.name not in OWN_SHEETS]
 
         def read():
@@ -439,6 +451,21 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
         result.overdue = sum(1 for x in overdue if x)
     col_of: dict[str, int] = {}
     lang = _lang(header)
+    new: dict[str, str] = {}  # outputs that need a new column -> its title
+    for name, label, aliases, _ in outputs:
+        if name not in header.columns and name not in kept:
+            new.setdefault(name, _title(label, aliases, lang))
+    if next_col + len(new) > MAX_COL:  # XFD is Excel's last column: leave the sheet as it is
+        free = max(MAX_COL - next_col, 0)
+        why = ("the sheet already uses column XFD, Excel's last" if not free else
+               f"only {free} column{'s are' if free > 1 else ' is'} left after {col_letter(next_col - 1)} (XFD is Excel's last)")
+        result.refused = Problem(
+            f"no free column for {len(new)} new results ({', '.join(new.values())}): {why}; nothing was written on this sheet",
+            ERROR, "no-free-column", sheet=sheet,
+            suggestion="clear the unused cells at the far right of the sheet, or add these headers to columns it has, and run again")
+        report.problems.append(result.refused)
+        result.overdue = 0
+        return SheetEdit(sheet), result
     for name, label, aliases, kind in outputs:
         if name in col_of or name in kept:
             continue

@@ -278,16 +278,18 @@ def parse_owned(value: str) -> set[tuple[int, int]]:
 def lock_file(path: Path) -> Path | None:
     """Excel keeps '~$name' beside a workbook while it is open."""
     lock = path.with_name("~$" + path.name)
-    return lock if lock.exists() else None
+    try:
+        return lock if lock.exists() else None
+    except OSError:  # '~$' made the name too long: Excel could not have made that lock either
+        return None
 
 
 def check_readable(path: Path) -> None:
     """Refuse, in plain words, files cxrules cannot use."""
+    from .files import check_input
+
     name = str(path)
-    if not path.exists():
-        raise WorkbookError(f"{name}: no such file; check the name and folder")
-    if path.is_dir():
-        raise WorkbookError(f"{name}: is a folder, not a workbook")
+    check_input(path)  # a regular file: a FIFO or device is refused before it is opened
     suffix = path.suffix.lower()
     if path.name.startswith("~$"):
         raise WorkbookError(f"{name}: is Excel's lock file, not a workbook; use the workbook beside it")

@@ -23,13 +23,13 @@ import math
 import os
 import re
 import struct
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from . import files
 from .problems import WARNING, Problem
 from .values import Duration, display
 from .xlsx_package import Package, add_rel, new_rels, rel_target, update_app_titles, verify_written
@@ -1474,7 +1474,7 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
             by_name = {s.name.casefold(): s for s in pkg.sheets}
 
             # 1. edited sheets, streamed into a scratch zip
-            scratch = tempfile.TemporaryFile()
+            scratch = files.scratch_file()
             zscratch = zipfile.ZipFile(scratch, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
             edited: dict[str, str] = {}  # part -> name in scratch
             for e in merged.values():
@@ -1530,7 +1530,7 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
             pkg.finish()
 
             # 5. assemble beside the destination, then move it over
-            fd, tmp = tempfile.mkstemp(prefix=".~cxrules-", suffix=".tmp", dir=str(dst.parent))
+            fd, tmp = files.make_temp(dst)
             with os.fdopen(fd, "wb") as fout:
                 with zipfile.ZipFile(fout, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zout:
                     zs = zipfile.ZipFile(scratch) if edited else None
@@ -1557,10 +1557,8 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
         raise
     except (zipfile.BadZipFile, KeyError, struct.error, zlib.error) as e:
         raise WorkbookError(f"{src}: is damaged ({e}); open it in Excel, let it repair, and save it again") from None
-    except PermissionError as e:
-        raise WorkbookError(f"{dst}: cannot be written ({e.strerror}); close it in Excel, or check you may write to that folder") from None
-    except OSError as e:  # disk full, folder gone, ...: nothing was changed
-        raise WorkbookError(f"{dst}: could not be written ({e.strerror or e}); the workbook was not changed") from None
+    except OSError as e:  # disk full, TMPDIR full, folder gone, ...: nothing was changed
+        raise files.write_error(src, dst, e) from None
     finally:
         if tmp is not None:
             try:
@@ -1579,22 +1577,8 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
 
 
 def _replace(tmp: str, dst: Path, src: Path) -> None:
-    try:
-        mode = (dst if dst.exists() else src).stat().st_mode & 0o7777
-        os.chmod(tmp, mode)
-    except OSError:
-        pass
     check_not_open(dst)
-    os.replace(tmp, dst)
-    if hasattr(os, "O_DIRECTORY"):
-        try:
-            dfd = os.open(str(dst.parent), os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        except OSError:
-            pass
+    files.replace(tmp, dst, src)
 
 
 def _add_new_sheets(pkg: Package, new_sheets: list[NewSheet], styles: Styles, report: WriteReport) -> None:

@@ -145,6 +145,24 @@ def decisions(rules, as_json):
             click.echo(f"  out  {o['name']} ({o['type']}) -> {', '.join(o['columns'])}")
 
 
+def _size_option(ctx, param, value):
+    from .package_guard import parse_size
+
+    try:
+        return None if value is None else parse_size(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def _ratio_option(ctx, param, value):
+    from .package_guard import parse_ratio
+
+    try:
+        return None if value is None else parse_ratio(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
 @cli.command()
 @click.argument("workbooks", nargs=-1, required=True, type=click.Path())
 @click.option("--rules", type=click.Path(), help=RULES_HELP)
@@ -155,7 +173,13 @@ def decisions(rules, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--silent", "-s", is_flag=True, help="No progress bar and no summary table.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any row has a problem (default: only if a workbook fails).")
-def recalc(workbooks, rules, as_of, output, dry_run, dayfirst, as_json, silent, strict):
+@click.option("--max-part-size", metavar="SIZE", callback=_size_option,
+              help="Zip bomb guard: refuse a workbook with a part that unpacks to more than SIZE (default 2G; or set CXRULES_MAX_PART_SIZE).")
+@click.option("--max-total-size", metavar="SIZE", callback=_size_option,
+              help="Zip bomb guard: refuse a workbook that unpacks to more than SIZE in all (default 4G; or set CXRULES_MAX_TOTAL_SIZE).")
+@click.option("--max-ratio", metavar="N", callback=_ratio_option,
+              help="Zip bomb guard: refuse a workbook with a part over 1 MB packed more than N to 1 (default 100; or set CXRULES_MAX_RATIO).")
+def recalc(workbooks, rules, as_of, output, dry_run, dayfirst, as_json, silent, strict, max_part_size, max_total_size, max_ratio):
     """Recalculate workbooks in place: tiers, next contacts, deadlines, escalation, offers.
 
     Each workbook is written to a temporary file beside it and replaced in one step, or
@@ -164,7 +188,9 @@ def recalc(workbooks, rules, as_of, output, dry_run, dayfirst, as_json, silent, 
     """
     from .recalc import recalc as do_recalc
     from .evaluation import Evaluator
+    from .package_guard import Limits
 
+    limits = Limits.from_env(part_size=max_part_size, total_size=max_total_size, ratio=max_ratio)
     if output and len(workbooks) > 1 and not Path(output).is_dir():
         raise click.UsageError("--output names one file, but several workbooks were given; give a folder, or leave --output out to write in place")
     rs = _load_or_exit(rules)
@@ -178,7 +204,7 @@ def recalc(workbooks, rules, as_of, output, dry_run, dayfirst, as_json, silent, 
             dst = Path(output) / Path(wb).name if Path(output).is_dir() else Path(output)
         bar = _Progress(Path(wb).name) if show else None
         try:
-            rep = do_recalc(wb, ev, moment, dst, dry_run=dry_run, dayfirst=dayfirst, progress=bar or (lambda *a: None))
+            rep = do_recalc(wb, ev, moment, dst, dry_run=dry_run, dayfirst=dayfirst, progress=bar or (lambda *a: None), limits=limits)
         except CxError as e:
             failed.append((wb, str(e)))
             click.echo(f"Error: {e}", err=True)

@@ -167,11 +167,13 @@ def recalc(
     dry_run: bool = False,
     dayfirst: bool = False,
     progress: Progress = _noop,
+    limits=None,
 ) -> RecalcReport:
     """Recalculate one workbook; returns what was done. Raises WorkbookError if the file
-    cannot be read or written (it is then left exactly as it was)."""
+    cannot be read or written (it is then left exactly as it was). limits: a
+    package_guard.Limits against zip bombs (None: from the environment, else defaults)."""
     with _paused_gc():
-        return _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress)
+        return _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, limits)
 
 
 @contextlib.contextmanager
@@ -187,13 +189,13 @@ def _paused_gc():
             gc.enable()
 
 
-def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress) -> RecalcReport:
+def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, limits) -> RecalcReport:
     rs = evaluator.rs
     src = Path(path)
     dst = Path(output) if output else src
     as_of = as_of or now_in(rs.timezone)
     report = RecalcReport(str(src), str(dst), as_of)
-    with open_workbook(src) as wb:
+    with open_workbook(src, limits) as wb:
         sheets = [s for s in wb.worksheets if s.name not in OWN_SHEETS]
 
         def read():
@@ -205,7 +207,7 @@ def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress) -> Reca
     if not report.sheets or dry_run:
         return report
     progress("writing", len(sheets), len(sheets))
-    wr = write_workbook(src, dst, edits, new_sheets)
+    wr = write_workbook(src, dst, edits, new_sheets, limits)
     report.problems.extend(wr.problems)
     report.written = True
     return report

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from .package_guard import vet_package
 from .problems import WARNING, Problem
 from .values import Duration, display
 from .xlsx_read import (
@@ -1598,15 +1599,16 @@ def _check_edit(e: SheetEdit, where: str) -> None:
             argb(h.font_color)
 
 
-def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_sheets: Sequence[NewSheet] = ()) -> WriteReport:
+def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_sheets: Sequence[NewSheet] = (), limits=None) -> WriteReport:
     """Write edits and new sheets from src_path into dst_path (may be the same file).
 
     The result is written to a temporary file beside dst_path and moved over it at the
-    end; on any failure dst_path is left as it was.
+    end; on any failure dst_path is left as it was. limits: see open_workbook.
     """
     src, dst = Path(src_path), Path(os.path.realpath(dst_path))
     check_readable(src)
     check_not_open(src)
+    vet_package(src, limits, inflate=False)  # zipfile stops at declared sizes, which this bounds
     check_not_open(dst)
     report = WriteReport()
     merged: dict[str, SheetEdit] = {}

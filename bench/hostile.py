@@ -41,6 +41,7 @@ WB = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<workbook xmlns=
 WB_RELS = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
            '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>')
 HEAD = ["Customer ID", "Last purchase", "Orders 12m", "Spend 12m"]
+HEAD_XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
 
 
 def _row(r, values):
@@ -52,8 +53,7 @@ def _row(r, values):
 def make_bomb(path, unpacked_mb: int = 4000, declared_mb: int | None = None) -> Path:
     """A valid workbook whose sheet part unpacks to about unpacked_mb MiB of blanks between
     two rows. declared_mb: let the zip entry claim that size instead (a lying entry)."""
-    prefix = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-              "<sheetData>" + _row(1, HEAD)).encode()
+    prefix = (HEAD_XML + "<sheetData>" + _row(1, HEAD)).encode()
     suffix = (_row(2, ["C0000001", 46000, 3, 1200]) + "</sheetData></worksheet>").encode()
     blank = b" " * MIB
     z = zlib.compressobj(9, zlib.DEFLATED, -15)

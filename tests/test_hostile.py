@@ -27,7 +27,7 @@ from lxml import etree
 from cxrules import package_guard
 from cxrules.cli import cli, printable
 from cxrules.loader import load_rules
-from cxrules.xlsx_read import open_workbook
+from cxrules.xlsx_read import WorkbookError, open_workbook
 from cxrules.xlsx_write import BarChart, ChartSeries, ColumnWrite, Highlight, NewSheet, SheetEdit, write_workbook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -215,6 +215,16 @@ def test_parts_that_share_packed_bytes_are_refused(tmp_path):
     struct.pack_into("<I", data, last + 42, sheet_at)
     p.write_bytes(bytes(data))
     refused(p, message=f"{p}: refused as a possible zip bomb: its parts xl/worksheets/sheet1.xml and xl/sharedStrings.xml share packed bytes")
+
+
+def test_the_writer_vets_the_package_too(tmp_path):
+    p = package(tmp_path / "dup.xlsx", base_parts() + [("xl/worksheets/Sheet1.xml", b"<x/>")])
+    before = p.read_bytes()
+    with pytest.raises(WorkbookError) as e:
+        write_workbook(p, p, [SheetEdit("Customers", [ColumnWrite(4, 1, "Tier", 2, ["VIP", "New"], "text")])])
+    assert str(e.value) == (f"{p}: refused: it holds two parts of one name ('xl/worksheets/sheet1.xml' and 'xl/worksheets/Sheet1.xml'); "
+                            "programs disagree on which one counts, so cxrules does not read it")
+    assert p.read_bytes() == before and os.listdir(tmp_path) == ["dup.xlsx"]
 
 
 def test_a_package_of_too_many_parts_is_refused(tmp_path, monkeypatch):

@@ -198,10 +198,12 @@ def _check_sizes(infos, name: str, limits: Limits) -> None:
 
 
 def _check_overlap(infos, name: str) -> None:
-    """Entries that share packed bytes are the trick of the densest zip bombs."""
+    """Entries that share packed bytes are the trick of the densest zip bombs. (An entry takes
+    at least its 30-byte local header and its packed bytes; its name is left out, as its
+    length on disk depends on the name's encoding.)"""
     prev = None
     for info in sorted(infos, key=lambda i: i.header_offset):
-        if prev is not None and info.header_offset < prev.header_offset + 30 + len(prev.orig_filename.encode("utf-8", "surrogateescape")) + prev.compress_size:
+        if prev is not None and info.header_offset < prev.header_offset + 30 + prev.compress_size:
             raise PackageError(f"{name}: refused as a possible zip bomb: its parts {prev.filename} and {info.filename} share packed bytes")
         prev = info
 

@@ -2,16 +2,16 @@
 
 An .xlsx is a zip file; a hostile one can unpack a few megabytes into gigabytes (a zip
 bomb), hold two entries of one name that different readers resolve differently, or
-point a relationship outside the package. `vet_package` reads only the zip's central
-directory and the small relationship parts, and refuses such files in one plain line
-before python-calamine or cxrules inflates a sheet.
+point a relationship outside the package. `vet_package` reads the zip's central directory
+and the relationship parts, then unpacks each part once with bounded output, and refuses
+such files in one plain line before python-calamine or cxrules reads a sheet.
 
 Limits (each can be raised, see Limits.from_env and `cxrules recalc --help`):
 - ratio: real sheet XML packs 6-15:1 (the sample workbooks 7:1, a 100k-row bench sheet
   6:1, 100k identical rows from xlsxwriter / openpyxl 12-15:1); a zip bomb packs about
   1000:1, deflate's maximum. 100:1 leaves a wide margin and is Apache POI's default.
   Parts under 1 MB are not held to it: they cannot do harm, and small XML packs well.
-- part size: a 1,048,576-row sheet of 10 columns unpacks to about 0.4 GB; 2 GB per part
+- part size: a 1,048,576-row sheet of 9 columns unpacks to about 0.4 GB; 2 GB per part
   and 4 GB in all leave room for wide sheets and stop anything that would take minutes.
 - entries and central directory: zipfile reads the whole directory into memory, so its
   size is checked from the end record first (a real workbook has tens of parts).

@@ -329,7 +329,7 @@ def test_rule_text_and_cell_text_with_escapes_are_safe_in_the_workbook_and_the_t
     r = run("recalc", p, "--as-of", AS_OF, "--rules", tmp_path / "band.yaml")
     assert r.exit_code == 0, r.output
     assert "\x1b" not in r.output and "\x07" not in r.output
-    assert f"  sheet 'Customers', row 4, column 'Spend 12m': error: '\\x1b]0;pwned\\x07\\x1b[2J' is not a number" in r.output
+    assert "  sheet 'Customers', row 4, column 'Spend 12m': error: '\\x1b]0;pwned\\x07\\x1b[2J' is not a number" in r.output
     _all_parts_parse(p)
     wb = openpyxl.load_workbook(p)
     assert wb.sheetnames == ["Customers", "CX summary", "Issues"]

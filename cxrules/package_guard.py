@@ -164,7 +164,7 @@ def _check_names(infos, name: str) -> None:
         p = _norm(n)
         if p.startswith("/") or re.match(r"^[A-Za-z]:", p) or ".." in p.split("/"):
             raise PackageError(f"{name}: refused: it holds a part named '{n}', which points outside the workbook; a workbook's parts are inside it")
-        key = p.casefold()
+        key = posixpath.normpath(p).casefold()  # 'xl/./a.xml' is 'xl/a.xml' to a package reader
         if key in seen:
             same = f"'{n}' twice" if seen[key] == n else f"'{seen[key]}' and '{n}'"
             raise PackageError(

@@ -172,6 +172,7 @@ def test_limit_values_that_are_not_sizes_are_refused(tmp_path):
     ("xl/worksheets/sheet1.xml", "'xl/worksheets/sheet1.xml' twice"),
     ("xl/worksheets/Sheet1.xml", "'xl/worksheets/sheet1.xml' and 'xl/worksheets/Sheet1.xml'"),
     ("xl\\worksheets\\sheet1.xml", "'xl/worksheets/sheet1.xml' and 'xl\\worksheets\\sheet1.xml'"),
+    ("xl/./worksheets/sheet1.xml", "'xl/worksheets/sheet1.xml' and 'xl/./worksheets/sheet1.xml'"),
 ])
 def test_two_parts_of_one_name_are_refused(tmp_path, second, shown):
     p = package(tmp_path / "dup.xlsx", base_parts() + [(second, sheet_xml([["Spend 12m"], [1]]))])

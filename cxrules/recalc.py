@@ -182,12 +182,14 @@ def recalc(
     progress: Progress = _noop,
     header_row: int | None = None,
     force: bool = False,
+    limits=None,
 ) -> RecalcReport:
     """Recalculate one workbook; returns what was done. Raises WorkbookError if the file
     cannot be read or written (it is then left exactly as it was). An existing `output`
-    other than the workbook itself is replaced only with `force`."""
+    other than the workbook itself is replaced only with `force`. limits: a
+    package_guard.Limits against zip bombs (None: from the environment, else defaults)."""
     with _paused_gc():
-        return _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_row, force)
+        return _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_row, force, limits)
 
 
 @contextlib.contextmanager
@@ -203,13 +205,13 @@ def _paused_gc():
             gc.enable()
 
 
-def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_row=None, force=False) -> RecalcReport:
+def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_row=None, force=False, limits=None) -> RecalcReport:
     rs = evaluator.rs
     src = Path(path)
     dst = Path(output) if output else src
     as_of = as_of or now_in(rs.timezone)
     report = RecalcReport(str(src), str(dst), as_of)
-    with open_workbook(src) as wb:
+    with open_workbook(src, limits) as wb:
         if not dry_run:  # refuse before the work, not after it
             check_destination(src, dst, force)
         sheets = [s for s in wb.worksheets if s.name not in OWN_SHEETS]
@@ -223,7 +225,7 @@ def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_
     if not report.sheets or dry_run:
         return report
     progress("writing", len(sheets), len(sheets))
-    wr = write_workbook(src, dst, edits, new_sheets)
+    wr = write_workbook(src, dst, edits, new_sheets, limits)
     report.problems.extend(wr.problems)
     report.written = True
     return report

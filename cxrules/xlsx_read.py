@@ -457,10 +457,14 @@ def _grow(rows, first_row, first_col, r, c):
     return rows, nr, nc
 
 
-def open_workbook(path) -> Workbook:
+def open_workbook(path, limits=None) -> Workbook:
+    """limits: a package_guard.Limits for zip bombs (None: from the environment, else defaults)."""
+    from .package_guard import vet_package  # it imports this module
+
     path = Path(path)
     check_readable(path)
     check_not_open(path)
+    vet_package(path, limits)
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import files
+from .package_guard import vet_package
 from .problems import WARNING, Problem
 from .values import Duration, display
 from .xlsx_package import Package, add_rel, new_rels, rel_target, update_app_titles, verify_written
@@ -163,7 +164,10 @@ class WriteReport:
 
 
 # ------------------------------------------------------------------ values to XML
-_XML_ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
+# XML 1.0 cannot hold these at all, and UTF-8 cannot hold lone surrogates: where text has
+# no _xHHHH_ form (attributes, formulas, chart titles), esc shows them as U+FFFD
+_NOT_XML = [*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0xD800, 0xE000), 0xFFFE, 0xFFFF]
+_XML_ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", **{chr(c): "\ufffd" for c in _NOT_XML}})
 _CTRL = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)")  # \r too: XML would read it as \n
 _SURR = re.compile("[\ud800-\udfff]")
 _DATE_FMT, _DATETIME_FMT, _DURATION_FMT, _TIME_FMT = "yyyy-mm-dd", "yyyy-mm-dd hh:mm", "[h]:mm:ss", "hh:mm:ss"
@@ -850,7 +854,26 @@ def _cf_literal(v) -> str:
         return "TRUE" if v else "FALSE"
     if isinstance(v, (int, float)):
         return _num(v) or "0"
-    return '"' + str(v).replace('"', '""') + '"'
+    return _formula_text(str(v))
+
+
+_FORMULA_CTRL = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff]")
+
+
+def _formula_text(s: str) -> str:
+    """A text literal for a formula. Control characters, which the cell holds as _x001B_
+    and XML cannot hold raw, are joined in as CHAR(27); lone surrogates as U+FFFD, as in the cell."""
+    s = _SURR.sub("\ufffd", s)
+    parts, at = [], 0
+    for m in _FORMULA_CTRL.finditer(s):
+        if m.start() > at:
+            parts.append('"' + s[at : m.start()].replace('"', '""') + '"')
+        c = ord(m.group(0))
+        parts.append(f"CHAR({c})" if c < 256 else f"UNICHAR({c})")
+        at = m.end()
+    if at < len(s) or not parts:
+        parts.append('"' + s[at:].replace('"', '""') + '"')
+    return "&".join(parts)
 
 
 # ------------------------------------------------------------------ styles.xml
@@ -1124,7 +1147,7 @@ def _quote_sheet(name: str) -> str:
 
 
 def _clean_sheet_name(name: str) -> str:
-    s = re.sub(r"[\[\]:*?/\\]", "_", name).strip().strip("'")[:31] or "Sheet"
+    s = re.sub(r"[\[\]:*?/\\\x00-\x1f\x7f\ud800-\udfff]", "_", name).strip().strip("'")[:31] or "Sheet"
     return s
 
 
@@ -1271,7 +1294,7 @@ def chart_xml(ch: BarChart, ns: NewSheet, sheet_name: str, uid: int) -> bytes:
 
     cf, cl, cc = ch.categories
     cats = [cell(i, cc) for i in range(cf, cl + 1)]
-    pts = "".join(f'<c:pt idx="{k}"><c:v>{esc(display(v))}</c:v></c:pt>' for k, v in enumerate(cats) if v is not None)
+    pts = "".join(f'<c:pt idx="{k}"><c:v>{_ooxml_text(display(v))}</c:v></c:pt>' for k, v in enumerate(cats) if v is not None)
     cat = f"<c:cat><c:strRef><c:f>{esc(area(cf, cl, cc))}</c:f><c:strCache><c:ptCount val=\"{len(cats)}\"/>{pts}</c:strCache></c:strRef></c:cat>"
     sers = []
     for k, s in enumerate(ch.series):
@@ -1279,9 +1302,9 @@ def chart_xml(ch: BarChart, ns: NewSheet, sheet_name: str, uid: int) -> bytes:
         tx = ""
         if s.name is None and name is not None:
             ref = f"{q}!${col_letter(s.col)}${s.first}"
-            tx = f'<c:tx><c:strRef><c:f>{esc(ref)}</c:f><c:strCache><c:ptCount val="1"/><c:pt idx="0"><c:v>{esc(display(name))}</c:v></c:pt></c:strCache></c:strRef></c:tx>'
+            tx = f'<c:tx><c:strRef><c:f>{esc(ref)}</c:f><c:strCache><c:ptCount val="1"/><c:pt idx="0"><c:v>{_ooxml_text(display(name))}</c:v></c:pt></c:strCache></c:strRef></c:tx>'
         elif name is not None:
-            tx = f"<c:tx><c:v>{esc(str(name))}</c:v></c:tx>"
+            tx = f"<c:tx><c:v>{_ooxml_text(str(name))}</c:v></c:tx>"
         vals = [cell(i, s.col) for i in range(s.first, s.last + 1)]
         vp = "".join(f'<c:pt idx="{n}"><c:v>{_num(v)}</c:v></c:pt>' for n, v in enumerate(vals) if isinstance(v, (int, float)) and not isinstance(v, bool) and _num(v))
         sers.append(
@@ -1438,15 +1461,16 @@ def _check_edit(e: SheetEdit, where: str) -> None:
             argb(h.font_color)
 
 
-def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_sheets: Sequence[NewSheet] = ()) -> WriteReport:
+def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_sheets: Sequence[NewSheet] = (), limits=None) -> WriteReport:
     """Write edits and new sheets from src_path into dst_path (may be the same file).
 
     The result is written to a temporary file beside dst_path and moved over it at the
-    end; on any failure dst_path is left as it was.
+    end; on any failure dst_path is left as it was. limits: see open_workbook.
     """
     src, dst = Path(src_path), Path(os.path.realpath(dst_path))
     check_readable(src)
     check_not_open(src)
+    vet_package(src, limits, inflate=False)  # zipfile stops at declared sizes, which this bounds
     check_not_open(dst)
     report = WriteReport()
     merged: dict[str, SheetEdit] = {}

@@ -251,7 +251,7 @@ def recalc(workbooks, rules, as_of, output, force, dry_run, dayfirst, header_row
         for rep in reports:
             _print_report(rep, dry_run)
     problems = sum(len(r.problems) for r in reports)
-    refused = any(r.refused for r in reports)
+    refused = any(r.refused or r.not_run for r in reports)  # a decision that applies but could not run fails the run
     sys.exit(1 if failed or refused or (strict and problems) else 0)
 
 

@@ -42,6 +42,7 @@ from .workbook import (
 from .xlsx_write import MAX_COL
 
 SUMMARY_SHEET = "CX summary"
+SETTINGS_SHEET = "CX settings"
 ISSUES_SHEET = "Issues"
 OWN_SHEETS = (SUMMARY_SHEET, ISSUES_SHEET)
 FONT = {"FFC7CE": "9C0006", "FFD8A8": "7F3F00", "FFF2A8": "7F6000", "C6EFCE": "006100"}
@@ -76,6 +77,7 @@ class RecalcReport:
     written: bool = False
     sheets: list[SheetResult] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # sheets with nothing to compute
+    not_run: list[Problem] = field(default_factory=list)  # decisions that apply but lacked a column
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -140,8 +142,10 @@ def wanted_columns(rs: RuleSet) -> dict[str, list[str]]:
     return want
 
 
-def applicable(rs: RuleSet, found: set[str], blocked: frozenset = frozenset()) -> tuple[list[str], dict[str, list[str]]]:
-    """Decisions a sheet can run (in evaluation order), and the inputs each one misses.
+def applicable(rs: RuleSet, found: set[str], blocked: frozenset = frozenset()):
+    """Decisions a sheet can run (in evaluation order), the optional inputs each one
+    misses, and the decisions that apply but cannot run: decision -> what they lack
+    (input or field names of required columns, or 'decision:NAME' for an upstream one).
 
     Evidence is the sheet's own columns: an output header (e.g. Tier, written by an
     earlier run) proves nothing. A decision that reads other decisions runs where they
@@ -152,23 +156,72 @@ def applicable(rs: RuleSet, found: set[str], blocked: frozenset = frozenset()) -
     outputs = {n for t in rs.tables.values() for n in t.result_names}
     runs: list[str] = []
     missing: dict[str, list[str]] = {}
+    cannot: dict[str, list[str]] = {}
     for t in rs.order():
         if t.name in blocked:
             continue
         upstream = [i.decision for i in t.inputs if i.decision]
-        if any(u not in runs and u not in blocked for u in upstream):
+        if any(u not in runs and u not in blocked and u not in cannot for u in upstream):
             continue
-        own = [(i.derive.field if i.derive else i.name, i.name) for i in t.inputs if not i.decision]
-        own += [(d.source, d.source) for d in t.due]
-        evidence = [(key, n) for key, n in own if key not in outputs or key in rs.fields]
+        own = [(i.derive.field if i.derive else i.name, i.name, _optional(rs, i)) for i in t.inputs if not i.decision]
+        own += [(d.source, d.source, d.source in rs.fields and rs.fields[d.source].optional) for d in t.due]
+        evidence = [(key, n) for key, n, _ in own if key not in outputs or key in rs.fields]
         have = [n for key, n in evidence if key in found]
         ok = (bool(have) or not evidence) if upstream else len(have) * 2 > len(evidence)
-        if ok:
-            runs.append(t.name)
-            lack = [n for key, n in own if key not in found]
-            if lack:
-                missing[t.name] = lack
-    return runs, missing
+        if not ok:
+            continue
+        lack = [(key, n, opt) for key, n, opt in own if key not in found]
+        required = list(dict.fromkeys(key for key, _, opt in lack if not opt))
+        stuck = [f"decision:{u}" for u in upstream if u in cannot]
+        if required or stuck:
+            cannot[t.name] = required + stuck
+            continue
+        runs.append(t.name)
+        if lack:
+            missing[t.name] = [n for _, n, _ in lack]
+    return runs, missing, cannot
+
+
+def _not_run(rs: RuleSet, data, header: Header, dec: str, lacks: list[str], where: str) -> Problem:
+    """A decision that applies but lacks a required column: what is missing, the header
+    that looks closest, and how to map it."""
+    from .mapping import closest
+
+    used = set(header.columns.values())
+    hi = header.hi if header.hi is not None else len(data.rows[header.index]) - 1
+    row = data.rows[header.index]
+    free = {j: str(row[j]).strip() for j in range(header.lo, min(hi, len(row) - 1) + 1)
+            if j not in used and row[j] is not None and str(row[j]).strip()}
+    parts, hint = [], None
+    for key in lacks:
+        if key.startswith("decision:"):
+            parts.append(f"it reads decision '{key[9:]}', which could not run either")
+            continue
+        names = rs.fields[key].columns if key in rs.fields else next(
+            (i.columns for t in rs.tables.values() for i in t.inputs if i.name == key and i.columns), [key])
+        label = next((i.label for t in rs.tables.values() for i in t.inputs if i.name == key), names[0] if names else key)
+        text = f"no column for {label} (a header such as {' or '.join(repr(n) for n in names[:3])})"
+        near = closest(free, names)
+        if near is not None:
+            j, h, _ = near
+            text += f"; the closest header is '{h}' in column {col_letter(header.first_col + j)}"
+            hint = hint or (h, key)
+        parts.append(text)
+    suggestion = "add the column, or map an existing header to it"
+    if hint:
+        suggestion = (f"map it: --map \"{hint[0]}={hint[1]}\" on the command line, or write it in the "
+                      f"'{SETTINGS_SHEET}' sheet ('cxrules map' proposes the mapping)")
+    return Problem(f"decision '{dec}' did not run on {where}: {'; '.join(parts)}; its earlier results were kept",
+                   ERROR, "decision-not-run", sheet=data.name, row=header.row, column=col_letter(header.first_col + header.lo),
+                   table=dec, suggestion=suggestion)
+
+
+def _optional(rs: RuleSet, i) -> bool:
+    """May a sheet lack this input's column? The input says so, or the field it derives from."""
+    if i.optional:
+        return True
+    key = i.derive.field if i.derive else None
+    return key is not None and key in rs.fields and rs.fields[key].optional
 
 
 # ------------------------------------------------------------------ the job
@@ -253,8 +306,8 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
             header.ref = _range_label(data, header, results)
             where = f"the range {header.ref}" if several else "this sheet"
             found = set(header.columns)
-            runs, missing = applicable(rs, found)
-            if not runs:
+            runs, missing, cannot = applicable(rs, found)
+            if not runs and not cannot:
                 if several:
                     report.problems.append(Problem(
                         f"the range {header.ref} has none of the columns the decisions read; it was left as it is",
@@ -265,7 +318,7 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
             kept = _kept_columns(rs, data, header, runs, first, last)
             if kept:
                 blocked = frozenset(d for d, _ in kept.values() if d)
-                runs, missing = applicable(rs, found, blocked)
+                runs, missing, cannot = applicable(rs, found, blocked)
                 for name, (dec, col) in kept.items():
                     what = (f"so decision '{dec}' did not run on {where} and the column was kept "
                             f"(the decisions that use it read it as it is)") if dec else "so it was kept"
@@ -273,8 +326,12 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
                         f"column {col_letter(col)} ('{header.texts.get(name, name)}') holds data cxrules did not write, {what}",
                         WARNING, "column-kept", sheet=data.name, row=header.row, column=col_letter(col),
                         suggestion="to let cxrules fill it, clear the column or rename its header; to keep your values, nothing to do"))
-                if not runs:
-                    continue
+            for dec, lacks in cannot.items():
+                p = _not_run(rs, data, header, dec, lacks, where)
+                report.problems.append(p)
+                report.not_run.append(p)
+            if not runs:
+                continue
             blocker = _no_room(rs, data, header, runs, kept, first, last)
             if blocker:
                 report.problems.append(Problem(

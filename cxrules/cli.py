@@ -193,6 +193,8 @@ def _ratio_option(ctx, param, value):
 @click.option("--dry-run", is_flag=True, help="Compute and report, but write nothing.")
 @click.option("--dayfirst", is_flag=True, help="Read dates written as text like 23/11/2026 day first.")
 @click.option("--header-row", type=click.IntRange(1, 1048576), help="The row of the headers, when they are below the first 30 rows.")
+@click.option("--map", "maps", multiple=True, metavar='"HEADER=name"',
+              help="Read a header as one of the rules' names, e.g. --map \"Spend 12m (CNY)=monetary\" (repeatable; Sheet!Header for one sheet). Wins over the workbook's CX settings sheet.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--silent", "-s", is_flag=True, help="No progress bar and no summary table.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any row has a problem (default: only if a workbook fails).")
@@ -202,7 +204,7 @@ def _ratio_option(ctx, param, value):
               help="Zip bomb guard: refuse a workbook that unpacks to more than SIZE in all (default 4G; or set CXRULES_MAX_TOTAL_SIZE).")
 @click.option("--max-ratio", metavar="N", callback=_ratio_option,
               help="Zip bomb guard: refuse a workbook with a part over 1 MB packed more than N to 1 (default 100; or set CXRULES_MAX_RATIO).")
-def recalc(workbooks, rules, as_of, output, force, dry_run, dayfirst, header_row, as_json, silent, strict, max_part_size, max_total_size, max_ratio):
+def recalc(workbooks, rules, as_of, output, force, dry_run, dayfirst, header_row, maps, as_json, silent, strict, max_part_size, max_total_size, max_ratio):
     """Recalculate workbooks in place: tiers, next contacts, deadlines, escalation, offers.
 
     Each workbook is written to a temporary file beside it and replaced in one step, or
@@ -215,6 +217,7 @@ def recalc(workbooks, rules, as_of, output, force, dry_run, dayfirst, header_row
     from .recalc import recalc as do_recalc
 
     limits = Limits.from_env(part_size=max_part_size, total_size=max_total_size, ratio=max_ratio)
+    mapping = _mapping_option(maps)
     if output and len(workbooks) > 1 and not is_dir(output):
         raise click.UsageError("--output names one file, but several workbooks were given; give a folder, or leave --output out to write in place")
     rs = _load_or_exit(rules)
@@ -229,7 +232,7 @@ def recalc(workbooks, rules, as_of, output, force, dry_run, dayfirst, header_row
         bar = _Progress(Path(wb).name) if show else None
         try:
             rep = do_recalc(wb, ev, moment, dst, dry_run=dry_run, dayfirst=dayfirst, header_row=header_row,
-                            progress=bar or (lambda *a: None), force=force, limits=limits)
+                            progress=bar or (lambda *a: None), force=force, limits=limits, mapping=mapping)
         except CxError as e:
             failed.append((wb, str(e)))
             _echo(f"Error: {e}", err=True)
@@ -253,6 +256,57 @@ def recalc(workbooks, rules, as_of, output, force, dry_run, dayfirst, header_row
     problems = sum(len(r.problems) for r in reports)
     refused = any(r.refused or r.not_run for r in reports)  # a decision that applies but could not run fails the run
     sys.exit(1 if failed or refused or (strict and problems) else 0)
+
+
+def _mapping_option(maps):
+    from .mapping import parse_option
+
+    try:
+        return parse_option(maps)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+
+
+@cli.command("map")
+@click.argument("workbook", type=click.Path())
+@click.option("--rules", type=click.Path(), help=RULES_HELP)
+@click.option("--dry-run", is_flag=True, help="Show the proposal, write nothing.")
+@click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Propose only headers at least this sure (0 to 1).")
+def map_cmd(workbook, rules, dry_run, min_confidence):
+    """Propose which of the workbook's headers feed which of the rules' inputs, and write
+    the mapping into its 'CX settings' sheet, where recalc and the Excel buttons read it.
+
+    Edit the sheet in Excel to correct it: one row per header (Header, Reads as, and
+    optionally the Sheet it applies to).
+    """
+    from .mapping import Entry
+    from .recalc import propose_mapping, save_mapping, workbook_mapping
+    from .xlsx_read import open_workbook
+
+    rs = _load_or_exit(rules)
+    with open_workbook(workbook) as wb:
+        existing = workbook_mapping(wb)
+        sheets = [wb.read_sheet(s.name) for s in wb.worksheets]
+    found = propose_mapping(sheets, rs, existing, min_confidence)
+    if not found:
+        _echo(f"{workbook}: every header the rules read is found (or none looks close enough); nothing to map")
+        return
+    head = ["sheet", "column", "header", "reads as", "confidence"]
+    rows = [[p.sheet, p.column, p.header, f"{p.name} ({p.label})", f"{p.confidence:.0%}"] for p in found]
+    widths = [max(len(h), *(len(printable(r[k])) for r in rows)) for k, h in enumerate(head)]
+    _echo("  " + "  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    for r in rows:
+        _echo("  " + "  ".join(printable(c).ljust(w) for c, w in zip(r, widths)))
+    if dry_run:
+        return
+    keys = {(e.header.casefold(), e.sheet) for e in existing.entries}
+    new = [(Entry(p.header, p.name, p.sheet), round(p.confidence, 2), "proposed by cxrules map; check it")
+           for p in found if (p.header.casefold(), p.sheet) not in keys]
+    entries = [(e, None, None) for e in existing.entries] + new
+    name = save_mapping(workbook, entries)
+    _echo(f"{workbook}: wrote {len(new)} mapping{'' if len(new) == 1 else 's'} into its '{name}' sheet; "
+          "check them in Excel, then run cxrules recalc")
 
 
 @cli.command()
@@ -296,6 +350,10 @@ def _print_report(rep, dry_run):
     _echo("  " + "  ".join(h.ljust(w) for h, w in zip(head, widths)))
     for r in table:
         _echo("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    if dry_run:  # which header feeds which name, so a mapping can be checked before writing
+        for s in rep.sheets:
+            pairs = ", ".join(f"'{h}' -> {n}" for n, h in s.reads.items())
+            _echo(f"  reads on '{s.sheet}'{' ' + s.region if s.region else ''}: {pairs}")
     for s in rep.sheets:
         for dec, cols in s.missing.items():
             _echo(f"  note: sheet '{s.sheet}' has no column for {', '.join(cols)} ({dec}); those inputs are blank")

@@ -20,6 +20,7 @@ from typing import Callable
 from .evaluation import Evaluator, RowProblem, now_in
 from .files import check_destination
 from .loader import COLOURS
+from .mapping import SETTINGS_SHEET, SETTINGS_SHEETS, Mapping, read_settings
 from .model import RuleSet
 from .problems import ERROR, WARNING, Problem
 from .values import Duration, ValueProblem, display
@@ -42,9 +43,8 @@ from .workbook import (
 from .xlsx_write import MAX_COL
 
 SUMMARY_SHEET = "CX summary"
-SETTINGS_SHEET = "CX settings"
 ISSUES_SHEET = "Issues"
-OWN_SHEETS = (SUMMARY_SHEET, ISSUES_SHEET)
+OWN_SHEETS = (SUMMARY_SHEET, ISSUES_SHEET) + SETTINGS_SHEETS
 FONT = {"FFC7CE": "9C0006", "FFD8A8": "7F3F00", "FFF2A8": "7F6000", "C6EFCE": "006100"}
 OVERDUE_FILL = COLOURS["red"]
 DAYS_OVERDUE = "days_overdue"
@@ -58,6 +58,7 @@ class SheetResult:
     rows: int = 0
     header_row: int | None = None
     region: str | None = None  # the range (A1:F20) when a sheet holds several
+    reads: dict[str, str] = field(default_factory=dict)  # rule name -> the header that feeds it
     decisions: list[str] = field(default_factory=list)
     columns_written: list[str] = field(default_factory=list)
     columns_added: list[str] = field(default_factory=list)
@@ -99,6 +100,7 @@ class RecalcReport:
             "sheets": [
                 {
                     "sheet": s.sheet, "region": s.region, "rows": s.rows, "header_row": s.header_row, "decisions": s.decisions,
+                    "reads": s.reads,
                     "columns_written": s.columns_written, "columns_added": s.columns_added, "missing": s.missing,
                     "problems": s.problems, "overdue": s.overdue, "written": s.refused is None,
                     "counts": {k: dict(v) for k, v in s.counts.items()}, "sums": s.sums,
@@ -165,8 +167,11 @@ def applicable(rs: RuleSet, found: set[str], blocked: frozenset = frozenset()):
             continue
         own = [(i.derive.field if i.derive else i.name, i.name, _optional(rs, i)) for i in t.inputs if not i.decision]
         own += [(d.source, d.source, d.source in rs.fields and rs.fields[d.source].optional) for d in t.due]
-        evidence = [(key, n) for key, n, _ in own if key not in outputs or key in rs.fields]
-        have = [n for key, n in evidence if key in found]
+        # evidence: the distinct required columns (optional ones only when nothing is required)
+        evidence = list(dict.fromkeys(key for key, _, opt in own if not opt and (key not in outputs or key in rs.fields)))
+        if not evidence:
+            evidence = list(dict.fromkeys(key for key, _, _ in own if key not in outputs or key in rs.fields))
+        have = [key for key in evidence if key in found]
         ok = (bool(have) or not evidence) if upstream else len(have) * 2 > len(evidence)
         if not ok:
             continue
@@ -236,13 +241,16 @@ def recalc(
     header_row: int | None = None,
     force: bool = False,
     limits=None,
+    mapping: Mapping | None = None,
 ) -> RecalcReport:
     """Recalculate one workbook; returns what was done. Raises WorkbookError if the file
     cannot be read or written (it is then left exactly as it was). An existing `output`
     other than the workbook itself is replaced only with `force`. limits: a
-    package_guard.Limits against zip bombs (None: from the environment, else defaults)."""
+    package_guard.Limits against zip bombs (None: from the environment, else defaults).
+    mapping: headers mapped to rule names (e.g. from --map); it wins over the workbook's
+    own settings sheet."""
     with _paused_gc():
-        return _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_row, force, limits)
+        return _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_row, force, limits, mapping)
 
 
 @contextlib.contextmanager
@@ -258,7 +266,8 @@ def _paused_gc():
             gc.enable()
 
 
-def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_row=None, force=False, limits=None) -> RecalcReport:
+def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_row=None, force=False, limits=None,
+            mapping=None) -> RecalcReport:
     rs = evaluator.rs
     src = Path(path)
     dst = Path(output) if output else src
@@ -268,13 +277,14 @@ def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_
         if not dry_run:  # refuse before the work, not after it
             check_destination(src, dst, force)
         sheets = [s for s in wb.worksheets if s.name not in OWN_SHEETS]
+        mapping = workbook_mapping(wb, report).merged(mapping or Mapping())
 
         def read():
             for k, sheet in enumerate(sheets):
                 progress(f"reading {sheet.name}", k, len(sheets))
                 yield wb.read_sheet(sheet.name)
 
-        edits, new_sheets = plan(read(), evaluator, as_of, report, dayfirst, header_row)
+        edits, new_sheets = plan(read(), evaluator, as_of, report, dayfirst, header_row, mapping)
     if not report.sheets or dry_run:
         return report
     progress("writing", len(sheets), len(sheets))
@@ -284,8 +294,19 @@ def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_
     return report
 
 
+def workbook_mapping(wb, report: RecalcReport | None = None) -> Mapping:
+    """The mapping kept in the workbook's settings sheet (empty if it has none)."""
+    for s in wb.worksheets:
+        if s.name in SETTINGS_SHEETS:
+            m, problems = read_settings(wb.read_sheet(s.name).rows, s.name)
+            if report is not None:
+                report.problems.extend(problems)
+            return m
+    return Mapping()
+
+
 def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport, dayfirst: bool = False,
-         header_row: int | None = None):
+         header_row: int | None = None, mapping: Mapping | None = None):
     """What recalculating these sheets writes: (sheet edits, new sheets); fills `report`.
 
     `sheets` yields SheetData, from a file or from a workbook open in Excel; the caller
@@ -293,11 +314,13 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
     """
     rs = evaluator.rs
     want = wanted_columns(rs)
+    mapping = mapping or Mapping()
+    report.problems.extend(mapping.check(want, SETTINGS_SHEET))
     edits: list[SheetEdit] = []
     for data in sheets:
         if data.name in OWN_SHEETS:
             continue
-        regions, found_problems = find_regions(data, want, header_row=header_row)
+        regions, found_problems = find_regions(data, mapping.wanted(want, data.name), header_row=header_row)
         report.problems.extend(found_problems)
         several = len(regions) > 1
         done = 0
@@ -347,7 +370,19 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
                 edits.append(edit)
         if not done:
             report.skipped.append(data.name)
+        if not regions:  # no header the rules know: say so if some look close
+            near = propose_mapping([data], rs, mapping, 0.6)
+            if near:
+                shown = ", ".join(f"'{x.header}' ({x.label})" for x in near[:4])
+                p = Problem(f"no header the rules know, but {'some look' if len(near) > 1 else 'one looks'} close: {shown}; "
+                            "nothing was computed on this sheet", ERROR, "unmapped-headers", sheet=data.name,
+                            suggestion=f"run 'cxrules map' on the workbook to write a mapping into its '{SETTINGS_SHEET}' sheet, "
+                                       f"or pass --map \"{near[0].header}={near[0].name}\"")
+                report.problems.append(p)
+                report.not_run.append(p)
     if not report.sheets:
+        if report.not_run:  # said above, sheet by sheet
+            return [], []
         report.problems.append(Problem(
             "no sheet has the columns the rules read; nothing was changed",
             WARNING, "no-data", file=report.path,
@@ -447,7 +482,8 @@ def _no_room(rs: RuleSet, data, header: Header, runs, kept, first: int, last: in
 
 def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, dayfirst, report: RecalcReport, span, kept):
     sheet = data.name
-    result = SheetResult(sheet, header_row=header.row, decisions=list(runs), missing={})
+    result = SheetResult(sheet, header_row=header.row, decisions=list(runs), missing={},
+                         reads={k: header.texts.get(k, k) for k in header.columns})
     for dec, names in missing.items():
         t = rs.tables[dec]
         labels = []
@@ -748,3 +784,86 @@ def issues_sheet(report: RecalcReport) -> NewSheet:
     if len(rows) == 1:
         rows.append([None, None, None, None, "No problems found", None])
     return NewSheet(ISSUES_SHEET, rows, row_formats={0: CellFormat(bold=True)}, freeze_rows=1, autofilter=True)
+
+
+# ------------------------------------------------------------------ proposing a mapping
+@dataclass
+class Proposal:
+    sheet: str
+    column: str  # letter
+    header: str
+    name: str  # the rule name it would read as
+    label: str
+    confidence: float
+
+
+def _labels(rs: RuleSet) -> dict[str, str]:
+    out = {f.name: (f.columns[0] if f.columns else f.name) for f in rs.fields.values()}
+    for t in rs.tables.values():
+        for i in t.inputs:
+            if i.source == "column":
+                out.setdefault(i.name, i.label)
+    return out
+
+
+def _guess_header_row(data, max_scan: int = 30) -> int | None:
+    """With no known header: the first row of mostly text cells (two at least)."""
+    for i, row in enumerate(data.rows[:max_scan]):
+        texts = [v for v in row if isinstance(v, str) and v.strip()]
+        if len(texts) >= 2 and len(texts) * 2 >= len([v for v in row if v is not None]):
+            return i
+    return None
+
+
+def propose_mapping(sheets, rs: RuleSet, mapping: Mapping | None = None, min_confidence: float = 0.5) -> list[Proposal]:
+    """For each sheet, headers that look like columns the rules read but do not match them."""
+    from .mapping import propose
+
+    want = wanted_columns(rs)
+    outputs = _outputs(rs) | {DAYS_OVERDUE}
+    readable = [k for k in want if k not in outputs]
+    labels = _labels(rs)
+    mapping = mapping or Mapping()
+    out: list[Proposal] = []
+    for data in sheets:
+        if data.name in OWN_SHEETS:
+            continue
+        w = mapping.wanted(want, data.name)
+        regions, _ = find_regions(data, w)
+        spots = [(h.index, h.lo, h.hi, set(h.columns.values()), set(h.columns)) for h in regions]
+        if not spots:
+            i = _guess_header_row(data)
+            if i is None:
+                continue
+            spots = [(i, 0, len(data.rows[i]) - 1, set(), set())]
+        for i, lo, hi, used, found in spots:
+            row = data.rows[i]
+            hi = len(row) - 1 if hi is None else min(hi, len(row) - 1)
+            free = {j: str(row[j]).strip() for j in range(lo, hi + 1)
+                    if j not in used and isinstance(row[j], str) and row[j].strip()}
+            needed = [k for k in readable if k not in found]
+            for name, j, text, score in propose(free, w, needed, labels):
+                if score >= min_confidence:
+                    out.append(Proposal(data.name, col_letter(data.first_col + j), text, name, labels.get(name, name), score))
+    return out
+
+
+def save_mapping(path, entries, limits=None) -> str:
+    """Write the settings sheet (Header | Reads as | Sheet | Confidence | Note) into the
+    workbook; returns the sheet's name. A settings sheet a person made is never replaced."""
+    from .mapping import settings_rows
+    from .xlsx_read import open_workbook as _open
+
+    with _open(path, limits) as wb:
+        for s in wb.worksheets:
+            if s.name in SETTINGS_SHEETS and s.name not in wb.cxrules_sheets:
+                from .xlsx_read import WorkbookError
+
+                raise WorkbookError(f"{path}: its '{s.name}' sheet was made by hand, so cxrules does not rewrite it; "
+                                    "add the rows printed above to it yourself")
+        lang = 1 if any(any("\u4e00" <= ch <= "\u9fff" for ch in str(v)) for s in wb.worksheets[:3]
+                        for v in (wb.read_sheet(s.name).rows or [[]])[0]) else 0
+    rows = settings_rows(entries, lang)
+    ns = NewSheet(SETTINGS_SHEET, rows, row_formats={0: CellFormat(bold=True)}, freeze_rows=1)
+    rep = write_workbook(path, path, [], [ns], limits)
+    return rep.sheet_names.get(SETTINGS_SHEET, SETTINGS_SHEET)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -580,7 +581,10 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
             out_values = [v if v is None or v.__class__ is str else memo.get(id(v)) or memo.setdefault(id(v), _cell_value(v)) for v in values]
         else:
             out_values = values
-        edit.columns.append(_scatter(col, header.row, title, excel_rows, out_values, kind))
+        cw = _scatter(col, header.row, title, excel_rows, out_values, kind)
+        if name == DAYS_OVERDUE and any(isinstance(x, float) and not x.is_integer() for x in values if x):
+            cw.num_fmt = "0.00"  # deadlines with times: parts of a day show (47 minutes: 0.03)
+        edit.columns.append(cw)
         _count(result, rs, runs, name, label, values)
     _highlights(edit, rs, runs, col_of, header, excel_rows, next_col)
     edit.owned = set(data.owned or ()) | {(header.row, c) for c in col_of.values()}
@@ -650,12 +654,14 @@ def _days_overdue(rs: RuleSet, runs, ev, as_of: dt.datetime):
             if i in settled:
                 continue
             if isinstance(v, dt.datetime):
-                late = (as_of - v).total_seconds() / 86400
+                # to the minute, never rounded to nothing: 47 minutes late is late
+                secs = (as_of - v).total_seconds()
+                late = math.ceil(secs / 60) / 1440 if secs > 0 else 0
+                late = round(late, 6)
             else:
                 late = (as_of.date() - v).days
             if late > 0:
-                days = int(late) if late == int(late) else round(late, 1)
-                out[i] = max(out[i] or 0, days)
+                out[i] = max(out[i] or 0, late)
     return out
 
 

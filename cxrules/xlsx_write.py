@@ -84,6 +84,7 @@ class ColumnWrite:
     values: Sequence
     kind: str = "general"
     width: float | None = None  # column width for a new column (None: from header and kind)
+    num_fmt: str | None = None  # number format for numbers (None: the cell's own, dates cleared)
 
 
 @dataclass
@@ -358,6 +359,8 @@ class SheetRewriter:
         if enc is None:  # clear the value, keep the cell's look
             return f'<c r="{ref}{row}" s="{base}"/>'.encode() if base else None
         need, t, inner = enc
+        if need == "num" and c.num_fmt and not is_header:
+            need = c.num_fmt
         s = self.style(base, need)
         sa = f' s="{s}"' if s else ""
         return f'<c r="{ref}{row}"{sa}{t}>{inner}</c>'.encode("utf-8")
@@ -733,7 +736,7 @@ class SheetRewriter:
         self.num_pre, self.txt_pre, self.dt_pre = [], [], []
         for c, base in zip(self.cols, self.bases):
             self.dt_pre.append(None)
-            sn = self.style(base, _DURATION_FMT if c.kind == "duration" else "num")
+            sn = self.style(base, _DURATION_FMT if c.kind == "duration" else c.num_fmt or "num")
             self.num_pre.append(b' s="%d"' % sn if sn else b"")
             self.txt_pre.append(b' s="%d"' % base if base else b"")
         self.spans_cache: dict[bytes, bytes] = {}
@@ -789,6 +792,8 @@ class SheetRewriter:
         if enc is None:
             return None
         need, t, inner = enc
+        if need == "num" and self.cols[k].num_fmt:
+            need = self.cols[k].num_fmt
         st = self.style(self.bases[k], need)
         return (b' s="%d"' % st if st else b"") + t.encode() + b">" + inner.encode("utf-8") + b"</c>"
 

@@ -112,3 +112,31 @@ def test_placeholder_values_of_a_writer_that_does_not_calculate_are_not_read(tmp
     got = [list(r) for r in openpyxl.load_workbook(path)["Customers"].iter_rows(values_only=True)]
     assert got[1][4] == "High value" and got[2][4] is None  # the good row is computed, the other left blank
     assert got[2][3] == "=4500*2"
+
+
+def test_a_case_one_minute_past_its_deadline_is_overdue_everywhere(tmp_path, evaluator):
+    """In the column, in its red format's test (>0) and in the summary's count."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Cases"
+    ws.append(["Case ID", "Opened at", "Severity", "Case type", "Status", "Tier"])
+    ws.append(["K1", dt.datetime(2026, 11, 20, 9), "Normal", "Complaint", "Open", "VIP"])
+    ws.append(["K2", dt.datetime(2026, 11, 23, 9, 30), "Normal", "Complaint", "Open", "VIP"])
+    path = tmp_path / "late.xlsx"
+    wb.save(path)
+    due = evaluator.evaluate([{"severity": "Normal", "kind": "Complaint", "status": "Open", "tier": "VIP",
+                               "opened_at": dt.datetime(2026, 11, 20, 9)}], ["escalation"], AS_OF).columns["respond_by"][0]
+    as_of = due + dt.timedelta(minutes=1)
+    rep = recalc(path, evaluator, as_of=as_of)
+    book = openpyxl.load_workbook(path)
+    got = [list(r) for r in book["Cases"].iter_rows(values_only=True)]
+    late = got[1][got[0].index("Days overdue")]
+    assert late == round(1 / 1440, 6) and got[2][got[0].index("Days overdue")] is None
+    col = openpyxl.utils.get_column_letter(got[0].index("Days overdue") + 1)
+    assert book["Cases"][f"{col}2"].number_format == "0.00"
+    rules = [r for cf in book["Cases"].conditional_formatting for r in cf.rules]
+    assert any(f"${col}2>0" in (r.formula or [""])[0] for r in rules)  # the red test, true for 1/1440
+    assert rep.sheets[0].overdue == 1
+    summary = [list(r) for r in book["CX summary"].iter_rows(values_only=True)]
+    head = next(i for i, r in enumerate(summary) if r[:5] == ["Sheet", "Rows", "Decisions", "Overdue", "Problems"])
+    assert summary[head + 1][0] == "Cases" and summary[head + 1][3] == 1

@@ -57,15 +57,23 @@ def cli():
     """Customer-experience rules as decision tables, for Excel workbooks."""
 
 
+def _rules_arg(positional, option):
+    """check and test take the rules as an argument or, like every command, as --rules."""
+    if positional and option and Path(positional) != Path(option):
+        raise click.UsageError(f"the rules are given twice ({positional} and --rules {option}); give one")
+    return positional or option
+
+
 @cli.command()
 @click.argument("rules", required=False, type=click.Path())
+@click.option("--rules", "rules_opt", type=click.Path(), help=RULES_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
-def check(rules, as_json):
+def check(rules, rules_opt, as_json):
     """Check rule files: syntax, types, names, overlaps, gaps, unreachable rows, loops.
 
     Exits 1 if there are errors; warnings alone exit 0.
     """
-    path = _rules_path(rules)
+    path = _rules_path(_rules_arg(rules, rules_opt))
     rs, problems = rulesets.load(path)
     errors, warnings = problems.errors, problems.warnings
     if as_json:
@@ -86,13 +94,14 @@ def check(rules, as_json):
 
 @cli.command("test")
 @click.argument("rules", required=False, type=click.Path())
+@click.option("--rules", "rules_opt", type=click.Path(), help=RULES_HELP)
 @click.option("--decision", "-d", multiple=True, help="Only the examples of this decision (repeatable).")
 @click.option("--verbose", "-v", is_flag=True, help="List passing examples too.")
-def test_cmd(rules, decision, verbose):
+def test_cmd(rules, rules_opt, decision, verbose):
     """Run every `examples:` row of the rule files; show expected vs got for failures."""
     from .testing import run_examples
 
-    rs = _load_or_exit(rules)
+    rs = _load_or_exit(_rules_arg(rules, rules_opt))
     unknown = [d for d in decision if d not in rs.tables]
     if unknown:
         raise click.UsageError(f"no decision named '{unknown[0]}'; decisions are: {', '.join(rs.tables)}")
@@ -143,7 +152,7 @@ def explain(decision, values, rules, as_of):
 
             hint = did_you_mean(k, known)
             raise click.UsageError(f"'{decision}' reads no input or field '{k}'" + (f"; {hint}" if hint else f"; it reads: {', '.join(sorted(known))}"))
-    _echo(render(do_explain(Evaluator(rs), decision, given, _as_of(as_of))), nl=False)
+    _echo(render(do_explain(Evaluator(rs), decision, given, _as_of(as_of), typed=True)), nl=False)
 
 
 @cli.command()

@@ -192,8 +192,10 @@ class Evaluator:
             return matched[0].index, tuple(matched[0].outputs), None, None
         outs = []
         for j in range(len(table.outputs)):
-            vals = [m.outputs[j] for m in matched if m.outputs[j] is not None]
-            outs.append(_aggregate(table.aggregate, vals) if table.hit == COLLECT and table.aggregate else vals)
+            if table.hit == COLLECT and table.aggregate:
+                outs.append(_aggregate(table.aggregate, [m.outputs[j] for m in matched if m.outputs[j] is not None]))
+            else:  # one entry per matching row, blanks too: the n-th entries of every output go together
+                outs.append([m.outputs[j] for m in matched])
         return [m.index for m in matched], tuple(outs), None, None
 
     def _apply_hit(self, table: Table, got: list, pos: list, rows_bad: set, ctx: "_Context"):

@@ -621,8 +621,8 @@ def _kind(type_: str, multi: bool) -> str:
 def _cell_value(v):
     if isinstance(v, Duration):
         return display(v)
-    if isinstance(v, list):
-        return ", ".join(display(x) for x in v) or None
+    if isinstance(v, list):  # a blank entry shows as '-', so the n-th entries of two columns still line up
+        return ", ".join("-" if x is None else display(x) for x in v) or None
     return v
 
 

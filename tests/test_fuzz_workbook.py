@@ -82,7 +82,8 @@ class Worker:
         if not line:
             code = self.proc.wait()
             self.err.seek(0)
-            err = self.err.read()[-3000:].decode(errors="replace")
+            err = self.err.read()
+            err = (err if len(err) < 4000 else err[:2000] + b"\n...\n" + err[-2000:]).decode(errors="replace")  # the cause is at the top
             self.proc = None
             raise ChildProcessError(f"the recalc process died (exit {code}):\n{err}")
         return line
@@ -378,3 +379,43 @@ def test_recalc_never_crashes_and_never_corrupts(base, bases, worker, tmp_path_f
     input_copy.write_bytes(original)
     if _openpyxl_opens(input_copy) is None:
         assert _openpyxl_opens(path) is None, f"{what}: openpyxl opens the input but not the result: {_openpyxl_opens(path)}"
+
+
+# ------------------------------------------------------------------ what the fuzzing found in reading
+def _edit(parts: dict[str, bytes], name: str, old: bytes, new: bytes) -> dict[str, bytes]:
+    assert old in parts[name], f"{name} no longer holds {old!r}: update the case"
+    return {**parts, name: parts[name].replace(old, new, 1)}
+
+
+def _far_cell(ref: bytes):
+    def edit(p):
+        return _edit(p, "xl/worksheets/sheet3.xml", b"</sheetData>", b'<row r="1048576"><c r="%s"><v>1</v></c></row></sheetData>' % ref)
+    return edit
+
+
+FOUND = {
+    # each crashed recalc (or aborted the process) before the reader checked for it
+    "content types not UTF-8": (lambda p: _edit(p, "[Content_Types].xml", b"<Types", b"\xff<Types"), "is not UTF-8 text"),
+    "a sheet listed twice": (lambda p: _edit(p, "xl/workbook.xml", b"</sheets>", b'<sheet name="customers" sheetId="9" r:id="rId1"/></sheets>'),
+                             "lists the sheet 'customers' twice"),
+    "a sheet without its part": (lambda p: {n: b for n, b in p.items() if n != "xl/worksheets/sheet3.xml"}, "is not in the file"),
+    "a table without a range": (lambda p: _edit(p, "xl/tables/table1.xml", b'ref="A1:J11"', b'ref=""'), "has no valid range"),
+    "a value in XFD1048576": (_far_cell(b"XFD1048576"), "more than cxrules reads in one sheet"),
+    "a cell past column XFD": (_far_cell(b"XFE1048576"), "is outside Excel's grid"),
+    "shared strings that claim 2**32 texts": (
+        lambda p: {**p, "xl/sharedStrings.xml": re.sub(rb'uniqueCount="\d+"', b'uniqueCount="4294967296"', p["xl/sharedStrings.xml"])},
+        "claims 4,294,967,296 texts"),
+}
+
+
+@pytest.mark.parametrize("case", list(FOUND))
+def test_damaged_workbooks_found_by_fuzzing_are_refused_in_a_sentence(case, bases, worker, tmp_path):
+    edit, words = FOUND[case]
+    parts = edit(dict(bases["xlsxwriter"]))
+    path = tmp_path / "damaged.xlsx"
+    original = _zip(list(parts.items()))
+    path.write_bytes(original)
+    got = worker.recalc(path)
+    assert got["outcome"] == "refused", f"{case}: {got}"
+    assert words in got["message"] and str(path) in got["message"], got["message"]
+    assert path.read_bytes() == original

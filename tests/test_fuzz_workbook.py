@@ -32,7 +32,7 @@ import writers
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "rules"
-EXAMPLES = int(os.environ.get("CXRULES_FUZZ_EXAMPLES", "40"))  # per base workbook
+EXAMPLES = int(os.environ.get("CXRULES_FUZZ_EXAMPLES", "50"))  # per base workbook: 200 in all
 TIMEOUT = 30  # seconds for one recalc of a small workbook: more is a hang
 BASES = ["openpyxl", "xlsxwriter", "excel", "pyexcelerate"]
 

@@ -206,6 +206,8 @@ def update_app_titles(app: XmlPart, worksheet_names: list[str], added: list[str]
         if cnt is None or not (cnt.text or "").strip().isdigit():
             return False
         n = int(cnt.text.strip())
+        if start + n > len(titles):  # counts that do not add up: leave the titles to Excel
+            return False
         if [t.text or "" for t in titles[start:start + n]] == worksheet_names:
             anchor = titles[start + n - 1] if n else None
             for a in reversed(added):

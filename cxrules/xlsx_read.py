@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import posixpath
 import re
+import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import unescape as _xml_unescape
@@ -25,11 +27,17 @@ REL_CALCCHAIN = NS_REL + "/calcChain"
 REL_OFFICE_DOC = NS_REL + "/officeDocument"
 
 OK_SUFFIXES = (".xlsx", ".xlsm", ".xltx", ".xltm")
+MAX_ROW, MAX_COL = 1048576, 16384
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 class WorkbookError(CxError):
     """A workbook that cannot be read or written; the text says which file and what to do."""
+
+
+class DamagedPart(zipfile.BadZipFile):
+    """A part of the package that cannot be read (not UTF-8 text, a table whose range is not
+    a range). A BadZipFile, so every caller that reports a damaged package reports this too."""
 
 
 @dataclass(frozen=True)
@@ -202,9 +210,13 @@ def parse_rels(text: str, source_part: str) -> list[Rel]:
 
 def read_text(zf: zipfile.ZipFile, name: str) -> str | None:
     try:
-        return zf.read(name).decode("utf-8")
+        data = zf.read(name)
     except KeyError:
         return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DamagedPart(f"{name} is not UTF-8 text") from None
 
 
 def workbook_part(zf: zipfile.ZipFile) -> str:
@@ -236,26 +248,31 @@ def parse_table(text: str, part: str) -> Table:
     m = re.search(r"<(?:\w+:)?table\b[^>]*>", text)
     a = attrs(m.group(0)) if m else {}
     cols = tuple(attrs(c.group(0)).get("name", "") for c in re.finditer(r"<(?:\w+:)?tableColumn\b[^>]*>", text))
-    return Table(
-        a.get("displayName") or a.get("name", ""),
-        parse_range(a.get("ref", "A1")),
-        int(a.get("headerRowCount", "1")),
-        int(a.get("totalsRowCount", "0")),
-        cols,
-        part,
-    )
+    try:
+        ref = parse_range(a.get("ref", "A1"))
+        header_rows, totals_rows = int(a.get("headerRowCount", "1")), int(a.get("totalsRowCount", "0"))
+    except ValueError:
+        raise DamagedPart(f"the table in {part} has no valid range ({a.get('ref')!r})") from None
+    if not (1 <= ref[0] and ref[2] <= MAX_ROW and ref[3] < MAX_COL and header_rows >= 0 and totals_rows >= 0):
+        raise DamagedPart(f"the table in {part} has no valid range ({a.get('ref')!r})")
+    return Table(a.get("displayName") or a.get("name", ""), ref, header_rows, totals_rows, cols, part)
 
 
 def sheet_tables(zf: zipfile.ZipFile, sheet_part: str) -> list[Table]:
     text = read_text(zf, rels_path(sheet_part))
     if not text:
         return []
-    out = []
+    out: list[Table] = []
     for rel in parse_rels(text, sheet_part):
-        if rel.type == REL_TABLE and not rel.external:
+        if rel.type == REL_TABLE and not rel.external and rel.part not in {t.part for t in out}:
             t = read_text(zf, rel.part)
             if t:
                 out.append(parse_table(t, rel.part))
+    for k, a in enumerate(out):  # Excel never saves overlapping tables; their rows would be read twice
+        for b in out[k + 1:]:
+            if not (a.ref[2] < b.ref[0] or b.ref[2] < a.ref[0] or a.ref[3] < b.ref[1] or b.ref[3] < a.ref[1]):
+                raise WorkbookError(f"tables '{a.name}' and '{b.name}' of one sheet overlap, which Excel never saves; "
+                                    "open the workbook in Excel, let it repair, and save it again")
     return out
 
 
@@ -336,6 +353,7 @@ class Workbook:
     def __init__(self, path: Path, zf: zipfile.ZipFile, book, wb_part: str, wb_xml: str, sheets: list[Sheet]):
         self.path = path
         self._zf = zf
+        self._names = set(zf.namelist())
         self._book = book
         self.workbook_part = wb_part
         self.sheets = sheets
@@ -407,6 +425,18 @@ class Workbook:
         sh = self.sheet(name)
         if sh.kind != "worksheet":
             raise WorkbookError(f"{self.path}: sheet '{sh.name}' is a {sh.kind.replace('sheet', ' sheet')}, not a sheet of cells")
+        if sh.part not in self._names:
+            raise WorkbookError(f"{self.path}: is damaged: sheet '{sh.name}' is listed, but its part {sh.part or '(none)'} is not in the file; "
+                                "open it in Excel, let it repair, and save it again")
+        try:
+            area = UsedArea()
+            errors, no_value, placeholders = scan_sheet_xml(self._zf, sh.part, area.see, self.full_calc_on_load)
+            area.check(self.path, sh.name, self._zf, sh.part)  # before calamine lays the sheet out
+            tables = sheet_tables(self._zf, sh.part)
+        except WorkbookError as e:
+            raise WorkbookError(f"{self.path}: sheet '{sh.name}': {e}") from None
+        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, ET.ParseError) as e:
+            raise WorkbookError(f"{self.path}: sheet '{sh.name}' is damaged ({e}); open it in Excel, let it repair, and save it again") from None
         try:
             cs = self._book.get_sheet_by_name(sh.name)
             rows = cs.to_python(skip_empty_area=True)
@@ -419,7 +449,6 @@ class Workbook:
             rows[i] = [None if v == "" else v for v in row]
         while rows and not any(v is not None for v in rows[-1]):
             rows.pop()
-        errors, no_value, placeholders = scan_sheet_xml(self._zf, sh.part, self.full_calc_on_load)
         for (r, c), code in errors.items():
             i, j = r - first_row, c - first_col
             if i < 0 or j < 0:  # outside calamine's area: shift the grid
@@ -432,7 +461,7 @@ class Workbook:
                 row.extend([None] * (j + 1 - len(row)))
             row[j] = CellError(code)
         merged = [(a[0] + 1, a[1], b[0] + 1, b[1]) for a, b in merged_raw]
-        return SheetData(sh.name, rows, first_row, first_col, sheet_tables(self._zf, sh.part), merged, sorted(no_value),
+        return SheetData(sh.name, rows, first_row, first_col, tables, merged, sorted(no_value),
                          self.owned_cells(sh.name), sorted(placeholders - no_value))
 
     def close(self) -> None:
@@ -457,6 +486,20 @@ def _grow(rows, first_row, first_col, r, c):
     return rows, nr, nc
 
 
+def check_sheet_list(path: Path, sheets: list[Sheet]) -> None:
+    """Two sheets of one name (Excel ignores case), or one part listed as two sheets: the
+    rows would be read, and written, twice."""
+    names: set[str] = set()
+    parts: set[str] = set()
+    for s in sheets:
+        if s.name.casefold() in names:
+            raise WorkbookError(f"{path}: is damaged: it lists the sheet '{s.name}' twice; open it in Excel, let it repair, and save it again")
+        if s.part and s.part in parts:
+            raise WorkbookError(f"{path}: is damaged: two sheets are stored in the same part ({s.part}); open it in Excel, let it repair, and save it again")
+        names.add(s.name.casefold())
+        parts.add(s.part)
+
+
 def open_workbook(path, limits=None) -> Workbook:
     """limits: a package_guard.Limits for zip bombs (None: from the environment, else defaults)."""
     from .package_guard import vet_package  # it imports this module
@@ -478,14 +521,128 @@ def open_workbook(path, limits=None) -> Workbook:
             raise WorkbookError(f"{path}: is saved as 'Strict Open XML Spreadsheet'; open it in Excel and save it as 'Excel Workbook (.xlsx)'")
         rels = parse_rels(read_text(zf, rels_path(wb_part)) or "", wb_part)
         sheets = parse_sheets(wb_xml, rels)
+        check_sheet_list(path, sheets)
+        check_shared_strings(path, zf, wb_part)
         book = _cal.CalamineWorkbook.from_path(str(path))
     except WorkbookError:
         zf.close()
         raise
-    except (_cal.CalamineError, zipfile.BadZipFile, KeyError, UnicodeDecodeError, ValueError, OSError) as e:
+    except (_cal.CalamineError, zipfile.BadZipFile, zlib.error, EOFError, KeyError, UnicodeDecodeError, ValueError, OSError) as e:
         zf.close()
         raise WorkbookError(f"{path}: is damaged or not a workbook Excel saved ({e}); open it in Excel, let it repair, and save it again") from None
     return Workbook(path, zf, book, wb_part, wb_xml, sheets)
+
+
+# ------------------------------------------------------------------ what calamine would allocate
+# calamine lays a sheet out as one block of cells from its first used row and column to its
+# last (about 32 bytes a cell), and reserves room for as many shared strings as the part
+# says it has. A number it cannot allocate aborts the process (no exception, no message),
+# so both are checked first.
+MAX_GRID_CELLS = 100_000_000
+# Searches for the usual spelling r="A1" (a literal prefix keeps them fast): the longest
+# column letters and row numbers bound the area. A reference spelled otherwise, or a cell
+# placed by counting (no reference), leads to the exact count when the bound is too big.
+_LETTERS_AT_LEAST = [(n, re.compile(rb'r="[A-Za-z]{%d,}\d' % n)) for n in (4, 3, 2)]
+# two-letter columns: a first letter from N on means columns up to ZZ (26 x 26 + 26), ...
+_FIRST_LETTER = [(top, re.compile(rb'r="[%s-Z][A-Z]\d' % bytes([c]))) for c, top in ((ord("N"), 26), (ord("G"), 13), (ord("D"), 6), (ord("B"), 3))]
+_DIGITS_AT_LEAST = [(d, re.compile(rb'r="[A-Za-z]{0,3}\d{%d}' % d)) for d in (7, 6, 5, 4, 3, 2)]  # 8+ digits: 7 finds them
+_BEYOND = re.compile(rb'r="(?:[A-Za-z]{0,3}(?:[2-9]\d{6}|1[1-9]\d{5}|10[5-9]\d{4}|\d{8})|(?:XF[E-Z]|X[G-Z][A-Z]|[YZ][A-Z]{2}|[A-Z]{4})\d)')
+_NO_REF_FIRST = [re.compile(rb'<c(?:>|\s(?!r="))'), re.compile(rb':c(?:>|\s(?!r="))')]
+_NO_REF = [re.compile(rb'<c(?:>|\s(?![^>]*?\br\s*=))'), re.compile(rb':c(?:>|\s(?![^>]*?\br\s*=))')]
+_ANY_REF = re.compile(rb'\br\s*=\s*["\']([A-Za-z]*)(\d*)["\']')
+
+
+class UsedArea:
+    """Fed the sheet's XML piece by piece; check() refuses a sheet whose cells span more than
+    MAX_GRID_CELLS, or lie outside Excel's grid."""
+
+    def __init__(self):
+        self.letters, self.first, self.digits, self.counted, self.odd, self.beyond = 1, 1, 1, False, False, False
+
+    def see(self, chunk: bytes) -> None:
+        if self.letters < 4 and _LETTERS_AT_LEAST[-1][1].search(chunk):  # any column past Z at all
+            self.letters = next((n for n, p in _LETTERS_AT_LEAST if n > self.letters and p.search(chunk)), self.letters)
+        if self.letters == 2:
+            self.first = next((c for c, p in _FIRST_LETTER if c > self.first and p.search(chunk)), self.first)
+        self.digits = next((d for d, p in _DIGITS_AT_LEAST if d > self.digits and p.search(chunk)), self.digits)
+        if (self.digits == 7 or self.letters >= 3) and not self.beyond:
+            self.beyond = bool(_BEYOND.search(chunk)) or self.letters > 3
+        if not self.counted and any(p.search(chunk) for p in _NO_REF_FIRST):  # "<c r=" in every writer seen
+            self.counted = any(p.search(chunk) for p in _NO_REF)
+        self.odd = self.odd or chunk.count(b"=") != chunk.count(b'="')  # r = 'A1' and the like, or '=' in text
+
+    def check(self, path, sheet: str, zf: zipfile.ZipFile, part: str) -> None:
+        if not (self.beyond or self.counted or self.odd):
+            width = {1: 26, 2: 26 + 26 * self.first, 3: MAX_COL}[self.letters]
+            if min(10**self.digits - 1, MAX_ROW) * width <= MAX_GRID_CELLS:
+                return
+        r1, c1, r2, c2 = _used_area_counted(zf, part) if self.counted else _used_area(zf, part)
+        if r2 > MAX_ROW or c2 >= MAX_COL:
+            raise WorkbookError(f"{path}: sheet '{sheet}' is damaged: cell {cell_ref(r2, c2)} is outside Excel's grid (XFD1048576 is the last cell); "
+                                "open it in Excel, let it repair, and save it again")
+        if r2 >= r1 and (r2 - r1 + 1) * (c2 - c1 + 1) > MAX_GRID_CELLS:
+            area = range_ref(r1, c1, r2, c2)
+            raise WorkbookError(
+                f"{path}: sheet '{sheet}' has cells across {area} ({r2 - r1 + 1:,} rows x {c2 - c1 + 1:,} columns), more than cxrules "
+                f"reads in one sheet ({MAX_GRID_CELLS:,} cells); delete the cells far from the data (Ctrl+End in Excel goes to the last one) and save it")
+
+
+def check_used_area(path, sheet: str, zf: zipfile.ZipFile, part: str) -> None:
+    area = UsedArea()
+    for chunk in iter_row_chunks(zf, part):
+        area.see(chunk)
+    area.check(path, sheet, zf, part)
+
+
+def _used_area(zf: zipfile.ZipFile, part: str) -> tuple[int, int, int, int]:
+    """First and last row and column of the cell references (rows' own r= count too)."""
+    r1 = c1 = 1 << 62
+    r2 = c2 = -1
+    for chunk in iter_row_chunks(zf, part):
+        refs = _ANY_REF.findall(chunk)
+        rows = [int(b) for _, b in refs if b]
+        cols = [col_index(a) if len(a) < 8 else 1 << 40 for a in {a for a, _ in refs if a}]
+        if rows:
+            r1, r2 = min(r1, min(rows)), max(r2, max(rows))
+        if cols:
+            c1, c2 = min(c1, min(cols)), max(c2, max(cols))
+    return r1, c1, r2, max(c2, c1 if c1 < 1 << 62 else 0)
+
+
+def _used_area_counted(zf: zipfile.ZipFile, part: str) -> tuple[int, int, int, int]:
+    """The used area of a sheet whose cells may have no reference (placed one after another)."""
+    r1 = c1 = 1 << 30
+    r2 = c2 = -1
+    row_no, col_no = 0, -1
+    with zf.open(part) as f:
+        for ev, el in ET.iterparse(f, events=("start", "end")):
+            tag = el.tag.rsplit("}", 1)[-1]
+            if ev == "start":
+                if tag == "row":
+                    row_no = int(el.get("r") or row_no + 1)
+                    col_no = -1
+                elif tag == "c":
+                    r = el.get("r")
+                    row_no, col_no = parse_ref(r) if r else (row_no, col_no + 1)
+                    r1, r2, c1, c2 = min(r1, row_no), max(r2, row_no), min(c1, col_no), max(c2, col_no)
+            elif tag in ("c", "row"):
+                el.clear()
+    return r1, c1, r2, c2
+
+
+def check_shared_strings(path, zf: zipfile.ZipFile, wb_part: str) -> None:
+    """A shared-strings part that claims more texts than it has bytes is damaged (calamine
+    would reserve room for them all). calamine reads it beside the workbook part, by name."""
+    want = posixpath.join(posixpath.dirname(wb_part), "sharedStrings.xml").casefold()
+    for info in zf.infolist():
+        if info.filename.casefold() != want:
+            continue
+        with zf.open(info) as f:
+            head = f.read(8192)
+        m = re.search(rb"<(?:[\w.-]+:)?sst\b[^>]*?\buniqueCount\s*=\s*[\"']\s*\+?(\d+)", head)
+        if m and int(m.group(1)) > max(info.file_size, 1024):
+            raise WorkbookError(f"{path}: is damaged: its shared strings part claims {int(m.group(1)):,} texts in {info.file_size:,} bytes; "
+                                "open it in Excel, let it repair, and save it again")
 
 
 # ------------------------------------------------------------------ fast XML scan
@@ -516,13 +673,22 @@ def iter_row_chunks(zf: zipfile.ZipFile, part: str, size: int = 8 << 20):
             rest = buf[cut:]
 
 
-def scan_sheet_xml(zf: zipfile.ZipFile, part: str, all_formulas: bool = False):
+def scan_sheet_xml(zf: zipfile.ZipFile, part: str, observe=None, all_formulas: bool = False):
     """Error cells {(row, col): '#N/A'}, formula cells without a cached value, and (with
-    all_formulas) every formula cell, whose values are placeholders."""
+    all_formulas) every formula cell, whose values are placeholders.
+
+    `observe` is called with every piece of the XML, so one pass serves other scans too.
+    """
     errors: dict[tuple[int, int], str] = {}
     no_value: set[tuple[int, int]] = set()
     every: set[tuple[int, int]] = set()
-    for chunk in iter_row_chunks(zf, part):
+    chunks = iter_row_chunks(zf, part)
+    slow = False
+    for chunk in chunks:
+        if observe is not None:
+            observe(chunk)
+        if slow:
+            continue
         has_err = b't="e"' in chunk
         has_f = b"<f" in chunk
         if not (has_err or has_f):
@@ -531,30 +697,31 @@ def scan_sheet_xml(zf: zipfile.ZipFile, part: str, all_formulas: bool = False):
             for m in _ERR_CELL.finditer(chunk):
                 r = _CELL_R.search(m.group(0))
                 if r is None:
-                    return _scan_slow(zf, part, all_formulas)
+                    slow = True
+                    break
                 errors[(int(r.group(2)), col_index(r.group(1)))] = m.group(1).decode("utf-8").strip()
-        if has_f and all_formulas:
+        if has_f and all_formulas and not slow:
             for m in _F_ANY.finditer(chunk):
                 r = _CELL_R.search(m.group(1))
                 if r is None:
-                    return _scan_slow(zf, part, all_formulas)
+                    slow = True
+                    break
                 every.add((int(r.group(2)), col_index(r.group(1))))
-        if has_f:
+        if has_f and not slow:
             for m in _F_NO_V.finditer(chunk):
                 a = m.group(1)
                 if m.group(2) and b't="str"' in a:  # an empty text result is a value
                     continue
                 r = _CELL_R.search(a)
                 if r is None:
-                    return _scan_slow(zf, part, all_formulas)
+                    slow = True
+                    break
                 no_value.add((int(r.group(2)), col_index(r.group(1))))
-    return errors, no_value, every
+    return _scan_slow(zf, part, all_formulas) if slow else (errors, no_value, every)
 
 
 def _scan_slow(zf: zipfile.ZipFile, part: str, all_formulas: bool = False):
     """For sheets whose cells lack r="A1" attributes (not written by Excel)."""
-    import xml.etree.ElementTree as ET
-
     errors, no_value, every = {}, set(), set()
     q = "{%s}" % NS_MAIN
     row_no, col_no = 0, -1

@@ -926,6 +926,9 @@ class Styles:
             self.xml = self.xml.replace(b'<cellXfs count="1">' + xf, b'<cellXfs count="%d">' % used_xfs + xf * used_xfs)
         if re.search(rb"<\w+:styleSheet\b", self.xml[:500]):
             raise WorkbookError("styles.xml uses a namespace prefix")
+        for sec in _SECTIONS:  # two lists of one kind: which one Excel reads is anyone's guess
+            if len(re.findall(rb"<" + sec + rb"[\s>/]", self.xml)) > 1:
+                raise WorkbookError(f"styles.xml has two <{sec.decode()}> lists")
         self.items: dict[bytes, list[bytes]] = {}
         self.added: dict[bytes, list[bytes]] = {k: [] for k in _ITEM}
         for sec, item in _ITEM.items():
@@ -966,7 +969,7 @@ class Styles:
         if code in self.fmt_ids:
             return self.fmt_ids[code]
         used = set(self.fmt_codes) | {get_attr(x, b"numFmtId") and int(get_attr(x, b"numFmtId")) for x in self.added[b"numFmts"]}
-        i = max([163, *(u for u in used if u)]) + 1
+        i = max([163, *(u for u in used if u and u < 60000)]) + 1  # an absurd id in a damaged part is not a base
         self.added[b"numFmts"].append(f'<numFmt numFmtId="{i}" formatCode="{esc(code)}"/>'.encode())
         self.fmt_ids[code] = i
         self.fmt_codes[i] = code
@@ -1512,7 +1515,10 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                     raise WorkbookError(f"{src}: has no sheet '{e.sheet}'")
                 if sh.kind != "worksheet" or sh.part not in pkg.names:
                     raise WorkbookError(f"{src}: sheet '{sh.name}' is a {sh.kind}, cxrules can only write into sheets of cells")
-                tables = sheet_tables(zin, sh.part)
+                try:
+                    tables = sheet_tables(zin, sh.part)
+                except WorkbookError as e:
+                    raise WorkbookError(f"{src}: sheet '{sh.name}': {e}") from None
                 for part, xml in extend_tables(zin, tables, e, sh.name, report).items():
                     pkg.changed[part] = xml
                 with zin.open(sh.part) as f:
@@ -1584,7 +1590,7 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
             tmp = None
     except WorkbookError:
         raise
-    except (zipfile.BadZipFile, KeyError, struct.error, zlib.error) as e:
+    except (zipfile.BadZipFile, KeyError, struct.error, zlib.error, ValueError, EOFError) as e:  # a part that does not read as Excel writes it
         raise WorkbookError(f"{src}: is damaged ({e}); open it in Excel, let it repair, and save it again") from None
     except OSError as e:  # disk full, TMPDIR full, folder gone, ...: nothing was changed
         raise files.write_error(src, dst, e) from None

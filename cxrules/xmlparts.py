@@ -46,6 +46,8 @@ class XmlPart:
             self.root = etree.fromstring(data, _PARSER)
         except etree.XMLSyntaxError as e:
             raise PartError(f"part {name} is not well-formed XML ({e.msg}, line {e.lineno})") from None
+        except (LookupError, ValueError) as e:  # an encoding no one knows, or text lxml refuses
+            raise PartError(f"part {name} cannot be read as XML ({e})") from None
         self.dirty = False
         m = _DECL.match(data)
         enc = re.search(rb'encoding="([^"]*)"', m.group(1)) if m else None
@@ -175,19 +177,17 @@ def unprefix(data: bytes, ns: str = NS_MAIN) -> bytes:
 
 
 # ------------------------------------------------------------------ checking what we wrote
-class _Nothing:
-    """A parser target that keeps nothing: well-formedness only, in constant memory."""
-
-    def close(self):
-        return None
-
-
 def check_well_formed(chunks, name: str) -> None:
-    """Parse the part's bytes; PartError naming the part if they are not well-formed XML."""
-    parser = etree.XMLParser(target=_Nothing(), resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+    """Parse the part's bytes with namespaces checked (an unbound prefix is an error, as it
+    is for Excel); PartError naming the part if they are not well-formed XML."""
+    import xml.parsers.expat
+
+    parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
     try:
         for c in chunks:
-            parser.feed(c)
-        parser.close()
-    except etree.XMLSyntaxError as e:
-        raise PartError(f"part {name} would not be well-formed XML ({e.msg})") from None
+            parser.Parse(c, False)
+        parser.Parse(b"", True)
+    except xml.parsers.expat.ExpatError as e:
+        raise PartError(f"part {name} would not be well-formed XML ({xml.parsers.expat.ErrorString(e.code)}, line {e.lineno})") from None
+    except (LookupError, ValueError) as e:  # e.g. encoding="UTF-1e308"
+        raise PartError(f"part {name} would not be readable XML ({e})") from None

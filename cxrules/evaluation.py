@@ -17,7 +17,7 @@ from .compiler import Compiled, compile_table
 from .engine import Engine, Refused, default_engine
 from .model import ANY, COLLECT, FIRST, PRIORITY, UNIQUE, Cmp, Range, RuleSet, Table, matches
 from .problems import ERROR, WARNING, CxError, did_you_mean
-from .values import WHAT, Duration, ValueProblem, bad_text, coercer, display, encode, encoder, shown
+from .values import WHAT, Duration, ValueProblem, bad_text, coercer, display, encode, encoder, out_of_range, shown
 
 _NOT_TEXT = ("number", "date", "datetime")
 # Python types a sheet column may hold that need no conversion for an input type
@@ -300,7 +300,7 @@ class Evaluator:
             for cal, rows in todo.values():
                 for i, r in zip(rows, cal.add_many([base[i] for i in rows], [amount[i] for i in rows])):
                     if isinstance(r, Exception):  # that row's ValueError / OverflowError
-                        notes[i] = RowProblem(i, d.name, f"cannot compute {d.name}: {r}", table.name)
+                        notes[i] = RowProblem(i, d.name, f"cannot compute {d.name}: {out_of_range(r)}", table.name)
                         bad.add(i)
                     else:
                         out[i] = r

@@ -20,7 +20,7 @@ from . import rulesets
 from .evaluation import Evaluator, now_in
 from .problems import CxError, RuleSetError
 from .recalc import DAYS_OVERDUE_LABELS, ISSUES_SHEET, OWN_SHEETS, RecalcReport, plan
-from .values import EXCEL_ERRORS, Duration, ValueProblem, coerce, display, norm_header, parse_duration, shown
+from .values import EXCEL_ERRORS, Duration, ValueProblem, coerce, display, norm_header, out_of_range, parse_duration, shown
 from .vocabulary import describe
 
 CATEGORY = "CX Rules"
@@ -444,7 +444,7 @@ def _due_cell(cal, s, d):
     try:
         return cal.add(start_v, amount)
     except (ValueError, OverflowError) as e:
-        return ERR + _short(f"cannot compute the due date: {e}")
+        return ERR + _short(f"cannot compute the due date: {out_of_range(e)}")
 
 
 @xw.func(category=CATEGORY)

@@ -314,6 +314,12 @@ _BYTES = (bytes, bytearray, memoryview)
 _TEXT_OK = (int, float, numbers.Number, dt.date, dt.time, dt.timedelta, Duration)
 
 
+def _a(value) -> str:
+    """'a list', 'an object': the kind of a value a message names."""
+    name = type(value).__name__
+    return ("an " if name[:1].lower() in "aeiou" else "a ") + name
+
+
 def bad_text(s: str) -> str | None:
     """Why `s` cannot be used as text (a lone surrogate), or None.
 
@@ -323,9 +329,13 @@ def bad_text(s: str) -> str | None:
     try:
         s.encode("utf-8")
     except UnicodeEncodeError as e:
-        return (f"'{shown(s)}' has a character that is not valid Unicode ({s[e.start]!a}, left by decoding "
-                f"with the wrong encoding); decode the source with its real encoding")
+        return f"'{shown(s)}' is not valid text ({s[e.start]!a} is left by a wrong decode); decode it with its real encoding"
     return None
+
+
+def out_of_range(e: Exception) -> str:
+    """An error of date arithmetic as a person reads it (OverflowError texts are C's)."""
+    return "the date falls outside the years 1 to 9999" if isinstance(e, OverflowError) else str(e)
 
 
 def _local(d: dt.datetime, tz: str | None) -> dt.datetime:
@@ -364,12 +374,14 @@ def coerce(value, type_: str, dayfirst: bool = False, tz: str | None = None):
     elif isinstance(value, _BYTES):
         raise ValueProblem(f"{shown(value)} is bytes, not {what}; decode it to text first")
     elif isinstance(value, _CONTAINERS):
-        raise ValueProblem(f"{shown(value)} is a {type(value).__name__}, not {what}; give one value per cell")
+        raise ValueProblem(f"{shown(value)} is {_a(value)}, not {what}; give one value per cell")
     if type_ == "number":
         if isinstance(value, (dt.date, dt.datetime)):
             raise ValueProblem(f"'{shown(value)}' is a date, not a number")
         if isinstance(value, Duration):
             raise ValueProblem(f"'{value}' is a duration, not a number")
+        if not isinstance(value, (str, numbers.Number)):
+            raise ValueProblem(f"'{shown(value)}' is {_a(value)}, not a number")
         return parse_number(value)
     if type_ == "text":
         if isinstance(value, str):
@@ -378,7 +390,7 @@ def coerce(value, type_: str, dayfirst: bool = False, tz: str | None = None):
                 raise ValueProblem(why)
             return value
         if not isinstance(value, _TEXT_OK):
-            raise ValueProblem(f"'{shown(value)}' is a {type(value).__name__}, not text")
+            raise ValueProblem(f"'{shown(value)}' is {_a(value)}, not text")
         if isinstance(value, float) and value.is_integer():
             return str(int(value))
         if isinstance(value, dt.datetime):

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from .compiler import Compiled, compile_table
+from .compiler import Compiled, compile_table, engine_value
 from .engine import Engine, Refused, default_engine
 from .model import ANY, COLLECT, FIRST, PRIORITY, UNIQUE, Cmp, Range, RuleSet, Table, matches
 from .problems import ERROR, WARNING, CxError, did_you_mean
@@ -378,28 +378,27 @@ def _stand_in(v: int, marks: list, key: int):
     """For an int past 2**53: a value the engine compares exactly that no cell tells from `v`.
 
     Python compares `v` with the cells' values exactly (bisect); the engine would round it to
-    a double, or refuse it past 64 bits. If there is no such value, `v` goes as it is and the
-    engine refuses that row alone.
+    a double, or refuse it past 64 bits. Candidates are checked against both a cell's exact
+    value and the engine's view of it. If there is none, `v` goes as it is and the engine
+    refuses that row alone.
     """
     j, on_mark = divmod(key, 2)
     if on_mark:
-        m = marks[j]
+        m = engine_value(marks[j])  # what the compiled rule holds: equal in the engine
         return m if m.__class__ is not int or -_EXACT <= m <= _EXACT else v
-    lo = marks[j - 1] if j > 0 else None
-    hi = marks[j] if j < len(marks) else None
-    tries = [0.0]
-    try:
-        tries.insert(0, float(v))
-    except OverflowError:
-        pass
-    for m, toward in ((lo, math.inf), (hi, -math.inf)):
-        if m is not None:
-            try:
-                tries.append(math.nextafter(float(m), toward))
-            except OverflowError:
-                pass
-    for c in tries:
-        if math.isfinite(c) and (lo is None or c > lo) and (hi is None or c < hi):
+    bounds = [(marks[j - 1], 1)] if j > 0 else []
+    if j < len(marks):
+        bounds.append((marks[j], -1))
+    tries = []
+    for x in [v] + [m for m, _ in bounds]:
+        try:
+            tries.append(float(x))
+        except OverflowError:
+            pass
+    tries += [math.nextafter(t, math.inf) for t in tries] + [math.nextafter(t, -math.inf) for t in tries] + [0.0]
+    for c in tries:  # float/int comparisons are exact in Python
+        if math.isfinite(c) and all(c > m and c > engine_value(m) if side > 0 else c < m and c < engine_value(m)
+                                    for m, side in bounds):
             return c
     return v
 

@@ -31,6 +31,7 @@ _MAX_EMPTY_YEARS = 5  # searching further than this for working time means there
 _MAX_ORD = dt.date.max.toordinal()
 _SLOW = object()  # a fast path's "not my case": use the general path
 _SPAN_DAYS = _MAX_ORD  # calendar days in the years 1-9999: no amount longer has an answer
+_FAR, _FAR_US = 36_500, 36_500 * DAY_US  # amounts up to a century need no reach check
 
 
 def _within_reach(start, n: int, T: int) -> None:
@@ -734,7 +735,7 @@ class Calendar:
         n, T = self._parts_of(amount)
         if isinstance(start, dt.datetime) and start.tzinfo is not None:
             start = start.astimezone(self.tz).replace(tzinfo=None)
-        if isinstance(start, dt.date):
+        if not (-_FAR < n < _FAR and -_FAR_US < T < _FAR_US) and isinstance(start, dt.date):
             _within_reach(start, n, T)
         t = type(start)
         if t is dt.datetime or t is dt.date:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 
 import xlwings as xw
@@ -84,6 +86,9 @@ def _cell_in(v):
 
 
 def _cells_in(values) -> list:
+    """A list of cells as _cell_in reads them (a copy); COM gives ints only for errors."""
+    if int not in set(map(type, values)):  # the common case, checked at C speed
+        return list(values)
     return [_cell_in(v) if v.__class__ is int else v for v in values]
 
 
@@ -100,7 +105,7 @@ def _column(x) -> tuple[list, bool]:
     if not isinstance(x[0], (list, tuple)):
         return _cells_in(x), len(x) == 1
     if all(len(r) == 1 for r in x):
-        return _cells_in([r[0] for r in x]), len(x) == 1
+        return _cells_in(list(map(itemgetter(0), x))), len(x) == 1
     if len(x) == 1:
         return _cells_in(x[0]), len(x[0]) == 1
     raise CxError(f"give one column of cells, not {len(x)} rows by {max(len(r) for r in x)} columns")
@@ -111,6 +116,8 @@ def _grid(x) -> list[list]:
         return [[_cell_in(x)]]
     if x and not isinstance(x[0], (list, tuple)):
         return [_cells_in(x)]
+    if int not in set(map(type, chain.from_iterable(x))):
+        return [list(r) for r in x]
     return [_cells_in(r) for r in x]
 
 
@@ -427,7 +434,10 @@ def CX_DUE(start, duration, calendar="business"):
         if _is_blank(s) or _is_blank(d):
             out.append([""])
             continue
-        out.append([_due_cell(cal, s, d)])
+        try:
+            out.append([cal.add(coerce(s, "datetime" if not (isinstance(s, dt.date) and not isinstance(s, dt.datetime)) else "date"), _duration(d))])
+        except Exception:  # noqa: BLE001 - again, to say which argument is at fault
+            out.append([_due_cell(cal, s, d)])
     return out[0][0] if s1 and s2 else out
 
 

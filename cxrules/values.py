@@ -345,26 +345,12 @@ def _local(d: dt.datetime, tz: str | None) -> dt.datetime:
     return d.astimezone(ZoneInfo(tz)).replace(tzinfo=None) if tz else d.replace(tzinfo=None)
 
 
-def coerce(value, type_: str, dayfirst: bool = False, tz: str | None = None):
-    """A workbook cell's value as the given type; None for blank.
-
-    Raises ValueProblem for values that cannot be read as that type (text in a number
-    column, an Excel error, a date that is not a date, NaN, a list, bytes, ...).
-    A date-time with a time zone is read in `tz` (the rule set's zone) when given.
-    """
-    if value is None:
-        return None
+def _check_kind(value, type_: str) -> None:
+    """ValueProblem for a value no type reads: a reader's own problem, NaN, ±inf, NaT, bytes, a list."""
     if isinstance(value, ValueProblem):
         raise value
     what = WHAT.get(type_, type_)
-    if isinstance(value, str):
-        s = value.strip()
-        if not s:
-            return None
-        if s in EXCEL_ERRORS:
-            raise ValueProblem(f"the cell holds the Excel error {s}")
-        value = s
-    elif isinstance(value, float):
+    if isinstance(value, float):
         if value != value:  # pandas' blank; None is cxrules' blank
             raise ValueProblem(f"NaN is not {what}; use None for a blank cell")
         if value in (math.inf, -math.inf):
@@ -375,6 +361,29 @@ def coerce(value, type_: str, dayfirst: bool = False, tz: str | None = None):
         raise ValueProblem(f"{shown(value)} is bytes, not {what}; decode it to text first")
     elif isinstance(value, _CONTAINERS):
         raise ValueProblem(f"{shown(value)} is {_a(value)}, not {what}; give one value per cell")
+
+
+def coerce(value, type_: str, dayfirst: bool = False, tz: str | None = None):
+    """A workbook cell's value as the given type; None for blank.
+
+    Raises ValueProblem for values that cannot be read as that type (text in a number
+    column, an Excel error, a date that is not a date, NaN, a list, bytes, ...).
+    A date-time with a time zone is read in `tz` (the rule set's zone) when given.
+    """
+    if value is None:
+        return None
+    t = type(value)
+    if t is str:
+        s = value.strip()
+        if not s:
+            return None
+        if s in EXCEL_ERRORS:
+            raise ValueProblem(f"the cell holds the Excel error {s}")
+        value = s
+    elif t is not int and t is not dt.datetime and t is not dt.date and t is not bool:  # the rare kinds
+        if isinstance(value, str):  # a str subclass (numpy.str_, a str enum): its text
+            return coerce(str.__str__(value), type_, dayfirst, tz)
+        _check_kind(value, type_)
     if type_ == "number":
         if isinstance(value, (dt.date, dt.datetime)):
             raise ValueProblem(f"'{shown(value)}' is a date, not a number")
@@ -526,7 +535,14 @@ def coercer(type_: str, dayfirst: bool = False, tz: str | None = None):
             return slow(v)
         return text
     if type_ == "date":
-        return lambda v: v if type(v) is dt.date else slow(v)
+        def date(v):
+            t = type(v)
+            if t is dt.date:
+                return v
+            if t is dt.datetime and v.tzinfo is None:  # Excel hands dates over as date-times
+                return v.date()
+            return slow(v)
+        return date
     if type_ == "datetime":
         return lambda v: v if type(v) is dt.datetime and v.tzinfo is None else slow(v)
     return slow

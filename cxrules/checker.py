@@ -793,6 +793,49 @@ def _unused_problems(rs: RuleSet) -> list[Problem]:
     return out
 
 
+def _spelling_problems(rs: RuleSet) -> list[Problem]:
+    """A text value written once for an input with no allowed: list, close to a value
+    written elsewhere for an input of the same name (or allowed for an output of that
+    name): most likely a typo, which would silently never match."""
+    import difflib
+
+    seen: dict[str, dict[str, list]] = {}  # input name -> normalised value -> [(table, rule, col)]
+    spelled: dict[tuple[str, str], str] = {}
+    for t in rs.tables.values():
+        for col, i in enumerate(t.inputs):
+            if i.type != "text" or i.allowed:
+                continue
+            for r in t.rules:
+                for w in _cell_values(r.tests[col].text):
+                    if w in ("-", ""):
+                        continue
+                    k = norm_text(w)
+                    seen.setdefault(i.name, {}).setdefault(k, []).append((t, r, col))
+                    spelled.setdefault((i.name, k), w)
+    out = []
+    for name, values in seen.items():
+        known = {k: len(v) for k, v in values.items()}
+        for t in rs.tables.values():  # values an output of that name may take count as written
+            o = t.output(name)
+            for a in (o.allowed or []) if o else []:
+                known[norm_text(str(a))] = known.get(norm_text(str(a)), 0) + 2
+                spelled.setdefault((name, norm_text(str(a))), str(a))
+        for k, places in values.items():
+            if known[k] > 1:
+                continue
+            others = [x for x in known if x != k and known[x] > 1]
+            near = difflib.get_close_matches(k, others, n=1, cutoff=0.8)
+            if not near:
+                continue
+            t, r, col = places[0]
+            line = r.cell_locs[col].line if col < len(r.cell_locs) else r.loc.line
+            want = spelled[(name, near[0])]
+            out.append(Problem(f"'{spelled[(name, k)]}' is written only here for {name}; elsewhere it is '{want}'",
+                               WARNING, "spelling", r.loc.file, line, t.name, r.index, name,
+                               suggestion=f"did you mean '{want}'? Or list the values in allowed: to have them checked"))
+    return out
+
+
 # ----------------------------------------------------------------- entry point
 def analyse_ruleset(rs: RuleSet, budget: int | None = None) -> dict[str, TableAnalysis]:
     """Every table analysed, each knowing what the decisions it reads can give."""
@@ -809,5 +852,6 @@ def check_ruleset(rs: RuleSet) -> list[Problem]:
         problems += value_probs
         problems += _calendar_problems(t, rs)
         problems += _problems_of(an, flagged)
+    problems += _spelling_problems(rs)
     problems += _unused_problems(rs)
     return problems

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -11,6 +12,26 @@ from . import rulesets
 from .problems import CxError, RuleSetError
 
 RULES_HELP = "Rule file or folder (default: ./rules, else the bundled rules)."
+
+
+# Text from workbooks and rule files (cell text, sheet and file names, rule cells) reaches
+# the terminal: escape sequences, carriage returns and bidi overrides in it are shown as
+# \x1b, \x0d, \u202e, never obeyed. Newlines and tabs stay: they lay out the output.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def printable(text) -> str:
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", str(text))
+
+
+def _echo(text="", **kw):
+    click.echo(printable(text), **kw)
+
+
+def _echo_json(obj, **kw):
+    """JSON escapes C0 itself; the rest go in as \\u escapes, which read back the same."""
+    text = json.dumps(obj, ensure_ascii=False, indent=2, **kw)
+    click.echo(_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 def _rules_path(path):
@@ -27,7 +48,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except CxError as e:  # library errors are the user's to fix: a sentence, not a traceback
-            raise click.ClickException(str(e)) from None
+            raise click.ClickException(printable(e)) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,42 +57,51 @@ def cli():
     """Customer-experience rules as decision tables, for Excel workbooks."""
 
 
+def _rules_arg(positional, option):
+    """check and test take the rules as an argument or, like every command, as --rules."""
+    if positional and option and Path(positional) != Path(option):
+        raise click.UsageError(f"the rules are given twice ({positional} and --rules {option}); give one")
+    return positional or option
+
+
 @cli.command()
 @click.argument("rules", required=False, type=click.Path())
+@click.option("--rules", "rules_opt", type=click.Path(), help=RULES_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
-def check(rules, as_json):
+def check(rules, rules_opt, as_json):
     """Check rule files: syntax, types, names, overlaps, gaps, unreachable rows, loops.
 
     Exits 1 if there are errors; warnings alone exit 0.
     """
-    path = _rules_path(rules)
+    path = _rules_path(_rules_arg(rules, rules_opt))
     rs, problems = rulesets.load(path)
     errors, warnings = problems.errors, problems.warnings
     if as_json:
-        click.echo(json.dumps({
+        _echo_json({
             "rules": str(path),
             "files": rs.files,
             "errors": len(errors),
             "warnings": len(warnings),
             "problems": [p.to_dict() for p in problems],
-        }, ensure_ascii=False, indent=2))
+        })
     else:
         for p in problems:
-            click.echo(str(p))
+            _echo(str(p))
         n = len(rs.tables)
-        click.echo(_summary(len(errors), len(warnings), len(rs.files)) + f" ({n} decision{'' if n == 1 else 's'})")
+        _echo(_summary(len(errors), len(warnings), len(rs.files)) + f" ({n} decision{'' if n == 1 else 's'})")
     sys.exit(1 if errors else 0)
 
 
 @cli.command("test")
 @click.argument("rules", required=False, type=click.Path())
+@click.option("--rules", "rules_opt", type=click.Path(), help=RULES_HELP)
 @click.option("--decision", "-d", multiple=True, help="Only the examples of this decision (repeatable).")
 @click.option("--verbose", "-v", is_flag=True, help="List passing examples too.")
-def test_cmd(rules, decision, verbose):
+def test_cmd(rules, rules_opt, decision, verbose):
     """Run every `examples:` row of the rule files; show expected vs got for failures."""
     from .testing import run_examples
 
-    rs = _load_or_exit(rules)
+    rs = _load_or_exit(_rules_arg(rules, rules_opt))
     unknown = [d for d in decision if d not in rs.tables]
     if unknown:
         raise click.UsageError(f"no decision named '{unknown[0]}'; decisions are: {', '.join(rs.tables)}")
@@ -79,12 +109,12 @@ def test_cmd(rules, decision, verbose):
     failed = [r for r in results if not r.passed]
     for r in results:
         if not r.passed:
-            click.echo("FAIL " + r.describe())
+            _echo("FAIL " + r.describe())
         elif verbose:
-            click.echo(f"ok   {r.table} example {r.index}")
-    click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+            _echo(f"ok   {r.table} example {r.index}")
+    _echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     if not results:
-        click.echo("no examples found: add 'examples:' to the decision tables")
+        _echo("no examples found: add 'examples:' to the decision tables")
     sys.exit(1 if failed else 0)
 
 
@@ -122,7 +152,7 @@ def explain(decision, values, rules, as_of):
 
             hint = did_you_mean(k, known)
             raise click.UsageError(f"'{decision}' reads no input or field '{k}'" + (f"; {hint}" if hint else f"; it reads: {', '.join(sorted(known))}"))
-    click.echo(render(do_explain(Evaluator(rs), decision, given, _as_of(as_of))), nl=False)
+    _echo(render(do_explain(Evaluator(rs), decision, given, _as_of(as_of), typed=True)), nl=False)
 
 
 @cli.command()
@@ -135,14 +165,32 @@ def decisions(rules, as_json):
     rs = _load_or_exit(rules)
     info = describe(rs)
     if as_json:
-        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        _echo_json(info)
         return
     for d in info:
-        click.echo(f"{d['decision']}: {d['title']} (hit policy {d['hit']})")
+        _echo(f"{d['decision']}: {d['title']} (hit policy {d['hit']})")
         for i in d["inputs"]:
-            click.echo(f"  in   {i['name']} ({i['type']}) <- {i['source']}")
+            _echo(f"  in   {i['name']} ({i['type']}) <- {i['source']}")
         for o in d["outputs"]:
-            click.echo(f"  out  {o['name']} ({o['type']}) -> {', '.join(o['columns'])}")
+            _echo(f"  out  {o['name']} ({o['type']}) -> {', '.join(o['columns'])}")
+
+
+def _size_option(ctx, param, value):
+    from .package_guard import parse_size
+
+    try:
+        return None if value is None else parse_size(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def _ratio_option(ctx, param, value):
+    from .package_guard import parse_ratio
+
+    try:
+        return None if value is None else parse_ratio(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 @cli.command()
@@ -150,22 +198,36 @@ def decisions(rules, as_json):
 @click.option("--rules", type=click.Path(), help=RULES_HELP)
 @click.option("--as-of", "as_of", help="The moment 'now' is, e.g. '2026-11-23 09:30' (default: now in the rules' time zone).")
 @click.option("--output", "-o", type=click.Path(), help="Write here instead of in place (a file for one workbook, or a folder).")
+@click.option("--force", is_flag=True, help="Replace an existing workbook named by --output.")
 @click.option("--dry-run", is_flag=True, help="Compute and report, but write nothing.")
 @click.option("--dayfirst", is_flag=True, help="Read dates written as text like 23/11/2026 day first.")
+@click.option("--header-row", type=click.IntRange(1, 1048576), help="The row of the headers, when they are below the first 30 rows.")
+@click.option("--map", "maps", multiple=True, metavar='"HEADER=name"',
+              help="Read a header as one of the rules' names, e.g. --map \"Spend 12m (CNY)=monetary\" (repeatable; Sheet!Header for one sheet). Wins over the workbook's CX settings sheet.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--silent", "-s", is_flag=True, help="No progress bar and no summary table.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any row has a problem (default: only if a workbook fails).")
-def recalc(workbooks, rules, as_of, output, dry_run, dayfirst, as_json, silent, strict):
+@click.option("--max-part-size", metavar="SIZE", callback=_size_option,
+              help="Zip bomb guard: refuse a workbook with a part that unpacks to more than SIZE (default 2G; or set CXRULES_MAX_PART_SIZE).")
+@click.option("--max-total-size", metavar="SIZE", callback=_size_option,
+              help="Zip bomb guard: refuse a workbook that unpacks to more than SIZE in all (default 4G; or set CXRULES_MAX_TOTAL_SIZE).")
+@click.option("--max-ratio", metavar="N", callback=_ratio_option,
+              help="Zip bomb guard: refuse a workbook with a part over 1 MB packed more than N to 1 (default 100; or set CXRULES_MAX_RATIO).")
+def recalc(workbooks, rules, as_of, output, force, dry_run, dayfirst, header_row, maps, as_json, silent, strict, max_part_size, max_total_size, max_ratio):
     """Recalculate workbooks in place: tiers, next contacts, deadlines, escalation, offers.
 
     Each workbook is written to a temporary file beside it and replaced in one step, or
     left untouched. Overdue rows are coloured; a 'CX summary' and an 'Issues' sheet are
     added. Row problems are listed, and the other rows are still computed.
     """
-    from .recalc import recalc as do_recalc
     from .evaluation import Evaluator
+    from .files import is_dir
+    from .package_guard import Limits
+    from .recalc import recalc as do_recalc
 
-    if output and len(workbooks) > 1 and not Path(output).is_dir():
+    limits = Limits.from_env(part_size=max_part_size, total_size=max_total_size, ratio=max_ratio)
+    mapping = _mapping_option(maps)
+    if output and len(workbooks) > 1 and not is_dir(output):
         raise click.UsageError("--output names one file, but several workbooks were given; give a folder, or leave --output out to write in place")
     rs = _load_or_exit(rules)
     ev = Evaluator(rs)
@@ -175,31 +237,85 @@ def recalc(workbooks, rules, as_of, output, dry_run, dayfirst, as_json, silent, 
     for wb in workbooks:
         dst = None
         if output:
-            dst = Path(output) / Path(wb).name if Path(output).is_dir() else Path(output)
+            dst = Path(output) / Path(wb).name if is_dir(output) else Path(output)
         bar = _Progress(Path(wb).name) if show else None
         try:
-            rep = do_recalc(wb, ev, moment, dst, dry_run=dry_run, dayfirst=dayfirst, progress=bar or (lambda *a: None))
+            rep = do_recalc(wb, ev, moment, dst, dry_run=dry_run, dayfirst=dayfirst, header_row=header_row,
+                            progress=bar or (lambda *a: None), force=force, limits=limits, mapping=mapping)
         except CxError as e:
             failed.append((wb, str(e)))
-            click.echo(f"Error: {e}", err=True)
+            _echo(f"Error: {e}", err=True)
             continue
         except Exception as e:  # a bug must not stop the other workbooks; the file is untouched
             msg = f"{wb}: cxrules failed ({type(e).__name__}: {e}); the workbook was not changed. This is a bug: please report it with the workbook if you can"
             failed.append((wb, msg))
-            click.echo(f"Error: {msg}", err=True)
+            _echo(f"Error: {msg}", err=True)
             continue
         finally:
             if bar:
                 bar.close()
         reports.append(rep)
+        for p in rep.refused:  # a sheet left unwritten fails the run, said like the other failures
+            click.echo(f"Error: {wb}: sheet '{p.sheet}': {p.message}; {p.suggestion}", err=True)
     if as_json:
-        click.echo(json.dumps({"reports": [r.to_dict() for r in reports], "failed": [{"workbook": w, "error": e} for w, e in failed]},
-                              ensure_ascii=False, indent=2, default=str))
+        _echo_json({"reports": [r.to_dict() for r in reports], "failed": [{"workbook": w, "error": e} for w, e in failed]}, default=str)
     elif not silent:
         for rep in reports:
             _print_report(rep, dry_run)
     problems = sum(len(r.problems) for r in reports)
-    sys.exit(1 if failed or (strict and problems) else 0)
+    refused = any(r.refused or r.not_run for r in reports)  # a decision that applies but could not run fails the run
+    sys.exit(1 if failed or refused or (strict and problems) else 0)
+
+
+def _mapping_option(maps):
+    from .mapping import parse_option
+
+    try:
+        return parse_option(maps)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+
+
+@cli.command("map")
+@click.argument("workbook", type=click.Path())
+@click.option("--rules", type=click.Path(), help=RULES_HELP)
+@click.option("--dry-run", is_flag=True, help="Show the proposal, write nothing.")
+@click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Propose only headers at least this sure (0 to 1).")
+def map_cmd(workbook, rules, dry_run, min_confidence):
+    """Propose which of the workbook's headers feed which of the rules' inputs, and write
+    the mapping into its 'CX settings' sheet, where recalc and the Excel buttons read it.
+
+    Edit the sheet in Excel to correct it: one row per header (Header, Reads as, and
+    optionally the Sheet it applies to).
+    """
+    from .mapping import Entry
+    from .recalc import propose_mapping, save_mapping, workbook_mapping
+    from .xlsx_read import open_workbook
+
+    rs = _load_or_exit(rules)
+    with open_workbook(workbook) as wb:
+        existing = workbook_mapping(wb)
+        sheets = [wb.read_sheet(s.name) for s in wb.worksheets]
+    found = propose_mapping(sheets, rs, existing, min_confidence)
+    if not found:
+        _echo(f"{workbook}: every header the rules read is found (or none looks close enough); nothing to map")
+        return
+    head = ["sheet", "column", "header", "reads as", "confidence"]
+    rows = [[p.sheet, p.column, p.header, f"{p.name} ({p.label})", f"{p.confidence:.0%}"] for p in found]
+    widths = [max(len(h), *(len(printable(r[k])) for r in rows)) for k, h in enumerate(head)]
+    _echo("  " + "  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    for r in rows:
+        _echo("  " + "  ".join(printable(c).ljust(w) for c, w in zip(r, widths)))
+    if dry_run:
+        return
+    keys = {(e.header.casefold(), e.sheet) for e in existing.entries}
+    new = [(Entry(p.header, p.name, p.sheet), round(p.confidence, 2), "proposed by cxrules map; check it")
+           for p in found if (p.header.casefold(), p.sheet) not in keys]
+    entries = [(e, None, None) for e in existing.entries] + new
+    name = save_mapping(workbook, entries)
+    _echo(f"{workbook}: wrote {len(new)} mapping{'' if len(new) == 1 else 's'} into its '{name}' sheet; "
+          "check them in Excel, then run cxrules recalc")
 
 
 @cli.command()
@@ -211,7 +327,7 @@ def sample(folder, seed):
 
     Path(folder).mkdir(parents=True, exist_ok=True)
     for p in write_samples(folder, seed):
-        click.echo(str(p))
+        _echo(str(p))
 
 
 class _Progress:
@@ -222,9 +338,9 @@ class _Progress:
 
     def __call__(self, stage, done, total):
         if self.bar is None:
-            self.bar = click.progressbar(length=max(total, 1), label=f"{self.label}: {stage}", file=sys.stderr, show_eta=False)
+            self.bar = click.progressbar(length=max(total, 1), label=printable(f"{self.label}: {stage}"), file=sys.stderr, show_eta=False)
             self.bar.__enter__()
-        self.bar.label = f"{self.label}: {stage}"
+        self.bar.label = printable(f"{self.label}: {stage}")
         self.bar.update(done - self.done)
         self.done = done
 
@@ -235,23 +351,30 @@ class _Progress:
 
 def _print_report(rep, dry_run):
     verb = "would write" if dry_run else ("wrote" if rep.written else "left unchanged")
-    click.echo(f"{rep.path}: {verb} {rep.output if rep.written or dry_run else ''}".rstrip() + f" (as of {rep.as_of:%Y-%m-%d %H:%M})")
+    _echo(f"{rep.path}: {verb} {rep.output if rep.written or dry_run else ''}".rstrip() + f" (as of {rep.as_of:%Y-%m-%d %H:%M})")
     head = ["sheet", "rows", "decisions", "new columns", "overdue", "problems"]
-    table = [[s.sheet, str(s.rows), ", ".join(s.decisions), str(len(s.columns_added)), str(s.overdue), str(s.problems)] for s in rep.sheets]
+    table = [[printable(c) for c in (s.sheet + (f" {s.region}" if s.region else ""), s.rows, ", ".join(s.decisions),
+                                     len(s.columns_added), s.overdue, s.problems)] for s in rep.sheets]
     widths = [max(len(h), *(len(r[k]) for r in table)) if table else len(h) for k, h in enumerate(head)]
-    click.echo("  " + "  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    _echo("  " + "  ".join(h.ljust(w) for h, w in zip(head, widths)))
     for r in table:
-        click.echo("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        _echo("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    if dry_run:  # which header feeds which name, so a mapping can be checked before writing
+        for s in rep.sheets:
+            pairs = ", ".join(f"'{h}' -> {n}" for n, h in s.reads.items())
+            _echo(f"  reads on '{s.sheet}'{' ' + s.region if s.region else ''}: {pairs}")
     for s in rep.sheets:
         for dec, cols in s.missing.items():
-            click.echo(f"  note: sheet '{s.sheet}' has no column for {', '.join(cols)} ({dec}); those inputs are blank")
+            _echo(f"  note: sheet '{s.sheet}' has no column for {', '.join(cols)} ({dec}); those inputs are blank")
     if rep.skipped:
-        click.echo(f"  not changed (no rule columns): {', '.join(rep.skipped)}")
-    shown = rep.problems[:20]
+        _echo(f"  not changed (no rule columns): {', '.join(rep.skipped)}")
+    refused = rep.refused
+    listed = [p for p in rep.problems if p not in refused] if refused else rep.problems  # those went to stderr
+    shown = listed[:20]
     for p in shown:
-        click.echo("  " + str(p))
-    if len(rep.problems) > len(shown):
-        click.echo(f"  ... and {len(rep.problems) - len(shown)} more problems (see the Issues sheet, or --json)")
+        _echo("  " + str(p))
+    if len(listed) > len(shown):
+        _echo(f"  ... and {len(listed) - len(shown)} more problems (see the Issues sheet, or --json)")
 
 
 def _known_names(rs, decision) -> set:
@@ -284,8 +407,8 @@ def _load_or_exit(rules):
     except RuleSetError as e:
         for p in e.problems:
             if p.is_error:
-                click.echo(str(p), err=True)
-        raise click.ClickException(f"the rules in {path} have errors; fix them first (cxrules check {path})") from None
+                _echo(str(p), err=True)
+        raise click.ClickException(printable(f"the rules in {path} have errors; fix them first (cxrules check {path})")) from None
 
 
 def main():

@@ -107,8 +107,11 @@ class Evaluator:
         source = _RowSource(rows)
         return self._evaluate(source, len(rows), names, as_of, given_wins, dayfirst, source.bad)
 
-    def evaluate_columns(self, columns, n: int, decisions=None, as_of: dt.datetime | None = None, *, given_wins: bool = False, dayfirst: bool = False) -> Evaluation:
-        """`evaluate` over columns: `columns` maps a name to its n raw values (faster for sheets)."""
+    def evaluate_columns(self, columns, n: int, decisions=None, as_of: dt.datetime | None = None, *, given_wins=False, dayfirst: bool = False) -> Evaluation:
+        """`evaluate` over columns: `columns` maps a name to its n raw values (faster for sheets).
+
+        given_wins: True, or the names (a set) whose given values win over computing them.
+        """
         if n.__class__ is not int or n < 0:
             raise ArgumentError(f"n must be the number of rows (an int of 0 or more), not {_described(n)}")
         if not (hasattr(columns, "get") and hasattr(columns, "__contains__")):
@@ -150,7 +153,7 @@ class Evaluator:
             return names, dt.datetime(as_of.year, as_of.month, as_of.day)
         raise ArgumentError(f"as_of must be a date and time (datetime), or None for now; it is {_described(as_of)}")
 
-    def _evaluate(self, source, n: int, names: list[str], as_of: dt.datetime, given_wins: bool, dayfirst: bool, bad_rows: dict) -> Evaluation:
+    def _evaluate(self, source, n: int, names: list[str], as_of: dt.datetime, given_wins, dayfirst: bool, bad_rows: dict) -> Evaluation:
         rs = self.rs
         ev = Evaluation(n)
         bad: dict[str, set] = {}  # name -> rows whose value is unusable
@@ -158,6 +161,13 @@ class Evaluator:
         for i, why in bad_rows.items():
             ev.problems.append(RowProblem(i, None, why))
         ctx.bad_rows = set(bad_rows)
+        if given_wins is True:
+            wins = ctx.given
+        elif given_wins:
+            chosen = set(given_wins)
+            wins = lambda name: name in chosen and ctx.given(name)  # noqa: E731
+        else:
+            wins = lambda name: False  # noqa: E731
         need: set[str] = set()
 
         def walk(name):
@@ -165,7 +175,7 @@ class Evaluator:
                 return
             need.add(name)
             for i in rs.tables[name].inputs:
-                if i.decision and not (given_wins and ctx.given(i.name)):
+                if i.decision and not wins(i.name):
                     walk(i.decision)
 
         for name in names:
@@ -173,15 +183,15 @@ class Evaluator:
         tables = [t for t in rs.order() if t.name in need]
         ev.tables = [t.name for t in tables]
         for t in tables:
-            self._run_table(t, ctx, given_wins)
+            self._run_table(t, ctx, wins)
         return ev
 
     # ----------------------------------------------------------------- stages
-    def _run_table(self, table: Table, ctx: "_Context", given_wins: bool):
+    def _run_table(self, table: Table, ctx: "_Context", wins):
         ev, n = ctx.ev, ctx.ev.n
         cols, rows_bad = [], set(ctx.bad_rows)
         for inp in table.inputs:
-            if inp.decision and not (given_wins and ctx.given(inp.name)):
+            if inp.decision and not wins(inp.name):
                 key = inp.output or inp.name
                 values = ctx.ev.columns.get(key)
                 if values is None:
@@ -190,7 +200,7 @@ class Evaluator:
                     rows_bad |= ctx.bad.get(key, set())
                 if inp.name != key:
                     ev.columns[inp.name] = values
-            elif inp.derive and not (given_wins and ctx.given(inp.name)):
+            elif inp.derive and not wins(inp.name):
                 values = ctx.derived(inp)
                 rows_bad |= ctx.bad.get(inp.name, set())
             else:
@@ -245,8 +255,10 @@ class Evaluator:
             return matched[0].index, tuple(matched[0].outputs), None, None
         outs = []
         for j in range(len(table.outputs)):
-            vals = [m.outputs[j] for m in matched if m.outputs[j] is not None]
-            outs.append(_aggregate(table.aggregate, vals) if table.hit == COLLECT and table.aggregate else vals)
+            if table.hit == COLLECT and table.aggregate:
+                outs.append(_aggregate(table.aggregate, [m.outputs[j] for m in matched if m.outputs[j] is not None]))
+            else:  # one entry per matching row, blanks too: the n-th entries of every output go together
+                outs.append([m.outputs[j] for m in matched])
         return [m.index for m in matched], tuple(outs), None, None
 
     def _apply_hit(self, table: Table, got: list, pos: list, rows_bad: set, ctx: "_Context"):

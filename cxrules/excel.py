@@ -557,8 +557,21 @@ def _plan(book, sheets, as_of=None):
     as_of = as_of or now_in(ev.rs.timezone)
     report = RecalcReport(book.fullname, book.fullname, as_of)
     data = (read_sheet(s) for s in sheets if s.name not in OWN_SHEETS and s.name not in CONF_SHEETS)
-    edits, new_sheets = plan(data, ev, as_of, report)
+    edits, new_sheets = plan(data, ev, as_of, report, mapping=_mapping(book, report))
     return ev, report, edits, new_sheets
+
+
+def _mapping(book, report):
+    """The header mapping kept in the workbook's CX settings sheet, as `cxrules recalc` reads it."""
+    from .excel_write import read_sheet
+    from .mapping import SETTINGS_SHEETS, Mapping, read_settings
+
+    for s in book.sheets:
+        if s.name in SETTINGS_SHEETS:
+            m, problems = read_settings(read_sheet(s).rows, s.name)
+            report.problems.extend(problems)
+            return m
+    return Mapping()
 
 
 @_run_macro

@@ -40,10 +40,27 @@ class TableExplanation:
     fired: object
     result: dict
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
-def explain(ev: Evaluator, decision: str, values: dict, as_of: dt.datetime | None = None) -> list[TableExplanation]:
-    """Explanations for `decision` and the decisions it reads, in evaluation order."""
+def explain(ev: Evaluator, decision: str, values: dict, as_of: dt.datetime | None = None, *, typed: bool = False) -> list[TableExplanation]:
+    """Explanations for `decision` and the decisions it reads, in evaluation order.
+
+    typed: the values were typed by a person (text like '3000'), so they are read by each
+    input's type without the 'stored as text' warnings a workbook cell would get. A
+    percentile input (e.g. spend_rank) ranks a row among a sheet's rows: one row alone
+    has no rank, so it is blank unless given.
+    """
+    values = dict(values)
+    notes = []
+    for t in ev.rs.requires(decision):
+        for i in t.inputs:
+            if i.derive and i.derive.func == "percentile" and i.name not in values:
+                values[i.name] = None
+                notes.append(f"{i.name} is a percentile over a sheet's rows, so one row has none; "
+                             f"give it (e.g. {i.name}=85) to see the rows that test it")
+    if typed:
+        values = _typed(ev, decision, values, notes)
     r = ev.evaluate([values], decision, as_of, given_wins=True)
     out = []
     for name in r.tables:
@@ -57,6 +74,28 @@ def explain(ev: Evaluator, decision: str, values: dict, as_of: dt.datetime | Non
         result = {n: row.get(n) for n in t.result_names}
         probs = [p.message for p in r.problems if p.table in (None, name)]
         out.append(TableExplanation(name, t.title, t.hit_text, ins, checks, r.fired.get(name, [None])[0], result, probs))
+    if out:
+        out[0].notes = notes
+    return out
+
+
+def _typed(ev: Evaluator, decision: str, values: dict, notes: list) -> dict:
+    """Typed text read by the type of the input or field it names; a value that does not
+    read stays text, so the evaluation reports it as for a cell."""
+    from .values import ValueProblem, coerce
+
+    types = {f.name: f.type for f in ev.rs.fields.values()}
+    for t in ev.rs.requires(decision):
+        for i in t.inputs:
+            types.setdefault(i.name, i.type)
+    out = {}
+    for k, v in values.items():
+        if isinstance(v, str) and k in types:
+            try:
+                v = coerce(v, types[k])
+            except ValueProblem:
+                pass
+        out[k] = v
     return out
 
 
@@ -72,6 +111,8 @@ def render(explanations: list[TableExplanation]) -> str:
             outs = ", ".join(f"{k}={_v(v)}" for k, v in rc.outputs.items())
             lines.append(f"  {mark} row {rc.index}: {cells}  -> {outs}")
         lines.append("  result: " + ", ".join(f"{k}={_v(v)}" for k, v in e.result.items()))
+        for n in e.notes:
+            lines.append(f"  note: {n}")
         for p in e.problems:
             lines.append(f"  problem: {p}")
         lines.append("")

@@ -27,14 +27,14 @@ from .values import TYPES, ValueProblem, parse_literal
 from .yamlsrc import Map, Scalar, Seq, YamlSyntaxError, parse_documents
 
 TABLE_KEYS = ("decision", "title", "hit", "inputs", "outputs", "due", "rules", "examples", "description")
-INPUT_KEYS = ("type", "label", "columns", "from", "decision", "output", "allowed", "description")
+INPUT_KEYS = ("type", "label", "columns", "from", "decision", "output", "allowed", "optional", "description")
 OUTPUT_KEYS = ("type", "label", "columns", "allowed", "highlight", "description")
 DUE_KEYS = ("from", "add", "calendar", "label", "columns", "unless", "description")
 COLOURS = {
     "red": "FFC7CE", "orange": "FFD8A8", "yellow": "FFF2A8", "green": "C6EFCE", "blue": "BDD7EE",
     "grey": "D9D9D9", "gray": "D9D9D9", "purple": "E4D4F4",
 }
-FIELD_KEYS = ("type", "label", "columns", "description")
+FIELD_KEYS = ("type", "label", "columns", "optional", "description")
 DERIVATIONS = {
     # name: (arguments, default type, allowed types)
     "days_since": (1, "number", ("number", "duration")),
@@ -82,6 +82,19 @@ class _Loader:
             return None if node.is_null else node.text.strip()
         self.err(f"{what} must be a single value, not a {'list' if isinstance(node, Seq) else 'mapping'}", file, node, **where)
         return None
+
+    def flag_of(self, node, file, what, **where) -> bool:
+        """yes/no keys such as optional: true (absent: no)."""
+        t = self.text_of(node, file, what, **where)
+        if t is None:
+            return False
+        v = t.casefold()
+        if v in ("true", "yes", "on", "是"):
+            return True
+        if v in ("false", "no", "off", "否"):
+            return False
+        self.err(f"{what} must be true or false, not '{t}'", file, node, suggestion=f"write {what}: true", code="flag", **where)
+        return False
 
     def text_list(self, node, file, what, **where) -> list[str]:
         if node is None:
@@ -157,7 +170,7 @@ class _Loader:
                 continue
             label = self.text_of(spec.get("label"), file, "label") or _label(name)
             cols = self.text_list(spec.get("columns"), file, "columns", column=name) or [label, name]
-            self.rs.fields[name] = Field(name, type_, cols, Loc(file, kn.line))
+            self.rs.fields[name] = Field(name, type_, cols, Loc(file, kn.line), self.flag_of(spec.get("optional"), file, "optional", column=name))
 
     def load_calendars(self, node, file):
         if not isinstance(node, Map):
@@ -315,7 +328,8 @@ class _Loader:
                 self.err(f"input '{name}' reads {'another decision' if dec else 'a derived value'}, so its 'columns:' are not used", file, spec.get("columns"), severity=WARNING, code="source", **where)
             if not cols and not dec and not frm:
                 cols = [label, name]
-            inp = Input(name, type_ or "text", label, cols, derive=derive, decision=dec, loc=Loc(file, kn.line))
+            inp = Input(name, type_ or "text", label, cols, derive=derive, decision=dec, loc=Loc(file, kn.line),
+                        optional=self.flag_of(spec.get("optional"), file, "optional", **where))
             inp.output = (self.text_of(spec.get("output"), file, "output", **where) or name) if dec else None
             self.specs[id(inp)] = (type_, spec)  # resolved once other tables are known
             if type_:

@@ -124,6 +124,7 @@ class Field:
     type: str
     columns: list[str]
     loc: Loc = field(default_factory=Loc)
+    optional: bool = False  # a sheet without its column still runs what reads it (blank)
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ class Input:
     output: str | None = None  # ...this one (default: the input's own name)
     allowed: list | None = None
     loc: Loc = field(default_factory=Loc)
+    optional: bool = False  # blank is a real value here: a sheet without the column still runs
 
     @property
     def source(self) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,9 +19,11 @@ from pathlib import Path
 from typing import Callable
 
 from .evaluation import Evaluator, RowProblem, now_in
+from .files import check_destination
 from .loader import COLOURS
+from .mapping import SETTINGS_SHEET, SETTINGS_SHEETS, Mapping, read_settings
 from .model import RuleSet
-from .problems import WARNING, Problem
+from .problems import ERROR, WARNING, Problem
 from .values import Duration, ValueProblem, display
 from .workbook import (
     BarChart,
@@ -33,14 +36,16 @@ from .workbook import (
     NewSheet,
     SheetEdit,
     col_letter,
-    find_header,
+    find_regions,
+    range_ref,
     open_workbook,
     write_workbook,
 )
+from .xlsx_write import MAX_COL
 
 SUMMARY_SHEET = "CX summary"
 ISSUES_SHEET = "Issues"
-OWN_SHEETS = (SUMMARY_SHEET, ISSUES_SHEET)
+OWN_SHEETS = (SUMMARY_SHEET, ISSUES_SHEET) + SETTINGS_SHEETS
 FONT = {"FFC7CE": "9C0006", "FFD8A8": "7F3F00", "FFF2A8": "7F6000", "C6EFCE": "006100"}
 OVERDUE_FILL = COLOURS["red"]
 DAYS_OVERDUE = "days_overdue"
@@ -53,6 +58,8 @@ class SheetResult:
     sheet: str
     rows: int = 0
     header_row: int | None = None
+    region: str | None = None  # the range (A1:F20) when a sheet holds several
+    reads: dict[str, str] = field(default_factory=dict)  # rule name -> the header that feeds it
     decisions: list[str] = field(default_factory=list)
     columns_written: list[str] = field(default_factory=list)
     columns_added: list[str] = field(default_factory=list)
@@ -61,6 +68,7 @@ class SheetResult:
     overdue: int = 0
     counts: dict[str, Counter] = field(default_factory=dict)  # output label -> value counts
     sums: dict[str, float] = field(default_factory=dict)
+    refused: Problem | None = None  # why nothing was written on this sheet
 
 
 @dataclass
@@ -71,11 +79,17 @@ class RecalcReport:
     written: bool = False
     sheets: list[SheetResult] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # sheets with nothing to compute
+    not_run: list[Problem] = field(default_factory=list)  # decisions that apply but lacked a column
     problems: list[Problem] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
         return sum(s.rows for s in self.sheets)
+
+    @property
+    def refused(self) -> list[Problem]:
+        """Sheets whose results could not be written, each with its reason."""
+        return [s.refused for s in self.sheets if s.refused]
 
     def to_dict(self) -> dict:
         return {
@@ -86,9 +100,10 @@ class RecalcReport:
             "rows": self.rows,
             "sheets": [
                 {
-                    "sheet": s.sheet, "rows": s.rows, "header_row": s.header_row, "decisions": s.decisions,
+                    "sheet": s.sheet, "region": s.region, "rows": s.rows, "header_row": s.header_row, "decisions": s.decisions,
+                    "reads": s.reads,
                     "columns_written": s.columns_written, "columns_added": s.columns_added, "missing": s.missing,
-                    "problems": s.problems, "overdue": s.overdue,
+                    "problems": s.problems, "overdue": s.overdue, "written": s.refused is None,
                     "counts": {k: dict(v) for k, v in s.counts.items()}, "sums": s.sums,
                 }
                 for s in self.sheets
@@ -130,32 +145,89 @@ def wanted_columns(rs: RuleSet) -> dict[str, list[str]]:
     return want
 
 
-def applicable(rs: RuleSet, found: set[str]) -> tuple[list[str], dict[str, list[str]]]:
-    """Decisions a sheet can run (in evaluation order), and the inputs each one misses.
+def applicable(rs: RuleSet, found: set[str], blocked: frozenset = frozenset()):
+    """Decisions a sheet can run (in evaluation order), the optional inputs each one
+    misses, and the decisions that apply but cannot run: decision -> what they lack
+    (input or field names of required columns, or 'decision:NAME' for an upstream one).
 
     Evidence is the sheet's own columns: an output header (e.g. Tier, written by an
     earlier run) proves nothing. A decision that reads other decisions runs where they
     run and at least one of its own columns is there; any other decision runs where
-    more than half of its columns are there.
+    more than half of its columns are there. A blocked decision does not run; its
+    outputs are on the sheet as the person wrote them, for the decisions that read them.
     """
     outputs = {n for t in rs.tables.values() for n in t.result_names}
     runs: list[str] = []
     missing: dict[str, list[str]] = {}
+    cannot: dict[str, list[str]] = {}
     for t in rs.order():
-        upstream = [i.decision for i in t.inputs if i.decision]
-        if any(u not in runs for u in upstream):
+        if t.name in blocked:
             continue
-        own = [(i.derive.field if i.derive else i.name, i.name) for i in t.inputs if not i.decision]
-        own += [(d.source, d.source) for d in t.due]
-        evidence = [(key, n) for key, n in own if key not in outputs or key in rs.fields]
-        have = [n for key, n in evidence if key in found]
+        upstream = [i.decision for i in t.inputs if i.decision]
+        if any(u not in runs and u not in blocked and u not in cannot for u in upstream):
+            continue
+        own = [(i.derive.field if i.derive else i.name, i.name, _optional(rs, i)) for i in t.inputs if not i.decision]
+        own += [(d.source, d.source, d.source in rs.fields and rs.fields[d.source].optional) for d in t.due]
+        # evidence: the distinct required columns (optional ones only when nothing is required)
+        evidence = list(dict.fromkeys(key for key, _, opt in own if not opt and (key not in outputs or key in rs.fields)))
+        if not evidence:
+            evidence = list(dict.fromkeys(key for key, _, _ in own if key not in outputs or key in rs.fields))
+        have = [key for key in evidence if key in found]
         ok = (bool(have) or not evidence) if upstream else len(have) * 2 > len(evidence)
-        if ok:
-            runs.append(t.name)
-            lack = [n for key, n in own if key not in found]
-            if lack:
-                missing[t.name] = lack
-    return runs, missing
+        if not ok:
+            continue
+        lack = [(key, n, opt) for key, n, opt in own if key not in found]
+        required = list(dict.fromkeys(key for key, _, opt in lack if not opt))
+        stuck = [f"decision:{u}" for u in upstream if u in cannot]
+        if required or stuck:
+            cannot[t.name] = required + stuck
+            continue
+        runs.append(t.name)
+        if lack:
+            missing[t.name] = [n for _, n, _ in lack]
+    return runs, missing, cannot
+
+
+def _not_run(rs: RuleSet, data, header: Header, dec: str, lacks: list[str], where: str) -> Problem:
+    """A decision that applies but lacks a required column: what is missing, the header
+    that looks closest, and how to map it."""
+    from .mapping import closest
+
+    used = set(header.columns.values())
+    hi = header.hi if header.hi is not None else len(data.rows[header.index]) - 1
+    row = data.rows[header.index]
+    free = {j: str(row[j]).strip() for j in range(header.lo, min(hi, len(row) - 1) + 1)
+            if j not in used and row[j] is not None and str(row[j]).strip()}
+    parts, hint = [], None
+    for key in lacks:
+        if key.startswith("decision:"):
+            parts.append(f"it reads decision '{key[9:]}', which could not run either")
+            continue
+        names = rs.fields[key].columns if key in rs.fields else next(
+            (i.columns for t in rs.tables.values() for i in t.inputs if i.name == key and i.columns), [key])
+        label = next((i.label for t in rs.tables.values() for i in t.inputs if i.name == key), names[0] if names else key)
+        text = f"no column for {label} (a header such as {' or '.join(repr(n) for n in names[:3])})"
+        near = closest(free, names)
+        if near is not None:
+            j, h, _ = near
+            text += f"; the closest header is '{h}' in column {col_letter(header.first_col + j)}"
+            hint = hint or (h, key)
+        parts.append(text)
+    suggestion = "add the column, or map an existing header to it"
+    if hint:
+        suggestion = (f"map it: --map \"{hint[0]}={hint[1]}\" on the command line, or write it in the "
+                      f"'{SETTINGS_SHEET}' sheet ('cxrules map' proposes the mapping)")
+    return Problem(f"decision '{dec}' did not run on {where}: {'; '.join(parts)}; its earlier results were kept",
+                   ERROR, "decision-not-run", sheet=data.name, row=header.row, column=col_letter(header.first_col + header.lo),
+                   table=dec, suggestion=suggestion)
+
+
+def _optional(rs: RuleSet, i) -> bool:
+    """May a sheet lack this input's column? The input says so, or the field it derives from."""
+    if i.optional:
+        return True
+    key = i.derive.field if i.derive else None
+    return key is not None and key in rs.fields and rs.fields[key].optional
 
 
 # ------------------------------------------------------------------ the job
@@ -167,11 +239,19 @@ def recalc(
     dry_run: bool = False,
     dayfirst: bool = False,
     progress: Progress = _noop,
+    header_row: int | None = None,
+    force: bool = False,
+    limits=None,
+    mapping: Mapping | None = None,
 ) -> RecalcReport:
     """Recalculate one workbook; returns what was done. Raises WorkbookError if the file
-    cannot be read or written (it is then left exactly as it was)."""
+    cannot be read or written (it is then left exactly as it was). An existing `output`
+    other than the workbook itself is replaced only with `force`. limits: a
+    package_guard.Limits against zip bombs (None: from the environment, else defaults).
+    mapping: headers mapped to rule names (e.g. from --map); it wins over the workbook's
+    own settings sheet."""
     with _paused_gc():
-        return _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress)
+        return _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_row, force, limits, mapping)
 
 
 @contextlib.contextmanager
@@ -187,31 +267,47 @@ def _paused_gc():
             gc.enable()
 
 
-def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress) -> RecalcReport:
+def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_row=None, force=False, limits=None,
+            mapping=None) -> RecalcReport:
     rs = evaluator.rs
     src = Path(path)
     dst = Path(output) if output else src
     as_of = as_of or now_in(rs.timezone)
     report = RecalcReport(str(src), str(dst), as_of)
-    with open_workbook(src) as wb:
+    with open_workbook(src, limits) as wb:
+        if not dry_run:  # refuse before the work, not after it
+            check_destination(src, dst, force)
         sheets = [s for s in wb.worksheets if s.name not in OWN_SHEETS]
+        mapping = workbook_mapping(wb, report).merged(mapping or Mapping())
 
         def read():
             for k, sheet in enumerate(sheets):
                 progress(f"reading {sheet.name}", k, len(sheets))
                 yield wb.read_sheet(sheet.name)
 
-        edits, new_sheets = plan(read(), evaluator, as_of, report, dayfirst)
+        edits, new_sheets = plan(read(), evaluator, as_of, report, dayfirst, header_row, mapping)
     if not report.sheets or dry_run:
         return report
     progress("writing", len(sheets), len(sheets))
-    wr = write_workbook(src, dst, edits, new_sheets)
+    wr = write_workbook(src, dst, edits, new_sheets, limits)
     report.problems.extend(wr.problems)
     report.written = True
     return report
 
 
-def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport, dayfirst: bool = False):
+def workbook_mapping(wb, report: RecalcReport | None = None) -> Mapping:
+    """The mapping kept in the workbook's settings sheet (empty if it has none)."""
+    for s in wb.worksheets:
+        if s.name in SETTINGS_SHEETS:
+            m, problems = read_settings(wb.read_sheet(s.name).rows, s.name)
+            if report is not None:
+                report.problems.extend(problems)
+            return m
+    return Mapping()
+
+
+def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport, dayfirst: bool = False,
+         header_row: int | None = None, mapping: Mapping | None = None):
     """What recalculating these sheets writes: (sheet edits, new sheets); fills `report`.
 
     `sheets` yields SheetData, from a file or from a workbook open in Excel; the caller
@@ -219,22 +315,75 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
     """
     rs = evaluator.rs
     want = wanted_columns(rs)
+    mapping = mapping or Mapping()
+    report.problems.extend(mapping.check(want, SETTINGS_SHEET))
     edits: list[SheetEdit] = []
     for data in sheets:
         if data.name in OWN_SHEETS:
             continue
-        header = find_header(data, want)
-        found = set(header.columns) if header else set()
-        runs, missing = applicable(rs, found)
-        if not header or not runs:
+        regions, found_problems = find_regions(data, mapping.wanted(want, data.name), header_row=header_row)
+        report.problems.extend(found_problems)
+        several = len(regions) > 1
+        done = 0
+        results = _outputs(rs) | {DAYS_OVERDUE}
+        for header in regions:
+            header.ref = _range_label(data, header, results)
+            where = f"the range {header.ref}" if several else "this sheet"
+            found = set(header.columns)
+            runs, missing, cannot = applicable(rs, found)
+            if not runs and not cannot:
+                if several:
+                    report.problems.append(Problem(
+                        f"the range {header.ref} has none of the columns the decisions read; it was left as it is",
+                        WARNING, "range-skipped", sheet=data.name, row=header.row, column=col_letter(header.first_col + header.lo)))
+                continue
+            report.problems.extend(header.problems)
+            first, last = _data_span(data, header)
+            kept = _kept_columns(rs, data, header, runs, first, last)
+            if kept:
+                blocked = frozenset(d for d, _ in kept.values() if d)
+                runs, missing, cannot = applicable(rs, found, blocked)
+                for name, (dec, col) in kept.items():
+                    what = (f"so decision '{dec}' did not run on {where} and the column was kept "
+                            f"(the decisions that use it read it as it is)") if dec else "so it was kept"
+                    report.problems.append(Problem(
+                        f"column {col_letter(col)} ('{header.texts.get(name, name)}') holds data cxrules did not write, {what}",
+                        WARNING, "column-kept", sheet=data.name, row=header.row, column=col_letter(col),
+                        suggestion="to let cxrules fill it, clear the column or rename its header; to keep your values, nothing to do"))
+            for dec, lacks in cannot.items():
+                p = _not_run(rs, data, header, dec, lacks, where)
+                report.problems.append(p)
+                report.not_run.append(p)
+            if not runs:
+                continue
+            blocker = _no_room(rs, data, header, runs, kept, first, last)
+            if blocker:
+                report.problems.append(Problem(
+                    f"{where[0].upper() + where[1:]} has no room for its results: {blocker}; it was left as it is",
+                    WARNING, "no-room", sheet=data.name, row=header.row, column=col_letter(header.first_col + header.lo),
+                    suggestion="leave empty columns to the right of the table (one more than it needs, to keep the tables apart), or move the other table"))
+                continue
+            edit, result = _recalc_sheet(rs, evaluator, data, header, runs, missing, as_of, dayfirst, report, (first, last), kept)
+            result.region = header.ref if several else None
+            report.sheets.append(result)
+            done += 1
+            if edit.columns:
+                edits.append(edit)
+        if not done:
             report.skipped.append(data.name)
-            continue
-        report.problems.extend(header.problems)
-        edit, result = _recalc_sheet(rs, evaluator, data, header, runs, missing, as_of, dayfirst, report)
-        report.sheets.append(result)
-        if edit.columns:
-            edits.append(edit)
+        if not regions:  # no header the rules know: say so if some look close
+            near = propose_mapping([data], rs, mapping, 0.6)
+            if near:
+                shown = ", ".join(f"'{x.header}' ({x.label})" for x in near[:4])
+                p = Problem(f"no header the rules know, but {'some look' if len(near) > 1 else 'one looks'} close: {shown}; "
+                            "nothing was computed on this sheet", ERROR, "unmapped-headers", sheet=data.name,
+                            suggestion=f"run 'cxrules map' on the workbook to write a mapping into its '{SETTINGS_SHEET}' sheet, "
+                                       f"or pass --map \"{near[0].header}={near[0].name}\"")
+                report.problems.append(p)
+                report.not_run.append(p)
     if not report.sheets:
+        if report.not_run:  # said above, sheet by sheet
+            return [], []
         report.problems.append(Problem(
             "no sheet has the columns the rules read; nothing was changed",
             WARNING, "no-data", file=report.path,
@@ -244,9 +393,98 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
     return edits, [summary_sheet(report, rs), issues_sheet(report)]
 
 
-def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, dayfirst, report: RecalcReport):
+def _range_label(data, header: Header, results: set) -> str:
+    """The range as a person sees it, header to last row, without the result columns
+    cxrules added (so a rerun names it the same)."""
+    mine = {j for k, j in header.columns.items() if k in results}
+    mine |= {c - header.first_col for r, c in (data.owned or ()) if r == header.row}
+    hi = header.hi if header.hi is not None else header.width - 1
+    while hi > header.lo and hi in mine:
+        hi -= 1
+    last = header.row + max((header.end if header.end is not None else len(data.rows)) - header.index - 1, 0)
+    return range_ref(header.row, header.first_col + header.lo, last, header.first_col + hi)
+
+
+def _data_span(data, header: Header) -> tuple[int, int]:
+    """rows[first:last] are the data rows: below the header, to the range's end."""
+    first = header.index + 1
+    last = len(data.rows) if header.end is None else header.end
+    if header.table:
+        tbl = next((t for t in data.tables if t.name == header.table), None)
+        if tbl:
+            last = min(last, tbl.ref[2] - data.first_row + 1 - tbl.totals_rows)
+    return first, last
+
+
+def _kept_columns(rs: RuleSet, data, header: Header, runs, first: int, last: int) -> dict[str, tuple[str | None, int]]:
+    """Outputs whose column on this sheet holds a person's data: name -> (decision, sheet column).
+
+    A column is cxrules' own when the workbook records it (data.owned), when the workbook
+    records nothing (None: written before ownership was kept), or when it is empty below
+    its header (then cxrules takes it). Anything else is the person's and is never written.
+    """
+    owned = data.owned
+    if owned is None:
+        return {}
+    names = [(n, d.name) for n in runs for d in rs.tables[n].due] + [(n, o.name) for n in runs for o in rs.tables[n].outputs]
+    names.append((None, DAYS_OVERDUE))
+    kept: dict[str, tuple[str | None, int]] = {}
+    rows = data.rows[first:last]
+    for dec, name in names:
+        j = header.columns.get(name)
+        if j is None or name in kept:
+            continue
+        col = header.first_col + j
+        if (header.row, col) in owned:
+            continue
+        if any(j < len(r) and r[j] is not None for r in rows):
+            kept[name] = (dec, col)
+    return kept
+
+
+def _new_columns(rs: RuleSet, header: Header, runs, kept) -> int:
+    """How many columns the results need to the right of the range."""
+    names = {o.name for n in runs for o in rs.tables[n].outputs} | {d.name for n in runs for d in rs.tables[n].due}
+    if any(rs.tables[n].due for n in runs):
+        names.add(DAYS_OVERDUE)
+    return len([x for x in names if x not in header.columns and x not in kept])
+
+
+def _no_room(rs: RuleSet, data, header: Header, runs, kept, first: int, last: int) -> str | None:
+    """Why the range's new columns cannot go to its right, or None when they can.
+
+    New columns start right of the range. Anything already there in the range's rows
+    (another range, an Excel table) is never written over; a range with something to
+    its right also keeps one empty column after its results, so the two stay apart.
+    """
+    k = _new_columns(rs, header, runs, kept)
+    if not k:
+        return None
+    start = (header.hi if header.hi is not None else header.width - 1) + 1  # grid column index
+    i1, i2 = header.index, max(last, header.index + 1)
+    occupied = [t for t in data.tables if not (t.ref[2] < data.first_row + i1 or t.ref[0] > data.first_row + i2 - 1)
+                and t.ref[3] >= data.first_col + start and t.name != header.table]
+    first_used = min([t.ref[1] - data.first_col for t in occupied], default=None)
+    for r in data.rows[i1:i2]:
+        for j in range(start, len(r)):
+            if r[j] is not None:
+                if first_used is None or j < first_used:
+                    first_used = j
+                break
+    if first_used is None:
+        return None
+    if first_used - start >= k + 1:
+        return None
+    what = next((f"table '{t.name}'" for t in occupied if t.ref[1] - data.first_col == first_used), None)
+    col = col_letter(data.first_col + first_used)
+    return (f"it needs {k} new column{'s' if k > 1 else ''} right of column {col_letter(data.first_col + start - 1)}, "
+            f"and column {col} already holds {what or 'other data'}")
+
+
+def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, dayfirst, report: RecalcReport, span, kept):
     sheet = data.name
-    result = SheetResult(sheet, header_row=header.row, decisions=list(runs), missing={})
+    result = SheetResult(sheet, header_row=header.row, decisions=list(runs), missing={},
+                         reads={k: header.texts.get(k, k) for k in header.columns})
     for dec, names in missing.items():
         t = rs.tables[dec]
         labels = []
@@ -256,17 +494,11 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
             cols = rs.fields[key].columns if key in rs.fields else (i.columns if i is not None else [])
             labels.append(cols[0] if cols else key)
         result.missing[dec] = labels
-    # data rows: below the header, to the table's end or the last row with any value we read
-    first = header.index + 1
-    last = len(data.rows)
-    if header.table:
-        tbl = next((t for t in data.tables if t.name == header.table), None)
-        if tbl:
-            last = min(last, tbl.ref[2] - data.first_row + 1 - tbl.totals_rows)
+    first, last = span
     block = data.rows[first:last]
     # Only the columns the rules read, column by column; rows with none of them are not data.
     old_results = _outputs(rs)
-    reads = {k: j for k, j in header.columns.items() if k not in old_results}
+    reads = {k: j for k, j in header.columns.items() if k not in old_results or k in kept}
     columns = {k: [r[j] if j < len(r) else None for r in block] for k, j in reads.items()}
     filled = [any(c[i] is not None for c in columns.values()) for i in range(len(block))]
     keep = [i for i, f in enumerate(filled) if f]
@@ -275,6 +507,8 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
     excel_rows = [data.first_row + first + i for i in keep]
     problems: list[Problem] = []
     no_value = set(data.formula_cells_without_value)
+    placeholders = set(data.formula_placeholders)
+    no_value |= placeholders
     for key, j in reads.items():
         col = columns[key]
         for i, v in enumerate(col):
@@ -283,10 +517,13 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
         if no_value:
             for i, r in enumerate(excel_rows):
                 if (r, data.first_col + j) in no_value:  # a bad cell for that row, not a blank
-                    col[i] = ValueProblem(f"the formula in {col_letter(data.first_col + j)}{r} has no calculated value",
-                                          "open the workbook in Excel, let it calculate, and save it")
+                    ref = f"{col_letter(data.first_col + j)}{r}"
+                    col[i] = ValueProblem(
+                        f"the formula in {ref} was saved by a program that does not calculate (its value is only a placeholder)"
+                        if (r, data.first_col + j) in placeholders else f"the formula in {ref} has no calculated value",
+                        "open the workbook in Excel, let it calculate, and save it")
     result.rows = len(excel_rows)
-    ev = evaluator.evaluate_columns(columns, len(excel_rows), runs, as_of, dayfirst=dayfirst)
+    ev = evaluator.evaluate_columns(columns, len(excel_rows), runs, as_of, dayfirst=dayfirst, given_wins=set(kept))
     for p in ev.problems:
         problems.append(_row_problem(p, sheet, excel_rows, header))
     problems.sort(key=lambda p: (p.row or 0, p.column or ""))
@@ -295,7 +532,7 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
 
     # where each output goes
     edit = SheetEdit(sheet)
-    next_col = max([header.first_col + header.width] + [header.first_col + len(r) for r in data.rows[: header.index + 1]])
+    next_col = header.first_col + (header.hi if header.hi is not None else header.width - 1) + 1
     outputs: list[tuple[str, str, list[str], str]] = []  # (name, label, aliases, kind)
     for name in runs:
         t = rs.tables[name]
@@ -310,8 +547,23 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
         result.overdue = sum(1 for x in overdue if x)
     col_of: dict[str, int] = {}
     lang = _lang(header)
+    new: dict[str, str] = {}  # outputs that need a new column -> its title
+    for name, label, aliases, _ in outputs:
+        if name not in header.columns and name not in kept:
+            new.setdefault(name, _title(label, aliases, lang))
+    if next_col + len(new) > MAX_COL:  # XFD is Excel's last column: leave the sheet as it is
+        free = max(MAX_COL - next_col, 0)
+        why = ("the sheet already uses column XFD, Excel's last" if not free else
+               f"only {free} column{'s are' if free > 1 else ' is'} left after {col_letter(next_col - 1)} (XFD is Excel's last)")
+        result.refused = Problem(
+            f"no free column for {len(new)} new results ({', '.join(new.values())}): {why}; nothing was written on this sheet",
+            ERROR, "no-free-column", sheet=sheet,
+            suggestion="clear the unused cells at the far right of the sheet, or add these headers to columns it has, and run again")
+        report.problems.append(result.refused)
+        result.overdue = 0
+        return SheetEdit(sheet), result
     for name, label, aliases, kind in outputs:
-        if name in col_of:
+        if name in col_of or name in kept:
             continue
         values = ev.columns.get(name, [None] * len(excel_rows))
         if kind == "due":
@@ -329,9 +581,13 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
             out_values = [v if v is None or v.__class__ is str else memo.get(id(v)) or memo.setdefault(id(v), _cell_value(v)) for v in values]
         else:
             out_values = values
-        edit.columns.append(_scatter(col, header.row, title, excel_rows, out_values, kind))
+        cw = _scatter(col, header.row, title, excel_rows, out_values, kind)
+        if name == DAYS_OVERDUE and any(isinstance(x, float) and not x.is_integer() for x in values if x):
+            cw.num_fmt = "0.00"  # deadlines with times: parts of a day show (47 minutes: 0.03)
+        edit.columns.append(cw)
         _count(result, rs, runs, name, label, values)
     _highlights(edit, rs, runs, col_of, header, excel_rows, next_col)
+    edit.owned = set(data.owned or ()) | {(header.row, c) for c in col_of.values()}
     return edit, result
 
 
@@ -365,8 +621,8 @@ def _kind(type_: str, multi: bool) -> str:
 def _cell_value(v):
     if isinstance(v, Duration):
         return display(v)
-    if isinstance(v, list):
-        return ", ".join(display(x) for x in v) or None
+    if isinstance(v, list):  # a blank entry shows as '-', so the n-th entries of two columns still line up
+        return ", ".join("-" if x is None else display(x) for x in v) or None
     return v
 
 
@@ -398,12 +654,14 @@ def _days_overdue(rs: RuleSet, runs, ev, as_of: dt.datetime):
             if i in settled:
                 continue
             if isinstance(v, dt.datetime):
-                late = (as_of - v).total_seconds() / 86400
+                # to the minute, never rounded to nothing: 47 minutes late is late
+                secs = (as_of - v).total_seconds()
+                late = math.ceil(secs / 60) / 1440 if secs > 0 else 0
+                late = round(late, 6)
             else:
                 late = (as_of.date() - v).days
             if late > 0:
-                days = int(late) if late == int(late) else round(late, 1)
-                out[i] = max(out[i] or 0, days)
+                out[i] = max(out[i] or 0, late)
     return out
 
 
@@ -462,7 +720,7 @@ def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
     rows.append(["Sheet", "Rows", "Decisions", "Overdue", "Problems"])
     row_formats[len(rows) - 1] = bold
     for s in report.sheets:
-        rows.append([s.sheet, s.rows, ", ".join(s.decisions), s.overdue, s.problems])
+        rows.append([s.sheet + (f" {s.region}" if s.region else ""), s.rows, ", ".join(s.decisions), s.overdue, s.problems])
     rows.append([])
     for s in report.sheets:
         for label, counts in s.counts.items():
@@ -532,3 +790,86 @@ def issues_sheet(report: RecalcReport) -> NewSheet:
     if len(rows) == 1:
         rows.append([None, None, None, None, "No problems found", None])
     return NewSheet(ISSUES_SHEET, rows, row_formats={0: CellFormat(bold=True)}, freeze_rows=1, autofilter=True)
+
+
+# ------------------------------------------------------------------ proposing a mapping
+@dataclass
+class Proposal:
+    sheet: str
+    column: str  # letter
+    header: str
+    name: str  # the rule name it would read as
+    label: str
+    confidence: float
+
+
+def _labels(rs: RuleSet) -> dict[str, str]:
+    out = {f.name: (f.columns[0] if f.columns else f.name) for f in rs.fields.values()}
+    for t in rs.tables.values():
+        for i in t.inputs:
+            if i.source == "column":
+                out.setdefault(i.name, i.label)
+    return out
+
+
+def _guess_header_row(data, max_scan: int = 30) -> int | None:
+    """With no known header: the first row of mostly text cells (two at least)."""
+    for i, row in enumerate(data.rows[:max_scan]):
+        texts = [v for v in row if isinstance(v, str) and v.strip()]
+        if len(texts) >= 2 and len(texts) * 2 >= len([v for v in row if v is not None]):
+            return i
+    return None
+
+
+def propose_mapping(sheets, rs: RuleSet, mapping: Mapping | None = None, min_confidence: float = 0.5) -> list[Proposal]:
+    """For each sheet, headers that look like columns the rules read but do not match them."""
+    from .mapping import propose
+
+    want = wanted_columns(rs)
+    outputs = _outputs(rs) | {DAYS_OVERDUE}
+    readable = [k for k in want if k not in outputs]
+    labels = _labels(rs)
+    mapping = mapping or Mapping()
+    out: list[Proposal] = []
+    for data in sheets:
+        if data.name in OWN_SHEETS:
+            continue
+        w = mapping.wanted(want, data.name)
+        regions, _ = find_regions(data, w)
+        spots = [(h.index, h.lo, h.hi, set(h.columns.values()), set(h.columns)) for h in regions]
+        if not spots:
+            i = _guess_header_row(data)
+            if i is None:
+                continue
+            spots = [(i, 0, len(data.rows[i]) - 1, set(), set())]
+        for i, lo, hi, used, found in spots:
+            row = data.rows[i]
+            hi = len(row) - 1 if hi is None else min(hi, len(row) - 1)
+            free = {j: str(row[j]).strip() for j in range(lo, hi + 1)
+                    if j not in used and isinstance(row[j], str) and row[j].strip()}
+            needed = [k for k in readable if k not in found]
+            for name, j, text, score in propose(free, w, needed, labels):
+                if score >= min_confidence:
+                    out.append(Proposal(data.name, col_letter(data.first_col + j), text, name, labels.get(name, name), score))
+    return out
+
+
+def save_mapping(path, entries, limits=None) -> str:
+    """Write the settings sheet (Header | Reads as | Sheet | Confidence | Note) into the
+    workbook; returns the sheet's name. A settings sheet a person made is never replaced."""
+    from .mapping import settings_rows
+    from .xlsx_read import open_workbook as _open
+
+    with _open(path, limits) as wb:
+        for s in wb.worksheets:
+            if s.name in SETTINGS_SHEETS and s.name not in wb.cxrules_sheets:
+                from .xlsx_read import WorkbookError
+
+                raise WorkbookError(f"{path}: its '{s.name}' sheet was made by hand, so cxrules does not rewrite it; "
+                                    "add the rows printed above to it yourself")
+        lang = 1 if any(any("\u4e00" <= ch <= "\u9fff" for ch in str(v)) for s in wb.worksheets[:3]
+                        for v in (wb.read_sheet(s.name).rows or [[]])[0]) else 0
+    rows = settings_rows(entries, lang)
+    ns = NewSheet(SETTINGS_SHEET, rows, row_formats={0: CellFormat(bold=True)}, freeze_rows=1)
+    rep = write_workbook(path, path, [], [ns], limits)
+    return rep.sheet_names.get(SETTINGS_SHEET, SETTINGS_SHEET)

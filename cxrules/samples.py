@@ -672,7 +672,7 @@ def _render(book: SampleBook) -> bytes:
 
 # ------------------------------------------------------------------ package post-processing
 _INLINE = re.compile(r'<c r="([A-Z]+[0-9]+)"((?: s="[0-9]+")?) t="inlineStr"><is><t(?: xml:space="preserve")?>([^<]*)</t></is></c>')
-_FORMULA_CELL = re.compile(r'<c r="([A-Z]+[0-9]+)"((?: s="[0-9]+")?)><f>([^<]*)</f><v ?/></c>')
+_FORMULA_CELL = re.compile(r'<c r="([A-Z]+[0-9]+)"((?: s="[0-9]+")?)><f>([^<]*)</f>(?:<v ?/>|<v></v>)</c>')
 CT_SST = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
 REL_SST = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
 
@@ -738,6 +738,8 @@ def _fix_package(data: bytes, formulas: dict[str, dict[str, Formula]], titles: l
     if REL_SST not in rels:
         rels = rels.replace("</Relationships>", f'<Relationship Id="rIdSharedStrings" Target="sharedStrings.xml" Type="{REL_SST}" /></Relationships>')
     parts["xl/_rels/workbook.xml.rels"] = rels.encode("utf-8")
+    # the formulas now carry their values, as Excel saves them: no recalculation on load
+    parts["xl/workbook.xml"] = re.sub(rb'\s*fullCalcOnLoad="1"', b"", parts["xl/workbook.xml"])
     stamp = as_of.replace(tzinfo=ZoneInfo(TIMEZONE)).astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     parts["docProps/core.xml"] = (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'

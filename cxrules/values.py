@@ -283,7 +283,9 @@ def parse_datetime(text, dayfirst: bool = False) -> dt.datetime:
 
 
 def excel_serial_to_datetime(x: float) -> dt.datetime:
-    return EXCEL_EPOCH + dt.timedelta(days=float(x))
+    """Excel shows times to the millisecond: a serial written with 15 digits (17:00 as
+    46346.7083333333) is 17:00, not 16:59:59.999997."""
+    return EXCEL_EPOCH + dt.timedelta(milliseconds=round(float(x) * 86400000))
 
 
 def datetime_to_excel_serial(d) -> float:

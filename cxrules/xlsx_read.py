@@ -82,6 +82,12 @@ class SheetData:
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)
     # (row, col) of cells holding a formula but no cached value (never calculated)
     formula_cells_without_value: list[tuple[int, int]] = field(default_factory=list)
+    # header cells (row, col) of the columns cxrules wrote on earlier runs; None: not
+    # recorded (a workbook from before ownership was kept, or one open in Excel)
+    owned: set[tuple[int, int]] | None = None
+    # (row, col) of formula cells whose stored value is a placeholder: the workbook asks to
+    # be calculated when opened (fullCalcOnLoad), as writers that do not calculate do
+    formula_placeholders: list[tuple[int, int]] = field(default_factory=list)
 
     def excel_row(self, i: int) -> int:
         return self.first_row + i
@@ -253,20 +259,37 @@ def sheet_tables(zf: zipfile.ZipFile, sheet_part: str) -> list[Table]:
     return out
 
 
+# ------------------------------------------------------------------ columns cxrules owns
+# A hidden sheet-local defined name lists the header cells of the columns cxrules wrote.
+# Excel moves a name's references when a person inserts or deletes rows and columns, so
+# the record follows the columns; a deleted column becomes #REF! and is dropped.
+OWNED_NAME = "_cxrules_columns"
+_OWNED_REF = re.compile(r"(?:'(?:[^']|'')*'|[^'!,]+)!\$?([A-Za-z]{1,3})\$?(\d+)")
+
+
+def parse_owned(value: str) -> set[tuple[int, int]]:
+    out = set()
+    for m in _OWNED_REF.finditer(value):
+        out.add((int(m.group(2)), col_index(m.group(1))))
+    return out
+
+
 # ------------------------------------------------------------------ checks before opening
 def lock_file(path: Path) -> Path | None:
     """Excel keeps '~$name' beside a workbook while it is open."""
     lock = path.with_name("~$" + path.name)
-    return lock if lock.exists() else None
+    try:
+        return lock if lock.exists() else None
+    except OSError:  # '~$' made the name too long: Excel could not have made that lock either
+        return None
 
 
 def check_readable(path: Path) -> None:
     """Refuse, in plain words, files cxrules cannot use."""
+    from .files import check_input
+
     name = str(path)
-    if not path.exists():
-        raise WorkbookError(f"{name}: no such file; check the name and folder")
-    if path.is_dir():
-        raise WorkbookError(f"{name}: is a folder, not a workbook")
+    check_input(path)  # a regular file: a FIFO or device is refused before it is opened
     suffix = path.suffix.lower()
     if path.name.startswith("~$"):
         raise WorkbookError(f"{name}: is Excel's lock file, not a workbook; use the workbook beside it")
@@ -319,6 +342,9 @@ class Workbook:
         self._wb_xml = wb_xml
         m = re.search(r"<(?:\w+:)?workbookPr\b[^>]*>", wb_xml)
         self.date1904 = bool(m) and attrs(m.group(0)).get("date1904", "0").lower() in ("1", "true")
+        m = re.search(r"<(?:\w+:)?calcPr\b[^>]*>", wb_xml)
+        # xlsxwriter, pandas and polars write 0 for every formula and set this flag
+        self.full_calc_on_load = bool(m) and attrs(m.group(0)).get("fullCalcOnLoad", "0").lower() in ("1", "true")
 
     # lookups
     @property
@@ -337,6 +363,30 @@ class Workbook:
         hint = did_you_mean(str(name), [s.name for s in self.sheets])
         names = ", ".join(f"'{s.name}'" for s in self.sheets)
         raise WorkbookError(f"{self.path}: has no sheet '{name}'" + (f"; {hint}" if hint else f"; its sheets are {names}"))
+
+    def owned_cells(self, name: str) -> set[tuple[int, int]] | None:
+        """Header cells of the columns cxrules wrote on this sheet (see OWNED_NAME).
+
+        None when the workbook records no ownership at all but cxrules wrote it before
+        (its sheets carry the _cxrules_made marker): then columns under an output's
+        header are taken as cxrules' own, as they were.
+        """
+        index = next((s.index for s in self.sheets if s.name == name), None)
+        out: set[tuple[int, int]] = set()
+        any_owned = False
+        for a, v in self._defined_names():
+            if a.get("name") != OWNED_NAME:
+                continue
+            any_owned = True
+            if a.get("localSheetId") == str(index):
+                out |= parse_owned(v)
+        if not any_owned and self.cxrules_sheets:
+            return None
+        return out
+
+    def _defined_names(self):
+        for m in re.finditer(r"<(?:\w+:)?definedName\b([^>]*)>([^<]*)</(?:\w+:)?definedName>", self._wb_xml):
+            yield attrs(m.group(1)), _xml_unescape(m.group(2), {"&quot;": '"', "&apos;": "'"}).strip()
 
     @property
     def cxrules_sheets(self) -> dict[str, str]:
@@ -369,7 +419,7 @@ class Workbook:
             rows[i] = [None if v == "" else v for v in row]
         while rows and not any(v is not None for v in rows[-1]):
             rows.pop()
-        errors, no_value = scan_sheet_xml(self._zf, sh.part)
+        errors, no_value, placeholders = scan_sheet_xml(self._zf, sh.part, self.full_calc_on_load)
         for (r, c), code in errors.items():
             i, j = r - first_row, c - first_col
             if i < 0 or j < 0:  # outside calamine's area: shift the grid
@@ -382,7 +432,8 @@ class Workbook:
                 row.extend([None] * (j + 1 - len(row)))
             row[j] = CellError(code)
         merged = [(a[0] + 1, a[1], b[0] + 1, b[1]) for a, b in merged_raw]
-        return SheetData(sh.name, rows, first_row, first_col, sheet_tables(self._zf, sh.part), merged, sorted(no_value))
+        return SheetData(sh.name, rows, first_row, first_col, sheet_tables(self._zf, sh.part), merged, sorted(no_value),
+                         self.owned_cells(sh.name), sorted(placeholders - no_value))
 
     def close(self) -> None:
         try:
@@ -406,10 +457,14 @@ def _grow(rows, first_row, first_col, r, c):
     return rows, nr, nc
 
 
-def open_workbook(path) -> Workbook:
+def open_workbook(path, limits=None) -> Workbook:
+    """limits: a package_guard.Limits for zip bombs (None: from the environment, else defaults)."""
+    from .package_guard import vet_package  # it imports this module
+
     path = Path(path)
     check_readable(path)
     check_not_open(path)
+    vet_package(path, limits)
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
@@ -436,6 +491,7 @@ def open_workbook(path) -> Workbook:
 # ------------------------------------------------------------------ fast XML scan
 _CELL_R = re.compile(rb'\br="([A-Z]{1,3})([0-9]+)"')
 _ERR_CELL = re.compile(rb'<c\b[^>]*?\bt="e"[^>]*>(?:<f\b[^>]*?(?:/>|>[^<]*</f>))?\s*<v>([^<]*)</v>')
+_F_ANY = re.compile(rb'<c\b([^>]*)>\s*<f\b')
 _F_NO_V = re.compile(rb'<c\b([^>]*)>\s*<f\b[^>]*?(?:/>|>[^<]*</f>)\s*(<v\s*/>|<v>\s*</v>)?\s*</c>')
 _ROW_END = b"</row>"
 
@@ -460,10 +516,12 @@ def iter_row_chunks(zf: zipfile.ZipFile, part: str, size: int = 8 << 20):
             rest = buf[cut:]
 
 
-def scan_sheet_xml(zf: zipfile.ZipFile, part: str) -> tuple[dict[tuple[int, int], str], set[tuple[int, int]]]:
-    """Error cells {(row, col): '#N/A'} and formula cells without a cached value."""
+def scan_sheet_xml(zf: zipfile.ZipFile, part: str, all_formulas: bool = False):
+    """Error cells {(row, col): '#N/A'}, formula cells without a cached value, and (with
+    all_formulas) every formula cell, whose values are placeholders."""
     errors: dict[tuple[int, int], str] = {}
     no_value: set[tuple[int, int]] = set()
+    every: set[tuple[int, int]] = set()
     for chunk in iter_row_chunks(zf, part):
         has_err = b't="e"' in chunk
         has_f = b"<f" in chunk
@@ -473,8 +531,14 @@ def scan_sheet_xml(zf: zipfile.ZipFile, part: str) -> tuple[dict[tuple[int, int]
             for m in _ERR_CELL.finditer(chunk):
                 r = _CELL_R.search(m.group(0))
                 if r is None:
-                    return _scan_slow(zf, part)
+                    return _scan_slow(zf, part, all_formulas)
                 errors[(int(r.group(2)), col_index(r.group(1)))] = m.group(1).decode("utf-8").strip()
+        if has_f and all_formulas:
+            for m in _F_ANY.finditer(chunk):
+                r = _CELL_R.search(m.group(1))
+                if r is None:
+                    return _scan_slow(zf, part, all_formulas)
+                every.add((int(r.group(2)), col_index(r.group(1))))
         if has_f:
             for m in _F_NO_V.finditer(chunk):
                 a = m.group(1)
@@ -482,16 +546,16 @@ def scan_sheet_xml(zf: zipfile.ZipFile, part: str) -> tuple[dict[tuple[int, int]
                     continue
                 r = _CELL_R.search(a)
                 if r is None:
-                    return _scan_slow(zf, part)
+                    return _scan_slow(zf, part, all_formulas)
                 no_value.add((int(r.group(2)), col_index(r.group(1))))
-    return errors, no_value
+    return errors, no_value, every
 
 
-def _scan_slow(zf: zipfile.ZipFile, part: str):
+def _scan_slow(zf: zipfile.ZipFile, part: str, all_formulas: bool = False):
     """For sheets whose cells lack r="A1" attributes (not written by Excel)."""
     import xml.etree.ElementTree as ET
 
-    errors, no_value = {}, set()
+    errors, no_value, every = {}, set(), set()
     q = "{%s}" % NS_MAIN
     row_no, col_no = 0, -1
     with zf.open(part) as f:
@@ -511,7 +575,9 @@ def _scan_slow(zf: zipfile.ZipFile, part: str):
                     errors[(row_no, col_no)] = (v_el.text or "").strip()
                 if f_el is not None and (v_el is None or (not v_el.text and el.get("t") != "str")):
                     no_value.add((row_no, col_no))
+                if f_el is not None and all_formulas:
+                    every.add((row_no, col_no))
                 el.clear()
             elif tag == q + "row":
                 el.clear()
-    return errors, no_value
+    return errors, no_value, every

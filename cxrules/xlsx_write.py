@@ -23,27 +23,27 @@ import math
 import os
 import re
 import struct
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from . import files
+from .package_guard import vet_package
 from .problems import WARNING, Problem
 from .values import Duration, display
+from .xlsx_package import Package, add_rel, new_rels, rel_target, update_app_titles, verify_written
+from .xmlparts import PartError, main_prefix, unprefix, unprefix_stream
 from .xlsx_read import (
     NS_MAIN,
+    OWNED_NAME,
     NS_REL,
-    REL_CALCCHAIN,
     REL_STYLES,
-    REL_WORKSHEET,
     CellError,
-    Rel,
     Sheet,
     Table,
     WorkbookError,
-    attrs,
     cell_ref,
     check_not_open,
     check_readable,
@@ -51,12 +51,10 @@ from .xlsx_read import (
     col_letter,
     parse_range,
     parse_rels,
-    parse_sheets,
     range_ref,
     read_text,
     rels_path,
     sheet_tables,
-    workbook_part,
 )
 
 KINDS = ("number", "text", "date", "datetime", "boolean", "duration", "general")
@@ -86,6 +84,7 @@ class ColumnWrite:
     values: Sequence
     kind: str = "general"
     width: float | None = None  # column width for a new column (None: from header and kind)
+    num_fmt: str | None = None  # number format for numbers (None: the cell's own, dates cleared)
 
 
 @dataclass
@@ -111,6 +110,9 @@ class SheetEdit:
     sheet: str
     columns: list[ColumnWrite] = field(default_factory=list)
     highlights: list[Highlight] = field(default_factory=list)
+    # header cells (row, col) of every column cxrules owns on the sheet after this write,
+    # recorded in the workbook (OWNED_NAME); None leaves the record as it is
+    owned: set[tuple[int, int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -160,11 +162,13 @@ class NewSheet:
 class WriteReport:
     problems: list[Problem] = field(default_factory=list)
     sheet_names: dict[str, str] = field(default_factory=dict)  # asked -> written
-    calc_chain_dropped: bool = False
 
 
 # ------------------------------------------------------------------ values to XML
-_XML_ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
+# XML 1.0 cannot hold these at all, and UTF-8 cannot hold lone surrogates: where text has
+# no _xHHHH_ form (attributes, formulas, chart titles), esc shows them as U+FFFD
+_NOT_XML = [*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0xD800, 0xE000), 0xFFFE, 0xFFFF]
+_XML_ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", **{chr(c): "\ufffd" for c in _NOT_XML}})
 _CTRL = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)")  # \r too: XML would read it as \n
 _SURR = re.compile("[\ud800-\udfff]")
 _DATE_FMT, _DATETIME_FMT, _DURATION_FMT, _TIME_FMT = "yyyy-mm-dd", "yyyy-mm-dd hh:mm", "[h]:mm:ss", "hh:mm:ss"
@@ -308,24 +312,12 @@ class SheetRewriter:
                 lo, hi = min(lo, *rows), max(hi, *rows)
         self.lo, self.hi = lo, hi
         self.min_col = min(self.col_set) if self.col_set else MAX_COL
-        self.formulas_overwritten: list[tuple[int, int]] = []
-        self.orphans: dict[bytes, tuple[str, str, tuple[int, int, int, int]]] = {}  # si -> (formula, origin, range)
-        self.orphan_hi = 0
+        self.formulas_kept: list[tuple[int, int]] = []  # (row, col) of cells left as the person wrote them
         self.col_ranges: list[tuple[int, int, int]] = []
         self.style_cache: dict[tuple[int, str], int] = {}
         self.refs = {c.col: col_letter(c.col) for c in self.cols}
         self.warned: set[int] = set()
         self.autofilter: tuple[int, int, int, int] | None = None  # the sheet filter's new range
-
-    # -- which cells the edit overwrites
-    def writes(self, row: int, col: int) -> bool:
-        for c in self.cols:
-            if c.col == col:
-                if c.header is not None and row == c.header_row:
-                    return True
-                if c.first_row <= row < c.first_row + len(c.values):
-                    return True
-        return False
 
     def ops(self, row: int):
         """[(col, ColumnWrite, value, is_header)] for this row, in column order."""
@@ -367,6 +359,8 @@ class SheetRewriter:
         if enc is None:  # clear the value, keep the cell's look
             return f'<c r="{ref}{row}" s="{base}"/>'.encode() if base else None
         need, t, inner = enc
+        if need == "num" and c.num_fmt and not is_header:
+            need = c.num_fmt
         s = self.style(base, need)
         sa = f' s="{s}"' if s else ""
         return f'<c r="{ref}{row}"{sa}{t}>{inner}</c>'.encode("utf-8")
@@ -388,7 +382,7 @@ class SheetRewriter:
             if c.header is None:
                 continue
             n = c.col + 1
-            if any(lo <= n <= hi for lo, hi in existing):
+            if any(lo <= n <= hi for lo, hi in existing) or any(k == n for k, _ in new_cols):
                 continue
             w = c.width or max(_text_width(c.header) * 1.1 + 2, _kind_width(c.kind))
             if w > 9.5 or c.width:
@@ -443,8 +437,6 @@ class SheetRewriter:
     def edit_row(self, row: int, tag: bytes, content: bytes, ops) -> bytes:
         """tag: '<row ...>' start tag; content: the cells."""
         if not ops:
-            if self.orphans and row <= self.orphan_hi:
-                content = self.fix_orphans(row, content)
             return tag + content + b"</row>"
         last = max(content.rfind(b"<c "), content.rfind(b"<c>"))
         last_col = -1
@@ -452,7 +444,7 @@ class SheetRewriter:
             m = _CELL_RA.match(content, last + 2)
             last_col = col_index(m.group(1)) if m else MAX_COL
         out = []
-        if last_col < ops[0][0] and not (self.orphans and row <= self.orphan_hi):
+        if last_col < ops[0][0]:
             # fast path: all our cells go after the existing ones
             left = content[last:] if last >= 0 else b""
             ls = get_attr(left[: left.find(b">") + 1], b"s") if left else None
@@ -492,16 +484,15 @@ class SheetRewriter:
             s_val = int(s_attr) if s_attr else 0
             if k < len(ops) and ops[k][0] == col_no:
                 pc, c, v, is_header = ops[k]
-                body = m.group(3) or b""
-                if b"<f" in body:
-                    self.note_formula(row, col_no, body)
-                x = self.cell(row, pc, c, v, is_header, s_val)
-                if x:
-                    out.append(x)
+                if b"<f" in (m.group(3) or b""):  # a person's formula is never replaced by a value
+                    self.formulas_kept.append((row, col_no))
+                    out.append(cell)
+                else:
+                    x = self.cell(row, pc, c, v, is_header, s_val)
+                    if x:
+                        out.append(x)
                 k += 1
             else:
-                if self.orphans and b"<f" in cell and b't="shared"' in cell:
-                    cell = self.fix_orphan_cell(row, col_no, cell)
                 out.append(cell)
             prev = (col_no, s_val)
         while k < len(ops):
@@ -517,56 +508,6 @@ class SheetRewriter:
             if (na, nb) != (a, b):
                 tag = set_attr(tag, b"spans", b"%d:%d" % (na, nb))
         return tag
-
-    # -- formulas we overwrite
-    def note_formula(self, row: int, col: int, body: bytes) -> None:
-        self.formulas_overwritten.append((row, col))
-        fm = re.search(rb"<f\b([^>]*?)(?:/>|>([^<]*)</f>)", body)
-        if not fm or b't="shared"' not in fm.group(1):
-            return
-        ref, si = get_attr(fm.group(1), b"ref"), get_attr(fm.group(1), b"si")
-        if not ref or si is None or not fm.group(2):
-            return  # a dependent, not the master
-        r1, c1, r2, c2 = parse_range(ref.decode())
-        if all(self.writes(r, c) for r in range(r1, r2 + 1) for c in range(c1, c2 + 1)):
-            return
-        from xml.sax.saxutils import unescape
-
-        self.orphans[si] = (unescape(fm.group(2).decode("utf-8")), cell_ref(row, col), (r1, c1, r2, c2))
-        self.orphan_hi = max(self.orphan_hi, r2)
-
-    def fix_orphans(self, row: int, content: bytes) -> bytes:
-        if b't="shared"' not in content:
-            return content
-
-        def sub(m):
-            rm = _CELL_RA.search(m.group(1))
-            return self.fix_orphan_cell(row, col_index(rm.group(1)), m.group(0)) if rm else m.group(0)
-
-        return _CELL.sub(sub, content)
-
-    def fix_orphan_cell(self, row: int, col: int, cell: bytes) -> bytes:
-        """A dependent of a shared formula whose master we overwrote gets its own formula."""
-        fm = re.search(rb"<f\b([^>]*?)(?:/>|></f>)", cell)
-        if not fm or b't="shared"' not in fm.group(1):
-            return cell
-        si = get_attr(fm.group(1), b"si")
-        o = self.orphans.get(si)
-        if o is None:
-            return cell
-        formula, origin, (r1, c1, r2, c2) = o
-        if not (r1 <= row <= r2 and c1 <= col <= c2):
-            return cell
-        from openpyxl.formula.translate import Translator
-
-        try:
-            f = Translator("=" + formula, origin=origin).translate_formula(cell_ref(row, col))[1:]
-        except Exception:  # a formula the translator cannot shift: keep the cell's value
-            self.report.problems.append(Problem(
-                f"the formula in {cell_ref(row, col)} shared its text with a cell cxrules overwrote; it now holds its last value",
-                WARNING, "shared-formula", sheet=self.name, row=row, column=col_letter(col)))
-            return cell[: fm.start()] + cell[fm.end() :]
-        return cell[: fm.start()] + b"<f>" + esc(f).encode("utf-8") + b"</f>" + cell[fm.end() :]
 
     # -- the tail: conditional formats
     def tail(self, tail: bytes) -> bytes:
@@ -681,7 +622,7 @@ class SheetRewriter:
 
     def rows(self, body: bytes, write, next_row: int, prev_row: int) -> tuple[int, int]:
         # a whole piece before or after the rows we edit: copy it as it is
-        first = body.find(b"<row") if not self.orphans else -1
+        first = body.find(b"<row")
         if first >= 0:
             fm = _ROW_R.search(body, first, body.find(b">", first) + 1)
             last = body.rfind(b"<row")
@@ -735,9 +676,9 @@ class SheetRewriter:
             if next_row == row:
                 next_row += 1
             in_edit = lo <= row <= hi
-            if rm and not in_edit and not (self.orphans and row <= self.orphan_hi):
+            if rm and not in_edit:
                 continue  # copied with its neighbours
-            if has_r and in_edit and not closed and not self.orphans and row not in header_rows and find(b"customFormat", st, gt) < 0:
+            if has_r and in_edit and not closed and row not in header_rows and find(b"customFormat", st, gt) < 0:
                 # fast path: our cells go right of the row's last cell, just before '</row>'
                 lc = body.rfind(b"<c ", gt, ce)
                 ok = True
@@ -795,7 +736,7 @@ class SheetRewriter:
         self.num_pre, self.txt_pre, self.dt_pre = [], [], []
         for c, base in zip(self.cols, self.bases):
             self.dt_pre.append(None)
-            sn = self.style(base, _DURATION_FMT if c.kind == "duration" else "num")
+            sn = self.style(base, _DURATION_FMT if c.kind == "duration" else c.num_fmt or "num")
             self.num_pre.append(b' s="%d"' % sn if sn else b"")
             self.txt_pre.append(b' s="%d"' % base if base else b"")
         self.spans_cache: dict[bytes, bytes] = {}
@@ -851,6 +792,8 @@ class SheetRewriter:
         if enc is None:
             return None
         need, t, inner = enc
+        if need == "num" and self.cols[k].num_fmt:
+            need = self.cols[k].num_fmt
         st = self.style(self.bases[k], need)
         return (b' s="%d"' % st if st else b"") + t.encode() + b">" + inner.encode("utf-8") + b"</c>"
 
@@ -916,7 +859,26 @@ def _cf_literal(v) -> str:
         return "TRUE" if v else "FALSE"
     if isinstance(v, (int, float)):
         return _num(v) or "0"
-    return '"' + str(v).replace('"', '""') + '"'
+    return _formula_text(str(v))
+
+
+_FORMULA_CTRL = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff]")
+
+
+def _formula_text(s: str) -> str:
+    """A text literal for a formula. Control characters, which the cell holds as _x001B_
+    and XML cannot hold raw, are joined in as CHAR(27); lone surrogates as U+FFFD, as in the cell."""
+    s = _SURR.sub("\ufffd", s)
+    parts, at = [], 0
+    for m in _FORMULA_CTRL.finditer(s):
+        if m.start() > at:
+            parts.append('"' + s[at : m.start()].replace('"', '""') + '"')
+        c = ord(m.group(0))
+        parts.append(f"CHAR({c})" if c < 256 else f"UNICHAR({c})")
+        at = m.end()
+    if at < len(s) or not parts:
+        parts.append('"' + s[at:].replace('"', '""') + '"')
+    return "&".join(parts)
 
 
 # ------------------------------------------------------------------ styles.xml
@@ -954,9 +916,14 @@ def argb(rgb: str) -> str:
 class Styles:
     """Appends what we need to styles.xml; existing indexes never change."""
 
-    def __init__(self, xml: bytes | None):
+    def __init__(self, xml: bytes | None, used_xfs: int = 1):
+        """used_xfs: for a package without styles, how many cell formats its cells name
+        (s="N"); that many default formats come first, so those cells keep their look."""
         self.created = xml is None
         self.xml = xml if xml is not None else MINIMAL_STYLES
+        if xml is None and used_xfs > 1:
+            xf = b'<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+            self.xml = self.xml.replace(b'<cellXfs count="1">' + xf, b'<cellXfs count="%d">' % used_xfs + xf * used_xfs)
         if re.search(rb"<\w+:styleSheet\b", self.xml[:500]):
             raise WorkbookError("styles.xml uses a namespace prefix")
         self.items: dict[bytes, list[bytes]] = {}
@@ -1159,7 +1126,7 @@ def extend_tables(zin: zipfile.ZipFile, tables: list[Table], edit: SheetEdit, sh
             c2 += 1
         if not added:
             continue
-        xml = zin.read(t.part)
+        xml = unprefix(zin.read(t.part))
         ids = [int(x) for x in re.findall(rb'<tableColumn\b[^>]*?\sid="(\d+)"', xml)]
         nid = max(ids + [0])
         cols = b"".join(b'<tableColumn id="%d" name="%s"/>' % (nid + k + 1, _table_name(n).encode("utf-8")) for k, n in enumerate(added))
@@ -1177,35 +1144,7 @@ def extend_tables(zin: zipfile.ZipFile, tables: list[Table], edit: SheetEdit, sh
     return out
 
 
-# ------------------------------------------------------------------ package edits (small XML parts)
-def _add_rel(xml: str, type_: str, target: str) -> tuple[str, str]:
-    ids = {int(x) for x in re.findall(r'\bId="rId(\d+)"', xml)}
-    rid = f"rId{max(ids | {0}) + 1}"
-    rel = f'<Relationship Id="{rid}" Type="{type_}" Target="{esc(target)}"/>'
-    if "</Relationships>" in xml:
-        xml = xml.replace("</Relationships>", rel + "</Relationships>")
-    else:
-        xml = re.sub(r"<Relationships\b([^>]*)/>", lambda m: f"<Relationships{m.group(1)}>{rel}</Relationships>", xml)
-    return xml, rid
-
-
-def _empty_rels() -> str:
-    return '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"></Relationships>'
-
-
-def _remove_rel(xml: str, pred) -> str:
-    return re.sub(r"<Relationship\b[^>]*>", lambda m: "" if pred(attrs(m.group(0))) else m.group(0), xml)
-
-
-def _ct_add(xml: str, part: str, ctype: str) -> str:
-    xml = _ct_remove(xml, part)
-    return xml.replace("</Types>", f'<Override PartName="/{esc(part)}" ContentType="{ctype}"/></Types>')
-
-
-def _ct_remove(xml: str, part: str) -> str:
-    return re.sub(r'<Override\b[^>]*\bPartName="/' + re.escape(esc(part)) + r'"[^>]*/>', "", xml)
-
-
+# ------------------------------------------------------------------ small helpers for package edits
 def _quote_sheet(name: str) -> str:
     if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name) and not re.fullmatch(r"[A-Za-z]{1,3}\d+", name):
         return name
@@ -1213,14 +1152,8 @@ def _quote_sheet(name: str) -> str:
 
 
 def _clean_sheet_name(name: str) -> str:
-    s = re.sub(r"[\[\]:*?/\\]", "_", name).strip().strip("'")[:31] or "Sheet"
+    s = re.sub(r"[\[\]:*?/\\\x00-\x1f\x7f\ud800-\udfff]", "_", name).strip().strip("'")[:31] or "Sheet"
     return s
-
-
-def _rel_target(from_part: str, to_part: str) -> str:
-    import posixpath
-
-    return posixpath.relpath(to_part, posixpath.dirname(from_part))
 
 
 def _next_name(names: set[str], pattern: str) -> str:
@@ -1228,121 +1161,6 @@ def _next_name(names: set[str], pattern: str) -> str:
     while pattern % n in names:
         n += 1
     return pattern % n
-
-
-class Package:
-    """The workbook-level parts we may edit: workbook.xml, its rels, content types, app.xml."""
-
-    def __init__(self, zin: zipfile.ZipFile):
-        self.zin = zin
-        self.names = set(zin.namelist())
-        self.wb_part = workbook_part(zin)
-        self.wb_rels_part = rels_path(self.wb_part)
-        self.wb = read_text(zin, self.wb_part) or ""
-        self.wb_rels = read_text(zin, self.wb_rels_part) or _empty_rels()
-        self.ct = read_text(zin, "[Content_Types].xml") or ""
-        self.rels = parse_rels(self.wb_rels, self.wb_part)
-        self.sheets = parse_sheets(self.wb, self.rels)
-        self.changed: dict[str, bytes] = {}
-        self.removed: set[str] = set()
-        self.new_parts: dict[str, Any] = {}  # name -> bytes or iterable of bytes
-        self._wb0, self._rels0, self._ct0 = self.wb, self.wb_rels, self.ct
-        m = re.search(r"<(?:\w+:)?workbookPr\b[^>]*>", self.wb)
-        self.date1904 = bool(m) and attrs(m.group(0)).get("date1904", "0").lower() in ("1", "true")
-        m = re.search(r'xmlns:(\w+)="' + re.escape(NS_REL) + '"', self.wb[:3000])
-        self.r_prefix = m.group(1) if m else None
-
-    def rel_of_type(self, type_: str) -> Rel | None:
-        return next((r for r in self.rels if r.type == type_), None)
-
-    def remove_part(self, part: str) -> None:
-        self.removed.add(part)
-        self.new_parts.pop(part, None)
-        self.ct = _ct_remove(self.ct, part)
-        rp = rels_path(part)
-        if rp in self.names:
-            self.removed.add(rp)
-
-    def add_part(self, part: str, data, ctype: str | None) -> None:
-        self.removed.discard(part)
-        if part in self.names:
-            self.changed[part] = data
-        else:
-            self.new_parts[part] = data
-        if ctype:
-            self.ct = _ct_add(self.ct, part, ctype)
-
-    def taken(self) -> set[str]:
-        return (self.names - self.removed) | set(self.new_parts)
-
-    def drop_calc_chain(self) -> bool:
-        rel = self.rel_of_type(REL_CALCCHAIN)
-        if rel is None:
-            return False
-        self.remove_part(rel.part)
-        self.wb_rels = _remove_rel(self.wb_rels, lambda a: a.get("Type") == REL_CALCCHAIN)
-        return True
-
-    # defined names
-    def defined_names(self) -> list[tuple[str, dict, str]]:
-        m = re.search(r"<definedNames>(.*?)</definedNames>", self.wb, re.S)
-        if not m:
-            return []
-        out = []
-        for d in re.finditer(r"<definedName\b([^>]*)>(.*?)</definedName>", m.group(1), re.S):
-            out.append((d.group(0), attrs(d.group(1)), d.group(2)))
-        return out
-
-    def set_defined_names(self, remove: list[str], add: list[str]) -> None:
-        for x in remove:
-            self.wb = self.wb.replace(x, "", 1)
-        if add:
-            if "<definedNames>" in self.wb:
-                self.wb = self.wb.replace("</definedNames>", "".join(add) + "</definedNames>", 1)
-            else:
-                m = None
-                for tag in ("externalReferences", "functionGroups", "sheets"):
-                    m = re.search(r"</%s>|<%s\b[^>]*/>" % (tag, tag), self.wb)
-                    if m:
-                        break
-                pos = m.end() if m else self.wb.rfind("</workbook>")
-                self.wb = self.wb[:pos] + "<definedNames>" + "".join(add) + "</definedNames>" + self.wb[pos:]
-        self.wb = re.sub(r"<definedNames>\s*</definedNames>", "", self.wb)
-
-    def finish(self) -> None:
-        if self.wb != self._wb0:
-            self.changed[self.wb_part] = self.wb.encode("utf-8")
-        if self.wb_rels != self._rels0:
-            self.add_part(self.wb_rels_part, self.wb_rels.encode("utf-8"), None)
-        if self.ct != self._ct0:
-            self.changed["[Content_Types].xml"] = self.ct.encode("utf-8")
-
-
-def update_app_titles(app: str, worksheet_names: list[str], added: list[str]) -> str | None:
-    """docProps/app.xml lists sheet titles; add ours to the worksheet group. None: leave it."""
-    hp = re.search(r"<HeadingPairs>\s*<vt:vector\b[^>]*>(.*?)</vt:vector>\s*</HeadingPairs>", app, re.S)
-    tp = re.search(r"<TitlesOfParts>\s*<vt:vector\b([^>]*)>(.*?)</vt:vector>\s*</TitlesOfParts>", app, re.S)
-    if not hp or not tp or not added:
-        return None
-    pairs = re.findall(r"<vt:variant>\s*<vt:lpstr>(.*?)</vt:lpstr>\s*</vt:variant>\s*<vt:variant>\s*<vt:i4>(\d+)</vt:i4>\s*</vt:variant>", hp.group(1), re.S)
-    titles = re.findall(r"<vt:lpstr>(.*?)</vt:lpstr>", tp.group(2), re.S)
-    from xml.sax.saxutils import unescape
-
-    start = 0
-    for g, (_, cnt) in enumerate(pairs):
-        n = int(cnt)
-        if [unescape(t) for t in titles[start : start + n]] == worksheet_names:
-            new_titles = titles[: start + n] + [esc(a) for a in added] + titles[start + n :]
-            counts = re.finditer(r"<vt:i4>(\d+)</vt:i4>", hp.group(1))
-            cm = list(counts)[g]
-            h_inner = hp.group(1)[: cm.start(1)] + str(n + len(added)) + hp.group(1)[cm.end(1) :]
-            app2 = app[: hp.start(1)] + h_inner + app[hp.end(1) :]
-            tp2 = re.search(r"<TitlesOfParts>\s*<vt:vector\b([^>]*)>(.*?)</vt:vector>\s*</TitlesOfParts>", app2, re.S)
-            vec_attrs = re.sub(r'size="\d+"', f'size="{len(new_titles)}"', tp2.group(1))
-            body = "".join(f"<vt:lpstr>{t}</vt:lpstr>" for t in new_titles)
-            return app2[: tp2.start(1)] + vec_attrs + ">" + body + app2[tp2.end(2) :]
-        start += n
-    return None
 
 
 # ------------------------------------------------------------------ sheets we make
@@ -1481,7 +1299,7 @@ def chart_xml(ch: BarChart, ns: NewSheet, sheet_name: str, uid: int) -> bytes:
 
     cf, cl, cc = ch.categories
     cats = [cell(i, cc) for i in range(cf, cl + 1)]
-    pts = "".join(f'<c:pt idx="{k}"><c:v>{esc(display(v))}</c:v></c:pt>' for k, v in enumerate(cats) if v is not None)
+    pts = "".join(f'<c:pt idx="{k}"><c:v>{_ooxml_text(display(v))}</c:v></c:pt>' for k, v in enumerate(cats) if v is not None)
     cat = f"<c:cat><c:strRef><c:f>{esc(area(cf, cl, cc))}</c:f><c:strCache><c:ptCount val=\"{len(cats)}\"/>{pts}</c:strCache></c:strRef></c:cat>"
     sers = []
     for k, s in enumerate(ch.series):
@@ -1489,9 +1307,9 @@ def chart_xml(ch: BarChart, ns: NewSheet, sheet_name: str, uid: int) -> bytes:
         tx = ""
         if s.name is None and name is not None:
             ref = f"{q}!${col_letter(s.col)}${s.first}"
-            tx = f'<c:tx><c:strRef><c:f>{esc(ref)}</c:f><c:strCache><c:ptCount val="1"/><c:pt idx="0"><c:v>{esc(display(name))}</c:v></c:pt></c:strCache></c:strRef></c:tx>'
+            tx = f'<c:tx><c:strRef><c:f>{esc(ref)}</c:f><c:strCache><c:ptCount val="1"/><c:pt idx="0"><c:v>{_ooxml_text(display(name))}</c:v></c:pt></c:strCache></c:strRef></c:tx>'
         elif name is not None:
-            tx = f"<c:tx><c:v>{esc(str(name))}</c:v></c:tx>"
+            tx = f"<c:tx><c:v>{_ooxml_text(str(name))}</c:v></c:tx>"
         vals = [cell(i, s.col) for i in range(s.first, s.last + 1)]
         vp = "".join(f'<c:pt idx="{n}"><c:v>{_num(v)}</c:v></c:pt>' for n, v in enumerate(vals) if isinstance(v, (int, float)) and not isinstance(v, bool) and _num(v))
         sers.append(
@@ -1577,17 +1395,67 @@ def _write_part(zout: zipfile.ZipFile, name: str, data, like: zipfile.ZipInfo | 
 
 
 # ------------------------------------------------------------------ write_workbook
+def _report_kept_formulas(kept: list[tuple[int, int]], sheet: str, report: WriteReport) -> None:
+    by_col: dict[int, list[int]] = {}
+    for r, c in kept:
+        by_col.setdefault(c, []).append(r)
+    for c, rows in sorted(by_col.items()):
+        refs = ", ".join(cell_ref(r, c) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        report.problems.append(Problem(
+            f"{len(rows)} cell{'s' if len(rows) > 1 else ''} of column {col_letter(c)} hold{'' if len(rows) > 1 else 's'} "
+            f"a formula ({refs}); cxrules never writes a value over a formula, so they were kept",
+            WARNING, "formula-kept", sheet=sheet, row=rows[0], column=col_letter(c),
+            suggestion="delete the formulas in that column if cxrules should fill it"))
+
+
+def _record_owned(pkg: Package, sh: Sheet, owned: set[tuple[int, int]]) -> None:
+    """The sheet's OWNED_NAME: its header cells, sorted so a rerun writes the same bytes."""
+    q = _quote_sheet(sh.name)
+    value = ",".join(f"{q}!${col_letter(c)}${r}" for r, c in sorted(owned, key=lambda rc: (rc[1], rc[0])))
+    mine = [d for d in pkg.defined_names() if d.get("name") == OWNED_NAME and d.get("localSheetId") == str(sh.index)]
+    for d in mine[1:]:
+        pkg.remove_defined_name(d)
+    if not value:
+        if mine:
+            pkg.remove_defined_name(mine[0])
+    elif mine:
+        pkg.set_defined_name_value(mine[0], value)
+    else:
+        pkg.add_defined_name(OWNED_NAME, value, sh.index)
+
+
+_S_ATTR = re.compile(rb'<(?:\w+:)?c\b[^>]*?\ss="(\d+)"')
+
+
+def _styles_named(zin: zipfile.ZipFile, pkg: Package) -> int:
+    """How many cell formats the sheets of a package without a styles part name."""
+    top = 0
+    for sh in pkg.sheets:
+        if sh.part in pkg.names:
+            with zin.open(sh.part) as f:
+                carry = b""
+                for chunk in iter(lambda: f.read(8 << 20), b""):
+                    buf = carry + chunk
+                    cut = buf.rfind(b"<")  # a cell cut at the chunk's end is read with the next
+                    buf, carry = (buf[:cut], buf[cut:]) if cut >= 0 else (buf, b"")
+                    top = max([top] + [int(x) for x in _S_ATTR.findall(buf)])
+                top = max([top] + [int(x) for x in _S_ATTR.findall(carry)])
+    return top + 1
+
+
 def _check_edit(e: SheetEdit, where: str) -> None:
-    seen = set()
+    spans: dict[int, list[tuple[int, int]]] = {}  # col -> row spans written (ranges stacked on a sheet)
     for c in e.columns:
         if c.kind not in KINDS:
             raise ValueError(f"{where}: unknown column kind {c.kind!r}; use one of {', '.join(KINDS)}")
         if not 0 <= c.col < MAX_COL:
             raise ValueError(f"{where}: column index {c.col} is outside the sheet")
-        if c.col in seen:
-            raise ValueError(f"{where}: column {col_letter(c.col)} is written twice")
-        seen.add(c.col)
         last = c.first_row + len(c.values) - 1
+        lo = min(c.header_row, c.first_row) if c.header is not None else c.first_row
+        hi = max(last, c.header_row if c.header is not None else last)
+        if any(not (hi < a or lo > b) for a, b in spans.get(c.col, [])):
+            raise ValueError(f"{where}: column {col_letter(c.col)} is written twice in the same rows")
+        spans.setdefault(c.col, []).append((lo, hi))
         if c.first_row < 1 or last > MAX_ROW or not 1 <= c.header_row <= MAX_ROW:
             raise WorkbookError(f"{where}: column {col_letter(c.col)} would go past Excel's last row ({MAX_ROW})")
         if c.header is not None and c.first_row <= c.header_row <= last:
@@ -1598,15 +1466,16 @@ def _check_edit(e: SheetEdit, where: str) -> None:
             argb(h.font_color)
 
 
-def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_sheets: Sequence[NewSheet] = ()) -> WriteReport:
+def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_sheets: Sequence[NewSheet] = (), limits=None) -> WriteReport:
     """Write edits and new sheets from src_path into dst_path (may be the same file).
 
     The result is written to a temporary file beside dst_path and moved over it at the
-    end; on any failure dst_path is left as it was.
+    end; on any failure dst_path is left as it was. limits: see open_workbook.
     """
     src, dst = Path(src_path), Path(os.path.realpath(dst_path))
     check_readable(src)
     check_not_open(src)
+    vet_package(src, limits, inflate=False)  # zipfile stops at declared sizes, which this bounds
     check_not_open(dst)
     report = WriteReport()
     merged: dict[str, SheetEdit] = {}
@@ -1614,27 +1483,29 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
         m = merged.setdefault(e.sheet, SheetEdit(e.sheet))
         m.columns.extend(copy.copy(c) for c in e.columns)
         m.highlights.extend(e.highlights)
+        if e.owned is not None:
+            m.owned = (m.owned or set()) | set(e.owned)
     for e in merged.values():
         _check_edit(e, f"{src}: sheet '{e.sheet}'")
     tmp = None
     scratch = zscratch = zs = None
     try:
         with zipfile.ZipFile(src) as zin, open(src, "rb") as fsrc:
-            pkg = Package(zin)
-            if not any(n.endswith(".xml") for n in pkg.names) or not pkg.wb:
-                raise WorkbookError(f"{src}: is not an Excel workbook inside; save it from Excel as .xlsx")
+            pkg = Package(zin, src)
             styles_rel = pkg.rel_of_type(REL_STYLES)
             try:
-                styles = Styles(zin.read(styles_rel.part) if styles_rel and styles_rel.part in pkg.names else None)
-            except WorkbookError:
+                if styles_rel and styles_rel.part in pkg.names:
+                    styles = Styles(unprefix(zin.read(styles_rel.part)))
+                else:
+                    styles = Styles(None, _styles_named(zin, pkg))
+            except (WorkbookError, PartError):
                 raise WorkbookError(f"{src}: was not saved by Excel in the usual form; open it in Excel and save it, then try again") from None
             by_name = {s.name.casefold(): s for s in pkg.sheets}
 
             # 1. edited sheets, streamed into a scratch zip
-            scratch = tempfile.TemporaryFile()
+            scratch = files.scratch_file()
             zscratch = zipfile.ZipFile(scratch, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
             edited: dict[str, str] = {}  # part -> name in scratch
-            formulas_hit = False
             for e in merged.values():
                 sh = by_name.get(e.sheet.casefold())
                 if sh is None:
@@ -1646,8 +1517,7 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                     pkg.changed[part] = xml
                 with zin.open(sh.part) as f:
                     head = f.read(4096)
-                if re.search(rb"<\w+:worksheet\b", head):
-                    raise WorkbookError(f"{src}: sheet '{sh.name}' was not saved by Excel in the usual form; open the workbook in Excel and save it, then try again")
+                prefix = main_prefix(head)
                 rw = SheetRewriter(e, styles, pkg.date1904, sh.name, report)
                 info = zin.getinfo(sh.part)
                 big = info.file_size > (1 << 30)
@@ -1655,27 +1525,23 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                 zi._compresslevel = 1 if info.file_size > (4 << 20) else 6
                 try:
                     with zin.open(sh.part) as fin, zscratch.open(zi, "w", force_zip64=big) as w:
-                        rw.run(iter(lambda: fin.read(8 << 20), b""), w.write)
+                        chunks = iter(lambda: fin.read(8 << 20), b"")
+                        rw.run(unprefix_stream(chunks, prefix) if prefix else chunks, w.write)
                 except WorkbookError as e:
                     raise WorkbookError(f"{src}: {e}") from None
+                except PartError as e:
+                    raise WorkbookError(f"{src}: sheet '{sh.name}' cannot be rewritten ({e}); open the workbook in Excel and save it, then try again") from None
                 edited[sh.part] = sh.part
                 if rw.autofilter:
                     r1, c1, r2, c2 = rw.autofilter
                     ref = f"{_quote_sheet(sh.name)}!${col_letter(c1)}${r1}:${col_letter(c2)}${r2}"
-                    for raw, a, _ in pkg.defined_names():
-                        if a.get("name") == "_xlnm._FilterDatabase" and a.get("localSheetId") == str(sh.index):
-                            pkg.wb = pkg.wb.replace(raw, re.sub(r">[^<]*<", lambda _: f">{esc(ref)}<", raw, count=1), 1)
-                if rw.formulas_overwritten:
-                    formulas_hit = True
-                    if rw.orphans:
-                        report.problems.append(Problem(
-                            "overwrote the first cell of a shared formula; the cells that shared it now hold their own copy of the formula",
-                            WARNING, "shared-formula", sheet=sh.name))
+                    for d in pkg.defined_names():
+                        if d.get("name") == "_xlnm._FilterDatabase" and d.get("localSheetId") == str(sh.index):
+                            pkg.set_defined_name_value(d, ref)
+                _report_kept_formulas(rw.formulas_kept, sh.name, report)
+                if e.owned is not None:
+                    _record_owned(pkg, sh, e.owned)
             zscratch.close()
-
-            # 2. calculation chain: Excel complains if it lists a cell that has no formula now
-            if formulas_hit and pkg.drop_calc_chain():
-                report.calc_chain_dropped = True
 
             # 3. sheets we make
             if new_sheets:
@@ -1686,14 +1552,14 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                 data = styles.to_bytes()
                 if styles_rel is None or styles_rel.part not in pkg.names:
                     part = "xl/styles.xml"
-                    pkg.wb_rels, _ = _add_rel(pkg.wb_rels, REL_STYLES, _rel_target(pkg.wb_part, part))
+                    add_rel(pkg.wb_rels, REL_STYLES, rel_target(pkg.wb_part, part))
                     pkg.add_part(part, data, CT_STYLES)
                 else:
                     pkg.changed[styles_rel.part] = data
             pkg.finish()
 
             # 5. assemble beside the destination, then move it over
-            fd, tmp = tempfile.mkstemp(prefix=".~cxrules-", suffix=".tmp", dir=str(dst.parent))
+            fd, tmp = files.make_temp(dst)
             with os.fdopen(fd, "wb") as fout:
                 with zipfile.ZipFile(fout, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zout:
                     zs = zipfile.ZipFile(scratch) if edited else None
@@ -1713,16 +1579,15 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                         _write_part(zout, name, data, None)
                 fout.flush()
                 os.fsync(fout.fileno())
+            verify_written(tmp, set(edited) | set(pkg.changed) | set(pkg.new_parts), src)
             _replace(tmp, dst, src)
             tmp = None
     except WorkbookError:
         raise
     except (zipfile.BadZipFile, KeyError, struct.error, zlib.error) as e:
         raise WorkbookError(f"{src}: is damaged ({e}); open it in Excel, let it repair, and save it again") from None
-    except PermissionError as e:
-        raise WorkbookError(f"{dst}: cannot be written ({e.strerror}); close it in Excel, or check you may write to that folder") from None
-    except OSError as e:  # disk full, folder gone, ...: nothing was changed
-        raise WorkbookError(f"{dst}: could not be written ({e.strerror or e}); the workbook was not changed") from None
+    except OSError as e:  # disk full, TMPDIR full, folder gone, ...: nothing was changed
+        raise files.write_error(src, dst, e) from None
     finally:
         if tmp is not None:
             try:
@@ -1741,37 +1606,19 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
 
 
 def _replace(tmp: str, dst: Path, src: Path) -> None:
-    try:
-        mode = (dst if dst.exists() else src).stat().st_mode & 0o7777
-        os.chmod(tmp, mode)
-    except OSError:
-        pass
     check_not_open(dst)
-    os.replace(tmp, dst)
-    if hasattr(os, "O_DIRECTORY"):
-        try:
-            dfd = os.open(str(dst.parent), os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        except OSError:
-            pass
+    files.replace(tmp, dst, src)
 
 
 def _add_new_sheets(pkg: Package, new_sheets: list[NewSheet], styles: Styles, report: WriteReport) -> None:
     names_used = {s.name.casefold() for s in pkg.sheets}
-    dn = pkg.defined_names()
     marked: dict[str, int] = {}  # asked name (casefolded) -> sheet index
-    for _, a, val in dn:
-        if a.get("name") == MARKER and a.get("localSheetId", "").isdigit():
-            from xml.sax.saxutils import unescape
-
-            v = unescape(val, {"&quot;": '"'}).strip()
+    for d in pkg.defined_names():
+        i = d.get("localSheetId", "")
+        if d.get("name") == MARKER and i.isdigit():
+            v = (d.text or "").strip()
             if v.startswith('"') and v.endswith('"'):
-                marked[v[1:-1].replace('""', '"').casefold()] = int(a["localSheetId"])
-    remove_names: list[str] = []
-    add_names: list[str] = []
+                marked[v[1:-1].replace('""', '"').casefold()] = int(i)
     app_added: list[str] = []
     for ns in new_sheets:
         asked = _clean_sheet_name(ns.name)
@@ -1780,8 +1627,8 @@ def _add_new_sheets(pkg: Package, new_sheets: list[NewSheet], styles: Styles, re
         if sheet is not None and sheet.kind == "worksheet" and sheet.part:
             name, part, index = sheet.name, sheet.part, sheet.index
             # our sheet from an earlier run: drop its drawing and charts, and its names
-            old_rels = read_text(pkg.zin, rels_path(part)) if rels_path(part) in pkg.names else None
-            for rel in parse_rels(old_rels or "", part):
+            old_rels = pkg.read_part(rels_path(part))
+            for rel in parse_rels(old_rels.data.decode("utf-8", "replace") if old_rels else "", part):
                 if rel.type == REL_DRAWING and rel.part in pkg.names:
                     for r2 in parse_rels(read_text(pkg.zin, rels_path(rel.part)) or "", rel.part):
                         if not r2.external and r2.part in pkg.names:
@@ -1789,9 +1636,9 @@ def _add_new_sheets(pkg: Package, new_sheets: list[NewSheet], styles: Styles, re
                     pkg.remove_part(rel.part)
             if rels_path(part) in pkg.names:
                 pkg.removed.add(rels_path(part))
-            for raw, a, _ in dn:
-                if a.get("localSheetId") == str(index) and a.get("name") in (MARKER, "_xlnm._FilterDatabase"):
-                    remove_names.append(raw)
+            for d in pkg.defined_names():
+                if d.get("localSheetId") == str(index) and d.get("name") in (MARKER, "_xlnm._FilterDatabase"):
+                    pkg.remove_defined_name(d)
         else:
             name = asked
             n = 2
@@ -1806,37 +1653,36 @@ def _add_new_sheets(pkg: Package, new_sheets: list[NewSheet], styles: Styles, re
             names_used.add(name.casefold())
             part = _next_name({p.casefold() for p in pkg.taken()}, "xl/worksheets/sheet%d.xml")
             index = len(pkg.sheets)
-            pkg.wb_rels, rid = _add_rel(pkg.wb_rels, REL_WORKSHEET, _rel_target(pkg.wb_part, part))
-            sheet_id = max([s.sheet_id for s in pkg.sheets] + [0]) + 1
-            rattr = f'{pkg.r_prefix}:id="{rid}"' if pkg.r_prefix else f'xmlns:r="{NS_REL}" r:id="{rid}"'
-            pkg.wb = pkg.wb.replace("</sheets>", f'<sheet name="{esc(name)}" sheetId="{sheet_id}" {rattr}/></sheets>', 1)
+            rid, sheet_id = pkg.add_sheet(name, rel_target(pkg.wb_part, part))
             pkg.sheets.append(Sheet(name, index, True, "worksheet", "visible", part, rid, sheet_id))
             app_added.append(name)
         report.sheet_names[ns.name] = name
-        add_names.append(f'<definedName name="{MARKER}" localSheetId="{index}" hidden="1">{esc(chr(34) + asked.replace(chr(34), chr(34) * 2) + chr(34))}</definedName>')
+        pkg.add_defined_name(MARKER, '"' + asked.replace('"', '""') + '"', index)
         if ns.autofilter and ns.rows:
             width = max(len(r) for r in ns.rows)
             ref = f"{_quote_sheet(name)}!$A$1:${col_letter(max(width - 1, 0))}${len(ns.rows)}"
-            add_names.append(f'<definedName name="_xlnm._FilterDatabase" localSheetId="{index}" hidden="1">{esc(ref)}</definedName>')
+            pkg.add_defined_name("_xlnm._FilterDatabase", ref, index)
         drawing_rid = None
         if ns.charts:
             taken = {p.casefold() for p in pkg.taken()}
             drawing = _next_name(taken, "xl/drawings/drawing%d.xml")
-            sheet_rels, drawing_rid = _add_rel(_empty_rels(), REL_DRAWING, _rel_target(part, drawing))
-            drels = _empty_rels()
+            sheet_rels = new_rels(rels_path(part))
+            drawing_rid = add_rel(sheet_rels, REL_DRAWING, rel_target(part, drawing))
+            drels = new_rels(rels_path(drawing))
             for k, ch in enumerate(ns.charts):
                 chart = _next_name({p.casefold() for p in pkg.taken()}, "xl/charts/chart%d.xml")
-                drels, _ = _add_rel(drels, REL_CHART, _rel_target(drawing, chart))
+                add_rel(drels, REL_CHART, rel_target(drawing, chart))
                 pkg.add_part(chart, chart_xml(ch, ns, name, k + 17 * index), CT_CHART)
             pkg.add_part(drawing, drawing_xml(ns.charts), CT_DRAWING)
-            pkg.add_part(rels_path(drawing), drels.encode(), None)
-            pkg.add_part(rels_path(part), sheet_rels.encode(), None)
+            pkg.add_part(rels_path(drawing), drels.to_bytes(), None)
+            pkg.add_part(rels_path(part), sheet_rels.to_bytes(), None)
         pkg.add_part(part, new_sheet_xml(ns, new_sheet_styles(ns, styles), pkg.date1904, drawing_rid), CT_WORKSHEET)
-    pkg.set_defined_names(remove_names, add_names)
     app_rel = next((r for r in parse_rels(read_text(pkg.zin, "_rels/.rels") or "", "") if r.type.endswith("/extended-properties")), None)
     if app_added and app_rel and app_rel.part in pkg.names:
-        app = read_text(pkg.zin, app_rel.part) or ""
+        try:
+            app = pkg.read_part(app_rel.part)
+        except WorkbookError:
+            app = None  # a damaged app.xml is the writer's; Excel rebuilds the titles
         ws_names = [s.name for s in pkg.sheets if s.kind == "worksheet" and s.name not in app_added]
-        new_app = update_app_titles(app, ws_names, app_added)
-        if new_app is not None:
-            pkg.changed[app_rel.part] = new_app.encode("utf-8")
+        if app is not None and update_app_titles(app, ws_names, app_added):
+            pkg.changed[app_rel.part] = app.to_bytes()

@@ -70,23 +70,114 @@ class YamlSyntaxError(Exception):
         self.message, self.line, self.col, self.hint = message, line, col, hint
 
 
-def _convert(node) -> Node:
-    line, col = node.start_mark.line + 1, node.start_mark.column + 1
-    if isinstance(node, yaml.ScalarNode):
-        return Scalar(line, col, node.value, node.style in ("'", '"'), node.tag or "")
-    if isinstance(node, yaml.SequenceNode):
-        return Seq(line, col, [_convert(n) for n in node.value], bool(node.flow_style))
-    if isinstance(node, yaml.MappingNode):
-        m = Map(line, col)
-        for k, v in node.value:
-            kn = _convert(k)
-            key = kn.text if isinstance(kn, Scalar) else f"<{type(kn).__name__.lower()}>"
-            if key in m.entries:
-                m.duplicates.append((kn, m.entries[key][0].line))
+# Aliases (*name) repeat what an anchor (&name) holds. A "billion laughs" file of a few
+# hundred bytes nests them to a billion values, and `&a [*a]` repeats forever, so the
+# tree is built here from the parser's events (PyYAML's own composer has no bound):
+# an alias shares its anchor's node and adds the anchor's size to a budget.
+MAX_ALIAS_VALUES = 10_000  # values aliases may add to one file; a real reuse adds tens
+MAX_DEPTH = 64  # lists and mappings inside each other; rule files use about 5
+
+
+def _too_deep(line, col) -> YamlSyntaxError:
+    return YamlSyntaxError(f"lists and mappings are nested more than {MAX_DEPTH} deep here", line, col,
+                           "a rule file needs only a few levels; check the brackets and the indentation")
+
+
+class _Builder:
+    """Located nodes from the parser's events, with aliases and nesting bounded."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.added = 0  # values repeated by aliases so far, in the whole file
+
+    def documents(self) -> list[Node]:
+        ld = _Loader(self.text)
+        try:
+            docs = []
+            ld.get_event()  # stream start
+            while not ld.check_event(yaml.StreamEndEvent):
+                ld.get_event()  # document start
+                docs.append(self._node(ld))
+                ld.get_event()  # document end
+            return docs
+        finally:
+            ld.dispose()
+
+    def _node(self, ld) -> Node:
+        anchors: dict[str, tuple[Node, int]] = {}  # anchor -> (node, size); per document
+        open_anchors: dict[str, Node] = {}  # anchors whose list or mapping is not closed yet
+        # stack entries: [node, size so far, anchor, pending key node (mappings)]
+        stack: list[list] = []
+        while True:
+            ev = ld.get_event()
+            size = 1
+            if isinstance(ev, yaml.AliasEvent):
+                name = ev.anchor
+                mark = ev.start_mark
+                if name in open_anchors:
+                    raise YamlSyntaxError(
+                        f"the alias *{name} is inside the &{name} it repeats, so it would repeat forever",
+                        mark.line + 1, mark.column + 1, f"remove *{name}, or move it out of the part marked &{name}")
+                if name not in anchors:
+                    raise yaml.composer.ComposerError(None, None, f"found undefined alias {name!r}", mark)
+                node, size = anchors[name]
+                self.added += size
+                if self.added > MAX_ALIAS_VALUES:
+                    raise YamlSyntaxError(
+                        f"the YAML aliases (*name) in this file repeat more than {MAX_ALIAS_VALUES} values; "
+                        "cxrules refuses files that grow like this (a 'billion laughs' file)",
+                        mark.line + 1, mark.column + 1, "write the values out, or use &anchors and *aliases only for short lists")
+            elif isinstance(ev, yaml.ScalarEvent):
+                tag = ev.tag
+                if tag is None or tag == "!":
+                    tag = ld.resolve(yaml.ScalarNode, ev.value, ev.implicit)
+                m = ev.start_mark
+                node = Scalar(m.line + 1, m.column + 1, ev.value, ev.style in ("'", '"'), tag or "")
+                self._anchor(ev, node, 1, anchors)
+            elif isinstance(ev, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                m = ev.start_mark
+                if len(stack) >= MAX_DEPTH:
+                    raise _too_deep(m.line + 1, m.column + 1)
+                if isinstance(ev, yaml.SequenceStartEvent):
+                    node = Seq(m.line + 1, m.column + 1, [], bool(ev.flow_style))
+                else:
+                    node = Map(m.line + 1, m.column + 1)
+                if ev.anchor is not None:
+                    self._anchor(ev, node, 0, anchors)
+                    open_anchors[ev.anchor] = node
+                stack.append([node, 1, ev.anchor, None])
                 continue
-            m.entries[key] = (kn, _convert(v))
-        return m
-    raise TypeError(node)
+            else:  # the end of a list or mapping
+                node, size, name, _ = stack.pop()
+                if name is not None:
+                    anchors[name] = (node, size)
+                    del open_anchors[name]
+            if not stack:
+                return node
+            top = stack[-1]
+            top[1] += size
+            parent = top[0]
+            if isinstance(parent, Seq):
+                parent.items.append(node)
+            elif top[3] is None:
+                top[3] = node
+            else:
+                kn, top[3] = top[3], None
+                key = kn.text if isinstance(kn, Scalar) else f"<{type(kn).__name__.lower()}>"
+                if key in parent.entries:
+                    parent.duplicates.append((kn, parent.entries[key][0].line))
+                else:
+                    parent.entries[key] = (kn, node)
+
+    @staticmethod
+    def _anchor(ev, node: Node, size: int, anchors: dict) -> None:
+        if ev.anchor is None:
+            return
+        if ev.anchor in anchors:
+            first = anchors[ev.anchor][0]
+            raise YamlSyntaxError(f"the anchor &{ev.anchor} is defined twice (first on line {first.line})",
+                                  ev.start_mark.line + 1, ev.start_mark.column + 1, "give each anchor its own name")
+        anchors[ev.anchor] = (node, size)
 
 
 def _hint(problem: str, text: str, line: int | None) -> str | None:
@@ -105,7 +196,7 @@ def _hint(problem: str, text: str, line: int | None) -> str | None:
 def parse_documents(text: str) -> list[Node]:
     """Every YAML document of a file, as located nodes; raises YamlSyntaxError."""
     try:
-        docs = list(yaml.compose_all(text, Loader=_Loader))
+        return _Builder(text).documents()
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None
@@ -115,6 +206,8 @@ def parse_documents(text: str) -> list[Node]:
         ch = lines[line - 1][col - 1 : col] if line and col and line <= len(lines) else ""
         if problem == "found character that cannot start any token":  # in plain words
             problem = "a tab is used to indent this line" if ch == "\t" else f"a value cannot start with '{ch}' unless it is in quotes"
+        elif problem == "exceeded maximum nesting depth":  # libyaml's own bound, past ours
+            raise _too_deep(line, col) from None
         elif problem == "mapping values are not allowed in this context":
             problem = "a value holds ': ', which YAML reads as the start of a new key"
         ctx = e.context_mark
@@ -126,4 +219,3 @@ def parse_documents(text: str) -> list[Node]:
         raise YamlSyntaxError(f"not valid YAML: {problem}", line, col, _hint(problem, text, line)) from None
     except yaml.YAMLError as e:
         raise YamlSyntaxError(f"not valid YAML: {e}", None, None) from None
-    return [_convert(d) for d in docs if d is not None]

@@ -212,3 +212,56 @@ def test_check_an_empty_table_says_what_to_add(tmp_path):
     assert lines[0].endswith("x.yaml:1, table 'x': error: the table has no inputs (add inputs: with what the table looks at, e.g. spend: {type: number, columns: [Spend 12m]})")
     assert lines[1].endswith("x.yaml:1, table 'x': error: the table has no outputs (add outputs: with what the table decides, e.g. tier: {type: text})")
     assert lines[-1] == "3 errors, 0 warnings in 1 file (1 decision)"
+
+
+def test_every_command_takes_rules_the_same_way(tmp_path):
+    assert run("check", "--rules", RULES).exit_code == 0
+    r = run("test", "--rules", SHARED)
+    assert r.exit_code == 0 and r.output.strip().endswith("19 passed, 0 failed")
+    r = run("test", RULES, "--rules", SHARED)
+    assert r.exit_code == 2 and f"the rules are given twice ({RULES} and --rules {SHARED}); give one" in r.output
+    for cmd in ("check", "test", "explain", "decisions", "recalc", "map"):
+        assert "--rules" in run(cmd, "--help").output, cmd
+
+
+def test_explain_reads_typed_values_as_typed_and_never_ranks_one_row():
+    r = run("explain", "tier", "recency=45", "frequency=3", "monetary=3000", "--rules", RULES)
+    assert r.exit_code == 0
+    assert "stored as text" not in r.output
+    assert "spend_rank=(blank)" in r.output and "result: tier=Regular" in r.output
+    assert ("note: spend_rank is a percentile over a sheet's rows, so one row has none; "
+            "give it (e.g. spend_rank=85) to see the rows that test it") in r.output
+    r = run("explain", "tier", "recency=45", "frequency=3", "monetary=3000", "spend_rank=85", "--rules", RULES)
+    assert "result: tier=High value, reason=Top 20 % by spend" in r.output and "note:" not in r.output
+    r = run("explain", "tier", "recency=45", "frequency=x", "monetary=3000", "spend_rank=85", "--rules", RULES)
+    assert "problem: 'x' is not a number" in r.output
+
+
+def test_check_warns_of_a_value_spelled_once_and_differently_elsewhere(tmp_path):
+    write(tmp_path, "route.yaml", """\
+        decision: route
+        hit: first
+        inputs:
+          kind: {type: text, columns: [Case type]}
+        outputs:
+          desk: {type: text}
+        rules:
+          - [Complaint, Complaints desk]
+          - [Complant, Escalations]
+          - ["-", Service desk]
+        ---
+        decision: tag
+        hit: first
+        inputs:
+          kind: {type: text, columns: [Case type]}
+        outputs:
+          tag: {type: text}
+        rules:
+          - [Complaint, c]
+          - ["-", other]
+        """)
+    r = run("check", tmp_path)
+    assert r.exit_code == 0
+    assert (f"{tmp_path / 'route.yaml'}:9, table 'route', row 2, column 'kind': warning: 'Complant' is written only here "
+            "for kind; elsewhere it is 'Complaint' (did you mean 'Complaint'? Or list the values in allowed: to have them checked)") in r.output
+    assert r.output.count("written only here") == 1

@@ -381,6 +381,8 @@ def reference(spec: Spec, values: list[list]):
         fired[i] = [m[0] for m in matched]
         for j, (o, _, _) in enumerate(spec.outputs):
             vs = [m[1][j] for m in matched if m[1][j] is not None]
+            if not agg:  # lists keep one entry per matching row, blanks too, so outputs stay aligned
+                vs = [m[1][j] for m in matched]
             if agg == "count":
                 outs[o][i] = len(vs)
             elif agg == "sum":
@@ -573,8 +575,8 @@ def test_priority_ties_by_row_order_and_dash_ranks_last(tmp_path):
 @pytest.mark.parametrize(
     "hit, out_type, want",
     [
-        ("rule order", "text", [[], ["a"]]),
-        ("collect", "text", [[], ["a"]]),
+        ("rule order", "text", [[], ["a", None]]),  # one entry per fired row (1 and 3), blanks too
+        ("collect", "text", [[], ["a", None]]),
         ("collect count", "text", [0, 1]),
         ("collect sum", "number", [None, 2]),
         ("collect min", "number", [None, 2]),
@@ -598,6 +600,26 @@ def test_collect_of_nothing(tmp_path, hit, out_type, want):
     assert r.columns["x"] == want
     assert r.fired["nothing"] == [[], [1, 3]]
     assert r.problems == []  # matching nothing is not a problem for a collecting table
+
+
+@pytest.mark.parametrize("hit", ["collect", "rule order"])
+def test_lists_of_several_outputs_stay_aligned(tmp_path, hit):
+    text = f"""\
+    decision: offers
+    hit: {hit}
+    inputs:
+      n: {{type: number}}
+    outputs:
+      offer: {{type: text}}
+      value: {{type: number}}
+    rules:
+      - ["> 0",  Voucher, 50]
+      - ["> 10", Call,    "-"]
+      - ["> 20", Gift,    300]
+    """
+    r = run(tmp_path, text, [{"n": 30}, {"n": 15}], "offers")
+    assert r.columns["offer"] == [["Voucher", "Call", "Gift"], ["Voucher", "Call"]]
+    assert r.columns["value"] == [[50, None, 300], [50, None]]  # the 3rd value is the Gift's
 
 
 def test_unique_and_any_report_the_rows_that_clash(tmp_path):

@@ -116,7 +116,7 @@ def test_recalculate_writes_values_number_formats_and_colours():
     c_resolve, resolve = column_values(book, 1, "Resolve by")
     assert (c_resolve, "yyyy-mm-dd hh:mm") in [(a["start_column"], a["args"][0]) for a in actions(book, "setNumberFormat", 1)]
     c_late, late = column_values(book, 1, "Days overdue")
-    assert late == [13.0, "", ""]
+    assert late == [round(12 + 23 / 24, 6), "", ""]  # 12 days 23 hours, to the minute
     c_level, levels = column_values(book, 1, "Level")
     assert levels == [3, 0, 0]
 

@@ -206,30 +206,33 @@ def test_streaming_does_not_depend_on_chunks(size, skip):
 
 
 # ------------------------------------------------------------------ formulas
-def test_overwritten_formula_drops_calc_chain(tmp_path):
-    p = package(tmp_path / "cc.xlsx", '<sheetData><row r="1"><c r="A1"><v>1</v></c><c r="B1"><f>A1*2</f><v>2</v></c><c r="C1"><f>A1*3</f><v>3</v></c></row></sheetData>',
+def test_formulas_in_a_written_column_are_kept_and_said(tmp_path):
+    p = package(tmp_path / "cc.xlsx", '<sheetData><row r="1"><c r="A1"><v>1</v></c><c r="B1"><f>A1*2</f><v>2</v></c><c r="C1"><f>A1*3</f><v>3</v></c></row>'
+                '<row r="2"><c r="A2"><v>2</v></c><c r="B2"><v>7</v></c></row></sheetData>',
                 calc_chain='<c r="B1" i="1"/><c r="C1"/>')
-    rep = write_workbook(p, p, [SheetEdit("Data", [ColumnWrite(3, 1, None, 1, [5], "number")])])
-    assert not rep.calc_chain_dropped and "xl/calcChain.xml" in zipfile.ZipFile(p).namelist()
-    rep = write_workbook(p, p, [SheetEdit("Data", [ColumnWrite(1, 1, None, 1, [5], "number")])])
+    before = zipfile.ZipFile(p).read("xl/calcChain.xml")
+    rep = write_workbook(p, p, [SheetEdit("Data", [ColumnWrite(1, 1, None, 1, [5, 6], "number")])])
     z = zipfile.ZipFile(p)
-    assert rep.calc_chain_dropped and "xl/calcChain.xml" not in z.namelist()
-    assert b"calcChain" not in z.read("[Content_Types].xml") and b"calcChain" not in z.read("xl/_rels/workbook.xml.rels")
-    assert "<f>A1*3</f>" in sheet_xml(p)
-    openpyxl.load_workbook(p)
+    assert z.read("xl/calcChain.xml") == before  # every formula is still where the chain says
+    x = sheet_xml(p)
+    assert '<c r="B1"><f>A1*2</f><v>2</v></c>' in x and "<f>A1*3</f>" in x
+    assert [(q.code, q.row, q.column, q.message) for q in rep.problems] == [
+        ("formula-kept", 1, "B", "1 cell of column B holds a formula (B1); cxrules never writes a value over a formula, so they were kept")]
+    ws = openpyxl.load_workbook(p)["Data"]
+    assert ws["B1"].value == "=A1*2" and ws["B2"].value == 6
 
 
-def test_shared_formula_master_overwritten(tmp_path):
+def test_shared_formula_master_is_kept_with_its_dependents(tmp_path):
     rows = ('<row r="1"><c r="A1"><v>1</v></c><c r="B1"><f t="shared" ref="B1:B3" si="0">A1*2</f><v>2</v></c></row>'
             '<row r="2"><c r="A2"><v>2</v></c><c r="B2"><f t="shared" si="0"/><v>4</v></c></row>'
             '<row r="3"><c r="A3"><v>3</v></c><c r="B3"><f t="shared" si="0"/><v>6</v></c></row>')
     p = package(tmp_path / "sf.xlsx", f"<sheetData>{rows}</sheetData>")
-    rep = write_workbook(p, p, [SheetEdit("Data", [ColumnWrite(1, 1, None, 1, ["done"], "text")])])
-    x = sheet_xml(p)
-    assert "<f>A2*2</f>" in x and "<f>A3*2</f>" in x and 't="shared"' not in x
-    assert any(q.code == "shared-formula" for q in rep.problems)
+    rep = write_workbook(p, p, [SheetEdit("Data", [ColumnWrite(1, 1, None, 1, ["done", "x", "y"], "text")])])
+    assert rows in sheet_xml(p)
+    assert [q.message for q in rep.problems] == [
+        "3 cells of column B hold a formula (B1, B2, B3); cxrules never writes a value over a formula, so they were kept"]
     ws = openpyxl.load_workbook(p)["Data"]
-    assert ws["B1"].value == "done" and ws["B3"].value == "=A3*2"
+    assert ws["B1"].value == "=A1*2" and ws["B2"].value is not None
 
 
 def test_date1904(tmp_path):

@@ -1,0 +1,260 @@
+"""The workbook-level parts cxrules edits: workbook.xml, its relationships, content types, app.xml.
+
+Each is an lxml tree (xmlparts.XmlPart), so what we add takes whatever prefixes the
+writer of the workbook chose, and a part we do not change keeps its bytes.
+"""
+from __future__ import annotations
+
+import posixpath
+import zipfile
+
+from lxml import etree
+
+from .xlsx_read import REL_CALCCHAIN, Rel, WorkbookError, parse_rels, parse_sheets, rels_path, workbook_part
+from .xmlparts import NS_CT, NS_MAIN, NS_PKG_REL, NS_REL, NS_VT, PartError, XmlPart, child, children, element, q
+
+WORKBOOK_ORDER = (
+    "fileVersion", "fileSharing", "workbookPr", "workbookProtection", "bookViews", "sheets", "functionGroups",
+    "externalReferences", "definedNames", "calcPr", "oleSize", "customWorkbookViews", "pivotCaches", "smartTagPr",
+    "smartTagTypes", "webPublishing", "fileRecoveryPr", "webPublishObjects", "extLst",
+)
+CT_FILE = "[Content_Types].xml"
+
+
+def rel_target(from_part: str, to_part: str) -> str:
+    return posixpath.relpath(to_part, posixpath.dirname(from_part) or ".")
+
+
+def new_rels(name: str) -> XmlPart:
+    return XmlPart.new(name, f'<Relationships xmlns="{NS_PKG_REL}"/>')
+
+
+def add_rel(rels: XmlPart, type_: str, target: str) -> str:
+    """Append a relationship; returns its new Id."""
+    ids = {r.get("Id", "") for r in rels.root}
+    n = 1
+    while f"rId{n}" in ids:
+        n += 1
+    rid = f"rId{n}"
+    element(rels.root, NS_PKG_REL, "Relationship", {"Id": rid, "Type": type_, "Target": target})
+    rels.dirty = True
+    return rid
+
+
+def remove_rels(rels: XmlPart, pred) -> int:
+    gone = [r for r in rels.root if isinstance(r.tag, str) and pred(r)]
+    for r in gone:
+        rels.root.remove(r)
+    rels.dirty |= bool(gone)
+    return len(gone)
+
+
+class Package:
+    """Workbook-level parts held as trees, plus the zip's bookkeeping of what changes."""
+
+    def __init__(self, zin: zipfile.ZipFile, path=""):
+        self.zin = zin
+        self.path = path
+        self.names = set(zin.namelist())
+        self.wb_part = workbook_part(zin)
+        if self.wb_part not in self.names:
+            raise WorkbookError(f"{path}: is not an Excel workbook inside (no workbook part); save it from Excel as .xlsx")
+        self.wb_rels_part = rels_path(self.wb_part)
+        self.wb = self._load(self.wb_part)
+        if etree.QName(self.wb.root).namespace != NS_MAIN:
+            raise WorkbookError(f"{path}: its workbook part is not a SpreadsheetML workbook; save it from Excel as 'Excel Workbook (.xlsx)'")
+        self.wb_rels = self._load(self.wb_rels_part) if self.wb_rels_part in self.names else new_rels(self.wb_rels_part)
+        if CT_FILE not in self.names:
+            raise WorkbookError(f"{path}: has no content types part; open it in Excel, let it repair, and save it again")
+        self.ct = self._load(CT_FILE)
+        self.rels = parse_rels(self.wb_rels.data.decode("utf-8", "replace"), self.wb_part)
+        self.sheets = parse_sheets(self.wb.data.decode("utf-8", "replace"), self.rels)
+        self.changed: dict[str, object] = {}  # existing part -> new bytes or chunks
+        self.removed: set[str] = set()
+        self.new_parts: dict[str, object] = {}  # name -> bytes or iterable of bytes
+        pr = child(self.wb.root, NS_MAIN, "workbookPr")
+        self.date1904 = pr is not None and (pr.get("date1904") or "0").lower() in ("1", "true")
+
+    def _load(self, name: str) -> XmlPart:
+        try:
+            return XmlPart(name, self.zin.read(name))
+        except PartError as e:
+            raise WorkbookError(f"{self.path}: is damaged: {e}; open it in Excel, let it repair, and save it again") from None
+
+    def read_part(self, name: str) -> XmlPart | None:
+        return self._load(name) if name in self.names else None
+
+    # parts
+    def rel_of_type(self, type_: str) -> Rel | None:
+        return next((r for r in self.rels if r.type == type_), None)
+
+    def remove_part(self, part: str) -> None:
+        self.removed.add(part)
+        self.new_parts.pop(part, None)
+        rp = rels_path(part)
+        if rp in self.names:
+            self.removed.add(rp)
+
+    def add_part(self, part: str, data, ctype: str | None) -> None:
+        self.removed.discard(part)
+        if part in self.names:
+            self.changed[part] = data
+        else:
+            self.new_parts[part] = data
+        if ctype:
+            self.ct_set(part, ctype)
+
+    def taken(self) -> set[str]:
+        return (self.names - self.removed) | set(self.new_parts)
+
+    def drop_calc_chain(self) -> bool:
+        rel = self.rel_of_type(REL_CALCCHAIN)
+        if rel is None:
+            return False
+        self.remove_part(rel.part)
+        remove_rels(self.wb_rels, lambda r: r.get("Type") == REL_CALCCHAIN)
+        return True
+
+    # content types: an entry keeps its place, so reruns give the same bytes
+    def _override(self, part: str):
+        want = "/" + part.lower()
+        return next((o for o in children(self.ct.root, NS_CT, "Override") if (o.get("PartName") or "").lower() == want), None)
+
+    def ct_set(self, part: str, ctype: str) -> None:
+        o = self._override(part)
+        if o is None:
+            element(self.ct.root, NS_CT, "Override", {"PartName": "/" + part, "ContentType": ctype})
+            self.ct.dirty = True
+        elif o.get("ContentType") != ctype:
+            o.set("ContentType", ctype)
+            self.ct.dirty = True
+
+    def ct_remove(self, part: str) -> None:
+        o = self._override(part)
+        if o is not None:
+            self.ct.root.remove(o)
+            self.ct.dirty = True
+
+    # sheets
+    def add_sheet(self, name: str, target: str) -> tuple[str, int]:
+        """A new worksheet entry pointing at target (relative to the workbook part)."""
+        from .xlsx_read import REL_WORKSHEET
+
+        sheets = child(self.wb.root, NS_MAIN, "sheets")
+        if sheets is None:
+            sheets = element(self.wb.root, NS_MAIN, "sheets", order=WORKBOOK_ORDER)
+        rid = add_rel(self.wb_rels, REL_WORKSHEET, target)
+        sheet_id = max([s.sheet_id for s in self.sheets] + [0]) + 1
+        element(sheets, NS_MAIN, "sheet", {"name": name, "sheetId": str(sheet_id)}, [(NS_REL, "id", rid, "r")])
+        self.wb.dirty = True
+        return rid, sheet_id
+
+    # defined names
+    def defined_names(self) -> list:
+        dn = child(self.wb.root, NS_MAIN, "definedNames")
+        return [] if dn is None else children(dn, NS_MAIN, "definedName")
+
+    def remove_defined_name(self, el) -> None:
+        parent = el.getparent()
+        parent.remove(el)
+        if not len(parent):
+            parent.getparent().remove(parent)
+        self.wb.dirty = True
+
+    def add_defined_name(self, name: str, value: str, local_sheet: int | None = None, hidden: bool = True) -> None:
+        dns = [d for d in children(self.wb.root, NS_MAIN, "definedNames")]
+        if not dns:
+            dns = [element(self.wb.root, NS_MAIN, "definedNames", order=WORKBOOK_ORDER)]
+        a = {"name": name}
+        if local_sheet is not None:
+            a["localSheetId"] = str(local_sheet)
+        if hidden:
+            a["hidden"] = "1"
+        el = element(dns[0], NS_MAIN, "definedName", a)
+        el.text = value
+        self.wb.dirty = True
+
+    def set_defined_name_value(self, el, value: str) -> None:
+        if el.text != value:
+            el.text = value
+            self.wb.dirty = True
+
+    def finish(self) -> None:
+        for part in self.removed:  # here, not at removal: a part made again keeps its entry's place
+            self.ct_remove(part)
+        for p in (self.wb, self.wb_rels, self.ct):
+            if p.dirty:
+                self.add_part(p.name, p.to_bytes(), None)
+
+
+def update_app_titles(app: XmlPart, worksheet_names: list[str], added: list[str]) -> bool:
+    """docProps/app.xml lists sheet titles; add ours to the worksheet group. False: left alone."""
+    from .xmlparts import NS_EXT_PROPS
+
+    root = app.root
+    hp, tp = child(root, NS_EXT_PROPS, "HeadingPairs"), child(root, NS_EXT_PROPS, "TitlesOfParts")
+    if hp is None or tp is None or not added:
+        return False
+    hv, tv = child(hp, NS_VT, "vector"), child(tp, NS_VT, "vector")
+    if hv is None or tv is None:
+        return False
+    variants = children(hv, NS_VT, "variant")
+    titles = children(tv, NS_VT, "lpstr")
+    start = 0
+    for k in range(0, len(variants) - 1, 2):
+        cnt = variants[k + 1].find(q(NS_VT, "i4"))
+        if cnt is None or not (cnt.text or "").strip().isdigit():
+            return False
+        n = int(cnt.text.strip())
+        if [t.text or "" for t in titles[start:start + n]] == worksheet_names:
+            anchor = titles[start + n - 1] if n else None
+            for a in reversed(added):
+                el = etree.Element(q(NS_VT, "lpstr"))
+                el.text = a
+                if anchor is not None:
+                    anchor.addnext(el)
+                else:
+                    tv.insert(start, el)
+            cnt.text = str(n + len(added))
+            tv.set("size", str(len(titles) + len(added)))
+            app.dirty = True
+            return True
+        start += n
+    return False
+
+
+def verify_written(path, written: set[str], src) -> None:
+    """Re-open the package at `path` and parse every part cxrules wrote into it.
+
+    Raises WorkbookError naming the part; the caller then leaves the original as it was.
+    """
+    from .xmlparts import check_well_formed
+
+    def fail(what: str):
+        raise WorkbookError(
+            f"{src}: the result failed its own check ({what}), so the workbook was not changed; "
+            "please report this with the workbook") from None
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+            for name in sorted(written):
+                if name not in names:
+                    fail(f"part {name} is missing")
+                if not name.endswith((".xml", ".rels", ".vml")):
+                    continue
+                with z.open(name) as f:
+                    try:
+                        check_well_formed(iter(lambda: f.read(1 << 20), b""), name)
+                    except PartError as e:
+                        fail(str(e))
+            pkg = Package(z, src)
+            for s in pkg.sheets:
+                if s.part and s.part not in names:
+                    fail(f"sheet '{s.name}' points at {s.part}, which is not in the package")
+            for o in children(pkg.ct.root, NS_CT, "Override"):
+                part = (o.get("PartName") or "").lstrip("/")
+                if part in written and part not in names:
+                    fail(f"content type for a missing part {part}")
+    except (zipfile.BadZipFile, OSError, KeyError) as e:
+        fail(f"the package cannot be re-opened: {e}")

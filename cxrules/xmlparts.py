@@ -1,0 +1,193 @@
+"""Package parts as XML, namespace-correct whatever prefixes their writer chose.
+
+Small parts (workbook.xml, relationships, content types, app.xml) are edited as lxml
+trees: new elements and attributes take the prefix in scope for their namespace, or
+declare one, so a part written by openpyxl (xmlns:r on each <sheet>), by a .NET writer
+(x:workbook) or by Excel comes out well-formed and meaning what it should. Big parts
+(sheets) are streamed; when their writer bound the main namespace to a prefix, they are
+first rewritten to the default namespace (same names, same meaning) so the byte-level
+sheet writer sees the form it expects.
+"""
+from __future__ import annotations
+
+import re
+
+from lxml import etree
+
+from .problems import CxError
+
+NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+NS_PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
+NS_CT = "http://schemas.openxmlformats.org/package/2006/content-types"
+NS_EXT_PROPS = "http://schemas.openxmlformats.org/officeDocument/2006/extended-properties"
+NS_VT = "http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes"
+DECL = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+
+# entities are never expanded, nothing is fetched: a part is data, not instructions
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=False)
+_DECL = re.compile(rb"^\s*(<\?xml\b[^>]*\?>)(\s*)")
+
+
+class PartError(CxError):
+    """A package part that is not well-formed XML."""
+
+
+def q(ns: str, tag: str) -> str:
+    return "{%s}%s" % (ns, tag)
+
+
+class XmlPart:
+    """One small part as a tree; to_bytes() gives the original bytes when nothing changed."""
+
+    def __init__(self, name: str, data: bytes):
+        self.name, self.data = name, data
+        try:
+            self.root = etree.fromstring(data, _PARSER)
+        except etree.XMLSyntaxError as e:
+            raise PartError(f"part {name} is not well-formed XML ({e.msg}, line {e.lineno})") from None
+        self.dirty = False
+        m = _DECL.match(data)
+        enc = re.search(rb'encoding="([^"]*)"', m.group(1)) if m else None
+        if m and (enc is None or enc.group(1).lower().replace(b"-", b"") == b"utf8"):
+            self.decl = m.group(1) + (m.group(2) or b"")
+        else:  # no declaration, or another encoding: ours says what we write
+            self.decl = DECL
+
+    @classmethod
+    def new(cls, name: str, root_xml: str) -> "XmlPart":
+        p = cls(name, DECL + root_xml.encode("utf-8"))
+        p.dirty = True
+        return p
+
+    def to_bytes(self) -> bytes:
+        if not self.dirty:
+            return self.data
+        return self.decl + etree.tostring(self.root.getroottree(), encoding="UTF-8", xml_declaration=False)
+
+    def __bytes__(self) -> bytes:
+        return self.to_bytes()
+
+
+def children(el, ns: str, tag: str) -> list:
+    return el.findall(q(ns, tag))
+
+
+def child(el, ns: str, tag: str):
+    return el.find(q(ns, tag))
+
+
+def insert_in_order(parent, new, order: tuple[str, ...]) -> None:
+    """Put `new` where the schema's sequence `order` (local names) wants it among parent's children."""
+    name = etree.QName(new).localname
+    later = set(order[order.index(name) + 1:]) if name in order else set()
+    for k, c in enumerate(parent):
+        if isinstance(c.tag, str) and etree.QName(c).localname in later:
+            parent.insert(k, new)
+            return
+    parent.append(new)
+
+
+def element(parent, ns: str, tag: str, attrs: dict | None = None, ns_attrs: list | None = None, before=None, order=None):
+    """A new child element. ns_attrs: [(namespace, local, value, preferred prefix)]; a
+    namespace not in scope is declared on the element with the preferred prefix."""
+    nsmap = {}
+    scope = parent.nsmap
+    for ans, _, _, pre in ns_attrs or ():
+        if ans in scope.values() and any(p is not None and u == ans for p, u in scope.items()):
+            continue
+        p = pre
+        k = 1
+        while p in scope and scope[p] != ans:
+            p, k = f"{pre}{k}", k + 1
+        nsmap[p] = ans
+    el = etree.Element(q(ns, tag), nsmap=nsmap or None)
+    for k, v in (attrs or {}).items():
+        el.set(k, v)
+    for ans, local, v, _ in ns_attrs or ():
+        el.set(q(ans, local), v)
+    if before is not None:
+        before.addprevious(el)
+    elif order is not None:
+        insert_in_order(parent, el, order)
+    else:
+        parent.append(el)
+    return el
+
+
+# ------------------------------------------------------------------ prefixed main namespace
+_FIRST_EL = re.compile(rb"<(?![?!/])([A-Za-z_][\w.-]*)(?::([A-Za-z_][\w.-]*))?([^>]*)>")
+
+
+def main_prefix(head: bytes, ns: str = NS_MAIN) -> bytes | None:
+    """The prefix the part's root element binds to `ns` and is named with, if any."""
+    m = _FIRST_EL.search(head)
+    if not m or m.group(2) is None:
+        return None
+    pre = m.group(1)
+    decl = re.search(rb"\sxmlns:" + re.escape(pre) + rb'\s*=\s*["\']([^"\']*)["\']', m.group(3))
+    return pre if decl and decl.group(1) == ns.encode() else None
+
+
+def unprefix_stream(chunks, prefix: bytes, ns: str = NS_MAIN):
+    """Yield the part with elements of prefix:* written in the default namespace.
+
+    The prefix stays declared (attributes or QName values may use it); the root gains
+    xmlns="ns". Refused (PartError) when the default namespace is already taken or the
+    part holds CDATA, where the text is not markup.
+    """
+    open_pat = re.compile(rb"<(/?)" + re.escape(prefix) + rb":")
+    sub = lambda mm: b"<" + mm.group(1)  # noqa: E731
+    it = iter(chunks)
+    head = b""
+    for chunk in it:  # the root's start tag gains the default namespace
+        head += chunk
+        m = _FIRST_EL.search(head)
+        if m:
+            break
+    else:
+        raise PartError("no root element")
+    if re.search(rb"\sxmlns\s*=", m.group(3)):
+        raise PartError("the default namespace is already used")
+    end = m.end() - (2 if m.group(0).endswith(b"/>") else 1)
+    carry = head[:end] + b' xmlns="' + ns.encode() + b'"' + head[end:]
+    for chunk in it:
+        buf = carry + chunk
+        cut = buf.rfind(b"<")  # keep a possibly cut '</x:' for the next round
+        if cut >= 0 and len(buf) - cut <= len(prefix) + 2:
+            buf, carry = buf[:cut], buf[cut:]
+        else:
+            carry = b""
+        if b"<![CDATA[" in buf:
+            raise PartError("a part with CDATA sections and a prefixed namespace cannot be rewritten")
+        yield open_pat.sub(sub, buf)
+    if b"<![CDATA[" in carry:
+        raise PartError("a part with CDATA sections and a prefixed namespace cannot be rewritten")
+    yield open_pat.sub(sub, carry)
+
+
+def unprefix(data: bytes, ns: str = NS_MAIN) -> bytes:
+    """unprefix_stream for a whole part; the part unchanged if it uses no prefix for ns."""
+    pre = main_prefix(data[:4096], ns)
+    if pre is None:
+        return data
+    return b"".join(unprefix_stream([data], pre, ns))
+
+
+# ------------------------------------------------------------------ checking what we wrote
+class _Nothing:
+    """A parser target that keeps nothing: well-formedness only, in constant memory."""
+
+    def close(self):
+        return None
+
+
+def check_well_formed(chunks, name: str) -> None:
+    """Parse the part's bytes; PartError naming the part if they are not well-formed XML."""
+    parser = etree.XMLParser(target=_Nothing(), resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+    try:
+        for c in chunks:
+            parser.feed(c)
+        parser.close()
+    except etree.XMLSyntaxError as e:
+        raise PartError(f"part {name} would not be well-formed XML ({e.msg})") from None

@@ -1,0 +1,191 @@
+"""A team's own headers: missing required columns stop their decision loudly, and a mapping
+kept with the workbook (or given with --map) feeds those headers to the rules."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import openpyxl
+import pytest
+import xlwings as xw
+from click.testing import CliRunner
+
+from cxrules import excel, rulesets
+from cxrules.cli import cli
+from cxrules.evaluation import Evaluator
+from cxrules.mapping import Entry, parse_option, read_settings, similarity
+
+RULES = Path(__file__).resolve().parents[1] / "rules"
+AS_OF = "2026-11-23 10:00"
+AS_OF_DT = dt.datetime(2026, 11, 23, 10, 0)
+CRM = ["Customer name", "Last order date", "Number of orders", "Total spend 2025", "First order date", "Last contacted"]
+CRM_ROWS = [["A", dt.datetime(2026, 11, 1), 14, 600000, dt.datetime(2020, 1, 1), dt.datetime(2026, 11, 10)],
+            ["B", dt.datetime(2025, 1, 1), 1, 10, dt.datetime(2024, 1, 1), dt.datetime(2026, 6, 1)],
+            ["C", dt.datetime(2026, 11, 15), 6, 8000, dt.datetime(2023, 5, 1), dt.datetime(2026, 11, 1)]]
+NAMES = ["customer", "last_purchase", "frequency", "monetary", "first_purchase", "last_contact"]
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def _book(path: Path, header, rows, title="CRM export") -> Path:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = title
+    ws.append(list(header))
+    for r in rows:
+        ws.append(list(r))
+    wb.save(path)
+    return path
+
+
+def _sheet(path: Path, title: str) -> list[list]:
+    return [list(r) for r in openpyxl.load_workbook(path)[title].iter_rows(values_only=True)]
+
+
+@pytest.fixture(scope="module")
+def evaluator():
+    return Evaluator(rulesets.load_or_raise(RULES))
+
+
+def _want_tiers(evaluator, rows):
+    return evaluator.evaluate([dict(zip(NAMES, r)) for r in rows], ["tier"], AS_OF_DT).columns["tier"]
+
+
+def test_a_crm_export_is_not_silently_skipped(tmp_path):
+    path = _book(tmp_path / "crm.xlsx", CRM, CRM_ROWS)
+    before = path.read_bytes()
+    r = run("recalc", path, "--as-of", AS_OF, "--rules", RULES)
+    assert r.exit_code == 1
+    assert ("sheet 'CRM export': error: no header the rules know, but some look close: 'Last contacted' (Last contact), "
+            "'Last order date' (Last purchase), 'Total spend 2025' (Spend in the last 12 months (CNY)), "
+            "'First order date' (First purchase); nothing was computed on this sheet") in r.output
+    assert "run 'cxrules map' on the workbook" in r.output and '--map "Last contacted=last_contact"' in r.output
+    assert path.read_bytes() == before
+
+
+def test_map_writes_a_mapping_that_recalc_then_uses(tmp_path, evaluator):
+    path = _book(tmp_path / "crm.xlsx", CRM, CRM_ROWS)
+    r = run("map", path, "--rules", RULES)
+    assert r.exit_code == 0, r.output
+    assert "wrote 5 mappings into its 'CX settings' sheet" in r.output
+    settings = _sheet(path, "CX settings")
+    assert settings[0] == ["Header", "Reads as", "Sheet", "Confidence", "Note"]
+    got = {row[0]: (row[1], row[2], row[3]) for row in settings[1:]}
+    assert got == {
+        "Last contacted": ("last_contact", "CRM export", 0.9),
+        "Last order date": ("last_purchase", "CRM export", 0.81),
+        "Total spend 2025": ("monetary", "CRM export", 0.81),
+        "First order date": ("first_purchase", "CRM export", 0.81),
+        "Number of orders": ("frequency", "CRM export", 0.54),
+    }
+    r = run("recalc", path, "--as-of", AS_OF, "--rules", RULES, "--dry-run")
+    assert r.exit_code == 0, r.output
+    assert ("reads on 'CRM export': 'Last order date' -> last_purchase, 'First order date' -> first_purchase, "
+            "'Last contacted' -> last_contact, 'Number of orders' -> frequency, 'Total spend 2025' -> monetary") in r.output
+    r = run("recalc", path, "--as-of", AS_OF, "--rules", RULES)
+    assert r.exit_code == 0, r.output
+    g = _sheet(path, "CRM export")
+    assert [row[g[0].index("Tier")] for row in g[1:]] == _want_tiers(evaluator, CRM_ROWS)
+    assert "CX settings" in openpyxl.load_workbook(path).sheetnames  # kept, never replaced by recalc
+    # a person's correction in the sheet wins over a second proposal
+    wb = openpyxl.load_workbook(path)
+    wb["CX settings"]["B6"] = "frequency"
+    wb.save(path)
+    r = run("map", path, "--rules", RULES, "--dry-run")
+    assert "nothing to map" in r.output
+
+
+def test_a_renamed_required_column_stops_its_decision_and_keeps_its_results(tmp_path, evaluator):
+    head = ["Customer", "Last purchase", "Orders 12m", "Spend 12m", "Last contact"]
+    rows = [r[:4] + [r[5]] for r in CRM_ROWS]
+    path = _book(tmp_path / "c.xlsx", head, rows, "Customers")
+    assert run("recalc", path, "--as-of", AS_OF, "--rules", RULES).exit_code == 0
+    wb = openpyxl.load_workbook(path)
+    wb["Customers"]["D1"] = "Spend 12m (CNY)"
+    wb.save(path)
+    before = path.read_bytes()
+    r = run("recalc", path, "--as-of", AS_OF, "--rules", RULES)
+    assert r.exit_code == 1
+    assert ("sheet 'Customers', table 'tier', row 1, column 'A': error: decision 'tier' did not run on this sheet: "
+            "no column for Spend in the last 12 months (CNY) (a header such as 'Spend 12m' or '消费金额' or '年消费额'); "
+            "the closest header is 'Spend 12m (CNY)' in column D; its earlier results were kept "
+            "(map it: --map \"Spend 12m (CNY)=monetary\" on the command line, or write it in the 'CX settings' sheet "
+            "('cxrules map' proposes the mapping))") in r.output
+    assert "decision 'contact' did not run on this sheet: it reads decision 'tier', which could not run either" in r.output
+    assert path.read_bytes() == before  # nothing else ran, so nothing was written
+    r = run("recalc", path, "--as-of", AS_OF, "--rules", RULES, "--map", "Spend 12m (CNY)=monetary")
+    assert r.exit_code == 0, r.output
+    g = _sheet(path, "Customers")
+    assert [row[g[0].index("Tier")] for row in g[1:]] == _want_tiers(evaluator, CRM_ROWS)
+
+
+def test_a_map_to_an_unknown_name_is_an_error_with_a_hint(tmp_path):
+    path = _book(tmp_path / "crm.xlsx", CRM, CRM_ROWS)
+    r = run("recalc", path, "--as-of", AS_OF, "--rules", RULES, "--map", "Total spend 2025=monetry", "--dry-run")
+    assert "'Total spend 2025' is mapped to 'monetry', which no rule reads or writes (did you mean 'monetary'?)" in r.output
+    r = run("recalc", path, "--rules", RULES, "--map", "no equals sign")
+    assert r.exit_code == 2 and "--map 'no equals sign' is not HEADER=name" in r.output
+
+
+def test_chinese_headers_are_proposed_too():
+    assert similarity("年消费金额", "消费金额") >= 0.9
+    assert similarity("订单数", "购买次数") >= 0.9
+    assert similarity("最近下单日期", "最近购买日期") >= 0.6
+    assert similarity("客户名称", "消费金额") < 0.5
+
+
+def test_settings_sheet_rows_and_the_option_parse():
+    m, problems = read_settings([["Notes for the team"], ["Header", "Reads as", "Sheet"], ["Spend (CNY)", "monetary", None],
+                                 [None, None, None], ["Orders", None, None], ["下单次数", "frequency", "客户"]])
+    assert m.entries == [Entry("Spend (CNY)", "monetary"), Entry("下单次数", "frequency", "客户")]
+    assert [(p.row, p.message) for p in problems] == [(5, "a mapping row needs both the header and the name it reads as")]
+    cli_map = parse_option(["Spend (CNY)=frequency", "Cases!Prio=severity", "a=b=monetary"])
+    assert cli_map.entries == [Entry("Spend (CNY)", "frequency"), Entry("Prio", "severity", "Cases"), Entry("a=b", "monetary")]
+    merged = m.merged(cli_map)
+    assert Entry("Spend (CNY)", "frequency") in merged.entries and Entry("Spend (CNY)", "monetary") not in merged.entries
+    w = merged.wanted({"monetary": ["Spend 12m"], "frequency": ["Orders 12m"], "severity": ["Severity"]}, "Cases")
+    assert w == {"monetary": ["a=b", "Spend 12m"], "frequency": ["Spend (CNY)", "Orders 12m"], "severity": ["Prio", "Severity"]}
+
+
+def _iso(d):
+    return d.isoformat() + ".000Z" if isinstance(d, dt.datetime) else d
+
+
+@pytest.fixture
+def excel_env(monkeypatch):
+    monkeypatch.setenv("XLWINGS_LICENSE_KEY", "noncommercial")
+    if "remote" not in [e.name for e in xw.engines]:
+        from xlwings.pro import _xlremote
+
+        xw.engines.add(xw.Engine(impl=_xlremote.engine))
+    monkeypatch.setenv("CXRULES_RULES", str(RULES))
+    monkeypatch.setattr(excel, "now_in", lambda tz: AS_OF_DT)
+    yield
+    if hasattr(xw.Book, "_mock_caller"):
+        del xw.Book._mock_caller
+
+
+def _xl_sheet(name, rows):
+    width = max(len(r) for r in rows)
+    return {"name": name, "values": [[("" if v is None else _iso(v)) for v in r] + [""] * (width - len(r)) for r in rows],
+            "pictures": [], "tables": []}
+
+
+def test_the_recalculate_button_reads_the_settings_sheet(excel_env, evaluator):
+    settings = [["Header", "Reads as"], ["Last order date", "last_purchase"], ["Number of orders", "frequency"],
+                ["Total spend 2025", "monetary"], ["First order date", "first_purchase"], ["Last contacted", "last_contact"]]
+    book = xw.Book(json={"client": "Microsoft Office Scripts", "version": xw.__version__,
+                         "book": {"name": "Ops.xlsx", "active_sheet_index": 0, "selection": "A1"}, "names": [],
+                         "sheets": [_xl_sheet("CRM export", [CRM] + CRM_ROWS), _xl_sheet("CX settings", settings)]})
+    book.set_mock_caller()
+    report = excel.recalculate()
+    assert [s.sheet for s in report.sheets] == ["CRM export"]
+    assert report.sheets[0].reads["monetary"] == "Total spend 2025"
+    heads = [a for a in book.json()["actions"] if a["func"] == "setValues" and a["sheet_position"] == 0
+             and a["start_row"] == 0 and a["values"] == [["Tier"]]]
+    c = heads[-1]["start_column"]
+    body = [a for a in book.json()["actions"] if a["func"] == "setValues" and a["sheet_position"] == 0
+            and a["start_column"] == c and a["start_row"] == 1]
+    assert [r[0] for r in body[-1]["values"]] == _want_tiers(evaluator, CRM_ROWS)

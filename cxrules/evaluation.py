@@ -17,7 +17,7 @@ from .compiler import Compiled, compile_table, engine_value
 from .engine import Engine, Refused, default_engine
 from .model import ANY, COLLECT, FIRST, PRIORITY, UNIQUE, Cmp, Range, RuleSet, Table, matches
 from .problems import ERROR, WARNING, CxError, did_you_mean
-from .values import WHAT, Duration, ValueProblem, bad_text, coercer, display, encode, encoder, out_of_range, shown
+from .values import WHAT, Duration, ValueProblem, a_type, bad_text, coercer, display, encode, encoder, out_of_range, shown
 
 _NOT_TEXT = ("number", "date", "datetime")
 # Python types a sheet column may hold that need no conversion for an input type
@@ -461,7 +461,7 @@ def _row_kind(r) -> str:
         return "None"
     if isinstance(r, str):
         return f"the text '{shown(r)}'"
-    return f"a {type(r).__name__}"
+    return a_type(r)
 
 
 class _RowSource:

@@ -316,7 +316,7 @@ _BYTES = (bytes, bytearray, memoryview)
 _TEXT_OK = (int, float, numbers.Number, dt.date, dt.time, dt.timedelta, Duration)
 
 
-def _a(value) -> str:
+def a_type(value) -> str:
     """'a list', 'an object': the kind of a value a message names."""
     name = type(value).__name__
     return ("an " if name[:1].lower() in "aeiou" else "a ") + name
@@ -362,7 +362,7 @@ def _check_kind(value, type_: str) -> None:
     elif isinstance(value, _BYTES):
         raise ValueProblem(f"{shown(value)} is bytes, not {what}; decode it to text first")
     elif isinstance(value, _CONTAINERS):
-        raise ValueProblem(f"{shown(value)} is {_a(value)}, not {what}; give one value per cell")
+        raise ValueProblem(f"{shown(value)} is {a_type(value)}, not {what}; give one value per cell")
 
 
 def coerce(value, type_: str, dayfirst: bool = False, tz: str | None = None):
@@ -392,7 +392,7 @@ def coerce(value, type_: str, dayfirst: bool = False, tz: str | None = None):
         if isinstance(value, Duration):
             raise ValueProblem(f"'{value}' is a duration, not a number")
         if not isinstance(value, (str, numbers.Number)):
-            raise ValueProblem(f"'{shown(value)}' is {_a(value)}, not a number")
+            raise ValueProblem(f"'{shown(value)}' is {a_type(value)}, not a number")
         return parse_number(value)
     if type_ == "text":
         if isinstance(value, str):
@@ -401,7 +401,7 @@ def coerce(value, type_: str, dayfirst: bool = False, tz: str | None = None):
                 raise ValueProblem(why)
             return value
         if not isinstance(value, _TEXT_OK):
-            raise ValueProblem(f"'{shown(value)}' is {_a(value)}, not text")
+            raise ValueProblem(f"'{shown(value)}' is {a_type(value)}, not text")
         if isinstance(value, float) and value.is_integer():
             return str(int(value))
         if isinstance(value, dt.datetime):
@@ -446,8 +446,12 @@ def coerce(value, type_: str, dayfirst: bool = False, tz: str | None = None):
             d = Duration.from_seconds(value.hour * 3600 + value.minute * 60 + value.second)
         else:
             d = parse_duration(value)
-        if not math.isfinite(d.seconds):
-            raise ValueProblem(f"'{shown(value)}' is too long a duration")
+        try:
+            finite = math.isfinite(d.seconds)
+        except OverflowError:  # an int of seconds past any float
+            finite = False
+        if not finite:
+            raise ValueProblem(f"{shown(d.seconds)} seconds is too long a duration" if value is d else f"'{shown(value)}' is too long a duration")
         return d
     raise ValueProblem(f"unknown type '{type_}'")
 

@@ -209,7 +209,7 @@ def test_a_value_that_breaks_its_reader_is_still_only_its_rows_problem(ev):
     (None, "the row is None, not a dict; give each row as a dict of column names to values"),
     ([6000, "VIP"], "the row is a list, not a dict; give each row as a dict of column names to values"),
     ("spend=6000", "the row is the text 'spend=6000', not a dict; give each row as a dict of column names to values"),
-    (6000, "the row is a int, not a dict; give each row as a dict of column names to values"),
+    (6000, "the row is an int, not a dict; give each row as a dict of column names to values"),
 ])
 def test_a_row_that_is_not_a_dict_is_a_problem_of_that_row(ev, row, message):
     r = ev.evaluate([GOOD, row, GOOD], ["offer", "tags"], AS_OF)

@@ -30,6 +30,17 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _MAX_EMPTY_YEARS = 5  # searching further than this for working time means there is none
 _MAX_ORD = dt.date.max.toordinal()
 _SLOW = object()  # a fast path's "not my case": use the general path
+_SPAN_DAYS = _MAX_ORD  # calendar days in the years 1-9999: no amount longer has an answer
+_FAR, _FAR_US = 36_500, 36_500 * DAY_US  # amounts up to a century need no reach check
+
+
+def _within_reach(start, n: int, T: int) -> None:
+    """OverflowError now for an amount that cannot end in the years 1-9999 from `start`, rather
+    than after loading every year up to 9999 (seconds each): a day holds at most one working day."""
+    o = start.toordinal()
+    ahead, behind = _MAX_ORD - o + 1, o
+    if n > ahead or -n > behind or T > ahead * DAY_US or -T > behind * DAY_US:
+        raise OverflowError("date value out of range")
 
 
 class CalendarProblem(ValueError):
@@ -696,7 +707,10 @@ class Calendar:
         frac = days - n
         per_week = 7 if self.is_everyday else len(self.workdays)
         per_day = 86_400 if self.is_everyday else self.day_seconds
-        return weeks * per_week + n, round((time + frac * per_day) * US)
+        n, T = weeks * per_week + n, round((time + frac * per_day) * US)
+        if not (-_SPAN_DAYS <= n <= _SPAN_DAYS and -_SPAN_DAYS * DAY_US <= T <= _SPAN_DAYS * DAY_US):
+            raise OverflowError("date value out of range")  # from any start: see _add_parts
+        return n, T
 
     def _parts_of(self, amount) -> tuple[int, int]:
         """_parts(), cached by the amount's value and the types of its parts."""
@@ -721,6 +735,8 @@ class Calendar:
         n, T = self._parts_of(amount)
         if isinstance(start, dt.datetime) and start.tzinfo is not None:
             start = start.astimezone(self.tz).replace(tzinfo=None)
+        if not (-_FAR < n < _FAR and -_FAR_US < T < _FAR_US) and isinstance(start, dt.date):
+            _within_reach(start, n, T)
         t = type(start)
         if t is dt.datetime or t is dt.date:
             try:
@@ -792,6 +808,8 @@ class Calendar:
     def _add_parts(self, start, n: int, T: int):
         """add() of (whole days, working µs), by the general path; aware starts already converted."""
         is_date = not isinstance(start, dt.datetime)
+        if isinstance(start, dt.date):  # anything else is the TypeError below
+            _within_reach(start, n, T)
         if self.is_everyday:
             return self._add_everyday(start, n, T, is_date)
         o, sod = self._split(start)

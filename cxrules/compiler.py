@@ -37,6 +37,20 @@ class Compiled:
     pri: dict  # rule name -> priority (for ordering all-match results)
 
 
+_INT32 = 2 ** 31
+
+
+def engine_value(v):
+    """A literal as the engine reads it exactly: durable-rules parses rule literals with atol,
+    which is 32 bits on Windows, so larger whole numbers go as doubles (exact to 2**53)."""
+    if v.__class__ is int and not -_INT32 < v < _INT32:
+        try:
+            return float(v)
+        except OverflowError:
+            return v
+    return v
+
+
 def _present(k):
     return {"$ex": {k: 1}}
 
@@ -58,12 +72,12 @@ def atom_true(a, k):
         return _blank(k)
     if isinstance(a, Cmp):
         if a.op == "=":
-            return {k: a.value}
+            return {k: engine_value(a.value)}
         if a.op == "!=":
-            return _any_of([_blank(k), {"$neq": {k: a.value}}])
-        return {_OPS[a.op]: {k: a.value}}
-    lo = {("$gte" if a.lo_closed else "$gt"): {k: a.lo}}
-    hi = {("$lte" if a.hi_closed else "$lt"): {k: a.hi}}
+            return _any_of([_blank(k), {"$neq": {k: engine_value(a.value)}}])
+        return {_OPS[a.op]: {k: engine_value(a.value)}}
+    lo = {("$gte" if a.lo_closed else "$gt"): {k: engine_value(a.lo)}}
+    hi = {("$lte" if a.hi_closed else "$lt"): {k: engine_value(a.hi)}}
     return _all_of([lo, hi])
 
 
@@ -73,12 +87,12 @@ def atom_false(a, k):
         return _present(k)
     if isinstance(a, Cmp):
         if a.op == "=":
-            return _any_of([_blank(k), {"$neq": {k: a.value}}])
+            return _any_of([_blank(k), {"$neq": {k: engine_value(a.value)}}])
         if a.op == "!=":
-            return {k: a.value}
-        return {_OPS[_NEG[a.op]]: {k: a.value}}
-    below = {("$lt" if a.lo_closed else "$lte"): {k: a.lo}}
-    above = {("$gt" if a.hi_closed else "$gte"): {k: a.hi}}
+            return {k: engine_value(a.value)}
+        return {_OPS[_NEG[a.op]]: {k: engine_value(a.value)}}
+    below = {("$lt" if a.lo_closed else "$lte"): {k: engine_value(a.lo)}}
+    above = {("$gt" if a.hi_closed else "$gte"): {k: engine_value(a.hi)}}
     return _any_of([below, above])
 
 

@@ -16,6 +16,7 @@ import orjson
 from .compiler import KEY, Compiled
 
 CHUNK = 250  # the engine slows sharply with thousands of messages in one state call
+_ROW_ERRORS = (orjson.JSONEncodeError, _dre.error)  # what one bad row can cause; anything else is a bug
 
 
 class EngineError(Exception):
@@ -44,7 +45,8 @@ class Engine:
 
         `rows` are dicts of engine keys (`i0`, `i1`, ...) to encoded values; blanks are
         left out. For event tables each entry is one rule name (or "nomatch"); for fact
-        tables it is the list of matching rule names in row order (empty if none).
+        tables it is the list of matching rule names in row order (empty if none). A row
+        the engine cannot take gets a `Refused` instead; the other rows are unaffected.
         """
         h = self.handle(compiled)
         n = len(rows)
@@ -52,24 +54,102 @@ class Engine:
             if compiled.as_events:
                 out: list = [None] * n
                 for start in range(0, n, CHUNK):
-                    payload = _payload(rows, start, min(n, start + CHUNK))
-                    _dre.assert_events(h, payload)
-                    for rule, k in _drain(h):
-                        out[k] = rule
+                    _events(h, rows, start, min(n, start + CHUNK), out)
                 return out
             out = [[] for _ in range(n)]
             pri = compiled.pri
             for start in range(0, n, CHUNK):
-                payload = _payload(rows, start, min(n, start + CHUNK))
-                _dre.assert_facts(h, payload)
-                for rule, k in _drain(h):
-                    if rule != "nomatch":
-                        out[k].append(rule)
-                _dre.retract_facts(h, payload)
+                _facts(h, rows, start, min(n, start + CHUNK), out)
             for names in out:
-                if len(names) > 1:  # a rule fires once per true alternative of an $or: count it once
+                if names.__class__ is list and len(names) > 1:  # a rule fires once per true alternative of an $or: count it once
                     names[:] = sorted(set(names), key=pri.__getitem__)
             return out
+
+
+class Refused:
+    """The answer for a row the engine refused or dropped (see _events)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def __repr__(self):
+        return f"Refused({self.reason!r})"
+
+
+def _events(h, rows, start, stop, out):
+    """Assert rows[start:stop] as events; every event fires exactly one rule (nomatch at worst).
+
+    The engine stops reading a batch at the first message it cannot parse and still answers
+    OK, so a row without an answer was dropped: each such row is then tried alone.
+    """
+    error = None
+    try:
+        _dre.assert_events(h, _payload(rows, start, stop))
+    except _ROW_ERRORS as e:  # orjson or the engine refusing one row of the batch
+        error = e
+    for rule, k in _drain(h):
+        out[k] = rule
+    if error is None and None not in out[start:stop]:
+        return
+    for k in range(start, stop):
+        if out[k] is None:
+            error = None
+            try:
+                _dre.assert_events(h, _payload(rows, k, k + 1))
+            except _ROW_ERRORS as e:
+                error = e
+            for rule, kk in _drain(h):
+                out[kk] = rule
+            if out[k] is None:
+                out[k] = Refused(_reason(error))
+
+
+def _facts(h, rows, start, stop, out):
+    """Assert rows[start:stop] as facts, drain, retract; as in _events, a dropped row is tried alone."""
+    error = payload = None
+    seen = []  # every fact fires nomatch once: the rows the engine read
+    try:
+        payload = _payload(rows, start, stop)
+        _dre.assert_facts(h, payload)
+    except _ROW_ERRORS as e:
+        error = e
+    for rule, k in _drain(h):
+        if rule != "nomatch":
+            out[k].append(rule)
+        else:
+            seen.append(k)
+    if payload is not None:
+        try:
+            _dre.retract_facts(h, payload)
+        except _dre.error:  # a batch the engine read only in part
+            if error is None:
+                raise
+    if error is None and len(seen) == stop - start:
+        return
+    read = set(seen)
+    for k in range(start, stop):
+        if k in read:
+            continue
+        error = one = None
+        got, ok = [], False
+        try:
+            one = _payload(rows, k, k + 1)
+            _dre.assert_facts(h, one)
+        except _ROW_ERRORS as e:
+            error = e
+        for rule, _ in _drain(h):
+            if rule != "nomatch":
+                got.append(rule)
+            else:
+                ok = True
+        if one is not None:
+            try:
+                _dre.retract_facts(h, one)
+            except _dre.error:  # never asserted
+                pass
+        out[k] = got if ok else Refused(_reason(error))
 
 
 def _payload(rows, start, stop) -> str:
@@ -79,6 +159,13 @@ def _payload(rows, start, stop) -> str:
         d.update(rows[k])
         chunk.append(d)
     return _json(chunk)
+
+
+def _reason(e: Exception | None) -> str:
+    if e is None:
+        return "the engine dropped it"
+    text = str(e) or type(e).__name__
+    return text.encode("ascii", "backslashreplace").decode("ascii")[:100]
 
 
 # orjson writes 1e16 and 2e-07 as "1e16" and "2e-7"; the engine's JSON parser reads a

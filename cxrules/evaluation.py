@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from .compiler import Compiled, compile_table
-from .engine import Engine, default_engine
+from .compiler import Compiled, compile_table, engine_value
+from .engine import Engine, Refused, default_engine
 from .model import ANY, COLLECT, FIRST, PRIORITY, UNIQUE, Cmp, Range, RuleSet, Table, matches
-from .problems import ERROR, WARNING
-from .values import Duration, ValueProblem, coercer, display, encode, encoder
+from .problems import ERROR, WARNING, CxError, did_you_mean
+from .values import WHAT, Duration, ValueProblem, a_type, bad_text, coercer, display, encode, encoder, out_of_range, shown
 
 _NOT_TEXT = ("number", "date", "datetime")
 # Python types a sheet column may hold that need no conversion for an input type
@@ -27,6 +29,10 @@ _CLEAN = {
 }
 
 
+class ArgumentError(CxError, ValueError):
+    """An argument of evaluate() / evaluate_columns() that no row can be evaluated with."""
+
+
 @dataclass(frozen=True)
 class RowProblem:
     index: int  # position of the row in the rows given (0-based)
@@ -35,6 +41,10 @@ class RowProblem:
     table: str | None = None
     severity: str = ERROR
     suggestion: str | None = None
+
+    def __str__(self) -> str:
+        where = f"row {self.index}" + (f", {self.name}" if self.name else "")
+        return f"{where}: {self.severity}: {self.message}" + (f" ({self.suggestion})" if self.suggestion else "")
 
 
 @dataclass
@@ -86,19 +96,71 @@ class Evaluator:
         `rows` map input, field or output names to raw values (as read from a sheet).
         With `given_wins`, a value given for a derived or decision input is used as is
         instead of being computed (examples, explain); otherwise it is recomputed.
+
+        A value that cannot be used (text in a number column, NaN, a list, ...) and a row
+        that is not a dict are problems of their row; the other rows are evaluated. Arguments
+        no row can be evaluated with (rows that are not a list, an unknown decision, an
+        `as_of` that is not a date and time) raise ArgumentError before any work.
         """
-        return self.evaluate_columns(_RowSource(rows), len(rows), decisions, as_of, given_wins=given_wins, dayfirst=dayfirst)
+        rows = _rows_arg(rows)
+        names, as_of = self._arguments(decisions, as_of)
+        source = _RowSource(rows)
+        return self._evaluate(source, len(rows), names, as_of, given_wins, dayfirst, source.bad)
 
     def evaluate_columns(self, columns, n: int, decisions=None, as_of: dt.datetime | None = None, *, given_wins=False, dayfirst: bool = False) -> Evaluation:
         """`evaluate` over columns: `columns` maps a name to its n raw values (faster for sheets).
 
         given_wins: True, or the names (a set) whose given values win over computing them.
         """
+        if n.__class__ is not int or n < 0:
+            raise ArgumentError(f"n must be the number of rows (an int of 0 or more), not {_described(n)}")
+        if not (hasattr(columns, "get") and hasattr(columns, "__contains__")):
+            raise ArgumentError(f"columns must map names to lists of values, not {_described(columns)}")
+        if isinstance(columns, Mapping):
+            for name, col in columns.items():
+                if not hasattr(col, "__len__") or not hasattr(col, "__getitem__") or isinstance(col, (str, bytes, Mapping)):
+                    raise ArgumentError(f"column '{shown(name)}' must be a list of values, not {_described(col)}")
+                if len(col) != n:
+                    raise ArgumentError(f"column '{shown(name)}' has {len(col)} values for {n} rows")
+        names, as_of = self._arguments(decisions, as_of)
+        return self._evaluate(columns, n, names, as_of, given_wins, dayfirst, {})
+
+    def _arguments(self, decisions, as_of) -> tuple[list[str], dt.datetime]:
+        """The decision names and the moment of `evaluate`, or one ArgumentError naming the bad argument."""
+        tables = self.rs.tables
+        if decisions is None:
+            names = list(tables)
+        elif isinstance(decisions, str):
+            names = [decisions]
+        elif isinstance(decisions, Iterable) and not isinstance(decisions, (bytes, Mapping)):
+            names = list(decisions)
+        else:
+            raise ArgumentError(f"decisions must be a decision name or a list of names, not {_described(decisions)}")
+        for name in names:
+            if not isinstance(name, str):
+                raise ArgumentError(f"decisions must be decision names, not {_described(name)}")
+            if name not in tables:
+                hint = did_you_mean(name, tables) or f"decisions: {', '.join(tables)}"
+                raise ArgumentError(f"no decision named '{shown(name)}'; {hint}")
+        tz = self.rs.timezone
+        if as_of is None:
+            return names, now_in(tz)
+        if isinstance(as_of, dt.datetime) and as_of == as_of:  # NaT is a datetime unequal to itself
+            if as_of.tzinfo is not None and as_of.utcoffset() is not None:  # the same moment, on the rules' clock
+                as_of = as_of.astimezone(ZoneInfo(tz))
+            return names, as_of.replace(tzinfo=None)
+        if isinstance(as_of, dt.date) and not isinstance(as_of, dt.datetime):
+            return names, dt.datetime(as_of.year, as_of.month, as_of.day)
+        raise ArgumentError(f"as_of must be a date and time (datetime), or None for now; it is {_described(as_of)}")
+
+    def _evaluate(self, source, n: int, names: list[str], as_of: dt.datetime, given_wins, dayfirst: bool, bad_rows: dict) -> Evaluation:
         rs = self.rs
-        as_of = as_of or now_in(rs.timezone)
         ev = Evaluation(n)
         bad: dict[str, set] = {}  # name -> rows whose value is unusable
-        ctx = _Context(self, columns, ev, bad, as_of, dayfirst)
+        ctx = _Context(self, source, ev, bad, as_of, dayfirst)
+        for i, why in bad_rows.items():
+            ev.problems.append(RowProblem(i, None, why))
+        ctx.bad_rows = set(bad_rows)
         if given_wins is True:
             wins = ctx.given
         elif given_wins:
@@ -106,7 +168,6 @@ class Evaluator:
             wins = lambda name: name in chosen and ctx.given(name)  # noqa: E731
         else:
             wins = lambda name: False  # noqa: E731
-        names = list(rs.tables) if decisions is None else ([decisions] if isinstance(decisions, str) else list(decisions))
         need: set[str] = set()
 
         def walk(name):
@@ -128,7 +189,7 @@ class Evaluator:
     # ----------------------------------------------------------------- stages
     def _run_table(self, table: Table, ctx: "_Context", wins):
         ev, n = ctx.ev, ctx.ev.n
-        cols, rows_bad = [], set()
+        cols, rows_bad = [], set(ctx.bad_rows)
         for inp in table.inputs:
             if inp.decision and not wins(inp.name):
                 key = inp.output or inp.name
@@ -176,6 +237,8 @@ class Evaluator:
         """(rule row(s), output values, problem, severity) for one engine answer."""
         nomatch = f"no rule row of '{table.name}' matched this row"
         none = (None,) * len(table.outputs)
+        if fired.__class__ is Refused:  # cannot happen for values evaluate() accepts; never loses the other rows
+            return None, none, f"the rule engine could not evaluate this row ({fired.reason}); please report this as a cxrules bug", ERROR
         if table.hit in (FIRST, PRIORITY):
             if fired == "nomatch" or fired is None:
                 return None, none, nomatch, WARNING
@@ -249,7 +312,7 @@ class Evaluator:
             for cal, rows in todo.values():
                 for i, r in zip(rows, cal.add_many([base[i] for i in rows], [amount[i] for i in rows])):
                     if isinstance(r, Exception):  # that row's ValueError / OverflowError
-                        notes[i] = RowProblem(i, d.name, f"cannot compute {d.name}: {r}", table.name)
+                        notes[i] = RowProblem(i, d.name, f"cannot compute {d.name}: {out_of_range(r)}", table.name)
                         bad.add(i)
                     else:
                         out[i] = r
@@ -262,6 +325,16 @@ class Evaluator:
 
 
 _OTHER = object()
+_EXACT = 2 ** 53  # the engine compares numbers as doubles: larger ints are not exact there
+
+
+def _finite(values) -> bool:
+    """No NaN or ±inf among the numbers (None allowed): their sum is finite only then."""
+    try:
+        total = sum(filter(None, values))
+    except OverflowError:  # an int too large for a float next to a float: look closer
+        return False
+    return total - total == 0  # an overflowing sum of finite values just takes the slow path
 
 
 def _distinctions(table: Table, k: int):
@@ -299,7 +372,7 @@ def _canonical(values: list, pieces) -> list:
             key = 2 * j + 1 if j < n and marks[j] == v else 2 * j
             r = seen.get(key)
             if r is None:
-                r = seen[key] = v
+                r = seen[key] = v if v.__class__ is not int or -_EXACT <= v <= _EXACT else _stand_in(v, marks, key)
             append(r)
     else:
         for v in values:
@@ -311,6 +384,35 @@ def _canonical(values: list, pieces) -> list:
                 r = seen[_OTHER] = v
             append(r)
     return out
+
+
+def _stand_in(v: int, marks: list, key: int):
+    """For an int past 2**53: a value the engine compares exactly that no cell tells from `v`.
+
+    Python compares `v` with the cells' values exactly (bisect); the engine would round it to
+    a double, or refuse it past 64 bits. Candidates are checked against both a cell's exact
+    value and the engine's view of it. If there is none, `v` goes as it is and the engine
+    refuses that row alone.
+    """
+    j, on_mark = divmod(key, 2)
+    if on_mark:
+        m = engine_value(marks[j])  # what the compiled rule holds: equal in the engine
+        return m if m.__class__ is not int or -_EXACT <= m <= _EXACT else v
+    bounds = [(marks[j - 1], 1)] if j > 0 else []
+    if j < len(marks):
+        bounds.append((marks[j], -1))
+    tries = []
+    for x in [v] + [m for m, _ in bounds]:
+        try:
+            tries.append(float(x))
+        except OverflowError:
+            pass
+    tries += [math.nextafter(t, math.inf) for t in tries] + [math.nextafter(t, -math.inf) for t in tries] + [0.0]
+    for c in tries:  # float/int comparisons are exact in Python
+        if math.isfinite(c) and all(c > m and c > engine_value(m) if side > 0 else c < m and c < engine_value(m)
+                                    for m, side in bounds):
+            return c
+    return v
 
 
 def _and(items):
@@ -329,10 +431,59 @@ def _aggregate(agg: str, vals: list):
     return min(vals) if agg == "min" else max(vals)
 
 
-class _RowSource:
-    """Row dicts seen as columns (what `evaluate` is given) for the column-wise stages."""
+def _described(x) -> str:
+    """A wrong argument as an error message names it."""
+    if x is None:
+        return "None"
+    if isinstance(x, float) and not math.isfinite(x):
+        return "NaN" if x != x else str(x)
+    if isinstance(x, dt.datetime) and x != x:
+        return "NaT"
+    if isinstance(x, str):
+        return f"the text '{shown(x)}'"
+    return f"the {type(x).__name__} {shown(x)}"
 
-    def __init__(self, rows: list[dict]):
+
+def _rows_arg(rows) -> list:
+    if isinstance(rows, list):
+        return rows
+    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # iterating a DataFrame gives its column names
+        raise ArgumentError("rows must be a list of dicts; for a pandas DataFrame pass "
+                            "df.astype(object).where(df.notna(), None).to_dict('records')")
+    if rows is None or isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Iterable):
+        hint = "; to evaluate one row, pass [row]" if isinstance(rows, Mapping) else ""
+        raise ArgumentError(f"rows must be a list of dicts (column name -> value), not {_described(rows)}{hint}")
+    return list(rows)
+
+
+def _row_kind(r) -> str:
+    if r is None:
+        return "None"
+    if isinstance(r, str):
+        return f"the text '{shown(r)}'"
+    return a_type(r)
+
+
+class _RowSource:
+    """Row dicts seen as columns (what `evaluate` is given) for the column-wise stages.
+
+    A row that is not a mapping reads as blank and is listed in `bad` (index -> why).
+    """
+
+    def __init__(self, rows: list):
+        self.bad: dict[int, str] = {}
+        if set(map(type, rows)) - {dict}:  # rare: find the rows that are not dicts
+            rows = list(rows)
+            for i, r in enumerate(rows):
+                if type(r) is dict:
+                    continue
+                try:
+                    rows[i] = dict(r) if isinstance(r, Mapping) else None
+                except Exception:  # noqa: BLE001 - a Mapping that cannot be read
+                    rows[i] = None
+                if rows[i] is None:
+                    rows[i] = {}
+                    self.bad[i] = f"the row is {_row_kind(r)}, not a dict; give each row as a dict of column names to values"
         self.rows = rows
         self._names = None
 
@@ -352,6 +503,7 @@ class _Context:
 
     def __init__(self, evaluator: Evaluator, rows, ev: Evaluation, bad, as_of, dayfirst):
         self.evaluator, self.rows, self.ev, self.bad, self.as_of, self.dayfirst = evaluator, rows, ev, bad, as_of, dayfirst
+        self.bad_rows: set[int] = set()  # rows that are not dicts: every output blank
         self._given: dict[str, bool] = {}
 
     def given(self, name: str) -> bool:
@@ -382,14 +534,14 @@ class _Context:
         out = []
         append = out.append
         bad = self.bad.setdefault(name, set())
-        conv = coercer(type_, self.dayfirst)
+        conv = coercer(type_, self.dayfirst, self.evaluator.rs.timezone)
         source = self.rows.get(name)
         if source is None:
             ev.columns[name] = out = [None] * ev.n
             return out
         types = set(map(type, source))
-        if types <= _CLEAN.get(type_, set()) and not (float in types and any(v != v for v in source if type(v) is float)):
-            # nothing to convert or report (NaN would need reading as blank)
+        if types <= _CLEAN.get(type_, set()) and (float not in types or _finite(source)):
+            # nothing to convert or report (NaN and ±inf are reported as bad values)
             ev.columns[name] = out = list(source)
             return out
         for i, raw in enumerate(source):
@@ -403,13 +555,34 @@ class _Context:
                 bad.add(i)
                 ev.problems.append(RowProblem(i, name, str(e), suggestion=e.suggestion))
                 continue
+            except Exception as e:  # noqa: BLE001 - a value no reader foresaw (a broken __str__, ...): its row only
+                append(None)
+                bad.add(i)
+                ev.problems.append(RowProblem(i, name, f"'{shown(raw)}' cannot be read as {WHAT.get(type_, type_)} ({type(e).__name__})"))
+                continue
             append(v)
             if type(raw) is str and type_ in _NOT_TEXT and v is not None:
                 # Excel's green triangle: right value, wrong kind of cell
                 what = "number" if type_ == "number" else "date"
                 ev.problems.append(RowProblem(i, name, f"{what} stored as text ('{raw.strip()}'); read as {display(v)}", None, WARNING))
+        if type_ == "text":
+            self._check_text(name, out, bad)
         ev.columns[name] = out
         return out
+
+    def _check_text(self, name: str, out: list, bad: set):
+        """Text holding a lone surrogate is a problem of its row (checked for the whole column at once)."""
+        try:
+            "".join(filter(None, out)).encode("utf-8")
+            return
+        except UnicodeEncodeError:
+            pass
+        for i, v in enumerate(out):
+            why = bad_text(v) if v else None
+            if why:
+                out[i] = None
+                bad.add(i)
+                self.ev.problems.append(RowProblem(i, name, why))
 
     def check_allowed(self, inp, values, table):
         allowed = {encode(a, inp.type) for a in inp.allowed}

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 
 import xlwings as xw
@@ -20,7 +22,7 @@ from . import rulesets
 from .evaluation import Evaluator, now_in
 from .problems import CxError, RuleSetError
 from .recalc import DAYS_OVERDUE_LABELS, ISSUES_SHEET, OWN_SHEETS, RecalcReport, plan
-from .values import Duration, ValueProblem, coerce, display, norm_header, parse_duration
+from .values import EXCEL_ERRORS, Duration, ValueProblem, coerce, display, norm_header, out_of_range, parse_duration, shown
 from .vocabulary import describe
 
 CATEGORY = "CX Rules"
@@ -67,6 +69,29 @@ def _safe(f):
 
 
 # ------------------------------------------------------------------ cells in
+# COM hands an Excel error as an int, 0x800A0000 + its XlCVError code; xlwings' err_to_str
+# names only the seven oldest, so e.g. #SPILL! arrives as the int -2146826243: a number.
+_COM_ERROR_BASE = -2146828288
+_COM_ERRORS = {_COM_ERROR_BASE + code: text for code, text in (
+    (2000, "#NULL!"), (2007, "#DIV/0!"), (2015, "#VALUE!"), (2023, "#REF!"), (2029, "#NAME?"), (2036, "#NUM!"),
+    (2042, "#N/A"), (2043, "#GETTING_DATA"), (2045, "#SPILL!"), (2046, "#CONNECT!"), (2047, "#BLOCKED!"),
+    (2048, "#UNKNOWN!"), (2049, "#FIELD!"), (2050, "#CALC!"))}
+
+
+def _cell_in(v):
+    """A cell as COM gave it, an Excel error code read as the error (numbers come as floats)."""
+    if v.__class__ is int and _COM_ERROR_BASE + 2000 <= v <= _COM_ERROR_BASE + 2100:
+        return _COM_ERRORS.get(v) or ValueProblem(f"the cell holds an Excel error (code {v - _COM_ERROR_BASE})")
+    return v
+
+
+def _cells_in(values) -> list:
+    """A list of cells as _cell_in reads them (a copy); COM gives ints only for errors."""
+    if int not in set(map(type, values)):  # the common case, checked at C speed
+        return list(values)
+    return [_cell_in(v) if v.__class__ is int else v for v in values]
+
+
 def _is_blank(v) -> bool:
     return v is None or (isinstance(v, str) and not v.strip())
 
@@ -74,27 +99,40 @@ def _is_blank(v) -> bool:
 def _column(x) -> tuple[list, bool]:
     """(values, was_single): a cell, a 1-D list, one column or one row of cells."""
     if not isinstance(x, (list, tuple)):
-        return [x], True
+        return [_cell_in(x)], True
     if not x:
         return [], False
     if not isinstance(x[0], (list, tuple)):
-        return list(x), len(x) == 1
+        return _cells_in(x), len(x) == 1
     if all(len(r) == 1 for r in x):
-        return [r[0] for r in x], len(x) == 1
+        return _cells_in(list(map(itemgetter(0), x))), len(x) == 1
     if len(x) == 1:
-        return list(x[0]), len(x[0]) == 1
+        return _cells_in(x[0]), len(x[0]) == 1
     raise CxError(f"give one column of cells, not {len(x)} rows by {max(len(r) for r in x)} columns")
 
 
 def _grid(x) -> list[list]:
     if not isinstance(x, (list, tuple)):
-        return [[x]]
+        return [[_cell_in(x)]]
     if x and not isinstance(x[0], (list, tuple)):
-        return [list(x)]
-    return [list(r) for r in x]
+        return [_cells_in(x)]
+    if int not in set(map(type, chain.from_iterable(x))):
+        return [list(r) for r in x]
+    return [_cells_in(r) for r in x]
+
+
+def _argument(name: str, value):
+    """A one-cell argument: an Excel error in it is one message for the call."""
+    value = _cell_in(value)
+    if isinstance(value, ValueProblem):
+        raise CxError(f"{name}: {value}")
+    if isinstance(value, str) and value.strip() in EXCEL_ERRORS:
+        raise CxError(f"{name}: the cell holds the Excel error {value.strip()}")
+    return value
 
 
 def _as_of(value) -> dt.datetime | None:
+    value = _argument("as_of", value)
     if _is_blank(value):
         return None
     if isinstance(value, dt.datetime):
@@ -129,8 +167,11 @@ def _header_keys(ev: Evaluator) -> dict[str, str]:
     return keys
 
 
-def _rows_from_table(ev: Evaluator, data) -> tuple[list[dict], list[bool]]:
-    """Rows (name -> raw value) from a range whose first row is a header; and which rows are blank."""
+def _rows_from_table(ev: Evaluator, data, labels: dict | None = None) -> tuple[list[dict], list[bool]]:
+    """Rows (name -> raw value) from a range whose first row is a header; and which rows are blank.
+
+    `labels` gets the header of each name read, for row messages.
+    """
     grid = _grid(data)
     if len(grid) < 2:
         raise CxError("give a range with a header row and at least one row of data")
@@ -138,13 +179,15 @@ def _rows_from_table(ev: Evaluator, data) -> tuple[list[dict], list[bool]]:
     cols = []
     unknown = []
     for j, h in enumerate(grid[0]):
-        if _is_blank(h):
+        if _is_blank(h) or isinstance(h, ValueProblem):
             continue
         k = keys.get(norm_header(h))
         if k is None:
-            unknown.append(str(h))
+            unknown.append(shown(h, 40))
         else:
             cols.append((j, k))
+            if labels is not None:
+                labels.setdefault(k, shown(h, 40))
     if not cols:
         raise CxError("no header in the first row names an input of the rules" + (f" ({', '.join(unknown[:3])})" if unknown else ""))
     rows, blank = [], []
@@ -200,12 +243,13 @@ def _rows_from_columns(named: dict) -> tuple[list[dict], list[bool], bool]:
 
 
 def _table(ev: Evaluator, decision):
+    decision = _argument("decision", decision)
     t = ev.rs.tables.get(str(decision).strip()) if not _is_blank(decision) else None
     if t is None:
         from .problems import did_you_mean
 
         hint = did_you_mean(str(decision), ev.rs.tables)
-        raise CxError(f"no decision named '{decision}'" + (f"; {hint}" if hint else f"; decisions: {', '.join(ev.rs.tables)}"))
+        raise CxError(f"no decision named '{shown(decision)}'" + (f"; {hint}" if hint else f"; decisions: {', '.join(ev.rs.tables)}"))
     return t
 
 
@@ -221,20 +265,23 @@ def _cell(v):
     return v
 
 
-def _row_messages(problems, n: int) -> list[str | None]:
+def _row_messages(problems, n: int, labels: dict | None = None) -> list[str | None]:
+    """Each row's first problem, naming the argument or header the user gave (`labels`: name -> it)."""
     out: list[str | None] = [None] * n
     for p in problems:
         if out[p.index] is None:
-            out[p.index] = ERR + _short(f"{p.name}: {p.message}" if p.name and p.name not in p.message else p.message)
+            name = labels.get(p.name, p.name) if labels and p.name else p.name
+            out[p.index] = ERR + _short(f"{name}: {p.message}" if name and name not in p.message else p.message)
     return out
 
 
-def _evaluate(rows, blank, decision, outputs, as_of, given_wins=False) -> list[list]:
+def _evaluate(rows, blank, decision, outputs, as_of, given_wins=False, labels=None) -> list[list]:
     ev = evaluator()
     decision = _table(ev, decision).name
+    as_of = _as_of(as_of)
     todo = [i for i, b in enumerate(blank) if not b]
-    r = ev.evaluate([rows[i] for i in todo], decision, _as_of(as_of), given_wins=given_wins)
-    msgs = _row_messages(r.problems, len(todo))
+    r = ev.evaluate([rows[i] for i in todo], decision, as_of, given_wins=given_wins)
+    msgs = _row_messages(r.problems, len(todo), labels)
     blank_col = [None] * len(todo)
     cols = [r.columns.get(name) or blank_col for name in outputs]
     out = [[""] * len(outputs) for _ in rows]
@@ -260,16 +307,17 @@ def _shape(out: list[list], single: bool):
     return out
 
 
-def _decide(decision, outputs, as_of, given_wins=False, **named):
+def _decide(decision, outputs, as_of, given_wins=False, labels=None, **named):
+    """`named`: input name -> argument; `labels`: input name -> argument name where they differ."""
     rows, blank, single = _rows_from_columns(named)
-    return _shape(_evaluate(rows, blank, decision, outputs, as_of, given_wins), single)
+    return _shape(_evaluate(rows, blank, decision, outputs, as_of, given_wins, labels), single)
 
 
 # ------------------------------------------------------------------ worksheet functions
 @xw.func(category=CATEGORY)
-@xw.arg("decision", doc="Name of the decision, e.g. \"tier\" (see CX_DECISIONS()).")
+@xw.arg("decision", err_to_str=True, doc="Name of the decision, e.g. \"tier\" (see CX_DECISIONS()).")
 @xw.arg("data", ndim=2, err_to_str=True, doc="A range whose first row is a header, e.g. A1:F5000; headers may be column names, labels or input names.")
-@xw.arg("as_of", doc="Optional: the moment 'now' is (default: now in the rules' time zone).")
+@xw.arg("as_of", err_to_str=True, doc="Optional: the moment 'now' is (default: now in the rules' time zone).")
 @_safe
 def CX_DECIDE(decision, data, as_of=None):
     """Evaluates a decision for every row of a range with a header row; spills all its outputs under a header. Columns in the range are used as given (a Tier column is not recomputed)."""
@@ -277,8 +325,9 @@ def CX_DECIDE(decision, data, as_of=None):
     t = _table(ev, decision)
     names = t.result_names
     labels = [t.output(n).label if t.output(n) else next(d.label for d in t.due if d.name == n) for n in names]
-    rows, blank = _rows_from_table(ev, data)
-    return [labels] + _evaluate(rows, blank, t.name, names, as_of, given_wins=True)
+    headers: dict = {}
+    rows, blank = _rows_from_table(ev, data, headers)
+    return [labels] + _evaluate(rows, blank, t.name, names, as_of, True, headers)
 
 
 @xw.func(category=CATEGORY)
@@ -287,11 +336,12 @@ def CX_DECIDE(decision, data, as_of=None):
 @xw.arg("spend_12m", ndim=2, err_to_str=True, doc="Spend in the last 12 months: a cell or a column (the top-20 % rule ranks within the rows given).")
 @xw.arg("previous_tier", ndim=2, err_to_str=True, doc="Optional: tier last period.")
 @xw.arg("rising_months", ndim=2, err_to_str=True, doc="Optional: months of rising spend.")
-@xw.arg("as_of", doc="Optional: the moment 'now' is (default: now).")
+@xw.arg("as_of", err_to_str=True, doc="Optional: the moment 'now' is (default: now).")
 @_safe
 def CX_TIER(last_purchase, orders_12m, spend_12m, previous_tier=None, rising_months=None, as_of=None):
     """Customer tier (VIP, High value, Potential, New, Churn risk, Regular), one per row given."""
-    return _decide("tier", ["tier"], as_of, last_purchase=last_purchase, frequency=orders_12m, monetary=spend_12m,
+    return _decide("tier", ["tier"], as_of, labels={"frequency": "orders_12m", "monetary": "spend_12m"},
+                   last_purchase=last_purchase, frequency=orders_12m, monetary=spend_12m,
                    previous_tier=previous_tier, rising_months=rising_months)
 
 
@@ -300,7 +350,7 @@ def CX_TIER(last_purchase, orders_12m, spend_12m, previous_tier=None, rising_mon
 @xw.arg("tier", ndim=2, err_to_str=True, doc="The customer's tier (e.g. from CX_TIER): a cell or a column.")
 @xw.arg("first_purchase", ndim=2, err_to_str=True, doc="Optional: date of the first purchase (new customers get a welcome call).")
 @xw.arg("previous_tier", ndim=2, err_to_str=True, doc="Optional: tier last period.")
-@xw.arg("as_of", doc="Optional: the moment 'now' is (default: now).")
+@xw.arg("as_of", err_to_str=True, doc="Optional: the moment 'now' is (default: now).")
 @_safe
 def CX_NEXT_CONTACT(last_contact, tier, first_purchase=None, previous_tier=None, as_of=None):
     """Next contact date from the tier's contact cadence, one per row given."""
@@ -316,13 +366,14 @@ def CX_NEXT_CONTACT(last_contact, tier, first_purchase=None, previous_tier=None,
 @_safe
 def CX_DEADLINES(opened_at, severity, tier=None, case_type=None):
     """Respond-by and resolve-by deadlines of a case, in working time where the rules say so; two columns per row."""
-    return _decide("escalation", ["respond_by", "resolve_by"], None, opened_at=opened_at, severity=severity, tier=tier, kind=case_type)
+    return _decide("escalation", ["respond_by", "resolve_by"], None, labels={"kind": "case_type"},
+                   opened_at=opened_at, severity=severity, tier=tier, kind=case_type)
 
 
 @xw.func(category=CATEGORY)
 @xw.arg("opened_at", ndim=2, err_to_str=True, doc="When the case was opened: a cell or a column.")
 @xw.arg("status", ndim=2, err_to_str=True, doc="Case status (Resolved and Closed cases do not escalate): a cell or a column.")
-@xw.arg("as_of", doc="Optional: the moment 'now' is (default: now).")
+@xw.arg("as_of", err_to_str=True, doc="Optional: the moment 'now' is (default: now).")
 @_safe
 def CX_LEVEL(opened_at, status, as_of=None):
     """Escalation level 0-3 (24 h / 72 h / 7 days open), one per row given."""
@@ -352,24 +403,25 @@ def _duration(d) -> Duration:
     """Text like 4h or 1d 12h; a number counts days as '1d' does (working days in a business calendar)."""
     if isinstance(d, bool):
         raise ValueProblem(f"'{d}' is not a duration")
-    if isinstance(d, (int, float)):
+    if isinstance(d, (int, float)) and d - d == 0:  # NaN and ±inf go to coerce, which says why not
         whole = int(d)
         return Duration.of(days=whole if whole == d else d)
-    return parse_duration(d) if isinstance(d, str) else coerce(d, "duration")
+    return parse_duration(d) if isinstance(d, str) and d.strip() not in EXCEL_ERRORS else coerce(d, "duration")
 
 
 @xw.func(category=CATEGORY)
 @xw.arg("start", ndim=2, err_to_str=True, doc="A date or date and time: a cell or a column.")
 @xw.arg("duration", ndim=2, err_to_str=True, doc="A duration like 4h, 1d, 2w or 1d 12h (a number counts days): a cell or a column.")
-@xw.arg("calendar", doc="Optional: a calendar of the rules, e.g. business or everyday (default: business).")
+@xw.arg("calendar", err_to_str=True, doc="Optional: a calendar of the rules, e.g. business or everyday (default: business).")
 @_safe
 def CX_DUE(start, duration, calendar="business"):
     """The due date: start plus duration in a working calendar (working hours, holidays, make-up days)."""
     rs = evaluator().rs
+    calendar = _argument("calendar", calendar)
     name = "business" if _is_blank(calendar) else str(calendar).strip()
     cal = rs.calendars.get(name)
     if cal is None:
-        raise CxError(f"no calendar named '{name}'; calendars: {', '.join(rs.calendars) or 'none'}")
+        raise CxError(f"no calendar named '{shown(name)}'; calendars: {', '.join(rs.calendars) or 'none'}")
     starts, s1 = _column(start)
     durs, s2 = _column(duration)
     if not s1 and not s2 and len(starts) != len(durs):
@@ -383,18 +435,32 @@ def CX_DUE(start, duration, calendar="business"):
             out.append([""])
             continue
         try:
-            start_v = coerce(s, "datetime" if not (isinstance(s, dt.date) and not isinstance(s, dt.datetime)) else "date")
-            amount = _duration(d)
-            out.append([cal.add(start_v, amount)])
-        except (ValueError, OverflowError) as e:
-            out.append([ERR + _short(str(e))])
+            out.append([cal.add(coerce(s, "datetime" if not (isinstance(s, dt.date) and not isinstance(s, dt.datetime)) else "date"), _duration(d))])
+        except Exception:  # noqa: BLE001 - again, to say which argument is at fault
+            out.append([_due_cell(cal, s, d)])
     return out[0][0] if s1 and s2 else out
 
 
+def _due_cell(cal, s, d):
+    """One row of CX_DUE: the due date, or a message naming the argument at fault."""
+    try:
+        start_v = coerce(s, "datetime" if not (isinstance(s, dt.date) and not isinstance(s, dt.datetime)) else "date")
+    except Exception as e:  # noqa: BLE001 - this row's message, not the call's
+        return ERR + _short(f"start: {e}")
+    try:
+        amount = _duration(d)
+    except Exception as e:  # noqa: BLE001
+        return ERR + _short(f"duration: {e}")
+    try:
+        return cal.add(start_v, amount)
+    except (ValueError, OverflowError) as e:
+        return ERR + _short(f"cannot compute the due date: {out_of_range(e)}")
+
+
 @xw.func(category=CATEGORY)
-@xw.arg("decision", doc="Name of the decision, e.g. \"tier\".")
+@xw.arg("decision", err_to_str=True, doc="Name of the decision, e.g. \"tier\".")
 @xw.arg("data", ndim=2, err_to_str=True, doc="A range with a header row and data rows, or two columns of name / value pairs.")
-@xw.arg("as_of", doc="Optional: the moment 'now' is (default: now).")
+@xw.arg("as_of", err_to_str=True, doc="Optional: the moment 'now' is (default: now).")
 @_safe
 def CX_EXPLAIN(decision, data, as_of=None):
     """Says which rule row fired for each row (file and line), and its result; one line per row."""
@@ -404,13 +470,15 @@ def CX_EXPLAIN(decision, data, as_of=None):
     grid = _grid(data)
     keys = _header_keys(ev)
     names = [r[0] for r in grid if r and not _is_blank(r[0])]
+    headers: dict = {}
     if len(grid[0]) == 2 and names and all(norm_header(x) in keys for x in names):  # name / value pairs
         rows, blank = [{keys[norm_header(r[0])]: r[1] for r in grid if not _is_blank(r[0]) and not _is_blank(r[1])}], [False]
+        headers = {keys[norm_header(x)]: shown(x, 40) for x in names}
     else:
-        rows, blank = _rows_from_table(ev, data)
+        rows, blank = _rows_from_table(ev, data, headers)
     todo = [i for i, b in enumerate(blank) if not b]
     r = ev.evaluate([rows[i] for i in todo], decision, _as_of(as_of), given_wins=True)
-    msgs = _row_messages([p for p in r.problems if p.severity == "error" or p.table == decision], len(todo))
+    msgs = _row_messages([p for p in r.problems if p.severity == "error" or p.table == decision], len(todo), headers)
     by_index = {rule.index: rule for rule in t.rules}
     out = [[""] for _ in rows]
     for k, i in enumerate(todo):

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import numbers
 import re
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 TYPES = ("number", "text", "boolean", "date", "datetime", "duration")
 
@@ -17,6 +19,30 @@ EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 EXCEL_ERRORS = frozenset(
     {"#N/A", "#VALUE!", "#REF!", "#DIV/0!", "#NUM!", "#NAME?", "#NULL!", "#SPILL!", "#CALC!", "#GETTING_DATA", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!"}
 )
+
+
+# How a message names each type ("... is not a number").
+WHAT = {"number": "a number", "text": "text", "boolean": "true or false", "date": "a date", "datetime": "a date and time", "duration": "a duration"}
+
+
+def shown(value, limit: int = 60) -> str:
+    """A value as a message quotes it: lone surrogates escaped, long text cut.
+
+    Messages are printed and written to workbooks; a lone surrogate (from a bad decode)
+    would make both fail, and a 1 MB cell would swamp the report.
+    """
+    if isinstance(value, str):
+        s = value
+    else:
+        try:
+            s = str(value)
+        except Exception:  # noqa: BLE001 - an int past Python's 4300-digit str limit, a broken __str__
+            if isinstance(value, int):
+                return f"a number of about {int(value.bit_length() * 0.30103) + 1} digits"
+            return f"a {type(value).__name__}"
+    if not s.isascii():
+        s = s.encode("utf-8", "backslashreplace").decode("utf-8")
+    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
 class ValueProblem(ValueError):
@@ -109,7 +135,7 @@ def parse_duration(text: str) -> Duration:
     if m and s.upper() not in ("P", "PT"):
         g = {k: float(v) if v else 0.0 for k, v in m.groupdict().items()}
         return Duration.of(int(g["w"]), _int_if_whole(g["d"]), g["h"], g["m"], g["s"])
-    raise ValueProblem(f"'{text}' is not a duration; write it like 30s, 90m, 2h, 3d or 1w")
+    raise ValueProblem(f"'{shown(text)}' is not a duration; write it like 30s, 90m, 2h, 3d or 1w")
 
 
 def _int_if_whole(x: float):
@@ -152,12 +178,18 @@ def parse_number(text) -> float | int:
     t = s.replace(",", "").replace("_", "")
     if t.startswith(("¥", "￥", "$", "€")):
         t = t[1:]
+    pct = t.endswith("%")
+    if pct:
+        t = t[:-1]
     if _NUMBER.match(t):
-        f = float(t)
-        return int(f) if ("." not in t and "e" not in t.lower()) else f
-    if t.endswith("%") and _NUMBER.match(t[:-1]):
-        return float(t[:-1]) / 100
-    raise ValueProblem(f"'{text}' is not a number")
+        try:  # whole numbers stay exact ints, however long
+            n = int(t) if not pct and "." not in t and "e" not in t.lower() else float(t)
+        except ValueError:  # past Python's 4300-digit limit
+            raise ValueProblem(f"'{shown(text)}' has too many digits to be a number") from None
+        if n.__class__ is float and not math.isfinite(n):  # '1e400'
+            raise ValueProblem(f"'{shown(text)}' is too large a number")
+        return n / 100 if pct else n
+    raise ValueProblem(f"'{shown(text)}' is not a number")
 
 
 _TRUE = {"true", "yes", "y", "1", "是", "对", "true()"}
@@ -174,7 +206,7 @@ def parse_boolean(text) -> bool:
         return True
     if s in _FALSE:
         return False
-    raise ValueProblem(f"'{text}' is not true or false")
+    raise ValueProblem(f"'{shown(text)}' is not true or false")
 
 
 _ISO_DATE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$")
@@ -223,7 +255,7 @@ def parse_date(text, dayfirst: bool = False) -> dt.date:
     try:
         d = parse_datetime(s, dayfirst)
     except ValueProblem:
-        raise ValueProblem(f"'{text}' is not a date; write it like 2026-11-23") from None
+        raise ValueProblem(f"'{shown(text)}' is not a date; write it like 2026-11-23") from None
     return d.date()
 
 
@@ -247,7 +279,7 @@ def parse_datetime(text, dayfirst: bool = False) -> dt.datetime:
         parsed = dt.datetime.fromisoformat(s)
         return parsed
     except ValueError:
-        raise ValueProblem(f"'{text}' is not a date and time; write it like 2026-11-23 09:30") from None
+        raise ValueProblem(f"'{shown(text)}' is not a date and time; write it like 2026-11-23 09:30") from None
 
 
 def excel_serial_to_datetime(x: float) -> dt.datetime:
@@ -279,39 +311,107 @@ def parse_literal(text, type_: str, dayfirst: bool = False):
     raise ValueProblem(f"unknown type '{type_}'")
 
 
-def coerce(value, type_: str, dayfirst: bool = False):
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+_BYTES = (bytes, bytearray, memoryview)
+_TEXT_OK = (int, float, numbers.Number, dt.date, dt.time, dt.timedelta, Duration)
+
+
+def a_type(value) -> str:
+    """'a list', 'an object': the kind of a value a message names."""
+    name = type(value).__name__
+    return ("an " if name[:1].lower() in "aeiou" else "a ") + name
+
+
+def bad_text(s: str) -> str | None:
+    """Why `s` cannot be used as text (a lone surrogate), or None.
+
+    A lone surrogate is what decoding bytes with the wrong encoding leaves behind
+    (errors='surrogateescape'); such text cannot be encoded, compared or written.
+    """
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return f"'{shown(s)}' is not valid text ({s[e.start]!a} is left by a wrong decode); decode it with its real encoding"
+    return None
+
+
+def out_of_range(e: Exception) -> str:
+    """An error of date arithmetic as a person reads it (OverflowError texts are C's)."""
+    return "the date falls outside the years 1 to 9999" if isinstance(e, OverflowError) else str(e)
+
+
+def _local(d: dt.datetime, tz: str | None) -> dt.datetime:
+    """An aware date-time as the naive wall time of the rule set's time zone."""
+    if d.tzinfo is None or d.utcoffset() is None:
+        return d.replace(tzinfo=None)
+    return d.astimezone(ZoneInfo(tz)).replace(tzinfo=None) if tz else d.replace(tzinfo=None)
+
+
+def _check_kind(value, type_: str) -> None:
+    """ValueProblem for a value no type reads: a reader's own problem, NaN, ±inf, NaT, bytes, a list."""
+    if isinstance(value, ValueProblem):
+        raise value
+    what = WHAT.get(type_, type_)
+    if isinstance(value, float):
+        if value != value:  # pandas' blank; None is cxrules' blank
+            raise ValueProblem(f"NaN is not {what}; use None for a blank cell")
+        if value in (math.inf, -math.inf):
+            raise ValueProblem(f"{value} is not a finite number" if type_ == "number" else f"{value} is not {what}")
+    elif isinstance(value, dt.date) and value != value:  # pandas' NaT
+        raise ValueProblem(f"NaT is not {what}; use None for a blank cell")
+    elif isinstance(value, _BYTES):
+        raise ValueProblem(f"{shown(value)} is bytes, not {what}; decode it to text first")
+    elif isinstance(value, _CONTAINERS):
+        raise ValueProblem(f"{shown(value)} is {a_type(value)}, not {what}; give one value per cell")
+
+
+def coerce(value, type_: str, dayfirst: bool = False, tz: str | None = None):
     """A workbook cell's value as the given type; None for blank.
 
     Raises ValueProblem for values that cannot be read as that type (text in a number
-    column, an Excel error, a date that is not a date, ...).
+    column, an Excel error, a date that is not a date, NaN, a list, bytes, ...).
+    A date-time with a time zone is read in `tz` (the rule set's zone) when given.
     """
     if value is None:
         return None
-    if isinstance(value, ValueProblem):
-        raise value
-    if isinstance(value, str):
+    t = type(value)
+    if t is str:
         s = value.strip()
         if not s:
             return None
         if s in EXCEL_ERRORS:
             raise ValueProblem(f"the cell holds the Excel error {s}")
         value = s
-    if isinstance(value, float) and math.isnan(value):
-        return None
+    elif t is not int and t is not dt.datetime and t is not dt.date and t is not bool:  # the rare kinds
+        if isinstance(value, str):  # a str subclass (numpy.str_, a str enum): its text
+            return coerce(str.__str__(value), type_, dayfirst, tz)
+        _check_kind(value, type_)
     if type_ == "number":
         if isinstance(value, (dt.date, dt.datetime)):
-            raise ValueProblem(f"'{value}' is a date, not a number")
+            raise ValueProblem(f"'{shown(value)}' is a date, not a number")
         if isinstance(value, Duration):
             raise ValueProblem(f"'{value}' is a duration, not a number")
+        if not isinstance(value, (str, numbers.Number)):
+            raise ValueProblem(f"'{shown(value)}' is {a_type(value)}, not a number")
         return parse_number(value)
     if type_ == "text":
+        if isinstance(value, str):
+            why = bad_text(value) if not value.isascii() else None
+            if why:
+                raise ValueProblem(why)
+            return value
+        if not isinstance(value, _TEXT_OK):
+            raise ValueProblem(f"'{shown(value)}' is {a_type(value)}, not text")
         if isinstance(value, float) and value.is_integer():
             return str(int(value))
         if isinstance(value, dt.datetime):
-            return value.isoformat(sep=" ")
+            return _local(value, tz).isoformat(sep=" ")
         if isinstance(value, bool):
             return "TRUE" if value else "FALSE"
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # an int past Python's 4300-digit limit
+            raise ValueProblem(f"{shown(value)} is too long to read as text") from None
     if type_ == "boolean":
         return parse_boolean(value)
     if type_ in ("date", "datetime"):
@@ -319,24 +419,40 @@ def coerce(value, type_: str, dayfirst: bool = False):
             raise ValueProblem(f"'{value}' is not a date")
         if isinstance(value, (int, float)):
             if not 1 <= value < 2958466:
-                raise ValueProblem(f"{value} is not a date")
+                raise ValueProblem(f"{shown(value)} is not a date")
             d = excel_serial_to_datetime(value)
             return d.date() if type_ == "date" else d
         if isinstance(value, dt.time):
             raise ValueProblem(f"'{value}' is a time of day without a date")
-        return parse_date(value, dayfirst) if type_ == "date" else parse_datetime(value, dayfirst)
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            value = _local(value, tz)
+        if type_ == "date":
+            return parse_date(value, dayfirst)
+        d = parse_datetime(value, dayfirst)
+        return _local(d, tz) if d.tzinfo is not None else d
     if type_ == "duration":
         if isinstance(value, Duration):
-            return value
-        if isinstance(value, dt.timedelta):
-            return Duration.from_seconds(value.total_seconds())
-        if isinstance(value, bool):
+            d = value
+        elif isinstance(value, dt.timedelta):
+            d = Duration.from_seconds(value.total_seconds())
+        elif isinstance(value, bool):
             raise ValueProblem(f"'{value}' is not a duration")
-        if isinstance(value, (int, float)):  # Excel keeps durations as days
-            return Duration.from_seconds(float(value) * 86400)
-        if isinstance(value, dt.time):
-            return Duration.from_seconds(value.hour * 3600 + value.minute * 60 + value.second)
-        return parse_duration(value)
+        elif isinstance(value, (int, float)):  # Excel keeps durations as days
+            try:
+                d = Duration.from_seconds(float(value) * 86400)
+            except OverflowError:
+                d = Duration.from_seconds(math.inf)
+        elif isinstance(value, dt.time):
+            d = Duration.from_seconds(value.hour * 3600 + value.minute * 60 + value.second)
+        else:
+            d = parse_duration(value)
+        try:
+            finite = math.isfinite(d.seconds)
+        except OverflowError:  # an int of seconds past any float
+            finite = False
+        if not finite:
+            raise ValueProblem(f"{shown(d.seconds)} seconds is too long a duration" if value is d else f"'{shown(value)}' is too long a duration")
+        return d
     raise ValueProblem(f"unknown type '{type_}'")
 
 
@@ -403,13 +519,16 @@ def encoder(type_: str):
     return lambda v: v
 
 
-def coercer(type_: str, dayfirst: bool = False):
-    """A fast `coerce` for one type: values already of the type skip the general path."""
-    slow = lambda v: coerce(v, type_, dayfirst)  # noqa: E731
+def coercer(type_: str, dayfirst: bool = False, tz: str | None = None):
+    """A fast `coerce` for one type: values already of the type skip the general path.
+
+    Text is returned unchecked for lone surrogates: the caller checks a whole column at once.
+    """
+    slow = lambda v: coerce(v, type_, dayfirst, tz)  # noqa: E731
     if type_ == "number":
         def number(v):
             t = type(v)
-            if t is int or (t is float and v == v):
+            if t is int or (t is float and v - v == 0):  # not NaN or ±inf
                 return v
             return slow(v)
         return number
@@ -422,7 +541,14 @@ def coercer(type_: str, dayfirst: bool = False):
             return slow(v)
         return text
     if type_ == "date":
-        return lambda v: v if type(v) is dt.date else slow(v)
+        def date(v):
+            t = type(v)
+            if t is dt.date:
+                return v
+            if t is dt.datetime and v.tzinfo is None:  # Excel hands dates over as date-times
+                return v.date()
+            return slow(v)
+        return date
     if type_ == "datetime":
         return lambda v: v if type(v) is dt.datetime and v.tzinfo is None else slow(v)
     return slow

@@ -188,3 +188,27 @@ def test_a_package_without_styles_keeps_its_cells_look_and_reruns_identically(tm
     openpyxl.load_workbook(path)
     recalc(path, evaluator, as_of=AS_OF)
     assert _parts(path) == first
+
+
+def test_a_writer_bug_fails_safe_with_the_original_untouched(tmp_path, evaluator, monkeypatch):
+    """Every part cxrules wrote is parsed back before the original is replaced."""
+    from click.testing import CliRunner
+
+    from cxrules import xlsx_write
+    from cxrules.cli import cli
+
+    path = _openpyxl_book(tmp_path / "book.xlsx")
+    before = path.read_bytes()
+    real = xlsx_write.new_sheet_xml
+
+    def broken(*args, **kwargs):  # a bug that leaves an element open
+        for piece in real(*args, **kwargs):
+            yield piece.replace(b"</sheetData>", b"<row></sheetData>")
+
+    monkeypatch.setattr(xlsx_write, "new_sheet_xml", broken)
+    r = CliRunner().invoke(cli, ["recalc", str(path), "--as-of", "2026-11-23 10:00", "--rules", str(RULES)])
+    assert r.exit_code == 1
+    assert (f"{path}: the result failed its own check (part xl/worksheets/sheet2.xml would not be well-formed XML "
+            "(mismatched tag, line 2)), so the workbook was not changed; please report this with the workbook") in r.output
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["book.xlsx"]  # no temp file left

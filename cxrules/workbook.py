@@ -135,31 +135,8 @@ def find_header(rows, wanted: Mapping[str, Sequence[str]], max_scan: int = 30) -
     if best is None:
         return None
     _, _, i, found, table = best
-    row_no = first_row + i
-    h = Header(i, row_no, {}, first_col, table=table)
-    used: dict[int, str] = {}
-    for key in wanted:
-        js = found.get(key)
-        if not js:
-            h.missing.append(key)
-            continue
-        j = js[0]
-        h.columns[key] = j
-        h.texts[key] = _cell_text(grid[i][j]) or ""
-        if len(js) > 1:
-            others = ", ".join(col_letter(first_col + x) for x in js[1:])
-            h.problems.append(Problem(
-                f"'{h.texts[key]}' is a header of more than one column ({col_letter(first_col + j)} and {others}); "
-                f"column {col_letter(first_col + j)} is used",
-                WARNING, "duplicate-header", sheet=sheet, row=row_no, column=col_letter(first_col + j),
-                suggestion="rename or delete the other column"))
-        if j in used:
-            h.problems.append(Problem(
-                f"column {col_letter(first_col + j)} ('{h.texts[key]}') is read both as '{used[j]}' and as '{key}'",
-                WARNING, "header-twice", sheet=sheet, row=row_no, column=col_letter(first_col + j)))
-        used.setdefault(j, key)
-    _merged_header(h, data.merged if data else [], grid, used, sheet)
-    return h
+    width = max((len(r) for r in grid), default=0)
+    return _header_at(grid, i, aliases, 0, width - 1, first_row, first_col, sheet, table, data.merged if data else ())
 
 
 def _merged_header(h: Header, merged, grid, used, sheet) -> None:

@@ -10,6 +10,8 @@ import pytest
 import xlwings as xw
 from click.testing import CliRunner
 
+from books import make_book, sheet_values
+
 from cxrules import excel, rulesets
 from cxrules.cli import cli
 from cxrules.evaluation import Evaluator
@@ -30,18 +32,10 @@ def run(*args):
 
 
 def _book(path: Path, header, rows, title="CRM export") -> Path:
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = title
-    ws.append(list(header))
-    for r in rows:
-        ws.append(list(r))
-    wb.save(path)
-    return path
+    return make_book(path, header, rows, title)
 
 
-def _sheet(path: Path, title: str) -> list[list]:
-    return [list(r) for r in openpyxl.load_workbook(path)[title].iter_rows(values_only=True)]
+_sheet = sheet_values
 
 
 @pytest.fixture(scope="module")

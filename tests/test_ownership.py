@@ -9,6 +9,8 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
+from books import make_book, sheet_values
+
 from cxrules import rulesets
 from cxrules.cli import cli
 from cxrules.evaluation import Evaluator
@@ -26,18 +28,10 @@ def evaluator():
 
 
 def _book(path: Path, header, rows, title="Cases") -> Path:
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = title
-    ws.append(list(header))
-    for r in rows:
-        ws.append(list(r))
-    wb.save(path)
-    return path
+    return make_book(path, header, rows, title)
 
 
-def _sheet(path: Path, title: str) -> list[list]:
-    return [list(r) for r in openpyxl.load_workbook(path)[title].iter_rows(values_only=True)]
+_sheet = sheet_values
 
 
 def _col(rows, name):

@@ -365,7 +365,7 @@ def _print_report(rep, dry_run):
     for p in shown:
         _echo("  " + str(p))
     if len(listed) > len(shown):
-        _echo(f"  ... and {len(listed) - len(shown)} more problems (see the Issues sheet, or --json)")
+        _echo(f"  ... and {len(listed) - len(shown)} more problems (see the '{printable(rep.issues_sheet)}' sheet, or --json)")
 
 
 def _known_names(rs, decision) -> set:

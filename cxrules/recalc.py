@@ -290,7 +290,10 @@ def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_
     with open_workbook(src, limits) as wb:
         if not dry_run:  # refuse before the work, not after it
             check_destination(src, dst, force)
-        sheets = [s for s in wb.worksheets if s.name not in OWN_SHEETS]
+        # its own sheets, by name or by the mark an earlier run left (a name taken by a
+        # person's sheet made it 'Issues (2)'), are never data
+        own = set(OWN_SHEETS) | {name for name, asked in wb.cxrules_sheets.items() if asked in OWN_SHEETS}
+        sheets = [s for s in wb.worksheets if s.name not in own]
         mapping = workbook_mapping(wb, report).merged(mapping or Mapping())
 
         def read():

@@ -1714,6 +1714,27 @@ def _replace(tmp: str, dst: Path, src: Path) -> None:
     files.replace(tmp, dst, src)
 
 
+def _free_name(asked: str, names_used: set[str], report: WriteReport) -> str:
+    """`asked`, or 'asked (2)' and so on when a person's sheet has that name (said once)."""
+    name, n = asked, 2
+    while name.casefold() in names_used:
+        suffix = f" ({n})"
+        name = asked[: 31 - len(suffix)] + suffix
+        n += 1
+    if name != asked:
+        report.problems.append(Problem(
+            f"the workbook already has its own sheet '{asked}', so cxrules wrote '{name}'",
+            WARNING, "sheet-name-taken", sheet=name,
+            suggestion=f"rename your sheet '{asked}' if cxrules should use that name; nothing else to do"))
+    return name
+
+
+def _named_as(name: str, asked: str) -> bool:
+    """Is `name` what _free_name gives for `asked` (itself, or with ' (n)' after it)?"""
+    m = re.fullmatch(r"(.*) \(\d+\)", name)
+    return name.casefold() == asked.casefold() or (m is not None and asked.casefold().startswith(m.group(1).casefold()))
+
+
 def _add_new_sheets(pkg: Package, new_sheets: list[NewSheet], styles: Styles, report: WriteReport) -> None:
     names_used = {s.name.casefold() for s in pkg.sheets}
     marked: dict[str, int] = {}  # asked name (casefolded) -> sheet index
@@ -1732,10 +1753,11 @@ def _add_new_sheets(pkg: Package, new_sheets: list[NewSheet], styles: Styles, re
                 idx = marked.get(_clean_sheet_name(other).casefold())
         sheet = pkg.sheets[idx] if idx is not None and idx < len(pkg.sheets) else None
         if sheet is not None and sheet.kind == "worksheet" and sheet.part:
-            if sheet.name.casefold() != asked.casefold() and asked.casefold() not in names_used:
+            if not _named_as(sheet.name, asked):  # an earlier run's name in another language
                 names_used.discard(sheet.name.casefold())
-                names_used.add(asked.casefold())
-                sheet = pkg.rename_sheet(sheet, asked)
+                name = _free_name(asked, names_used, report)
+                names_used.add(name.casefold())
+                sheet = pkg.rename_sheet(sheet, name)
             name, part, index = sheet.name, sheet.part, sheet.index
             # our sheet from an earlier run: drop its drawing and charts, and its names
             old_rels = pkg.read_part(rels_path(part))
@@ -1751,17 +1773,7 @@ def _add_new_sheets(pkg: Package, new_sheets: list[NewSheet], styles: Styles, re
                 if d.get("localSheetId") == str(index) and d.get("name") in (MARKER, "_xlnm._FilterDatabase", PRINT_TITLES):
                     pkg.remove_defined_name(d)
         else:
-            name = asked
-            n = 2
-            while name.casefold() in names_used:
-                suffix = f" ({n})"
-                name = asked[: 31 - len(suffix)] + suffix
-                n += 1
-            if name != asked:
-                report.problems.append(Problem(
-                    f"the workbook already has its own sheet '{asked}', so cxrules wrote '{name}'",
-                    WARNING, "sheet-name-taken", sheet=name,
-                    suggestion=f"rename your sheet '{asked}' if cxrules should use that name; nothing else to do"))
+            name = _free_name(asked, names_used, report)
             names_used.add(name.casefold())
             part = _next_name({p.casefold() for p in pkg.taken()}, "xl/worksheets/sheet%d.xml")
             index = len(pkg.sheets)

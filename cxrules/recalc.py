@@ -855,14 +855,14 @@ def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
             row_formats[len(rows) - 1] = fmt
         return len(rows) - 1
 
-    def chart(title, first, last, series):
-        """A chart beside the table rows[first-1..last]; the table is padded to its height,
-        tall enough that every bar keeps its label."""
+    def chart(title, top, first, last, series):
+        """A chart level with the table headed at rows[top], its values rows[first..last];
+        the table is padded to the chart's height, tall enough that every bar keeps its label."""
         if last < first or len(charts) >= CHARTS_MAX:
             return
-        height = max(CHART_ROWS, last - first + 3, round((last - first + 1) * (1.2 + 0.8 * len(series))) + 5)
-        charts.append(BarChart(title, (first, last, 0), series, anchor=(first - 1, CHART_AT), size=(CHART_COLS, height)))
-        while len(rows) < first - 1 + height:
+        height = max(CHART_ROWS, last - top + 3, round((last - first + 1) * (1.2 + 0.8 * len(series))) + 5)
+        charts.append(BarChart(title, (first, last, 0), series, anchor=(top, CHART_AT), size=(CHART_COLS, height)))
+        while len(rows) < top + height:
             add()
 
     def value(name, v):
@@ -899,7 +899,7 @@ def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
             by = d["by"]
             head = tr.fmt("{sheet}: {label_due}, per {label_by}", sheet=s.sheet, label_due=due_label, label_by=by) if by else \
                 tr.fmt("{sheet}: {label_due}", sheet=s.sheet, label_due=due_label)
-            add([head], bold)
+            top = add([head], bold)
             add([tr.label(by) if by else "", tr("Overdue"), tr("Due today"), tr("Due this week")], bold)
             first = len(rows)
             name = _output_name(rs, by)
@@ -908,14 +908,14 @@ def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
             last = len(rows) - 1
             totals = [sum(c[k] for c in d["counts"].values()) for k in range(3)]
             i = add([tr("Total")] + totals, bold)
-            chart(head, first, last, [ChartSeries(first, last, 2, tr("Due today")), ChartSeries(first, last, 3, tr("Due this week"))])
+            chart(head, top, first, last, [ChartSeries(first, last, 2, tr("Due today")), ChartSeries(first, last, 3, tr("Due this week"))])
             add()
 
     # counts per tier, level, ... as of today
     for s in report.sheets:
         for label, counts in s.counts.items():
             head = tr.fmt("{sheet}: {label}", sheet=s.sheet, label=label)
-            add([head, tr("Count")] + ([tr("Total")] if label in s.sums else []), bold)
+            top = add([head, tr("Count")] + ([tr("Total")] if label in s.sums else []), bold)
             first = len(rows)
             name = _output_name(rs, label)
             for v, n in sorted(counts.items(), key=_count_order(rs, label)):
@@ -927,7 +927,7 @@ def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
                         row.append(None)
                 add(row)
             last = len(rows) - 1
-            chart(head, first, last, [ChartSeries(first, last, 1, tr("Count"))])
+            chart(head, top, first, last, [ChartSeries(first, last, 1, tr("Count"))])
             add()
     # Labels set column A (a heading alone on its row runs on to the right), the tables'
     # headings B-D; file names, paths and the decisions run on to the right too.

@@ -793,22 +793,25 @@ def _row_problem(p: RowProblem, sheet: str, excel_rows, header: Header) -> Probl
 
 
 # ------------------------------------------------------------------ the sheets cxrules owns
-def translator(rs: RuleSet | None, lang: str) -> Translator:
-    """The catalogue of `lang`, with the rule set's Chinese headers for the labels and
-    names in messages, and its value spellings for the values."""
+def translator(rs: RuleSet | None, lang: str, report: RecalcReport | None = None) -> Translator:
+    """The catalogue of `lang`, with Chinese headers for the labels and names in messages
+    (the workbook's own where its sheets have them), and value spellings for the values."""
     if lang == "en" or rs is None:
         return Translator(lang)
-    headers = _headers_zh(rs)
+    seen = {k: v for s in (report.sheets if report else []) for k, v in s.reads.items() if has_cjk(v)}
+    headers = _headers_zh(rs, seen)
     return Translator(lang, label=lambda s: headers.get(norm_header(s), s),
                       value=lambda v: rs.aliases.written(None, v, zh=True))
 
 
-def _headers_zh(rs: RuleSet) -> dict[str, str]:
-    """Names, labels and English headers -> the first Chinese header of the same column."""
+def _headers_zh(rs: RuleSet, seen: dict[str, str] | None = None) -> dict[str, str]:
+    """Names, labels and English headers -> the Chinese header of the same column: the one a
+    sheet has (`seen`: name -> header), else the first Chinese one the rules list."""
     out: dict[str, str] = {}
+    seen = seen or {}
 
     def add(keys, columns):
-        zh = next((c for c in columns if has_cjk(c)), None)
+        zh = seen.get(keys[0]) or next((c for c in columns if has_cjk(c)), None)
         if zh:
             for k in list(keys) + [c for c in columns if not has_cjk(c)]:
                 out.setdefault(norm_header(k), zh)
@@ -841,7 +844,7 @@ def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
     channel (or owner), and counts per tier and level, each table with its chart beside
     it; labels in column A, figures right beside them, all within a laptop screen's width."""
     lang = report.language
-    tr = translator(rs, lang)
+    tr = translator(rs, lang, report)
     zh = lang == "zh"
     rows: list[list] = []
     formats: dict[tuple[int, int], CellFormat] = {}
@@ -983,7 +986,7 @@ ISSUES_WIDTHS = {0: 14, 1: 8, 2: 18, 3: 9, 4: 60, 5: 50}  # Problem and What to 
 def issues_sheet(report: RecalcReport, rs: RuleSet | None = None) -> NewSheet:
     """Every problem with where it is and what to do, in the workbook's language. Problems
     the writer finds (formulas kept, long texts) join the list just before it is written."""
-    tr = translator(rs, report.language)
+    tr = translator(rs, report.language, report)
     # every column wraps (and so aligns to the top), so a row's cells line up with its long texts
     ns = NewSheet(tr(ISSUES_SHEET), _issue_rows(report.problems, tr), widths=dict(ISSUES_WIDTHS),
                   row_formats={0: CellFormat(bold=True)}, col_formats={j: CellFormat(wrap=True) for j in ISSUES_WIDTHS},

@@ -113,9 +113,11 @@ def test_every_message_on_the_chinese_issues_sheet_is_chinese(samples):
 
 
 def test_exact_translations_of_a_few_messages(samples, rs):
-    rows = {(r[0], r[1], r[2]): r[3:] for r in _rows(samples["zh"][0], "问题")[1:]}
+    rows = {(r[0], r[1], r[2], r[4]): r[3:] for r in _rows(samples["zh"][0], "问题")[1:]}
     assert ["错误", "“无”不是数字", "请填写数字（如 1200、1,200.50 或 ¥1200）；不知道时请清空单元格"] in rows.values()
     assert ["警告", "上次回访日期为空，无法计算下次回访", "如果知道，请填写计算起点的日期"] in rows.values()
+    # a label in a message is the header the sheet has (受理时间), not another the rules list (创建时间)
+    assert ["警告", "受理时间为空，无法计算响应时限", "如果知道，请填写计算起点的日期"] in rows.values()
     assert ["错误", "单元格中是 Excel 错误值 #N/A", "请修正公式或其引用的单元格，使其得出数值；或清空单元格"] in rows.values()
     tr = translator(rs, "zh")
     assert tr("'特急' is not one of the allowed values of severity (Urgent, Complex, Normal, Minor)") == \

@@ -209,7 +209,8 @@ def recalc(workbooks, rules, as_of, output, force, dry_run, dayfirst, header_row
 
     Each workbook is written to a temporary file beside it and replaced in one step, or
     left untouched. Overdue rows are coloured; a 'CX summary' and an 'Issues' sheet are
-    added. Row problems are listed, and the other rows are still computed.
+    added ('CX 汇总' and '问题', in Chinese, when the headers are). Row problems are
+    listed, and the other rows are still computed.
     """
     from .evaluation import Evaluator
     from .files import is_dir

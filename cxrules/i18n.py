@@ -139,16 +139,15 @@ class Translator:
 
     def part(self, name: str, text: str) -> str:
         if name.startswith("msg"):
-            whole = self.message(text)
-            if whole is not None:
-                return whole
+            # several messages joined first: a template's last part would take them all
             for sep, joined in (("; ", "；"), (", ", "，")):
                 pieces = text.split(sep)
                 if len(pieces) > 1:
                     done = [self.message(p) for p in pieces]
                     if all(d is not None for d in done):
                         return joined.join(done)
-            return text
+            whole = self.message(text)
+            return text if whole is None else whole
         if name.startswith("label"):
             return self.label(text)
         if name == "values":

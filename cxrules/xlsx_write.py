@@ -13,7 +13,10 @@ Choices:
 - Overwriting a formula cell drops calcChain.xml (Excel rebuilds it) rather than editing
   it: its entries inherit sheet ids from the entry before, so removing one is fragile.
 - Sheets we make carry a hidden sheet-local defined name (MARKER); only those are
-  replaced on the next run, a person's sheet of the same name never is.
+  replaced on the next run, a person's sheet of the same name never is. One made under
+  its name in another language (NewSheet.also) is renamed, not made twice.
+- An edited sheet's header row is frozen and printed on every page only where the sheet
+  has no pane and no print titles: a sheet's views and page setup are the person's.
 """
 from __future__ import annotations
 

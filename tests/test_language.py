@@ -34,7 +34,7 @@ def run(*args):
 def english_words(text: str) -> list[str]:
     """Words of English left in a translated text, once quoted parts (cell contents, names
     of tables and headers) and the words a Chinese text keeps are set aside."""
-    bare = re.sub(r"“[^”]*”|'[^']*'|\"[^\"]*\"|#[A-Z/0!?]+", "", text)
+    bare = re.sub(r"“[^”]*”|'[^']*'|\"[^\"]*\"|#[A-Z/0!?]+|\b[A-Z]{1,3}\d*\b", "", text)  # quotes, errors, cells
     return [w for w in re.findall(r"[A-Za-z]{2,}", bare) if w not in LATIN_OK]
 
 
@@ -260,6 +260,41 @@ def test_rerun_in_the_other_language_replaces_cxrules_sheets_and_never_a_persons
     assert [p.code for p in rep.problems] == ["sheet-name-taken"]
     assert recalc(path, ev, as_of=AS_OF).problems == []  # a rerun finds them by their mark, and reads none as data
     assert openpyxl.load_workbook(path).sheetnames == book.sheetnames
+
+
+# Messages the samples and the messy book above do not make, as the code words them.
+RARER = [
+    "the formula in C7 was saved by a program that does not calculate (its value is only a placeholder)",
+    "no free column for 2 new results (客户层级, 分层依据): only 1 column is left after XFC (XFD is Excel's last); "
+    "nothing was written on this sheet",
+    "no free column for 9 new results (客户层级, 分层依据): the sheet already uses column XFD, Excel's last; nothing was written on this sheet",
+    "no header the rules know, but some look close: 'Total spend 2025' (Spend in the last 12 months (CNY)), "
+    "'Number of orders' (Orders in the last 12 months); nothing was computed on this sheet",
+    "the range A1:D4 has none of the columns the decisions read; it was left as it is",
+    "decision 'contact' did not run on the range A1:F9: it reads decision 'tier', which could not run either; its earlier results were kept",
+    "'Spend' is mapped to 'monetry', which no rule reads or writes",
+    "a mapping row needs both the header and the name it reads as",
+    "'Tier' is a header of more than one column (E and G, H); column E is used",
+    "column E ('Tier') is read both as 'tier' and as 'previous_tier'",
+    "header cells A1:C1 are merged; only column A has a header, columns B-C have none",
+    "row 4 (--header-row) names none of the columns the rules read in columns A-F",
+    "a text in column K (row 9) is longer than Excel's 32767 characters; it was cut",
+    "column F is column 'Level' of table 'Cases'; its header was kept (not changed to '升级级别') so formulas that name it keep working",
+    "the new column 'Tier' was not added to table 'T1': the table already has a column of that name",
+    "the workbook already has its own sheet '问题', so cxrules wrote '问题 (2)'",
+    "rule rows 2 and 3 of 'remedy' all match this row (an 'any' table needs them to agree)",
+    "'clock' gives 'nights', which is not a calendar",
+    "'10:30:00' is a time of day without a date",
+    "'yes please' is not true or false",
+    "'3 days' is not a duration; write it like 30s, 90m, 2h, 3d or 1w",
+    "'2026-11-23' is a date, not a number",
+]
+
+
+@pytest.mark.parametrize("message", RARER)
+def test_rarer_messages_have_templates_too(rs, message):
+    got = translator(rs, "zh").message(message)
+    assert got is not None and CJK.search(got) and not english_words(got), got
 
 
 # ------------------------------------------------------------------ the catalogue itself

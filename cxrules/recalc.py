@@ -871,7 +871,7 @@ def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
     def value(name, v):
         return tr("(blank)") if v == "(blank)" else rs.aliases.written(name, v, zh)
 
-    title_row = add([tr(SUMMARY_SHEET)], CellFormat(bold=True))
+    add([tr(SUMMARY_SHEET)], CellFormat(bold=True))
     add([tr("Workbook"), os.path.basename(report.path)])
     add([tr("As of"), f"{report.as_of:%Y-%m-%d %H:%M}"])  # text: it runs on to the right, beside its label
     add([tr("Rules"), _rules_folder(rs, tr)])

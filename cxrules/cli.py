@@ -218,7 +218,8 @@ def recalc(workbooks, rules, as_of, output, force, dry_run, dayfirst, header_row
 
     Each workbook is written to a temporary file beside it and replaced in one step, or
     left untouched. Overdue rows are coloured; a 'CX summary' and an 'Issues' sheet are
-    added. Row problems are listed, and the other rows are still computed.
+    added ('CX 汇总' and '问题', in Chinese, when the headers are). Row problems are
+    listed, and the other rows are still computed.
     """
     from .evaluation import Evaluator
     from .files import is_dir
@@ -374,7 +375,7 @@ def _print_report(rep, dry_run):
     for p in shown:
         _echo("  " + str(p))
     if len(listed) > len(shown):
-        _echo(f"  ... and {len(listed) - len(shown)} more problems (see the Issues sheet, or --json)")
+        _echo(f"  ... and {len(listed) - len(shown)} more problems (see the '{printable(rep.issues_sheet)}' sheet, or --json)")
 
 
 def _known_names(rs, decision) -> set:

@@ -498,6 +498,18 @@ class _RowSource:
         return [r.get(name) for r in self.rows]
 
 
+def _spelt(conv, reader: dict):
+    """Text cells read through the rules' value aliases: a cell holding 紧急 reads as Urgent."""
+    if not reader:
+        return conv
+
+    def read(v):
+        s = conv(v)
+        return reader.get(s.strip().casefold(), s) if s.__class__ is str else s
+
+    return read
+
+
 class _Context:
     """Per-evaluation cache of coerced and derived columns and of unusable cells."""
 
@@ -535,6 +547,8 @@ class _Context:
         append = out.append
         bad = self.bad.setdefault(name, set())
         conv = coercer(type_, self.dayfirst, self.evaluator.rs.timezone)
+        if type_ == "text" and self.evaluator.rs.aliases:
+            conv = _spelt(conv, self.evaluator.rs.aliases.reader(name))
         source = self.rows.get(name)
         if source is None:
             ev.columns[name] = out = [None] * ev.n

@@ -83,7 +83,7 @@ def apply_edit(sheet, edit: SheetEdit) -> None:
         x = c.col + 1
         if c.header is not None:
             sheet.range((c.header_row, x)).value = c.header
-            sheet.range((c.header_row, x)).column_width = _width(c.header, c.kind)
+            sheet.range((c.header_row, x)).column_width = c.width or _width(c.header, c.kind)
         if not len(c.values):
             continue
         last = c.first_row + len(c.values) - 1
@@ -92,6 +92,8 @@ def apply_edit(sheet, edit: SheetEdit) -> None:
         fmt = _FORMATS.get(c.kind)
         if fmt:
             rng.number_format = fmt
+        if c.wrap:
+            rng.wrap_text = True
     for h in edit.highlights:
         add_highlight(sheet, h)
 
@@ -139,6 +141,10 @@ def _drop_earlier(rng, formula: str) -> None:
 def write_new_sheet(book, ns: NewSheet) -> None:
     """(Re)write one of cxrules' own sheets: cleared if it exists, else added at the end."""
     names = [s.name for s in book.sheets]
+    other = next((n for n in ns.also if n in names and ns.name not in names), None)
+    if other is not None:  # made by an earlier run in the workbook's other language
+        book.sheets[other].name = ns.name
+        names = [s.name for s in book.sheets]
     if ns.name in names:
         sheet = book.sheets[ns.name]
         sheet.clear()
@@ -155,6 +161,8 @@ def write_new_sheet(book, ns: NewSheet) -> None:
             _format(sheet.range((i + 1, 1), (i + 1, n)), f)
     for (i, j), f in ns.formats.items():
         _format(sheet.range((i + 1, j + 1)), f)
+    for j, f in ns.col_formats.items():
+        _format(sheet.range((1, j + 1), (len(ns.rows), j + 1)), f)
     widths = ns.widths or _auto_widths(ns.rows)
     for j, w in widths.items():
         sheet.range((1, j + 1)).column_width = w

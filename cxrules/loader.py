@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 from . import calendars as calmod
+from .aliases import canonical_rule_texts
 from .model import (
     AGGREGATES,
     COLLECT,
@@ -23,18 +24,18 @@ from .model import (
 )
 from .problems import ERROR, WARNING, Problem, Problems, did_you_mean
 from .unary import is_dash, parse_output, parse_test
-from .values import TYPES, ValueProblem, parse_literal
+from .values import TYPES, ValueProblem, norm_text, parse_literal
 from .yamlsrc import Map, Scalar, Seq, YamlSyntaxError, parse_documents
 
 TABLE_KEYS = ("decision", "title", "hit", "inputs", "outputs", "due", "rules", "examples", "description")
-INPUT_KEYS = ("type", "label", "columns", "from", "decision", "output", "allowed", "optional", "description")
-OUTPUT_KEYS = ("type", "label", "columns", "allowed", "highlight", "description")
+INPUT_KEYS = ("type", "label", "columns", "from", "decision", "output", "allowed", "optional", "values", "description")
+OUTPUT_KEYS = ("type", "label", "columns", "allowed", "highlight", "values", "description")
 DUE_KEYS = ("from", "add", "calendar", "label", "columns", "unless", "description")
 COLOURS = {
     "red": "FFC7CE", "orange": "FFD8A8", "yellow": "FFF2A8", "green": "C6EFCE", "blue": "BDD7EE",
     "grey": "D9D9D9", "gray": "D9D9D9", "purple": "E4D4F4",
 }
-FIELD_KEYS = ("type", "label", "columns", "optional", "description")
+FIELD_KEYS = ("type", "label", "columns", "optional", "values", "description")
 DERIVATIONS = {
     # name: (arguments, default type, allowed types)
     "days_since": (1, "number", ("number", "duration")),
@@ -61,6 +62,7 @@ class _Loader:
         self.problems = Problems()
         self.pending: list[tuple[Table, Map, str]] = []  # tables whose cells need types first
         self.specs: dict[int, tuple] = {}  # id(input) -> (declared type, its YAML mapping)
+        self.spelt: dict[tuple, tuple] = {}  # (scope, spelling as compared) -> (value, file, line)
 
     # ------------------------------------------------------------- problems
     def err(self, msg, file, node=None, *, table=None, row=None, column=None, suggestion=None, severity=ERROR, code="invalid", line=None):
@@ -142,16 +144,18 @@ class _Loader:
         keys = doc.keys()
         if "decision" in keys:
             self.load_table(doc, file)
-        elif "fields" in keys or "calendars" in keys:
+        elif "fields" in keys or "calendars" in keys or "values" in keys:
             for k in keys:
                 if k == "fields":
                     self.load_fields(doc.get(k), file)
                 elif k == "calendars":
                     self.load_calendars(doc.get(k), file)
+                elif k == "values":
+                    self.add_values(None, doc.get(k), file, "values")
                 else:
-                    self.err(f"unknown key '{k}' beside fields/calendars", file, doc.key_node(k), suggestion=did_you_mean(k, ["fields", "calendars"]), code="unknown-key")
+                    self.err(f"unknown key '{k}' beside fields/calendars/values", file, doc.key_node(k), suggestion=did_you_mean(k, ["fields", "calendars", "values"]), code="unknown-key")
         else:
-            hint = did_you_mean(keys[0], ["decision", "fields", "calendars"]) if keys else None
+            hint = did_you_mean(keys[0], ["decision", "fields", "calendars", "values"]) if keys else None
             self.err("this document has no 'decision:', 'fields:' or 'calendars:' key", file, doc, suggestion=hint, code="document")
 
     # ------------------------------------------------------------- fields & calendars
@@ -171,6 +175,7 @@ class _Loader:
             label = self.text_of(spec.get("label"), file, "label") or _label(name)
             cols = self.text_list(spec.get("columns"), file, "columns", column=name) or [label, name]
             self.rs.fields[name] = Field(name, type_, cols, Loc(file, kn.line), self.flag_of(spec.get("optional"), file, "optional", column=name))
+            self.add_values(name, spec.get("values"), file, f"values of field '{name}'", column=name)
 
     def load_calendars(self, node, file):
         if not isinstance(node, Map):
@@ -193,6 +198,53 @@ class _Loader:
                 self.rs.calendars[name] = cal
             else:
                 self.rs.calendars.setdefault(name, None)
+
+    # ------------------------------------------------------------- value aliases
+    def add_values(self, scope, node, file, what, **where):
+        """`values: {VALUE: spelling or [spellings]}`: other spellings of text values, shared by
+        every table (scope None) or for one input, output or field (scope: its name)."""
+        if node is None:
+            return
+        if not isinstance(node, Map):
+            self.err(f"{what} must map each value to its other spellings, e.g. {{Urgent: 紧急, Resolved: [已解决, 已处理]}}",
+                     file, node, code="values", **where)
+            return
+        for kn, first in node.duplicates:
+            self.err(f"'{kn.text}' is given twice in {what} (first on line {first}); its spellings go in one list",
+                     file, kn, code="duplicate-key", suggestion=f"write {kn.text}: [spelling, other spelling]", **where)
+        al = self.rs.aliases
+        table = al.shared if scope is None else al.scoped.setdefault(scope, {})
+        for value, (kn, vn) in node.entries.items():
+            value = value.strip()
+            spellings = self.text_list(vn, file, f"the spellings of '{value}'", **where)
+            if not spellings:
+                self.err(f"'{value}' in {what} has no other spelling", file, kn, code="values",
+                         suggestion=f"write {value}: 紧急, or {value}: [spelling, other spelling]", **where)
+                continue
+            mine = table.setdefault(value, [])
+            for sp in spellings:
+                key = (scope, norm_text(sp))
+                seen = self.spelt.get(key)
+                if norm_text(sp) == norm_text(value):
+                    continue
+                if seen is not None and norm_text(seen[0]) != norm_text(value):
+                    self.err(f"'{sp}' is a spelling of both '{seen[0]}' ({seen[1]}:{seen[2]}) and '{value}'", file, vn,
+                             code="values", suggestion="a cell can only read as one value: keep the spelling under one of them", **where)
+                    continue
+                self.spelt[key] = (value, file, vn.line)
+                if sp not in mine:
+                    mine.append(sp)
+
+    def check_values(self):
+        """A spelling that is itself another value would make a cell ambiguous."""
+        al = self.rs.aliases
+        for (scope, sp), (value, file, line) in self.spelt.items():
+            values = {norm_text(v): v for v in list(al.shared) + list(al.scoped.get(scope, {}) if scope else [])}
+            other = values.get(sp)
+            if other is not None and norm_text(other) != norm_text(value):
+                self.err(f"'{other}' is a value of its own and also listed as a spelling of '{value}'", file, line=line,
+                         code="values", suggestion=f"remove '{other}' from the spellings of '{value}'")
+        self.rs.aliases._readers.clear()
 
     # ------------------------------------------------------------- tables
     def type_of(self, spec: Map, file, name, default, **where):
@@ -332,6 +384,7 @@ class _Loader:
                         optional=self.flag_of(spec.get("optional"), file, "optional", **where))
             inp.output = (self.text_of(spec.get("output"), file, "output", **where) or name) if dec else None
             self.specs[id(inp)] = (type_, spec)  # resolved once other tables are known
+            self.add_values(name, spec.get("values"), file, f"values of input '{name}'", **where)
             if type_:
                 inp.allowed = self.allowed_of(spec, type_, file, name, **where)
             out.append(inp)
@@ -373,6 +426,7 @@ class _Loader:
             cols = self.text_list(spec.get("columns"), file, "columns", **where) or [label, name]
             allowed = self.allowed_of(spec, type_, file, name, **where)
             highlight = self.highlight_of(spec.get("highlight"), type_, file, name, where)
+            self.add_values(name, spec.get("values"), file, f"values of output '{name}'", **where)
             out.append(Output(name, type_, label, cols, allowed, Loc(file, kn.line), highlight))
         return out
 
@@ -429,6 +483,8 @@ class _Loader:
         for table, doc, file in self.pending:
             table.rules = self.rules_of(doc.get("rules"), table, file)
             table.examples = self.examples_of(doc.get("examples"), table, file)
+        self.check_values()
+        canonical_rule_texts(rs)
         zones = [c.timezone for c in rs.calendars.values() if c is not None]
         rs.timezone = zones[0] if zones else "UTC"
         rs.calendars = {k: v for k, v in rs.calendars.items() if v is not None}

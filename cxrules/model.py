@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .aliases import Aliases
+
 # Hit policies
 FIRST, UNIQUE, PRIORITY, ANY, RULE_ORDER, COLLECT = "first", "unique", "priority", "any", "rule order", "collect"
 HIT_POLICIES = (FIRST, UNIQUE, PRIORITY, ANY, RULE_ORDER, COLLECT)
@@ -252,6 +254,7 @@ class RuleSet:
     calendars: dict[str, Any] = field(default_factory=dict)  # name -> calendars.Calendar
     files: list[str] = field(default_factory=list)
     timezone: str = "UTC"
+    aliases: Aliases = field(default_factory=Aliases)  # other spellings of text values
 
     def producer(self, name: str) -> Table | None:
         """The table whose output (or due date) is called `name`."""

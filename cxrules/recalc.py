@@ -4,7 +4,8 @@ Sheets are matched to decisions without configuration: a decision runs on a shee
 more than half of the columns and fields it reads are there (and its upstream decisions
 run there too). Results go to the columns that already carry an output's header, or to
 new columns after the last one. Overdue rows and escalation levels are coloured by
-conditional formats; a `CX summary` sheet and an `Issues` sheet are (re)written.
+conditional formats; a `CX summary` sheet and an `Issues` sheet are (re)written, in
+Chinese (`CX 汇总`, `问题`, output values by their Chinese spellings) when the headers are.
 """
 from __future__ import annotations
 
@@ -18,13 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .advice import advice
+from .aliases import has_cjk
 from .evaluation import Evaluator, RowProblem, now_in
 from .files import check_destination
+from .i18n import Translator
 from .loader import COLOURS
 from .mapping import SETTINGS_SHEET, SETTINGS_SHEETS, Mapping, read_settings
 from .model import RuleSet
 from .problems import ERROR, WARNING, Problem
-from .values import Duration, ValueProblem, display
+from .values import Duration, ValueProblem, display, norm_header
 from .workbook import (
     BarChart,
     CellError,
@@ -41,11 +45,16 @@ from .workbook import (
     open_workbook,
     write_workbook,
 )
-from .xlsx_write import MAX_COL
+from .xlsx_write import MAX_COL, text_width
 
+LANGS = ("en", "zh")
 SUMMARY_SHEET = "CX summary"
 ISSUES_SHEET = "Issues"
-OWN_SHEETS = (SUMMARY_SHEET, ISSUES_SHEET) + SETTINGS_SHEETS
+# the names of cxrules' sheets in every language: never read as data, and replaced whatever
+# language an earlier run wrote them in
+SUMMARY_SHEETS = tuple(dict.fromkeys(Translator(lang)(SUMMARY_SHEET) for lang in LANGS))
+ISSUES_SHEETS = tuple(dict.fromkeys(Translator(lang)(ISSUES_SHEET) for lang in LANGS))
+OWN_SHEETS = SUMMARY_SHEETS + ISSUES_SHEETS + SETTINGS_SHEETS
 FONT = {"FFC7CE": "9C0006", "FFD8A8": "7F3F00", "FFF2A8": "7F6000", "C6EFCE": "006100"}
 OVERDUE_FILL = COLOURS["red"]
 DAYS_OVERDUE = "days_overdue"
@@ -68,6 +77,8 @@ class SheetResult:
     overdue: int = 0
     counts: dict[str, Counter] = field(default_factory=dict)  # output label -> value counts
     sums: dict[str, float] = field(default_factory=dict)
+    # due label -> {"by": the output grouped by, "counts": {its value: [overdue, due today, due this week]}}
+    due: dict[str, dict] = field(default_factory=dict)
     refused: Problem | None = None  # why nothing was written on this sheet
 
 
@@ -81,6 +92,8 @@ class RecalcReport:
     skipped: list[str] = field(default_factory=list)  # sheets with nothing to compute
     not_run: list[Problem] = field(default_factory=list)  # decisions that apply but lacked a column
     problems: list[Problem] = field(default_factory=list)
+    language: str = "en"  # of the headers: the sheets cxrules makes and the values it writes follow it
+    issues_sheet: str = ISSUES_SHEET  # its name in that language
 
     @property
     def rows(self) -> int:
@@ -97,6 +110,7 @@ class RecalcReport:
             "output": self.output,
             "as_of": self.as_of.isoformat(sep=" "),
             "written": self.written,
+            "language": self.language,
             "rows": self.rows,
             "sheets": [
                 {
@@ -104,7 +118,7 @@ class RecalcReport:
                     "reads": s.reads,
                     "columns_written": s.columns_written, "columns_added": s.columns_added, "missing": s.missing,
                     "problems": s.problems, "overdue": s.overdue, "written": s.refused is None,
-                    "counts": {k: dict(v) for k, v in s.counts.items()}, "sums": s.sums,
+                    "counts": {k: dict(v) for k, v in s.counts.items()}, "sums": s.sums, "due": s.due,
                 }
                 for s in self.sheets
             ],
@@ -277,7 +291,10 @@ def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_
     with open_workbook(src, limits) as wb:
         if not dry_run:  # refuse before the work, not after it
             check_destination(src, dst, force)
-        sheets = [s for s in wb.worksheets if s.name not in OWN_SHEETS]
+        # its own sheets, by name or by the mark an earlier run left (a name taken by a
+        # person's sheet made it 'Issues (2)'), are never data
+        own = set(OWN_SHEETS) | {name for name, asked in wb.cxrules_sheets.items() if asked in OWN_SHEETS}
+        sheets = [s for s in wb.worksheets if s.name not in own]
         mapping = workbook_mapping(wb, report).merged(mapping or Mapping())
 
         def read():
@@ -291,6 +308,7 @@ def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_
     progress("writing", len(sheets), len(sheets))
     wr = write_workbook(src, dst, edits, new_sheets, limits)
     report.problems.extend(wr.problems)
+    report.issues_sheet = wr.sheet_names.get(report.issues_sheet, report.issues_sheet)
     report.written = True
     return report
 
@@ -318,6 +336,7 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
     mapping = mapping or Mapping()
     report.problems.extend(mapping.check(want, SETTINGS_SHEET))
     edits: list[SheetEdit] = []
+    langs: list[int] = []  # per range computed: 1 when its headers are Chinese
     for data in sheets:
         if data.name in OWN_SHEETS:
             continue
@@ -335,7 +354,8 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
                 if several:
                     report.problems.append(Problem(
                         f"the range {header.ref} has none of the columns the decisions read; it was left as it is",
-                        WARNING, "range-skipped", sheet=data.name, row=header.row, column=col_letter(header.first_col + header.lo)))
+                        WARNING, "range-skipped", sheet=data.name, row=header.row, column=col_letter(header.first_col + header.lo),
+                        suggestion="nothing to do if it holds no customers or cases; else give it the headers the rules read ('cxrules decisions' lists them)"))
                 continue
             report.problems.extend(header.problems)
             first, last = _data_span(data, header)
@@ -364,6 +384,7 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
                     suggestion="leave empty columns to the right of the table (one more than it needs, to keep the tables apart), or move the other table"))
                 continue
             edit, result = _recalc_sheet(rs, evaluator, data, header, runs, missing, as_of, dayfirst, report, (first, last), kept)
+            langs.append(_lang(header))
             result.region = header.ref if several else None
             report.sheets.append(result)
             done += 1
@@ -390,7 +411,10 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
             suggestion="check the headers against 'cxrules decisions' (e.g. Last purchase, Orders 12m, Spend 12m, Severity, Opened at)",
         ))
         return [], []
-    return edits, [summary_sheet(report, rs), issues_sheet(report)]
+    report.language = "zh" if sum(langs) * 2 > len(langs) else "en"
+    issues = issues_sheet(report, rs)
+    report.issues_sheet = issues.name
+    return edits, [summary_sheet(report, rs), issues]
 
 
 def _range_label(data, header: Header, results: set) -> str:
@@ -577,18 +601,77 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
             result.columns_added.append(title)
         col_of[name] = col
         if any(isinstance(v, (Duration, list)) for v in values[:1000]) or kind == "text":
-            memo: dict = {}  # outputs are shared objects of the rule rows: convert each once
-            out_values = [v if v is None or v.__class__ is str else memo.get(id(v)) or memo.setdefault(id(v), _cell_value(v)) for v in values]
+            # outputs are shared objects of the rule rows: convert each once; text in the
+            # sheet's language (the value's Chinese spelling on a sheet with Chinese headers)
+            memo: dict = {}
+            conv = (lambda v, n=name: _cell_value(rs.aliases.written(n, v, lang == 1))) if rs.aliases else _cell_value
+            out_values = [v if v is None else memo.get(id(v)) or memo.setdefault(id(v), conv(v)) for v in values]
         else:
             out_values = values
         cw = _scatter(col, header.row, title, excel_rows, out_values, kind)
         if name == DAYS_OVERDUE and any(isinstance(x, float) and not x.is_integer() for x in values if x):
             cw.num_fmt = "0.00"  # deadlines with times: parts of a day show (47 minutes: 0.03)
+        if title is not None:
+            cw.width, cw.wrap = _fit_width(title, out_values, kind)
         edit.columns.append(cw)
         _count(result, rs, runs, name, label, values)
-    _highlights(edit, rs, runs, col_of, header, excel_rows, next_col)
+    _due_counts(result, rs, runs, ev, as_of)
+    _highlights(edit, rs, runs, col_of, header, excel_rows, next_col, lang == 1)
     edit.owned = set(data.owned or ()) | {(header.row, c) for c in col_of.values()}
+    edit.header_row = header.row
     return edit, result
+
+
+MAX_WIDTH = 50  # a new column no wider than this (about a third of a laptop screen); longer texts wrap
+
+
+def _fit_width(title: str, values, kind: str) -> tuple[float, bool]:
+    """(width, wrap) of a new column: as wide as its header and its values (CJK characters
+    count double), with room for a filter button; texts wider than MAX_WIDTH wrap."""
+    widest = text_width(title) + 2
+    fixed = {"date": 10, "datetime": 16}.get(kind)
+    seen: set = set()
+    for v in values[:20000]:
+        if v is None or v.__class__ is bool or (v.__class__ in (str, int, float) and v in seen):
+            continue
+        if v.__class__ in (str, int, float):
+            seen.add(v)
+        if fixed and isinstance(v, dt.date):
+            n = fixed
+        else:
+            n = text_width(v if isinstance(v, str) else display(v))
+        widest = max(widest, n)
+    w = round(widest * 1.1 + 1, 1)
+    return min(max(w, 10), MAX_WIDTH), w > MAX_WIDTH
+
+
+def _due_counts(result: SheetResult, rs: RuleSet, runs, ev, as_of: dt.datetime) -> None:
+    """For each due date: how many rows are overdue, due today and due this week (today to
+    Sunday), by the table's first text output that is not a calendar (contacts by channel,
+    cases by owner). Rows a due's `unless` excuses (resolved cases) are left out."""
+    today = as_of.date()
+    sunday = today + dt.timedelta(days=6 - today.weekday())
+    for name in runs:
+        t = rs.tables[name]
+        calendars = {d.calendar for d in t.due}
+        by = None if t.is_multi else next((o for o in t.outputs if o.type == "text" and o.name not in calendars), None)
+        groups = ev.columns.get(by.name) if by else None
+        for d in t.due:
+            values = ev.columns.get(d.name) or []
+            settled = ev.settled.get(d.name, ())
+            counts: dict[str, list[int]] = {}
+            for i, v in enumerate(values):
+                if v is None or i in settled:
+                    continue
+                g = groups[i] if groups else None
+                c = counts.setdefault(display(g) if g is not None else "(blank)", [0, 0, 0])
+                v = _due_value(rs, d, v)
+                day = v.date() if isinstance(v, dt.datetime) else v
+                late = v < as_of if isinstance(v, dt.datetime) else day < today
+                c[0] += late  # overdue, due today and due this week are apart: a row counts once
+                c[1] += day == today and not late
+                c[2] += today <= day <= sunday and not late
+            result.due[d.label] = {"by": by.label if by else None, "counts": counts}
 
 
 def _outputs(rs: RuleSet) -> set:
@@ -640,6 +723,14 @@ def _scatter(col, header_row, title, excel_rows, values, kind) -> ColumnWrite:
     return ColumnWrite(col, header_row, title, first, out, kind)
 
 
+def _due_value(rs: RuleSet, d, v):
+    """A due date counted from a date (a next contact from the last contact) is a day: it
+    is due all that day, not overdue from its midnight."""
+    if isinstance(v, dt.datetime) and v.time() == dt.time(0) and d.source in rs.fields and rs.fields[d.source].type == "date":
+        return v.date()
+    return v
+
+
 def _days_overdue(rs: RuleSet, runs, ev, as_of: dt.datetime):
     dues = [(rs.tables[n], d) for n in runs for d in rs.tables[n].due]
     if not dues:
@@ -653,6 +744,7 @@ def _days_overdue(rs: RuleSet, runs, ev, as_of: dt.datetime):
                 continue
             if i in settled:
                 continue
+            v = _due_value(rs, d, v)
             if isinstance(v, dt.datetime):
                 # to the minute, never rounded to nothing: 47 minutes late is late
                 secs = (as_of - v).total_seconds()
@@ -665,27 +757,33 @@ def _days_overdue(rs: RuleSet, runs, ev, as_of: dt.datetime):
     return out
 
 
-def _highlights(edit: SheetEdit, rs, runs, col_of, header: Header, excel_rows, next_col):
+def _highlights(edit: SheetEdit, rs, runs, col_of, header: Header, excel_rows, next_col, zh: bool = False):
+    """Rows coloured by an output's `highlight:`, and overdue rows red all along (customers
+    and cases alike). Where both apply the output's colour wins (it comes first): the rule
+    file asked for it, and the days-overdue number still shows on the row."""
     if not excel_rows:
         return
     first_row, last_row = excel_rows[0], excel_rows[-1]
     last_col = max(next_col - 1, max(col_of.values(), default=0))
     first_col = header.first_col
+    rows = []
     for name in runs:
         for o in rs.tables[name].outputs:
             if o.highlight and o.name in col_of:
                 for value, fill in o.highlight.items():
-                    edit.highlights.append(Highlight(col_of[o.name], value, fill, first_row, last_row, first_col, last_col, FONT.get(fill)))
+                    shown = rs.aliases.written(o.name, value, zh) if isinstance(value, str) else value
+                    rows.append(Highlight(col_of[o.name], shown, fill, first_row, last_row, first_col, last_col, FONT.get(fill)))
     if DAYS_OVERDUE in col_of:
         c = col_of[DAYS_OVERDUE]
-        edit.highlights.append(Highlight(c, ">0", OVERDUE_FILL, first_row, last_row, c, c, FONT[OVERDUE_FILL]))
+        rows.append(Highlight(c, ">0", OVERDUE_FILL, first_row, last_row, first_col, last_col, FONT[OVERDUE_FILL]))
+    edit.highlights.extend(rows)
 
 
 def _count(result: SheetResult, rs, runs, name, label, values):
     for n in runs:
         t = rs.tables[n]
         o = t.output(name)
-        if o is None:
+        if o is None or name in {d.calendar for d in t.due}:  # a calendar's name is not worth a count
             continue
         # count first, word later
         raw = Counter(tuple(v) if isinstance(v, list) else v for v in values) if t.is_multi else Counter(values)
@@ -705,61 +803,176 @@ def _row_problem(p: RowProblem, sheet: str, excel_rows, header: Header) -> Probl
     column = header.texts.get(p.name) if p.name else None
     if column is None and p.name:
         column = p.name
-    return Problem(p.message, p.severity, "row", sheet=sheet, row=excel_rows[p.index], column=column, table=p.table, suggestion=p.suggestion)
+    return Problem(p.message, p.severity, "row", sheet=sheet, row=excel_rows[p.index], column=column, table=p.table,
+                   suggestion=p.suggestion or advice(p.message))
 
 
 # ------------------------------------------------------------------ the sheets cxrules owns
+def translator(rs: RuleSet | None, lang: str, report: RecalcReport | None = None) -> Translator:
+    """The catalogue of `lang`, with Chinese headers for the labels and names in messages
+    (the workbook's own where its sheets have them), and value spellings for the values."""
+    if lang == "en" or rs is None:
+        return Translator(lang)
+    seen = {k: v for s in (report.sheets if report else []) for k, v in s.reads.items() if has_cjk(v)}
+    headers = _headers_zh(rs, seen)
+    return Translator(lang, label=lambda s: headers.get(norm_header(s), s),
+                      value=lambda v: rs.aliases.written(None, v, zh=True))
+
+
+def _headers_zh(rs: RuleSet, seen: dict[str, str] | None = None) -> dict[str, str]:
+    """Names, labels and English headers -> the Chinese header of the same column: the one a
+    sheet has (`seen`: name -> header), else the first Chinese one the rules list."""
+    out: dict[str, str] = {}
+    seen = seen or {}
+
+    def add(keys, columns):
+        zh = seen.get(keys[0]) or next((c for c in columns if has_cjk(c)), None)
+        if zh:
+            for k in list(keys) + [c for c in columns if not has_cjk(c)]:
+                out.setdefault(norm_header(k), zh)
+
+    for f in rs.fields.values():
+        add([f.name], f.columns)
+    for t in rs.tables.values():
+        for i in t.inputs:
+            add([i.name, i.label], i.columns)
+        for o in t.outputs:
+            add([o.name, o.label], o.columns)
+        for d in t.due:
+            add([d.name, d.label], d.columns)
+    add([DAYS_OVERDUE], DAYS_OVERDUE_LABELS)
+    return out
+
+
+def _other_names(name: str, lang: str) -> tuple[str, ...]:
+    return tuple(Translator(x)(name) for x in LANGS if x != lang)
+
+
+CHARTS_MAX = 8
+CHART_COLS = 7  # a chart's width in columns (of the default width)
+CHART_ROWS = 10  # and its least height in rows
+CHART_AT = 5  # the column charts start in (F): tables in A-D, a narrow gap in E
+
+
 def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
+    """The CX summary: what was computed where, the colours' meaning, what is due per
+    channel (or owner), and counts per tier and level, each table with its chart beside
+    it; labels in column A, figures right beside them, all within a laptop screen's width."""
+    lang = report.language
+    tr = translator(rs, lang, report)
+    zh = lang == "zh"
+    rows: list[list] = []
+    formats: dict[tuple[int, int], CellFormat] = {}
+    row_formats: dict[int, CellFormat] = {}
+    charts: list[BarChart] = []
     bold = CellFormat(bold=True)
-    rows: list[list] = [["CX summary"], ["Workbook", os.path.basename(report.path)],
-                        ["As of", report.as_of], ["Rules", _rules_folder(rs)], []]
-    formats = {(0, 0): CellFormat(bold=True)}
-    formats[(2, 1)] = CellFormat(num_fmt="yyyy-mm-dd hh:mm")
-    row_formats = {}
-    charts = []
-    rows.append(["Sheet", "Rows", "Decisions", "Overdue", "Problems"])
-    row_formats[len(rows) - 1] = bold
+
+    def add(row=(), fmt=None) -> int:
+        rows.append(list(row))
+        if fmt is not None:
+            row_formats[len(rows) - 1] = fmt
+        return len(rows) - 1
+
+    def chart(title, top, first, last, series):
+        """A chart level with the table headed at rows[top], its values rows[first..last];
+        the table is padded to the chart's height, tall enough that every bar keeps its label."""
+        if last < first or len(charts) >= CHARTS_MAX:
+            return
+        height = max(CHART_ROWS, last - top + 3, round((last - first + 1) * (1.2 + 0.8 * len(series))) + 5)
+        charts.append(BarChart(title, (first, last, 0), series, anchor=(top, CHART_AT), size=(CHART_COLS, height)))
+        while len(rows) < top + height:
+            add()
+
+    def value(name, v):
+        return tr("(blank)") if v == "(blank)" else rs.aliases.written(name, v, zh)
+
+    add([tr(SUMMARY_SHEET)], CellFormat(bold=True))
+    add([tr("Workbook"), os.path.basename(report.path)])
+    add([tr("As of"), f"{report.as_of:%Y-%m-%d %H:%M}"])  # text: it runs on to the right, beside its label
+    add([tr("Rules"), _rules_folder(rs, tr)])
+    add()
+    add([tr("Sheet"), tr("Rows"), tr("Overdue"), tr("Problems"), None, tr("Decisions")], bold)
     for s in report.sheets:
-        rows.append([s.sheet + (f" {s.region}" if s.region else ""), s.rows, ", ".join(s.decisions), s.overdue, s.problems])
-    rows.append([])
-    for s in report.sheets:
-        for label, counts in s.counts.items():
-            rows.append([f"{s.sheet}: {label}", "Count"] + (["Total"] if label in s.sums else []))
-            row_formats[len(rows) - 1] = bold
-            start = len(rows)
-            for value, n in sorted(counts.items(), key=_count_order(rs, label)):
-                row = [value, n]
-                if label in s.sums:
-                    try:
-                        row.append(float(value) * n)
-                    except ValueError:
-                        row.append(None)
-                rows.append(row)
-            end = len(rows) - 1
-            if end >= start and len(charts) < 4:
-                charts.append(BarChart(f"{s.sheet}: {label}", (start, end, 0), [ChartSeries(start, end, 1, "Count")],
-                                       anchor=(1 + 18 * len(charts), 7), size=(8, 16)))
-            rows.append([])
-    rows.append(["Legend"])
-    row_formats[len(rows) - 1] = bold
+        add([s.sheet + (f" {s.region}" if s.region else ""), s.rows, s.overdue, s.problems, None, ", ".join(s.decisions)])
+    add()
+
+    # what the colours on the sheets mean, before anything else needs them
+    add([tr("Legend")], bold)
     for t in rs.tables.values():
         if not any(t.name in s.decisions for s in report.sheets):
             continue
         for o in t.outputs:
-            for value, fill in o.highlight.items():
-                rows.append([f"{o.label} {display(value)}", "row coloured"])
-                formats[(len(rows) - 1, 0)] = CellFormat(fill=fill, font_color=FONT.get(fill))
-    rows.append(["Days overdue > 0", "a deadline or contact date has passed"])
-    formats[(len(rows) - 1, 0)] = CellFormat(fill=OVERDUE_FILL, font_color=FONT[OVERDUE_FILL])
-    return NewSheet(SUMMARY_SHEET, rows, formats=formats, row_formats=row_formats, charts=charts)
+            for v, fill in o.highlight.items():
+                i = add([f"{tr.label(o.label)} {value(o.name, display(v))}", tr("the row is coloured")])
+                formats[(i, 0)] = CellFormat(fill=fill, font_color=FONT.get(fill))
+    i = add([f"{tr.label(DAYS_OVERDUE_LABELS[0])} > 0", tr("a deadline or contact date has passed: the row is red")])
+    formats[(i, 0)] = CellFormat(fill=OVERDUE_FILL, font_color=FONT[OVERDUE_FILL])
+    add()
+
+    # due today and this week, per channel (contacts) or owner (cases)
+    for s in report.sheets:
+        for due_label, d in s.due.items():
+            if not d["counts"]:
+                continue
+            by = d["by"]
+            head = tr.fmt("{sheet}: {label_due}, per {label_by}", sheet=s.sheet, label_due=due_label, label_by=by) if by else \
+                tr.fmt("{sheet}: {label_due}", sheet=s.sheet, label_due=due_label)
+            top = add([head], bold)
+            add([tr.label(by) if by else "", tr("Overdue"), tr("Due today"), tr("Due this week")], bold)
+            first = len(rows)
+            name = _output_name(rs, by)
+            for g, (late, today, week) in sorted(d["counts"].items(), key=lambda kv: (-kv[1][2], -kv[1][1], kv[0])):
+                add([value(name, g), late, today, week])
+            last = len(rows) - 1
+            totals = [sum(c[k] for c in d["counts"].values()) for k in range(3)]
+            i = add([tr("Total")] + totals, bold)
+            chart(head, top, first, last, [ChartSeries(first, last, 2, tr("Due today")), ChartSeries(first, last, 3, tr("Due this week"))])
+            add()
+
+    # counts per tier, level, ... as of today
+    for s in report.sheets:
+        for label, counts in s.counts.items():
+            head = tr.fmt("{sheet}: {label}", sheet=s.sheet, label=label)
+            top = add([head, tr("Count")] + ([tr("Total")] if label in s.sums else []), bold)
+            first = len(rows)
+            name = _output_name(rs, label)
+            for v, n in sorted(counts.items(), key=_count_order(rs, label)):
+                row = [value(name, v), n]
+                if label in s.sums:
+                    try:
+                        row.append(float(v) * n)
+                    except ValueError:
+                        row.append(None)
+                add(row)
+            last = len(rows) - 1
+            chart(head, top, first, last, [ChartSeries(first, last, 1, tr("Count"))])
+            add()
+    # Labels set column A (a heading alone on its row runs on to the right), the tables'
+    # headings B-D; file names, paths and the decisions run on to the right too.
+    widths = {0: min(max(text_width(str(r[0])) for r in rows if len(r) > 1 and r[0] is not None) * 1.1 + 1, 36)}
+    for j in (1, 2, 3):
+        widths[j] = max([text_width(str(rows[k][j])) * 1.1 + 1 for k in row_formats if len(rows[k]) > j and rows[k][j]] + [10])
+    widths[4] = 2
+    return NewSheet(tr(SUMMARY_SHEET), rows, widths=widths, formats=formats, row_formats=row_formats, charts=charts,
+                    fit_width=True, also=_other_names(SUMMARY_SHEET, lang))
 
 
-def _rules_folder(rs: RuleSet) -> str:
+def _output_name(rs: RuleSet, label: str | None) -> str | None:
+    for t in rs.tables.values():
+        for o in t.outputs:
+            if o.label == label:
+                return o.name
+    return None
+
+
+def _rules_folder(rs: RuleSet, tr: Translator | None = None) -> str:
     files = sorted(set(rs.files))
     if not files:
         return ""
     folder = os.path.dirname(os.path.commonprefix(files)) if len(files) > 1 else files[0]
-    return f"{folder or '.'} ({len(files)} files)" if len(files) > 1 else folder
+    if len(files) == 1:
+        return folder
+    return tr.fmt("{path} ({n} files)", path=folder or ".", n=len(files)) if tr else f"{folder or '.'} ({len(files)} files)"
 
 
 def _count_order(rs: RuleSet, label: str):
@@ -781,15 +994,38 @@ def _count_order(rs: RuleSet, label: str):
     return key
 
 
-def issues_sheet(report: RecalcReport) -> NewSheet:
-    rows: list[list] = [["Sheet", "Row", "Column", "Severity", "Problem", "What to do"]]
-    for p in report.problems[:MAX_ISSUES_ON_SHEET]:
-        rows.append([p.sheet or p.file, p.row, p.column, p.severity, p.message, p.suggestion])
-    if len(report.problems) > MAX_ISSUES_ON_SHEET:
-        rows.append([None, None, None, "note", f"{len(report.problems) - MAX_ISSUES_ON_SHEET} more problems are not listed", None])
+ISSUES_HEAD = ["Sheet", "Row", "Column", "Severity", "Problem", "What to do"]
+ISSUES_WIDTHS = {0: 14, 1: 8, 2: 18, 3: 9, 4: 60, 5: 50}  # Problem and What to do wrap: fits a laptop screen
+
+
+def issues_sheet(report: RecalcReport, rs: RuleSet | None = None) -> NewSheet:
+    """Every problem with where it is and what to do, in the workbook's language. Problems
+    the writer finds (formulas kept, long texts) join the list just before it is written."""
+    tr = translator(rs, report.language, report)
+    # every column wraps (and so aligns to the top), so a row's cells line up with its long texts
+    ns = NewSheet(tr(ISSUES_SHEET), _issue_rows(report.problems, tr), widths=dict(ISSUES_WIDTHS),
+                  row_formats={0: CellFormat(bold=True)}, col_formats={j: CellFormat(wrap=True) for j in ISSUES_WIDTHS},
+                  freeze_rows=1, autofilter=True, fit_width=True, also=_other_names(ISSUES_SHEET, report.language))
+
+    def complete(written: list[Problem]) -> None:
+        if written:
+            ns.rows = _issue_rows(report.problems + written, tr)
+
+    ns.complete = complete
+    return ns
+
+
+def _issue_rows(problems: list[Problem], tr: Translator) -> list[list]:
+    rows: list[list] = [[tr(h) for h in ISSUES_HEAD]]
+    for p in problems[:MAX_ISSUES_ON_SHEET]:
+        todo = p.suggestion or advice(p.message)
+        rows.append([p.sheet or p.file, p.row, p.column, tr(p.severity), tr(p.message), tr(todo)])
+    if len(problems) > MAX_ISSUES_ON_SHEET:
+        n = len(problems) - MAX_ISSUES_ON_SHEET
+        rows.append([None, None, None, tr("note"), tr(f"{n} more problems are not listed"), tr("run cxrules recalc with --json to see them all")])
     if len(rows) == 1:
-        rows.append([None, None, None, None, "No problems found", None])
-    return NewSheet(ISSUES_SHEET, rows, row_formats={0: CellFormat(bold=True)}, freeze_rows=1, autofilter=True)
+        rows.append([None, None, None, None, tr("No problems found"), tr("nothing to do")])
+    return rows
 
 
 # ------------------------------------------------------------------ proposing a mapping

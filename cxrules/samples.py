@@ -159,6 +159,15 @@ ARCHETYPES = [
     ("regular", None, "Regular"),  # the rest
 ]
 RECORDED_TIER = {arch: tier for arch, _share, tier in ARCHETYPES}
+# The values a Chinese team writes: spellings the bundled rules list under `values:`
+ZH_VALUES = {
+    "VIP": "贵宾客户", "High value": "高价值客户", "Potential": "潜力客户", "New": "新客户", "Churn risk": "流失风险客户",
+    "Regular": "普通客户", "Urgent": "紧急", "Complex": "复杂", "Normal": "一般", "Minor": "轻微",
+    "Complaint": "投诉", "Question": "咨询", "Repair": "维修", "Open": "待处理", "In progress": "处理中",
+    "Resolved": "已解决", "Closed": "已关闭", "Money loss": "资金损失", "Faulty product": "产品故障",
+    "Failed service": "服务失误", "Neglect": "怠慢",
+}
+ZH_KEYS = ("previous_tier", "severity", "tier", "kind", "status", "failure")
 CADENCE = {"VIP": 14, "High value": 7, "Potential": 7, "New": 3, "Churn risk": 7, "Regular": 90}
 
 
@@ -405,7 +414,7 @@ def _plan_cases(lang: str):
         ("date-as-text", "opened_at", lambda v: (f"{v:%Y/%m/%d} {v.hour}:{v.minute:02d}", v)),
         ("bad-date", "opened_at", text("yesterday pm", "昨天下午")),
         ("blank", "opened_at", None),
-        ("not-allowed", "severity", text("Urgnet", "紧急")),
+        ("not-allowed", "severity", text("Urgnet", "特急")),
         ("blank", "severity", None),
         ("blank", "status", None),
         ("text-number", "prior_complaints", text("n/a", "无")),
@@ -490,6 +499,11 @@ def build_sample(seed: int = SEED, lang: str = "en", as_of: dt.datetime = AS_OF,
     book.cases_header_row = 1
     customers, tiers = _customers(rng, lang, n_customers, as_of.date())
     cases = _cases(rng, lang, n_cases, as_of, customers, tiers)
+    if lang == "zh":  # a Chinese team writes its values in Chinese too
+        for row in customers + cases:
+            for key in ZH_KEYS:
+                if row.get(key) in ZH_VALUES:
+                    row[key] = ZH_VALUES[row[key]]
     sheets = SHEETS[lang]
     book.bad = _plant(rng, customers, _plan_customers(lang, as_of), CUSTOMER_COLUMNS, sheets["customers"],
                       book.customers_header_row + 1, lang, _fits_customer)
@@ -628,11 +642,12 @@ def _render(book: SampleBook) -> bytes:
     sev_rng = f"{case_ref}!${col['severity']}${ch + 1}:${col['severity']}${ch + len(book.cases)}"
     status_rng = f"{case_ref}!${col['status']}${ch + 1}:${col['status']}${ch + len(book.cases)}"
     n_ids = sum(1 for r in book.customers if r["customer_id"] is not None)
-    n_open = sum(1 for r in book.cases if isinstance(r["status"], str) and r["status"].casefold() in ("open", "in progress"))
+    word = (lambda v: ZH_VALUES[v]) if book.lang == "zh" else (lambda v: v)  # noqa: E731
+    n_open = sum(1 for r in book.cases if isinstance(r["status"], str) and r["status"].casefold() in (word("Open").casefold(), word("In progress").casefold()))
     summary = [
         (labels["customers"], Formula(f"COUNTA({id_rng})", n_ids)),
         (labels["cases"], Formula(f"COUNTA({case_ref}!${col['case_id']}${ch + 1}:${col['case_id']}${ch + len(book.cases)})", len(book.cases))),
-        (labels["open"], Formula(f'COUNTIF({status_rng},"Open")+COUNTIF({status_rng},"In progress")', n_open)),
+        (labels["open"], Formula(f'COUNTIF({status_rng},"{word("Open")}")+COUNTIF({status_rng},"{word("In progress")}")', n_open)),
     ]
     for k, (label, f) in enumerate(summary, r0 + 1):
         notes.cell(row=k, column=1, value=label)
@@ -641,7 +656,7 @@ def _render(book: SampleBook) -> bytes:
     s0 = r0 + len(summary) + 2
     notes.cell(row=s0, column=1, value=labels["by_severity"]).font = bold
     notes.cell(row=s0, column=2, value=labels["count"]).font = bold
-    for k, sev in enumerate(SEVERITIES, s0 + 1):
+    for k, sev in enumerate(map(word, SEVERITIES), s0 + 1):
         n = sum(1 for r in book.cases if isinstance(r["severity"], str) and r["severity"].casefold() == sev.casefold())
         notes.cell(row=k, column=1, value=sev)
         put(notes, k, 2, Formula(f"COUNTIF({sev_rng},A{k})", n), "int")

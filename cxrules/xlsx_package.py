@@ -5,6 +5,7 @@ writer of the workbook chose, and a part we do not change keeps its bytes.
 """
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import zipfile
 
@@ -72,6 +73,7 @@ class Package:
         self.changed: dict[str, object] = {}  # existing part -> new bytes or chunks
         self.removed: set[str] = set()
         self.new_parts: dict[str, object] = {}  # name -> bytes or iterable of bytes
+        self.renamed: dict[str, str] = {}  # sheet names changed: old -> new (app.xml titles follow)
         pr = child(self.wb.root, NS_MAIN, "workbookPr")
         self.date1904 = pr is not None and (pr.get("date1904") or "0").lower() in ("1", "true")
 
@@ -149,6 +151,18 @@ class Package:
         self.wb.dirty = True
         return rid, sheet_id
 
+    def rename_sheet(self, sheet, name: str):
+        """A sheet cxrules made, renamed (its own sheet, in the workbook's language now)."""
+        sheets = child(self.wb.root, NS_MAIN, "sheets")
+        for el in children(sheets, NS_MAIN, "sheet") if sheets is not None else []:
+            if el.get("name") == sheet.name:
+                el.set("name", name)
+                self.wb.dirty = True
+        self.renamed[sheet.name] = name
+        k = next(k for k, s in enumerate(self.sheets) if s is sheet)
+        self.sheets[k] = dataclasses.replace(sheet, name=name)
+        return self.sheets[k]
+
     # defined names
     def defined_names(self) -> list:
         dn = child(self.wb.root, NS_MAIN, "definedNames")
@@ -187,24 +201,31 @@ class Package:
                 self.add_part(p.name, p.to_bytes(), None)
 
 
-def update_app_titles(app: XmlPart, worksheet_names: list[str], added: list[str]) -> bool:
-    """docProps/app.xml lists sheet titles; add ours to the worksheet group. False: left alone."""
+def update_app_titles(app: XmlPart, worksheet_names: list[str], added: list[str], renamed: dict | None = None) -> bool:
+    """docProps/app.xml lists sheet titles; add ours to the worksheet group and follow
+    renamed ones (worksheet_names: the names after renaming). False: left alone."""
     from .xmlparts import NS_EXT_PROPS
 
     root = app.root
     hp, tp = child(root, NS_EXT_PROPS, "HeadingPairs"), child(root, NS_EXT_PROPS, "TitlesOfParts")
-    if hp is None or tp is None or not added:
+    if hp is None or tp is None or not (added or renamed):
         return False
     hv, tv = child(hp, NS_VT, "vector"), child(tp, NS_VT, "vector")
     if hv is None or tv is None:
         return False
     variants = children(hv, NS_VT, "variant")
     titles = children(tv, NS_VT, "lpstr")
+    for t in titles:
+        if renamed and t.text in renamed:
+            t.text = renamed[t.text]
+            app.dirty = True
+    if not added:
+        return app.dirty
     start = 0
     for k in range(0, len(variants) - 1, 2):
         cnt = variants[k + 1].find(q(NS_VT, "i4"))
         if cnt is None or not (cnt.text or "").strip().isdigit():
-            return False
+            return app.dirty
         n = int(cnt.text.strip())
         if start + n > len(titles):  # counts that do not add up: leave the titles to Excel
             return False
@@ -222,7 +243,7 @@ def update_app_titles(app: XmlPart, worksheet_names: list[str], added: list[str]
             app.dirty = True
             return True
         start += n
-    return False
+    return app.dirty
 
 
 def verify_written(path, written: set[str], src) -> None:

@@ -13,7 +13,10 @@ Choices:
 - Overwriting a formula cell drops calcChain.xml (Excel rebuilds it) rather than editing
   it: its entries inherit sheet ids from the entry before, so removing one is fragile.
 - Sheets we make carry a hidden sheet-local defined name (MARKER); only those are
-  replaced on the next run, a person's sheet of the same name never is.
+  replaced on the next run, a person's sheet of the same name never is. One made under
+  its name in another language (NewSheet.also) is renamed, not made twice.
+- An edited sheet's header row is frozen and printed on every page only where the sheet
+  has no pane and no print titles: a sheet's views and page setup are the person's.
 """
 from __future__ import annotations
 
@@ -85,6 +88,7 @@ class ColumnWrite:
     kind: str = "general"
     width: float | None = None  # column width for a new column (None: from header and kind)
     num_fmt: str | None = None  # number format for numbers (None: the cell's own, dates cleared)
+    wrap: bool = False  # a new column's texts wrap (longer than its width)
 
 
 @dataclass
@@ -113,6 +117,9 @@ class SheetEdit:
     # header cells (row, col) of every column cxrules owns on the sheet after this write,
     # recorded in the workbook (OWNED_NAME); None leaves the record as it is
     owned: set[tuple[int, int]] | None = None
+    # the data's header row: frozen on screen and printed on every page, unless the sheet
+    # already has a pane or print titles (those are the person's, never changed)
+    header_row: int | None = None
 
 
 @dataclass(frozen=True)
@@ -153,9 +160,15 @@ class NewSheet:
     widths: dict[int, float] | None = None  # None: fitted to the contents
     formats: dict[tuple[int, int], CellFormat] = field(default_factory=dict)  # (i, j)
     row_formats: dict[int, CellFormat] = field(default_factory=dict)  # i -> format for the row
-    freeze_rows: int = 0
+    freeze_rows: int = 0  # also printed on every page
     autofilter: bool = False  # filter buttons on rows[0]
     charts: list[BarChart] = field(default_factory=list)
+    col_formats: dict[int, CellFormat] = field(default_factory=dict)  # j -> format of the column's cells
+    fit_width: bool = False  # printed landscape, one page wide
+    also: tuple[str, ...] = ()  # its names in other languages: a sheet an earlier run made under one is this one
+    # called with the writer's problems about the edited sheets just before this sheet is
+    # written, so an Issues sheet lists them too
+    complete: Any = None
 
 
 @dataclass
@@ -276,12 +289,51 @@ def get_attr(tag: bytes, name: bytes) -> bytes | None:
     return m.group(1) if m else None
 
 
-def _text_width(s: str) -> float:
+def text_width(s: str) -> float:
+    """Width in Excel's character units: CJK and other wide characters count double."""
     return sum(2 if ord(ch) > 0x2E7F else 1 for ch in s)
 
 
 def _kind_width(kind: str) -> float:
     return {"date": 11, "datetime": 17, "duration": 10}.get(kind, 0)
+
+
+# ------------------------------------------------------------------ sheet views
+MAX_FROZEN = 10  # a header further down would freeze half a laptop screen: not frozen
+_SHEETVIEWS = re.compile(rb"<sheetViews\b[^>]*?(?:/>|>.*?</sheetViews>)", re.S)
+_SHEETVIEW = re.compile(rb"<sheetView\b[^>]*?(/?)>")
+_AFTER_VIEWS = re.compile(rb"<(?:sheetFormatPr|cols|sheetData)\b")
+
+
+def freeze_header(head: bytes, row: int) -> bytes:
+    """The sheet's head with rows 1..row frozen, when the person has no pane of their own.
+
+    The sheet's views are the person's: a view that already has a pane (frozen or split),
+    or that is scrolled down (its top-left cell below row 1), is left exactly as it is.
+    """
+    pane = b'<pane ySplit="%d" topLeftCell="A%d" activePane="bottomLeft" state="frozen"/>' % (row, row + 1)
+    m = _SHEETVIEWS.search(head)
+    if m is None:
+        at = _AFTER_VIEWS.search(head)
+        if at is None:
+            return head
+        views = b'<sheetViews><sheetView workbookViewId="0">' + pane + b"</sheetView></sheetViews>"
+        return head[: at.start()] + views + head[at.start() :]
+    views = m.group(0)
+    if b"<pane" in views:
+        return head
+
+    def add(v):
+        tag = v.group(0)
+        top = get_attr(tag, b"topLeftCell")
+        if top and re.sub(rb"^[A-Z]+", b"", top) not in (b"1", b""):
+            return tag
+        if v.group(1):  # <sheetView .../>
+            return tag[:-2] + b">" + pane + b"</sheetView>"
+        return tag + pane
+
+    new = _SHEETVIEW.sub(add, views)
+    return head[: m.start()] + new + head[m.end() :]
 
 
 # ------------------------------------------------------------------ sheet rewriting
@@ -349,7 +401,8 @@ class SheetRewriter:
             self.warned.add(col)
             self.report.problems.append(Problem(
                 f"a text in column {col_letter(col)} (row {row}) is longer than Excel's {MAX_TEXT} characters; it was cut",
-                WARNING, "text-too-long", sheet=self.name, row=row, column=col_letter(col)))
+                WARNING, "text-too-long", sheet=self.name, row=row, column=col_letter(col),
+                suggestion="shorten that result in the rule file; Excel cannot hold a longer text in one cell"))
 
     def cell(self, row: int, col: int, c: ColumnWrite, v, is_header: bool, base: int) -> bytes | None:
         if v.__class__ is str and len(v) > MAX_TEXT:
@@ -384,9 +437,14 @@ class SheetRewriter:
             n = c.col + 1
             if any(lo <= n <= hi for lo, hi in existing) or any(k == n for k, _ in new_cols):
                 continue
-            w = c.width or max(_text_width(c.header) * 1.1 + 2, _kind_width(c.kind))
-            if w > 9.5 or c.width:
-                new_cols.append((n, b'<col min="%d" max="%d" width="%s" customWidth="1"/>' % (n, n, _num(round(min(w, 80), 2)).encode())))
+            w = c.width or max(text_width(c.header) * 1.1 + 2, _kind_width(c.kind))
+            style = b""
+            if c.wrap:  # the column's cells take the style of its <col>
+                st = self.styles.cell_format(CellFormat(wrap=True), None)
+                self.col_ranges.append((c.col, c.col, st))
+                style = b' style="%d"' % st
+            if w > 9.5 or c.width or c.wrap:
+                new_cols.append((n, b'<col min="%d" max="%d" width="%s"%s customWidth="1"/>' % (n, n, _num(round(min(w, 80), 2)).encode(), style)))
         if new_cols:
             if m:
                 inner = m.group(1)
@@ -405,6 +463,8 @@ class SheetRewriter:
                     r1, c1, r2, c2 = self.lo, self.min_col, self.hi, max(self.col_set)
                 nr = range_ref(min(r1, self.lo), min(c1, self.min_col), max(r2, self.hi), max(c2, max(self.col_set)))
                 head = head[: dm.start(1)] + nr.encode() + head[dm.end(1) :]
+        if self.edit.header_row and self.edit.header_row <= MAX_FROZEN:
+            head = freeze_header(head, self.edit.header_row)
         return head
 
     # -- rows
@@ -1112,7 +1172,8 @@ def extend_tables(zin: zipfile.ZipFile, tables: list[Table], edit: SheetEdit, sh
                     report.problems.append(Problem(
                         f"column {col_letter(cw.col)} is column '{old}' of table '{t.name}'; its header was kept "
                         f"(not changed to '{cw.header}') so formulas that name it keep working",
-                        WARNING, "table-header-kept", sheet=sheet, row=r1, column=col_letter(cw.col)))
+                        WARNING, "table-header-kept", sheet=sheet, row=r1, column=col_letter(cw.col),
+                        suggestion="nothing to do: the results are in that column under the table's own name"))
                     cw.header = None
                 continue
             if cw.col != c2 + 1:
@@ -1122,7 +1183,8 @@ def extend_tables(zin: zipfile.ZipFile, tables: list[Table], edit: SheetEdit, sh
             if cw.header.strip().casefold() in {n.strip().casefold() for n in names} or not cw.header.strip():
                 report.problems.append(Problem(
                     f"the new column '{cw.header}' was not added to table '{t.name}': the table already has a column of that name",
-                    WARNING, "table-duplicate-header", sheet=sheet, row=r1, column=col_letter(cw.col)))
+                    WARNING, "table-duplicate-header", sheet=sheet, row=r1, column=col_letter(cw.col),
+                    suggestion="rename the table's own column of that name, then run again"))
                 continue
             names.append(cw.header)
             added.append(cw.header)
@@ -1179,9 +1241,16 @@ def _auto_widths(rows: list[list], sample: int = 2000) -> dict[int, float]:
         for j, v in enumerate(row):
             if v is None:
                 continue
-            n = _text_width(display(v)) if not isinstance(v, (dt.date, dt.time)) else 16 if isinstance(v, dt.datetime) else 10
+            n = text_width(display(v)) if not isinstance(v, (dt.date, dt.time)) else 16 if isinstance(v, dt.datetime) else 10
             w[j] = max(w.get(j, 0), n)
     return {j: min(max(n * 1.1 + 2, 8), 60) for j, n in w.items() if n * 1.1 + 2 > 8.43}
+
+
+def _lines(v, width: float) -> int:
+    """Lines a wrapped text takes in a column `width` characters wide (an estimate)."""
+    if not isinstance(v, str) or not v:
+        return 1
+    return sum(max(1, math.ceil(text_width(part) / width)) for part in v.split("\n"))
 
 
 def _need(v) -> str:
@@ -1200,11 +1269,15 @@ def _need(v) -> str:
 def new_sheet_styles(ns: NewSheet, styles: Styles) -> dict:
     """Every style the sheet needs, made now: styles.xml is written before the sheet."""
     cache: dict = {}
-    fmts, rfmts = ns.formats, ns.row_formats
+    fmts, rfmts, cfmts = ns.formats, ns.row_formats, ns.col_formats
+    for fmt in cfmts.values():
+        cache.setdefault((fmt, "keep"), styles.cell_format(fmt, None))
     for i, row in enumerate(ns.rows):
         rf = rfmts.get(i)
         for j, v in enumerate(row):
             fmt = fmts.get((i, j), rf) if fmts else rf
+            if fmt is None and cfmts:
+                fmt = cfmts.get(j)
             key = (fmt, _need(v))
             if key not in cache:
                 cache[key] = styles.cell_format(fmt, None if key[1] == "keep" else key[1])
@@ -1220,16 +1293,26 @@ def new_sheet_xml(ns: NewSheet, cache: dict, date1904: bool, drawing_rid: str | 
     rows = ns.rows
     width = max((len(r) for r in rows), default=0)
     dim = range_ref(1, 0, max(len(rows), 1), max(width - 1, 0))
-    head = [_WS_OPEN, f'<dimension ref="{dim}"/><sheetViews><sheetView workbookViewId="0">']
+    fit = '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>' if ns.fit_width else ""
+    head = [_WS_OPEN, f'{fit}<dimension ref="{dim}"/><sheetViews><sheetView workbookViewId="0">']
     if ns.freeze_rows:
         top = cell_ref(ns.freeze_rows + 1, 0)
         head.append(f'<pane ySplit="{ns.freeze_rows}" topLeftCell="{top}" activePane="bottomLeft" state="frozen"/><selection pane="bottomLeft" activeCell="{top}" sqref="{top}"/>')
     head.append('</sheetView></sheetViews><sheetFormatPr defaultRowHeight="15"/>')
     widths = ns.widths if ns.widths is not None else _auto_widths(rows)
-    if widths:
-        head.append("<cols>" + "".join(f'<col min="{j + 1}" max="{j + 1}" width="{_num(round(w, 2))}" customWidth="1"/>' for j, w in sorted(widths.items())) + "</cols>")
+    cfmts = ns.col_formats
+    if widths or cfmts:
+        cols = []
+        for j in sorted(set(widths) | set(cfmts)):
+            w = widths.get(j, 8.43)
+            st = cache[(cfmts[j], "keep")] if j in cfmts else 0
+            style = f' style="{st}"' if st else ""
+            cols.append(f'<col min="{j + 1}" max="{j + 1}" width="{_num(round(w, 2))}"{style} customWidth="1"/>')
+        head.append("<cols>" + "".join(cols) + "</cols>")
     head.append("<sheetData>")
     yield "".join(head).encode("utf-8")
+    # wrapped columns: rows tall enough for their text (not every program fits them on opening)
+    wrapped = [(j, max(widths.get(j, 8.43) - 1, 1)) for j, f in cfmts.items() if f.wrap]
     fmts, rfmts = ns.formats, ns.row_formats
     extra: dict[int, list[int]] = {}
     for (i, j) in fmts:
@@ -1246,6 +1329,8 @@ def new_sheet_xml(ns: NewSheet, cache: dict, date1904: bool, drawing_rid: str | 
         for j in js:
             v = row[j] if j < len(row) else None
             fmt = fmts.get((i, j), rf) if fmts else rf
+            if fmt is None and cfmts:
+                fmt = cfmts.get(j)
             enc = encode(v, "general", date1904)
             if enc is None:
                 if fmt is None:
@@ -1257,8 +1342,10 @@ def new_sheet_xml(ns: NewSheet, cache: dict, date1904: bool, drawing_rid: str | 
             s = cache[(fmt, _need(v))]
             sa = f' s="{s}"' if s else ""
             cells.append(f'<c r="{letters[j]}{r}"{sa}{t}>{inner}</c>')
+        lines = max([_lines(row[j], w) for j, w in wrapped if j < len(row)] + [1]) if wrapped else 1
+        ht = f' ht="{15 * lines}" customHeight="1"' if lines > 1 else ""
         if cells:
-            out.append(f'<row r="{r}">' + "".join(cells) + "</row>")
+            out.append(f'<row r="{r}"{ht}>' + "".join(cells) + "</row>")
         if len(out) >= 2000:
             yield "".join(out).encode("utf-8")
             out = []
@@ -1266,6 +1353,8 @@ def new_sheet_xml(ns: NewSheet, cache: dict, date1904: bool, drawing_rid: str | 
     if ns.autofilter and rows:
         tail.append(f'<autoFilter ref="{range_ref(1, 0, len(rows), max(width - 1, 0))}"/>')
     tail.append('<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>')
+    if ns.fit_width:
+        tail.append('<pageSetup orientation="landscape" fitToWidth="1" fitToHeight="0"/>')
     if drawing_rid:
         tail.append(f'<drawing r:id="{drawing_rid}"/>')
     tail.append("</worksheet>")
@@ -1427,6 +1516,20 @@ def _record_owned(pkg: Package, sh: Sheet, owned: set[tuple[int, int]]) -> None:
         pkg.add_defined_name(OWNED_NAME, value, sh.index)
 
 
+PRINT_TITLES = "_xlnm.Print_Titles"
+
+
+def _print_titles(pkg: Package, sh: Sheet, row: int, replace: bool) -> None:
+    """Print row `row` on every page. A person's print titles are kept unless `replace`
+    (sheets cxrules makes): they are part of the page setup the person chose."""
+    mine = [d for d in pkg.defined_names() if d.get("name") == PRINT_TITLES and d.get("localSheetId") == str(sh.index)]
+    if mine and not replace:
+        return
+    for d in mine:
+        pkg.remove_defined_name(d)
+    pkg.add_defined_name(PRINT_TITLES, f"{_quote_sheet(sh.name)}!${row}:${row}", sh.index, hidden=False)
+
+
 _S_ATTR = re.compile(rb'<(?:\w+:)?c\b[^>]*?\ss="(\d+)"')
 
 
@@ -1482,12 +1585,16 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
     check_not_open(dst)
     report = WriteReport()
     merged: dict[str, SheetEdit] = {}
+    headers: dict[str, set] = {}
     for e in edits:
         m = merged.setdefault(e.sheet, SheetEdit(e.sheet))
         m.columns.extend(copy.copy(c) for c in e.columns)
         m.highlights.extend(e.highlights)
         if e.owned is not None:
             m.owned = (m.owned or set()) | set(e.owned)
+        headers.setdefault(e.sheet, set()).add(e.header_row)
+    for name, rows in headers.items():  # ranges stacked on a sheet: no one header to freeze
+        merged[name].header_row = rows.pop() if len(rows) == 1 else None
     for e in merged.values():
         _check_edit(e, f"{src}: sheet '{e.sheet}'")
     tmp = None
@@ -1547,9 +1654,14 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                 _report_kept_formulas(rw.formulas_kept, sh.name, report)
                 if e.owned is not None:
                     _record_owned(pkg, sh, e.owned)
+                if e.header_row:
+                    _print_titles(pkg, sh, e.header_row, replace=False)
             zscratch.close()
 
             # 3. sheets we make
+            for ns in new_sheets:
+                if ns.complete is not None:
+                    ns.complete(list(report.problems))
             if new_sheets:
                 _add_new_sheets(pkg, list(new_sheets), styles, report)
 
@@ -1616,6 +1728,27 @@ def _replace(tmp: str, dst: Path, src: Path) -> None:
     files.replace(tmp, dst, src)
 
 
+def _free_name(asked: str, names_used: set[str], report: WriteReport) -> str:
+    """`asked`, or 'asked (2)' and so on when a person's sheet has that name (said once)."""
+    name, n = asked, 2
+    while name.casefold() in names_used:
+        suffix = f" ({n})"
+        name = asked[: 31 - len(suffix)] + suffix
+        n += 1
+    if name != asked:
+        report.problems.append(Problem(
+            f"the workbook already has its own sheet '{asked}', so cxrules wrote '{name}'",
+            WARNING, "sheet-name-taken", sheet=name,
+            suggestion=f"rename your sheet '{asked}' if cxrules should use that name; nothing else to do"))
+    return name
+
+
+def _named_as(name: str, asked: str) -> bool:
+    """Is `name` what _free_name gives for `asked` (itself, or with ' (n)' after it)?"""
+    m = re.fullmatch(r"(.*) \(\d+\)", name)
+    return name.casefold() == asked.casefold() or (m is not None and asked.casefold().startswith(m.group(1).casefold()))
+
+
 def _add_new_sheets(pkg: Package, new_sheets: list[NewSheet], styles: Styles, report: WriteReport) -> None:
     names_used = {s.name.casefold() for s in pkg.sheets}
     marked: dict[str, int] = {}  # asked name (casefolded) -> sheet index
@@ -1629,8 +1762,16 @@ def _add_new_sheets(pkg: Package, new_sheets: list[NewSheet], styles: Styles, re
     for ns in new_sheets:
         asked = _clean_sheet_name(ns.name)
         idx = marked.get(asked.casefold())
+        for other in ns.also:  # made by an earlier run in another language
+            if idx is None:
+                idx = marked.get(_clean_sheet_name(other).casefold())
         sheet = pkg.sheets[idx] if idx is not None and idx < len(pkg.sheets) else None
         if sheet is not None and sheet.kind == "worksheet" and sheet.part:
+            if not _named_as(sheet.name, asked):  # an earlier run's name in another language
+                names_used.discard(sheet.name.casefold())
+                name = _free_name(asked, names_used, report)
+                names_used.add(name.casefold())
+                sheet = pkg.rename_sheet(sheet, name)
             name, part, index = sheet.name, sheet.part, sheet.index
             # our sheet from an earlier run: drop its drawing and charts, and its names
             old_rels = pkg.read_part(rels_path(part))
@@ -1643,19 +1784,10 @@ def _add_new_sheets(pkg: Package, new_sheets: list[NewSheet], styles: Styles, re
             if rels_path(part) in pkg.names:
                 pkg.removed.add(rels_path(part))
             for d in pkg.defined_names():
-                if d.get("localSheetId") == str(index) and d.get("name") in (MARKER, "_xlnm._FilterDatabase"):
+                if d.get("localSheetId") == str(index) and d.get("name") in (MARKER, "_xlnm._FilterDatabase", PRINT_TITLES):
                     pkg.remove_defined_name(d)
         else:
-            name = asked
-            n = 2
-            while name.casefold() in names_used:
-                suffix = f" ({n})"
-                name = asked[: 31 - len(suffix)] + suffix
-                n += 1
-            if name != asked:
-                report.problems.append(Problem(
-                    f"the workbook already has its own sheet '{asked}', so cxrules wrote '{name}'",
-                    WARNING, "sheet-name-taken", sheet=name))
+            name = _free_name(asked, names_used, report)
             names_used.add(name.casefold())
             part = _next_name({p.casefold() for p in pkg.taken()}, "xl/worksheets/sheet%d.xml")
             index = len(pkg.sheets)
@@ -1668,6 +1800,8 @@ def _add_new_sheets(pkg: Package, new_sheets: list[NewSheet], styles: Styles, re
             width = max(len(r) for r in ns.rows)
             ref = f"{_quote_sheet(name)}!$A$1:${col_letter(max(width - 1, 0))}${len(ns.rows)}"
             pkg.add_defined_name("_xlnm._FilterDatabase", ref, index)
+        if ns.freeze_rows:
+            pkg.add_defined_name(PRINT_TITLES, f"{_quote_sheet(name)}!$1:${ns.freeze_rows}", index, hidden=False)
         drawing_rid = None
         if ns.charts:
             taken = {p.casefold() for p in pkg.taken()}
@@ -1684,11 +1818,11 @@ def _add_new_sheets(pkg: Package, new_sheets: list[NewSheet], styles: Styles, re
             pkg.add_part(rels_path(part), sheet_rels.to_bytes(), None)
         pkg.add_part(part, new_sheet_xml(ns, new_sheet_styles(ns, styles), pkg.date1904, drawing_rid), CT_WORKSHEET)
     app_rel = next((r for r in parse_rels(read_text(pkg.zin, "_rels/.rels") or "", "") if r.type.endswith("/extended-properties")), None)
-    if app_added and app_rel and app_rel.part in pkg.names:
+    if (app_added or pkg.renamed) and app_rel and app_rel.part in pkg.names:
         try:
             app = pkg.read_part(app_rel.part)
         except WorkbookError:
             app = None  # a damaged app.xml is the writer's; Excel rebuilds the titles
         ws_names = [s.name for s in pkg.sheets if s.kind == "worksheet" and s.name not in app_added]
-        if app is not None and update_app_titles(app, ws_names, app_added):
+        if app is not None and update_app_titles(app, ws_names, app_added, pkg.renamed):
             pkg.changed[app_rel.part] = app.to_bytes()

@@ -138,5 +138,29 @@ def test_a_case_one_minute_past_its_deadline_is_overdue_everywhere(tmp_path, eva
     assert any(f"${col}2>0" in (r.formula or [""])[0] for r in rules)  # the red test, true for 1/1440
     assert rep.sheets[0].overdue == 1
     summary = [list(r) for r in book["CX summary"].iter_rows(values_only=True)]
-    head = next(i for i, r in enumerate(summary) if r[:5] == ["Sheet", "Rows", "Decisions", "Overdue", "Problems"])
-    assert summary[head + 1][0] == "Cases" and summary[head + 1][3] == 1
+    head = next(i for i, r in enumerate(summary) if r[:4] == ["Sheet", "Rows", "Overdue", "Problems"])
+    assert summary[head + 1][0] == "Cases" and summary[head + 1][2] == 1
+    by_owner = next(i for i, r in enumerate(summary) if r[0] == "Cases: Respond by, per Owner")
+    assert summary[by_owner + 1][:4] == ["Owner", "Overdue", "Due today", "Due this week"]
+    assert summary[by_owner + 2][:4] == ["Management", 1, 0, 0]
+
+
+def test_a_contact_due_today_is_due_not_overdue(tmp_path, evaluator):
+    """Next contact is a day: at 10:00 on that day it is due today, not overdue."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Customers"
+    ws.append(["Customer", "Last purchase", "Orders 12m", "Spend 12m", "Last contact"])
+    row = {"last_purchase": dt.datetime(2026, 11, 1), "frequency": 1, "monetary": 100, "last_contact": dt.datetime(2026, 1, 1)}
+    every = evaluator.evaluate([row], ["contact"], AS_OF).columns["every"][0]
+    last = dt.datetime.combine(AS_OF.date(), dt.time()) - dt.timedelta(seconds=every.total_seconds())
+    ws.append(["A", row["last_purchase"], 1, 100, last])
+    path = tmp_path / "today.xlsx"
+    wb.save(path)
+    rep = recalc(path, evaluator, as_of=AS_OF)
+    got = [list(r) for r in openpyxl.load_workbook(path)["Customers"].iter_rows(values_only=True)]
+    nxt = got[1][got[0].index("Next contact")]
+    assert (nxt.date() if isinstance(nxt, dt.datetime) else nxt) == AS_OF.date()
+    assert got[1][got[0].index("Days overdue")] is None and rep.sheets[0].overdue == 0
+    counts = rep.sheets[0].due["Next contact"]["counts"]
+    assert sum(c[0] for c in counts.values()) == 0 and sum(c[1] for c in counts.values()) == 1

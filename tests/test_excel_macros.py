@@ -128,7 +128,8 @@ def test_recalculate_writes_values_number_formats_and_colours():
     assert by_formula[lvl + "=3"]["start_row"] == 1 and by_formula[lvl + "=3"]["row_count"] == 3
     late_col = chr(65 + c_late)
     overdue = by_formula[f"=AND(ISNUMBER(INDEX(${late_col}:${late_col},ROW())),INDEX(${late_col}:${late_col},ROW())>0)"]
-    assert overdue["args"][0]["fill_color"] == "#ffc7ce" and overdue["start_column"] == c_late
+    assert overdue["args"][0]["fill_color"] == "#ffc7ce" and overdue["start_column"] == 0  # the whole row
+    assert overdue["column_count"] == by_formula[lvl + "=3"]["column_count"] > c_late
 
 
 def test_recalculate_adds_summary_and_issues_sheets_and_says_what_it_did():

@@ -194,7 +194,8 @@ def test_bad_cells_are_row_problems_and_other_rows_compute(tmp_path):
     assert tiers[:6] == ["High value", None, "High value", "High value", None, None]
     issues = values(p, "Issues")
     assert issues[0] == ["Sheet", "Row", "Column", "Severity", "Problem", "What to do"]
-    assert ["Customers", 3, "Orders 12m", "error", "'many' is not a number", None] in issues
+    assert ["Customers", 3, "Orders 12m", "error", "'many' is not a number",
+            "type a number (1200, 1,200.50 or ¥1200), or clear the cell if it is not known"] in issues
     r = run("recalc", p, "--as-of", AS_OF, "--rules", RULES, "--dayfirst", "--json")
     probs = {(x["row"], x["column"]): x for x in json.loads(r.output)["reports"][0]["problems"]}
     assert probs[(6, "Last purchase")]["severity"] == "warning"

@@ -36,8 +36,8 @@ from . import files
 from .package_guard import vet_package
 from .problems import WARNING, Problem
 from .values import Duration, display
-from .xlsx_package import Package, add_rel, new_rels, rel_target, update_app_titles, verify_written
-from .xmlparts import PartError, main_prefix, unprefix, unprefix_stream
+from .xlsx_package import Package, add_rel, check_failed, new_rels, rel_target, update_app_titles, verify_written
+from .xmlparts import PartError, WellFormed, main_prefix, unprefix, unprefix_stream
 from .xlsx_read import (
     NS_MAIN,
     OWNED_NAME,
@@ -1639,8 +1639,22 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                 try:
                     with zin.open(sh.part) as fin, zscratch.open(zi, "w", force_zip64=big) as w:
                         chunks = iter(lambda: fin.read(8 << 20), b"")
-                        rw.run(unprefix_stream(chunks, prefix) if prefix else chunks, w.write)
+                        checker = WellFormed(sh.part)  # parsed as it is written: no second read
+
+                        def sink(b, w=w, checker=checker):
+                            w.write(b)
+                            checker.feed(b)
+
+                        try:
+                            rw.run(unprefix_stream(chunks, prefix) if prefix else chunks, sink)
+                            checker.close()
+                        except PartError as e:
+                            if e.args[0].startswith(f"part {sh.part} would not"):
+                                raise check_failed(src, str(e)) from None
+                            raise
                 except WorkbookError as e:
+                    if str(e).startswith(f"{src}: "):  # already says which file
+                        raise
                     raise WorkbookError(f"{src}: {e}") from None
                 except PartError as e:
                     raise WorkbookError(f"{src}: sheet '{sh.name}' cannot be rewritten ({e}); open the workbook in Excel and save it, then try again") from None
@@ -1697,7 +1711,7 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                         _write_part(zout, name, data, None)
                 fout.flush()
                 os.fsync(fout.fileno())
-            verify_written(tmp, set(edited) | set(pkg.changed) | set(pkg.new_parts), src)
+            verify_written(tmp, set(edited) | set(pkg.changed) | set(pkg.new_parts), src, frozenset(edited))
             _replace(tmp, dst, src)
             tmp = None
     except WorkbookError:

@@ -177,6 +177,34 @@ def unprefix(data: bytes, ns: str = NS_MAIN) -> bytes:
 
 
 # ------------------------------------------------------------------ checking what we wrote
+class WellFormed:
+    """The same check fed piece by piece, as a part is written (no second read)."""
+
+    def __init__(self, name: str):
+        import xml.parsers.expat
+
+        self.name = name
+        self._expat = xml.parsers.expat
+        self.parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
+
+    def _fail(self, e) -> PartError:
+        if isinstance(e, self._expat.ExpatError):
+            return PartError(f"part {self.name} would not be well-formed XML ({self._expat.ErrorString(e.code)}, line {e.lineno})")
+        return PartError(f"part {self.name} would not be readable XML ({e})")
+
+    def feed(self, data: bytes) -> None:
+        try:
+            self.parser.Parse(data, False)
+        except (self._expat.ExpatError, LookupError, ValueError) as e:
+            raise self._fail(e) from None
+
+    def close(self) -> None:
+        try:
+            self.parser.Parse(b"", True)
+        except (self._expat.ExpatError, LookupError, ValueError) as e:
+            raise self._fail(e) from None
+
+
 def check_well_formed(chunks, name: str) -> None:
     """Parse the part's bytes with namespaces checked (an unbound prefix is an error, as it
     is for Excel); PartError naming the part if they are not well-formed XML."""

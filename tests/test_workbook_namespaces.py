@@ -212,3 +212,19 @@ def test_a_writer_bug_fails_safe_with_the_original_untouched(tmp_path, evaluator
             "(mismatched tag, line 2)), so the workbook was not changed; please report this with the workbook") in r.output
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["book.xlsx"]  # no temp file left
+
+
+def test_a_sheet_rewrite_bug_fails_safe_too(tmp_path, evaluator, monkeypatch):
+    """The rewritten sheet is parsed as it is written."""
+    from cxrules import xlsx_write
+    from cxrules.workbook import WorkbookError
+
+    path = _openpyxl_book(tmp_path / "book.xlsx")
+    before = path.read_bytes()
+    real = xlsx_write.SheetRewriter.tail
+    monkeypatch.setattr(xlsx_write.SheetRewriter, "tail", lambda self, tail: real(self, tail).replace(b"</worksheet>", b"</sheet>"))
+    with pytest.raises(WorkbookError) as e:
+        recalc(path, evaluator, as_of=AS_OF)
+    assert str(e.value) == (f"{path}: the result failed its own check (part xl/worksheets/sheet1.xml would not be well-formed XML "
+                            "(mismatched tag, line 1)), so the workbook was not changed; please report this with the workbook")
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["book.xlsx"]

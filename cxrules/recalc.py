@@ -895,6 +895,14 @@ def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
     for s in report.sheets:
         add([s.sheet + (f" {s.region}" if s.region else ""), s.rows, s.overdue, s.problems, None, ", ".join(s.decisions)])
     add()
+    if report.not_run:  # decisions that apply but could not run: their earlier results are stale
+        add([tr("Did not run")], bold)
+        add([tr("Sheet"), tr("Decision"), None, None, None, tr("Why")], bold)
+        red = CellFormat(fill=OVERDUE_FILL, font_color=FONT[OVERDUE_FILL])
+        for p in report.not_run:
+            i = add([p.sheet, p.table, None, None, None, tr(p.message)])
+            formats[(i, 0)] = red
+        add()
 
     # what the colours on the sheets mean, before anything else needs them
     add([tr("Legend")], bold)

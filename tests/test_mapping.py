@@ -183,3 +183,40 @@ def test_the_recalculate_button_reads_the_settings_sheet(excel_env, evaluator):
     body = [a for a in book.json()["actions"] if a["func"] == "setValues" and a["sheet_position"] == 0
             and a["start_column"] == c and a["start_row"] == 1]
     assert [r[0] for r in body[-1]["values"]] == _want_tiers(evaluator, CRM_ROWS)
+
+
+def test_the_summary_says_which_decisions_did_not_run(tmp_path):
+    from cxrules.samples import write_sample
+
+    path = write_sample(tmp_path / "s.xlsx", 2026, "en", n_customers=100, n_cases=40)
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Customers"]
+    col = next(c for c in ws[3] if c.value == "Spend 12m")  # under a title and a blank row
+    col.value = "Spend 12m (CNY)"
+    wb.save(path)
+    r = run("recalc", path, "--as-of", AS_OF, "--rules", RULES)
+    assert r.exit_code == 1
+    summary = _sheet(path, "CX summary")
+    at = next(i for i, row in enumerate(summary) if row[0] == "Did not run")
+    assert summary[at + 1][:2] == ["Sheet", "Decision"] and summary[at + 1][5] == "Why"
+    assert [(row[0], row[1]) for row in summary[at + 2:at + 4]] == [("Customers", "tier"), ("Customers", "contact")]
+    assert summary[at + 2][5].startswith("decision 'tier' did not run on this sheet: no column for Spend in the last 12 months")
+    issues = _sheet(path, "Issues")
+    assert any(row[4] and row[4].startswith("decision 'tier' did not run") and row[5] for row in issues)
+
+
+def test_a_chinese_crm_export_is_mapped_and_computed(tmp_path, evaluator):
+    head = ["客户名称", "最近下单日期", "订单数", "年消费金额", "首次下单日期", "上次联系日期"]
+    path = _book(tmp_path / "zh.xlsx", head, CRM_ROWS, "客户导出")
+    r = run("map", path, "--rules", RULES)
+    assert r.exit_code == 0, r.output
+    got = {row[0]: row[1] for row in _sheet(path, "CX settings")[1:]}
+    assert got["最近下单日期"] == "last_purchase" and got["订单数"] == "frequency" and got["年消费金额"] == "monetary"
+    r = run("recalc", path, "--as-of", AS_OF, "--rules", RULES)
+    assert r.exit_code == 0, r.output
+    g = _sheet(path, "客户导出")
+    assert "客户层级" in g[0]  # Chinese headers get Chinese result columns
+    tiers = [row[g[0].index("客户层级")] for row in g[1:]]
+    ev = Evaluator(rulesets.load_or_raise(RULES))
+    want = _want_tiers(ev, CRM_ROWS)
+    assert [ev.rs.aliases.written("tier", t, True) for t in want] == tiers

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from . import __version__
 from .evaluation import Evaluator, RowProblem, now_in
 from .files import check_destination
 from .loader import COLOURS
@@ -611,7 +612,7 @@ def _row_problem(p: RowProblem, sheet: str, excel_rows, header: Header) -> Probl
 def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
     bold = CellFormat(bold=True)
     rows: list[list] = [["CX summary"], ["Workbook", os.path.basename(report.path)],
-                        ["As of", report.as_of], ["Rules", _rules_folder(rs)], []]
+                        ["As of", report.as_of], ["Rules", _rules_folder(rs)], ["cxrules", __version__], []]
     formats = {(0, 0): CellFormat(bold=True)}
     formats[(2, 1)] = CellFormat(num_fmt="yyyy-mm-dd hh:mm")
     row_formats = {}

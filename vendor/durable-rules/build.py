@@ -9,11 +9,12 @@ Then:  pip install --find-links vendor/durable-rules/dist cxrules   (or -e . fro
 
 Steps: `pip download --no-binary :all: --no-deps durable-rules==2.0.28` (kept in dist/ and checked
 against its SHA-256), unpack, `git apply` (or `patch -p1`) durable-rules-2.0.28.patch, then
-`pip wheel`. The C compiler gets the user's CFLAGS, else Python's own (-O2/-O3), plus gcc 14's
-default errors on Linux and macOS (-Werror=implicit-function-declaration
--Werror=incompatible-pointer-types -Werror=int-conversion), so code that newer compilers refuse
-fails here too. The line that compiled the Python binding is printed, and the build log kept
-in dist/. Run it with the Python the wheel is for (a venv's python is fine).
+`pip wheel`. The C compiler gets the user's CFLAGS, else Python's own (-O2/-O3: the patch keeps
+them), and, through CPPFLAGS as in the release workflow (cibuildwheel.toml), gcc 14's default
+errors on Linux and macOS (-Werror=implicit-function-declaration -Werror=incompatible-pointer-types
+-Werror=int-conversion), so code that newer compilers refuse fails here too. The line that
+compiled the Python binding is printed, and the build log kept in dist/. Run it with the Python
+the wheel is for (a venv's python is fine).
 """
 from __future__ import annotations
 
@@ -112,14 +113,12 @@ def apply_patch(tree: Path) -> None:
         raise BuildError("the patch did not apply: src/rulespy/rules.c still calls PyEval_CallObject")
 
 
-def cflags(strict: bool = True) -> str:
-    """The user's CFLAGS, else Python's own; plus gcc 14's default errors (not for MSVC)."""
-    base = os.environ.get("CFLAGS")
-    if base is None:
-        base = sysconfig.get_config_var("CFLAGS") or ""
+def build_env(strict: bool = True) -> dict:
+    """The environment of the build: gcc 14's default errors added to CPPFLAGS (MSVC reads neither)."""
+    env = dict(os.environ)
     if strict and sys.platform != "win32":
-        base = f"{base} {STRICT}".strip()
-    return base
+        env["CPPFLAGS"] = f"{env.get('CPPFLAGS', '')} {STRICT}".strip()
+    return env
 
 
 def tag() -> str:
@@ -143,18 +142,18 @@ def wheel(out: Path = DIST, force: bool = False, strict: bool = True) -> Path:
             print(f"durable-rules {VERSION} (patched) for {tag()}: {w} (already built; --force to build again)")
             return w
     log = out / f"build-{tag()}-{sys.platform}.log"
-    flags = cflags(strict)
+    env = build_env(strict)
+    flags = " ".join(f"{k}='{env[k]}'" for k in ("CFLAGS", "CPPFLAGS") if k in env) or "Python's own flags"
     with tempfile.TemporaryDirectory() as tmp:
         tree = source(Path(tmp) / "src")
         wheels = Path(tmp) / "wheels"
-        env = dict(os.environ, CFLAGS=flags)
         p = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "-v", "-w", str(wheels), str(tree)],
                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         text = p.stdout.decode(errors="replace")
         log.write_text(text, encoding="utf-8")
         if p.returncode:
             errors = [ln.strip() for ln in text.splitlines() if " error" in ln or "error:" in ln]
-            raise BuildError(f"durable-rules did not build for Python {sys.version.split()[0]} with CFLAGS '{flags}'; "
+            raise BuildError(f"durable-rules did not build for Python {sys.version.split()[0]} with {flags}; "
                              f"full log: {log}\n" + "\n".join(errors[-15:]))
         built = next(wheels.glob("*.whl"))
         dst = out / built.name
@@ -210,15 +209,11 @@ def cross_check(strict: bool = True, patch: bool = True) -> None:
             so = ext / ("durable_rules_engine" + sysconfig.get_config_var("EXT_SUFFIX"))
             run(zig + ["-shared", "-Wl,--allow-shlib-undefined"] + [str(o) for o in objs] + ["-o", str(so)],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            probe = ("import durable_rules_engine as e, json; "
-                     "h = e.create_ruleset('probe', json.dumps({'r': {'all': [{'m': {'x': 1}}]}})); "
-                     "e.assert_event(h, json.dumps({'id': 1, 'x': 1})); "
-                     "a = e.start_action(h); assert a and '\"r\"' in a[1], a; print('ok')")
-            r = subprocess.run([sys.executable, "-c", probe], cwd=ext, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=dict(os.environ, PYTHONPATH=str(ext)))
-            if r.returncode or r.stdout.strip() != "ok":
+            r = subprocess.run([sys.executable, str(HERE / "smoke.py")], cwd=ext, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(ext), str(tree / "libpy")])))
+            if r.returncode:
                 raise BuildError(f"the clang build for this Python does not run: {r.stdout.strip()[-2000:]}")
-            print(f"  {'linux (this Python)':<20} engine and Python binding compiled, {so.name} imported and ran a rule: ok")
+            print(f"  {'linux (this Python)':<20} engine and Python binding compiled, {so.name} linked; smoke.py: ok")
 
 
 def _compile(cc, flags, sources, out: Path) -> list[Path]:

@@ -108,13 +108,24 @@ def rules_check(rules=None) -> Check:
     return Check("rules", found)
 
 
+def addin_locations(appdata: Path) -> list[Path]:
+    """Where xlwings addin install puts the add-in: the user's XLSTART, or (--glob) Excel's own."""
+    places = [appdata / "Microsoft" / "Excel" / "XLSTART"]
+    for var in ("ProgramFiles", "ProgramFiles(x86)"):
+        root = os.environ.get(var)
+        if root:
+            places += [Path(root) / "Microsoft Office" / "root" / "Office16" / "XLSTART", Path(root) / "Microsoft Office" / "Office16" / "XLSTART"]
+    return [p / ADDIN_FILE for p in places]
+
+
 def addin_checks(appdata: Path, home: Path, required: bool, xlwings: Check) -> list[Check]:
-    addin = appdata / "Microsoft" / "Excel" / "XLSTART" / ADDIN_FILE
+    places = addin_locations(appdata)
+    addin = next((p for p in places if p.is_file()), None)
     install = "run install.cmd of the cxrules bundle (docs/install.md), or: xlwings addin install --file cxrules.xlam"
-    if not addin.is_file():
+    if addin is None:
         if required:
-            return [Check("Excel add-in", f"not installed ({addin} is missing)", ok=False, fix=install)]
-        return [Check("Excel add-in", f"not installed ({addin}); needed only for Excel: {install}")]
+            return [Check("Excel add-in", f"not installed ({places[0]} is missing)", ok=False, fix=install)]
+        return [Check("Excel add-in", f"not installed ({places[0]}); needed only for Excel: {install}")]
     out = [Check("Excel add-in", f"installed: {addin}")]
     if xlwings.found.startswith("not installed"):
         out.append(Check("xlwings", "the add-in is installed but this Python has no xlwings", ok=False,
@@ -124,22 +135,24 @@ def addin_checks(appdata: Path, home: Path, required: bool, xlwings: Check) -> l
 
 
 def read_conf(path: Path) -> dict[str, str]:
-    """xlwings settings file: one `"KEY","VALUE"` a line."""
+    """xlwings settings file: one `"KEY","VALUE"` a line; keys casefolded (xlwings ignores their case)."""
     out = {}
-    try:
-        text = path.read_text(encoding="utf-8-sig")
+    try:  # the add-in reads it in the ANSI code page
+        text = path.read_text(encoding="mbcs" if sys.platform == "win32" else "utf-8-sig")
     except (OSError, UnicodeDecodeError):
         return out
     for line in text.splitlines():
         key, sep, value = line.strip().partition('","')
         if sep:
-            out[key.strip('"')] = value.strip('"')
+            out[key.strip('"').casefold()] = value.strip('"')
     return out
 
 
 def interpreter_check(home: Path) -> Check:
     conf = home / ".cxrules" / CONF_NAME
-    interpreter = read_conf(conf).get("Interpreter_Win")
+    interpreter = read_conf(conf).get("interpreter_win")
+    if interpreter:  # the add-in expands %VARIABLES%
+        interpreter = os.path.expandvars(interpreter)
     if not interpreter:
         found = shutil.which("pythonw")
         if not found:

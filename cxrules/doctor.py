@@ -46,7 +46,7 @@ def run(rules=None, excel: bool = False, windows: bool | None = None, appdata=No
     if windows:
         appdata = Path(appdata or os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
         home = Path(home or os.environ.get("USERPROFILE") or Path.home())
-        checks.extend(addin_checks(appdata, home, excel, checks[3]))
+        checks.extend(addin_checks(appdata, home, excel))
     else:
         checks.append(Check("Excel add-in", "not checked: the add-in is for Excel on Windows (docs/excel.md)", info=True))
     return checks
@@ -118,7 +118,7 @@ def addin_locations(appdata: Path) -> list[Path]:
     return [p / ADDIN_FILE for p in places]
 
 
-def addin_checks(appdata: Path, home: Path, required: bool, xlwings: Check) -> list[Check]:
+def addin_checks(appdata: Path, home: Path, required: bool) -> list[Check]:
     places = addin_locations(appdata)
     addin = next((p for p in places if p.is_file()), None)
     install = "run install.cmd of the cxrules bundle (docs/install.md), or: xlwings addin install --file cxrules.xlam"
@@ -127,7 +127,7 @@ def addin_checks(appdata: Path, home: Path, required: bool, xlwings: Check) -> l
             return [Check("Excel add-in", f"not installed ({places[0]} is missing)", ok=False, fix=install)]
         return [Check("Excel add-in", f"not installed ({places[0]}); needed only for Excel: {install}")]
     out = [Check("Excel add-in", f"installed: {addin}")]
-    if xlwings.found.startswith("not installed"):
+    if _dist_version("xlwings") is None:
         out.append(Check("xlwings", "the add-in is installed but this Python has no xlwings", ok=False,
                          fix=f'{_pip()} install "xlwings=={ADDIN_XLWINGS}"'))
     out.append(interpreter_check(home))

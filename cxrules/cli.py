@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import rulesets
+from . import __version__, rulesets
 from .problems import CxError, RuleSetError
 
 RULES_HELP = "Rule file or folder (default: ./rules, else the bundled rules)."
@@ -52,7 +52,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="cxrules")
+@click.version_option(__version__, prog_name="cxrules")
 def cli():
     """Customer-experience rules as decision tables, for Excel workbooks."""
 
@@ -329,6 +329,67 @@ def sample(folder, seed):
     Path(folder).mkdir(parents=True, exist_ok=True)
     for p in write_samples(folder, seed):
         _echo(str(p))
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(), default="rules")
+@click.option("--force", is_flag=True, help="Write into an existing folder, replacing rule files of the same names (others are kept).")
+def init(folder, force):
+    """Copy the bundled rule files into FOLDER (default: ./rules) to edit them.
+
+    Commands run in the folder that holds ./rules use those rules.
+    """
+    import shutil
+
+    src = rulesets.bundled_rules_dir()
+    dst = Path(folder)
+    names = [p.name for p in sorted(src.glob("*.yaml"))]
+    if not names:
+        raise click.ClickException(f"this cxrules has no bundled rules in {src}; reinstall it (docs/install.md)")
+    if dst.exists() and not dst.is_dir():
+        raise click.ClickException(f"{dst} is a file, not a folder; give a folder name")
+    if dst.is_dir():
+        if dst.resolve() == src.resolve():
+            raise click.ClickException(f"{dst} is the bundled rules folder itself; give another folder")
+        if any(dst.iterdir()) and not force:
+            raise click.ClickException(f"{dst} already exists and is not empty; nothing was written. Give a new folder, "
+                                       f"or add --force to replace the bundled rule files in it (other files are kept)")
+    try:
+        dst.mkdir(parents=True, exist_ok=True)
+        for n in names:
+            shutil.copyfile(src / n, dst / n)
+    except OSError as e:
+        raise click.ClickException(f"could not write the rules into {dst}: {e.strerror or e}") from None
+    click.echo(f"wrote {len(names)} rule files into {dst}: {', '.join(names)}")
+    shown = str(dst) if " " not in str(dst) else f'"{dst}"'
+    click.echo(f"Edit them (docs/rules.md), then: cxrules check {shown} && cxrules test {shown}")
+
+
+@cli.command()
+@click.option("--rules", type=click.Path(), help=RULES_HELP)
+@click.option("--excel", is_flag=True, help="Also require the Excel add-in (Windows).")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+def doctor(rules, excel, as_json):
+    """Check this installation: Python, the rule engine, xlwings, the rules, the Excel add-in.
+
+    Says what to do about each problem. Exits 0 only when all is well.
+    """
+    from .doctor import run
+
+    checks = run(rules, excel=excel)
+    problems = [c for c in checks if not c.ok]
+    if as_json:
+        click.echo(json.dumps({"ok": not problems, "checks": [c.to_dict() for c in checks]}, ensure_ascii=False, indent=2))
+    else:
+        width = max(len(c.topic) for c in checks)
+        for c in checks:
+            mark = "ok" if c.ok and not c.info else ("--" if c.ok else "PROBLEM")
+            click.echo(f"{mark:<8} {c.topic:<{width}}  {c.found}")
+            if c.fix:
+                click.echo(f"{'':<8} {'':<{width}}  what to do: {c.fix}")
+        n = len(problems)
+        click.echo("All is well." if not n else f"{n} problem{'' if n == 1 else 's'} found; each says what to do.")
+    sys.exit(1 if problems else 0)
 
 
 class _Progress:

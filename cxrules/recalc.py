@@ -21,6 +21,7 @@ from typing import Callable
 
 from .advice import advice
 from .aliases import has_cjk
+from . import __version__
 from .evaluation import Evaluator, RowProblem, now_in
 from .files import check_destination
 from .i18n import Translator
@@ -890,6 +891,7 @@ def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
     add([tr("Workbook"), os.path.basename(report.path)])
     add([tr("As of"), f"{report.as_of:%Y-%m-%d %H:%M}"])  # text: it runs on to the right, beside its label
     add([tr("Rules"), _rules_folder(rs, tr)])
+    add(["cxrules", __version__])
     add()
     add([tr("Sheet"), tr("Rows"), tr("Overdue"), tr("Problems"), None, tr("Decisions")], bold)
     for s in report.sheets:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import files
+from . import __version__, files
 from .package_guard import vet_package
 from .problems import WARNING, Problem
 from .values import Duration, display
@@ -63,6 +63,7 @@ from .xlsx_read import (
 KINDS = ("number", "text", "date", "datetime", "boolean", "duration", "general")
 MAX_ROW, MAX_COL = 1048576, 16384
 MARKER = "_cxrules_made"  # hidden sheet-local defined name on sheets cxrules made
+VERSION_NAME = "_cxrules_version"  # hidden workbook-level defined name: the cxrules that wrote the workbook
 CT_WORKSHEET = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
 CT_DRAWING = "application/vnd.openxmlformats-officedocument.drawing+xml"
 CT_CHART = "application/vnd.openxmlformats-officedocument.drawingml.chart+xml"
@@ -1688,6 +1689,7 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                     pkg.add_part(part, data, CT_STYLES)
                 else:
                     pkg.changed[styles_rel.part] = data
+            _record_version(pkg)
             pkg.finish()
 
             # 5. assemble beside the destination, then move it over
@@ -1735,6 +1737,19 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
         if scratch is not None:
             scratch.close()
     return report
+
+
+def _record_version(pkg: Package) -> None:
+    """One workbook-level VERSION_NAME holding this cxrules' version, the last defined name
+    (names of our sheets are re-added on each run: after them, a rerun writes the same bytes)."""
+    value = '"' + __version__ + '"'
+    names = pkg.defined_names()
+    mine = [d for d in names if (d.get("name") or "").casefold() == VERSION_NAME and d.get("localSheetId") is None]
+    if len(mine) == 1 and mine[0] is names[-1] and mine[0].text == value:
+        return
+    for d in mine:
+        pkg.remove_defined_name(d)
+    pkg.add_defined_name(VERSION_NAME, value)
 
 
 def _replace(tmp: str, dst: Path, src: Path) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("xlwings", reason="the Excel layer needs xlwings 0.37.8, which needs Python 3.11+")
+
 from cxrules import excel
 
 ADDIN = Path(__file__).resolve().parents[1] / "addin"

@@ -7,6 +7,8 @@ import datetime as dt
 import shutil
 
 import pytest
+
+pytest.importorskip("xlwings", reason="the Excel layer needs xlwings 0.37.8, which needs Python 3.11+")
 import xlwings as xw
 
 from cxrules import excel, rulesets

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-import xlwings as xw
 from click.testing import CliRunner
 
 from books import make_book, sheet_values
 
-from cxrules import excel, rulesets
+from cxrules import rulesets
 from cxrules.cli import cli
 from cxrules.evaluation import Evaluator
 from cxrules.mapping import Entry, parse_option, read_settings, similarity
@@ -149,6 +148,9 @@ def _iso(d):
 
 @pytest.fixture
 def excel_env(monkeypatch):
+    xw = pytest.importorskip("xlwings", reason="the Excel layer needs xlwings 0.37.8, which needs Python 3.11+")
+    from cxrules import excel
+
     monkeypatch.setenv("XLWINGS_LICENSE_KEY", "noncommercial")
     if "remote" not in [e.name for e in xw.engines]:
         from xlwings.pro import _xlremote
@@ -156,7 +158,7 @@ def excel_env(monkeypatch):
         xw.engines.add(xw.Engine(impl=_xlremote.engine))
     monkeypatch.setenv("CXRULES_RULES", str(RULES))
     monkeypatch.setattr(excel, "now_in", lambda tz: AS_OF_DT)
-    yield
+    yield xw, excel
     if hasattr(xw.Book, "_mock_caller"):
         del xw.Book._mock_caller
 
@@ -168,6 +170,7 @@ def _xl_sheet(name, rows):
 
 
 def test_the_recalculate_button_reads_the_settings_sheet(excel_env, evaluator):
+    xw, excel = excel_env
     settings = [["Header", "Reads as"], ["Last order date", "last_purchase"], ["Number of orders", "frequency"],
                 ["Total spend 2025", "monetary"], ["First order date", "first_purchase"], ["Last contacted", "last_contact"]]
     book = xw.Book(json={"client": "Microsoft Office Scripts", "version": xw.__version__,

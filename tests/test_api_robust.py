@@ -127,7 +127,8 @@ def test_nan_is_a_problem_of_its_row_only(ev, column, value, message):
 
 def test_pandas_blanks_nan_and_nat_are_problems_and_the_readme_recipe_avoids_them(ev):
     pd = pytest.importorskip("pandas")
-    df = pd.DataFrame({"spend": [6000, None], "tier": ["VIP", None], "joined": pd.to_datetime(["2026-01-05", None])})
+    # the blanks pandas itself puts in (pandas 2 keeps None in a text column, pandas 3 makes it NaN)
+    df = pd.DataFrame({"spend": [6000, float("nan")], "tier": ["VIP", float("nan")], "joined": pd.to_datetime(["2026-01-05", None])})
     r = ev.evaluate(df.to_dict("records"), "offer", AS_OF)
     assert errors_of(r) == [(1, "spend", "NaN is not a number; use None for a blank cell"),
                                  (1, "tier", "NaN is not text; use None for a blank cell"),

@@ -19,10 +19,9 @@ D = dt.datetime(2026, 11, 13)  # a date-formatted cell: COM hands a datetime
 
 
 @pytest.fixture(autouse=True)
-def com_and_bundled_rules(monkeypatch, tmp_path):
+def com_and_bundled_rules(monkeypatch):
     com.com_engine(monkeypatch)
     monkeypatch.setenv("CXRULES_RULES", str(rulesets.bundled_rules_dir()))
-    monkeypatch.setenv("USERPROFILE", str(tmp_path / "profile"))  # no add-in settings file unless a test writes one
     yield
     import xlwings as xw
 
@@ -151,6 +150,7 @@ def test_the_workbook_rules_folder_is_read_at_each_call(tmp_path, monkeypatch):
 
 def test_the_add_in_settings_file_is_read_at_each_call(tmp_path, monkeypatch):
     a, b = _two_rule_folders(tmp_path)
+    monkeypatch.setenv("USERPROFILE", str(tmp_path / "profile"))
     conf = tmp_path / "profile" / ".cxrules" / "cxrules.conf"
     conf.parent.mkdir(parents=True)
     wb = book(sheet("Customers", [["x"]]))

@@ -35,10 +35,9 @@ NOTES = [["Anything", "else"]]
 
 
 @pytest.fixture(autouse=True)
-def setup(monkeypatch, tmp_path):
+def setup(monkeypatch):
     com.com_engine(monkeypatch)
     monkeypatch.setenv("CXRULES_RULES", str(rulesets.bundled_rules_dir()))
-    monkeypatch.setenv("USERPROFILE", str(tmp_path / "profile"))
     monkeypatch.setattr(excel, "now_in", lambda tz: AS_OF)
     yield
     if hasattr(xw.Book, "_mock_caller"):

@@ -97,6 +97,16 @@ def _formula(self):
     return tuple(out)
 
 
+def _range_api(self):
+    """The remote engine's Range.api without rebuilding (and hashing) the whole sheet's
+    values at each call: a range is a cheap handle in COM too, and the book's values do
+    not change while a macro runs (writes are only recorded)."""
+    values = self.sheet.api.get("_cx_values")
+    if values is None:
+        values = self.sheet.api["_cx_values"] = tuple(tuple(r) for r in self.sheet.api["values"])
+    return _xlremote.get_range_api.__wrapped__(values, self.arg1, self.arg2)
+
+
 def com_engine(monkeypatch) -> None:
     """The remote engine reads cells and formulas as COM does."""
     monkeypatch.setenv("XLWINGS_LICENSE_KEY", "noncommercial")
@@ -104,6 +114,7 @@ def com_engine(monkeypatch) -> None:
         xw.engines.add(xw.Engine(impl=_xlremote.engine))
     monkeypatch.setattr(_xlremote.Engine, "clean_value_data", staticmethod(com_clean_value_data))
     monkeypatch.setattr(_xlremote.Range, "formula", property(_formula, _xlremote.Range.formula.fset))
+    monkeypatch.setattr(_xlremote.Range, "api", property(_range_api))
 
 
 def sheet(name, rows, *, tables=(), formulas=None):

@@ -22,6 +22,7 @@ import functools
 import inspect
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
@@ -96,9 +97,14 @@ def _conf_file(path: Path) -> dict[str, str]:
 
 
 def user_conf_path() -> Path:
-    """The add-in's settings file, where its GetConfig looks for it."""
-    home = os.environ.get("USERPROFILE") or os.path.expanduser("~")
-    return Path(home) / ".cxrules" / "cxrules.conf"
+    """The add-in's settings file, where its GetConfig looks for it: %USERPROFILE% on
+    Windows, Excel's sandbox folder on the Mac."""
+    profile = os.environ.get("USERPROFILE")
+    if profile:
+        return Path(profile) / ".cxrules" / "cxrules.conf"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Containers" / "com.microsoft.Excel" / "Data" / "cxrules.conf"
+    return Path.home() / ".cxrules" / "cxrules.conf"
 
 
 def _sheet(book, names):
@@ -1043,7 +1049,5 @@ MACROS = (recalculate, flag_overdue, check_rules, reload_rules)
 
 
 if __name__ == "__main__":  # debugging from Python: python -m cxrules.excel BOOK.xlsx
-    import sys
-
     xw.Book(sys.argv[1]).set_mock_caller()
     recalculate()

@@ -179,11 +179,14 @@ def _width(header: str | None, kind: str) -> float:
     return max(10.0, text + 2, {"date": 11, "datetime": 17, "duration": 10}.get(kind, 0))
 
 
-def highlight_formula(h, sheet: str) -> str:
+def highlight_formula(h, sheet: str | None) -> str:
     """The rule as an English formula for a defined name: the tested cell is the one in the
-    formatted cell's row (ROW()), so it does not depend on the active cell."""
+    formatted cell's row (ROW()), so it does not depend on the active cell. A name's
+    references name their sheet; sheet None gives the formula as rules were written
+    before they went through names."""
     col = col_letter(h.test_col)
-    test = f"INDEX({_quote_sheet(sheet)}!${col}:${col},ROW())"
+    where = f"{_quote_sheet(sheet)}!" if sheet is not None else ""
+    test = f"INDEX({where}${col}:${col},ROW())"
     v = h.equals
     if isinstance(v, bool):
         return f"={test}={'TRUE' if v else 'FALSE'}"
@@ -300,10 +303,10 @@ def _set_name(sheet, state: BookState, name: str, refers_to: str) -> Op:
     return op
 
 
-def _earlier_rules(rng, formula: str) -> list:
-    """Conditional formats an earlier run made with this formula, where the engine lists them."""
+def _earlier_rules(rng, formulas: set[str]) -> list:
+    """Conditional formats an earlier run made with one of these formulas, where the engine lists them."""
     try:
-        return [r for r in rng.conditional_formats if getattr(r, "formula", None) == formula]
+        return [r for r in rng.conditional_formats if getattr(r, "formula", None) in formulas]
     except Exception:  # noqa: BLE001 - e.g. xlwings Server books cannot read rules synchronously
         return []
 
@@ -380,7 +383,8 @@ def _highlight_ops(sheet, h, state: BookState) -> list[Op]:
     name = cf_name(h, sheet.name)
     formula = "=" + name  # a bare name: the same text in every Excel language
     ops = [_set_name(sheet, state, name, highlight_formula(h, sheet.name))]
-    ops.extend(r.delete for r in _earlier_rules(rng, formula))
+    legacy = highlight_formula(h, None)  # the rule as earlier versions wrote it
+    ops.extend(r.delete for r in _earlier_rules(rng, {formula, legacy}))
     ops.append(lambda: rng.conditional_formats.add_custom(formula, fill_color="#" + h.fill,
                                                           font_color="#" + h.font_color if h.font_color else None))
     return ops

@@ -107,6 +107,20 @@ def _range_api(self):
     return _xlremote.get_range_api.__wrapped__(values, self.arg1, self.arg2)
 
 
+def _conditional_formats(self):
+    """COM's Range.FormatConditions: the sheet's rules that apply to a cell of the range."""
+    from xlwings.utils import a1_to_tuples
+
+    r1, c1 = self.arg1
+    r2, c2 = self.arg2 or self.arg1
+    mine = []
+    for entry in self.sheet.api.get("cx_rules", []):
+        (a1, b1), (a2, b2) = a1_to_tuples(entry["address"])
+        if not (a2 < r1 or a1 > r2 or b2 < c1 or b1 > c2):
+            mine.append(entry)
+    return _xlremote.ConditionalFormats(self, mine)
+
+
 def com_engine(monkeypatch) -> None:
     """The remote engine reads cells and formulas as COM does."""
     monkeypatch.setenv("XLWINGS_LICENSE_KEY", "noncommercial")
@@ -115,13 +129,16 @@ def com_engine(monkeypatch) -> None:
     monkeypatch.setattr(_xlremote.Engine, "clean_value_data", staticmethod(com_clean_value_data))
     monkeypatch.setattr(_xlremote.Range, "formula", property(_formula, _xlremote.Range.formula.fset))
     monkeypatch.setattr(_xlremote.Range, "api", property(_range_api))
+    monkeypatch.setattr(_xlremote.Range, "conditional_formats", property(_conditional_formats))
 
 
-def sheet(name, rows, *, tables=(), formulas=None):
-    """A sheet of the book: rows of COM values from A1 (None for blank)."""
+def sheet(name, rows, *, tables=(), formulas=None, rules=()):
+    """A sheet of the book: rows of COM values from A1 (None for blank); formulas by
+    (row, 0-based column); conditional formats as (applies-to range, formula)."""
     width = max((len(r) for r in rows), default=0)
     values = [list(r) + [None] * (width - len(r)) for r in rows] or [[]]
-    return {"name": name, "values": values, "pictures": [], "tables": list(tables), "formulas": dict(formulas or {})}
+    return {"name": name, "values": values, "pictures": [], "tables": list(tables), "formulas": dict(formulas or {}),
+            "cx_rules": [{"type": "Custom", "formula": f, "address": ref, "stop_if_true": False} for ref, f in rules]}
 
 
 def table(name, ref, *, totals=False):

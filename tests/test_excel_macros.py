@@ -210,6 +210,19 @@ def test_conditional_formats_read_the_same_in_every_excel_language():
                        "=AND(ISNUMBER(INDEX(Cases!$R:$R,ROW())),INDEX(Cases!$R:$R,ROW())>0)"]
 
 
+def test_a_rerun_replaces_its_own_colour_rules_and_leaves_a_persons():
+    first = book(sheet("Cases", CASES))
+    excel.recalculate()
+    ours = [("A2:R4", cf[4]["formula"]) for cf in Replay(first).sheet("Cases")["cf"]]
+    legacy = ("A2:R4", "=INDEX($G:$G,ROW())=3")  # as the version before names wrote it
+    mine = ("A2:A4", '=$A2="C-1"')
+    b = book(sheet("Cases", CASES, rules=ours + [legacy, mine]))
+    excel.recalculate()
+    deleted = [a["args"][1]["formula"] for a in actions(b, "deleteConditionalFormat")]
+    assert sorted(deleted) == sorted([f for _, f in ours] + [legacy[1]])
+    assert len(actions(b, "addConditionalFormat")) == len(ours)  # one of each again, not one more
+
+
 # ------------------------------------------------------------------ Recalculate: what lands in the cells
 def test_recalculate_writes_values_number_formats_and_colours():
     b = ops_book()

@@ -205,13 +205,15 @@ def test_a_whole_column_call_has_its_header_and_rows_where_the_sheet_has_them():
     assert whole[0] == ["Tier"]  # the header row gets the output's header
     assert whole[1:] == body  # then row for row what the data rows give
     assert whole[501] == [""]  # the blank row 502 stays blank
-    # in-process cost: not the million rows (in Excel also never read, see above)
-    t = time.perf_counter()
-    call("CX_TIER", *cols(b, "A", "B", "C"), MISSING, MISSING, AS_OF)
-    whole_s = time.perf_counter() - t
-    t = time.perf_counter()
-    call("CX_TIER", *cols(b, "A", "B", "C", rows=(2, N + 1)), MISSING, MISSING, AS_OF)
-    assert whole_s < 2 * (time.perf_counter() - t) + 0.05
+    # in-process cost: not the million rows (in Excel also never read, see above); best of
+    # five, interleaved, as the machine may be busy (bench/excel.py has the figures)
+    best = [float("inf"), float("inf")]
+    for _ in range(5):
+        for k, rows in enumerate((None, (2, N + 1))):
+            t = time.perf_counter()
+            call("CX_TIER", *cols(b, "A", "B", "C", rows=rows), MISSING, MISSING, AS_OF)
+            best[k] = min(best[k], time.perf_counter() - t)
+    assert best[0] < 1.5 * best[1] + 0.02
 
 
 def test_a_million_rows_handed_over_untrimmed_are_not_walked_row_by_row(monkeypatch):

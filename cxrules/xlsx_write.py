@@ -1153,11 +1153,13 @@ def _table_name(s: str) -> str:
     return _ooxml_text(s).replace("\n", "_x000a_").replace("\r", "_x000d_").replace("\t", "_x0009_")
 
 
-def extend_tables(zin: zipfile.ZipFile, tables: list[Table], edit: SheetEdit, sheet: str, report: WriteReport) -> dict[str, bytes]:
-    """A new column written just right of a table, with its header on the table's header
-    row, joins the table. Headers inside a table keep the table's column name (formulas
-    may refer to it by name)."""
-    out: dict[str, bytes] = {}
+def table_extensions(tables: list[Table], edit: SheetEdit, sheet: str, report: WriteReport) -> list[tuple[Table, int, list[str]]]:
+    """Which tables the edit's new columns join: (table, its new last column, the headers
+    added). A new column written just right of a table, with its header on the table's
+    header row, joins it. Headers inside a table keep the table's column name (formulas
+    may refer to it by name): such a column's header is set to None here. Shared by the
+    file writer and the Excel layer, so both extend the same tables."""
+    out = []
     for t in tables:
         if t.header_rows != 1:
             continue
@@ -1190,8 +1192,17 @@ def extend_tables(zin: zipfile.ZipFile, tables: list[Table], edit: SheetEdit, sh
             names.append(cw.header)
             added.append(cw.header)
             c2 += 1
-        if not added:
-            continue
+        if added:
+            out.append((t, c2, added))
+    return out
+
+
+def extend_tables(zin: zipfile.ZipFile, tables: list[Table], edit: SheetEdit, sheet: str, report: WriteReport) -> dict[str, bytes]:
+    """The table parts table_extensions changes, rewritten."""
+    out: dict[str, bytes] = {}
+    for t, c2, added in table_extensions(tables, edit, sheet, report):
+        r1, c1, r2, _ = t.ref
+        names = list(t.columns) + added
         xml = unprefix(zin.read(t.part))
         ids = [int(x) for x in re.findall(rb'<tableColumn\b[^>]*?\sid="(\d+)"', xml)]
         nid = max(ids + [0])
@@ -1201,7 +1212,7 @@ def extend_tables(zin: zipfile.ZipFile, tables: list[Table], edit: SheetEdit, sh
         new_ref = range_ref(r1, c1, r2, c2).encode()
         xml = re.sub(rb'(<table\b[^>]*?\sref=")[^"]*', lambda m: m.group(1) + new_ref, xml, count=1)
 
-        def af(m):
+        def af(m, c2=c2):
             a1, b1, a2, _ = parse_range(m.group(2).decode())
             return m.group(1) + range_ref(a1, b1, a2, c2).encode()
 

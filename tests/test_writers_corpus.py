@@ -433,6 +433,8 @@ def _owned_parts(parts: dict[str, bytes], data_sheets: list[str]) -> set[str]:
     wb_part = next(t for _, ty, t in root if ty == REL + "/officeDocument")
     owned = {wb_part, posixpath.join(posixpath.dirname(wb_part), "_rels", posixpath.basename(wb_part) + ".rels"), "[Content_Types].xml"}
     owned |= {t for _, ty, t in root if ty.endswith("/extended-properties")}
+    # the stamp goes into the custom properties; _rels/.rels gains their relationship when a workbook has none
+    owned |= {"_rels/.rels", "docProps/custom.xml"} | {t for _, ty, t in root if ty == REL + "/custom-properties"}
     wb_rels = _rels(parts, wb_part)
     owned |= {t for _, ty, t in wb_rels if ty in (REL + "/styles", REL + "/calcChain")}
     if not any(ty == REL + "/styles" for _, ty, _ in wb_rels):

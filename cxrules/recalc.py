@@ -297,10 +297,7 @@ def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_
     with open_workbook(src, limits) as wb:
         if not dry_run:  # refuse before the work, not after it
             check_destination(src, dst, force)
-        # its own sheets, by name or by the mark an earlier run left (a name taken by a
-        # person's sheet made it 'Issues (2)'), are never data
-        own = set(OWN_SHEETS) | {name for name, asked in wb.cxrules_sheets.items() if asked in OWN_SHEETS}
-        sheets = [s for s in wb.worksheets if s.name not in own]
+        sheets = data_sheets(wb)
         mapping = workbook_mapping(wb, report).merged(mapping or Mapping())
 
         def read():
@@ -317,6 +314,13 @@ def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_
     report.issues_sheet = wr.sheet_names.get(report.issues_sheet, report.issues_sheet)
     report.written = True
     return report
+
+
+def data_sheets(wb) -> list:
+    """The worksheets that may hold data: its own sheets, by name or by the mark an earlier
+    run left (a name taken by a person's sheet made it 'Issues (2)'), are never data."""
+    own = set(OWN_SHEETS) | {name for name, asked in wb.cxrules_sheets.items() if asked in OWN_SHEETS}
+    return [s for s in wb.worksheets if s.name not in own]
 
 
 def workbook_mapping(wb, report: RecalcReport | None = None) -> Mapping:

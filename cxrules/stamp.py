@@ -71,13 +71,15 @@ def _git(folder: str, *args: str) -> str | None:
 
 
 def git_revision(paths: list[str]) -> str | None:
-    """The commit checked out in the git work tree holding these files, with '-dirty' after
-    it when any of them differs from that commit (edited, staged or never committed); None
-    when none of them is tracked by git, or git is missing or does not answer."""
+    """The last commit that changed these files, in the git work tree holding them, with
+    '-dirty' after it when any of them differs from what is committed (edited, staged or
+    never committed); None when no commit holds them, or git is missing or does not answer.
+    The last commit that changed them, not HEAD: commits elsewhere in the repository leave
+    the stamp (and so a rerun's bytes) as they were."""
     if not paths:
         return None
     folder = os.path.commonpath([os.path.dirname(p) for p in paths])
-    head = (_git(folder, "rev-parse", "--verify", "--quiet", "HEAD") or "").strip()
+    head = (_git(folder, "log", "-1", "--format=%H", "--", *paths) or "").strip()
     if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", head):
         return None
     status = _git(folder, "status", "--porcelain", "--untracked-files=all", "--ignored", "--", *paths)

@@ -224,7 +224,7 @@ class Package:
             try:
                 self.root_rels = self._load(ROOT_RELS)
             except WorkbookError:
-                return "its package relationships (_rels/.rels) are damaged"
+                return "the workbook's package relationships (_rels/.rels) are damaged"
         rel = next((r for r in self.root_rels.root if isinstance(r.tag, str) and r.get("Type") == REL_CUSTOM_PROPS
                     and r.get("TargetMode") != "External"), None)
         part = resolve_target("", rel.get("Target") or "") if rel is not None else None
@@ -232,9 +232,9 @@ class Package:
             try:
                 xml = self._load(part)
             except WorkbookError:
-                return f"its custom document properties ({part}) are damaged"
+                return f"the workbook's custom document properties ({part}) are damaged"
             if xml.root.tag != q(NS_CUSTOM_PROPS, "Properties"):
-                return f"its custom document properties ({part}) are not in the form Office writes"
+                return f"the workbook's custom document properties ({part}) are not in the form Office writes"
             made = False
         else:
             if all(v is None for v in props.values()):

@@ -318,3 +318,17 @@ def test_verify_of_a_workbook_never_recalculated_says_so_in_one_line(tmp_path, r
                         "run cxrules recalc on it first\n")
     out = json.loads(run("verify", book, "--rules", rules, "--json").output)
     assert (out["stamped"], out["match"], out["message"]) == (False, False, r.output.strip())
+
+
+def test_verify_of_a_stamp_edited_by_hand_says_which_property(tmp_path, rules):
+    book = _book(tmp_path / "book.xlsx")
+    _recalc(book, rules)
+    wb = openpyxl.load_workbook(book)
+    props = wb.custom_doc_props
+    as_of = next(p for p in props.props if p.name == "cxrules as of")
+    as_of.value = "last Monday"
+    wb.save(book)
+    r = run("verify", book, "--rules", rules)
+    assert r.exit_code == 1
+    assert r.output == (f"Error: {book}: its stamp's 'cxrules as of' property ('last Monday') is not a date and time "
+                        "(it was edited); recalculate it with cxrules recalc\n")

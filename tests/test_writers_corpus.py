@@ -359,6 +359,8 @@ def test_openpyxl_opens_the_result_and_sees_the_results(corpus, expected, writer
     assert after.sheetnames[: len(before.sheetnames)] == before.sheetnames
     assert set(after.sheetnames[len(before.sheetnames):]) == OWN_SHEETS
     assert _check_results(after, expected, "openpyxl") == []
+    stamp = {p.name: p.value for p in after.custom_doc_props.props}
+    assert (stamp.get("cxrules as of"), stamp.get("cxrules rules hash", "")[:7]) == (AS_OF.isoformat(sep=" "), "sha256:")
 
     # what the user had is still there, formulas included
     for ws in before.worksheets:

@@ -304,8 +304,11 @@ def _print_verify(rep, rules_path) -> None:
     if rep.stamp is None:
         _echo(rep.no_stamp_message)
         return
+    from .values import display
+    from .verify import shown
+
     st = rep.stamp
-    when = f"as of {display_moment(st.as_of)}"
+    when = f"as of {display(st.as_of)}"
     n, rows = rep.differing, rep.differing_rows
     if rep.ok:
         _echo(f"{rep.path}: the results match the rules ({when}; {rep.cells} result cells in {rep.rows} rows)")
@@ -318,9 +321,9 @@ def _print_verify(rep, rules_path) -> None:
         _echo(f"{rep.path}: the results match, but the rules are not the ones stamped ({when}; "
               f"{rep.cells} result cells in {rep.rows} rows)")
     if rep.hash_matches:
-        _echo(f"  rules {rules_path}: {rep.rules_hash}, as stamped")
+        _echo(f"  rules hash {rep.rules_hash} ({rules_path}), as stamped")
     else:
-        _echo(f"  rules {rules_path}: {rep.rules_hash}; the stamp says {st.rules_hash}: the rule files changed since")
+        _echo(f"  rules hash {rep.rules_hash} ({rules_path}); the stamp says {st.rules_hash}: the rule files changed since")
     if st.revision:
         now = "" if rep.rules_revision == st.revision else f"; the rules are at {rep.rules_revision or 'no git revision'} now"
         _echo(f"  stamped rules revision (git): {st.revision}{now}")
@@ -328,20 +331,12 @@ def _print_verify(rep, rules_path) -> None:
         _echo(f"  stamped by cxrules {st.version or '(unknown)'}; this is cxrules {__version__}")
     if st.options:
         _echo(f"  recomputed with the stamped options: {st.options_text}")
-    from .verify import shown
-
     for d in rep.differences[:VERIFY_SHOWN]:
         _echo(f"  {d.sheet} row {d.row}, column {d.column} ({d.header}): stamped {shown(d.stamped)}, recomputed {shown(d.recomputed)}")
     if n > VERIFY_SHOWN:
         _echo(f"  ... and {n - VERIFY_SHOWN} more (--json lists up to {len(rep.differences)})")
     for text in rep.not_checked:
         _echo(f"  not checked: {text}")
-
-
-def display_moment(moment) -> str:
-    from .values import display
-
-    return display(moment)
 
 
 def _mapping_option(maps):

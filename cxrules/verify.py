@@ -131,6 +131,7 @@ def verify(path, evaluator: Evaluator, limits=None, progress: Progress = _noop) 
     rep.differing_rows = len(rows_seen)
     for p in planned.not_run + planned.refused:  # results of these were not recomputed, so not checked
         rep.not_checked.append(f"sheet '{p.sheet}': {p.message}")
+    rep.not_checked = list(dict.fromkeys(rep.not_checked))  # a column missing from stacked ranges, said once
     return rep
 
 

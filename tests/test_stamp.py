@@ -242,7 +242,7 @@ def test_verify_passes_on_a_fresh_result(tmp_path, rules):
     assert r.exit_code == 0, r.output
     assert r.output.splitlines() == [
         f"{book}: the results match the rules (as of 2026-11-23 10:00; 21 result cells in 3 rows)",
-        f"  rules {rules}: {_hash_by_hand(rules)}, as stamped",
+        f"  rules hash {_hash_by_hand(rules)} ({rules}), as stamped",
     ]
 
 
@@ -259,7 +259,7 @@ def test_verify_names_the_cells_a_person_changed(tmp_path, rules):
     assert r.exit_code == 1
     assert r.output.splitlines() == [
         f"{book}: 2 result cells in 2 rows differ from what the rules give (as of 2026-11-23 10:00)",
-        f"  rules {rules}: {_hash_by_hand(rules)}, as stamped",
+        f"  rules hash {_hash_by_hand(rules)} ({rules}), as stamped",
         "  Customers row 2, column F (Tier): stamped 'Regular', recomputed 'VIP'",
         "  Customers row 4, column K (Next contact): stamped 2026-12-01, recomputed (blank)",
     ]
@@ -284,7 +284,7 @@ def test_verify_after_a_rule_change_says_the_hash_changed_and_which_rows_differ(
     # only B (row 3, spend 200000) moves: High value -> VIP, and its contact plan with it
     assert r.output.splitlines() == [
         f"{book}: 7 result cells in 1 row differ from what the rules give (as of 2026-11-23 10:00)",
-        f"  rules {rules}: {_hash_by_hand(rules)}; the stamp says {stamped}: the rule files changed since",
+        f"  rules hash {_hash_by_hand(rules)} ({rules}); the stamp says {stamped}: the rule files changed since",
         "  Customers row 3, column F (Tier): stamped 'High value', recomputed 'VIP'",
         "  Customers row 3, column G (Tier reason): stamped 'RFM high value', recomputed 'Annual spend of 500000 or more'",
         "  Customers row 3, column H (Contact every): stamped '7d', recomputed '14d'",
@@ -306,7 +306,7 @@ def test_verify_with_a_rule_file_edited_but_the_same_results_fails_on_the_hash(t
     assert r.exit_code == 1
     assert r.output.splitlines() == [
         f"{book}: the results match, but the rules are not the ones stamped (as of 2026-11-23 10:00; 21 result cells in 3 rows)",
-        f"  rules {rules}: {_hash_by_hand(rules)}; the stamp says {stamped}: the rule files changed since",
+        f"  rules hash {_hash_by_hand(rules)} ({rules}); the stamp says {stamped}: the rule files changed since",
     ]
 
 
@@ -332,3 +332,19 @@ def test_verify_of_a_stamp_edited_by_hand_says_which_property(tmp_path, rules):
     assert r.exit_code == 1
     assert r.output == (f"Error: {book}: its stamp's 'cxrules as of' property ('last Monday') is not a date and time "
                         "(it was edited); recalculate it with cxrules recalc\n")
+
+
+def test_verify_of_a_workbook_whose_result_column_was_deleted_says_what_was_not_checked(tmp_path, rules):
+    book = _book(tmp_path / "book.xlsx")
+    _recalc(book, rules)
+    wb = openpyxl.load_workbook(book)
+    assert wb["Customers"]["F1"].value == "Tier"
+    wb["Customers"].delete_cols(6)
+    wb.save(book)
+    r = run("verify", book, "--rules", rules)
+    assert r.exit_code == 1
+    assert r.output.splitlines() == [
+        f"{book}: some results could not be checked (as of 2026-11-23 10:00)",
+        f"  rules hash {_hash_by_hand(rules)} ({rules}), as stamped",
+        "  not checked: sheet 'Customers' has no column 'Tier', which the rules write",
+    ]

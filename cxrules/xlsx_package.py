@@ -278,7 +278,7 @@ def _update_properties(xml: XmlPart, props: dict[str, str | None]) -> None:
         value = _NOT_XML.sub(lambda m: f"_x{ord(m.group()):04X}_", value)
         if mine:
             el = mine[0]
-            kids = [c for c in el]
+            kids = list(el)
             if len(kids) == 1 and kids[0].tag == q(NS_VT, "lpwstr") and (kids[0].text or "") == value:
                 continue
             for c in kids:

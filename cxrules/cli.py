@@ -268,6 +268,77 @@ def recalc(workbooks, rules, as_of, output, force, dry_run, dayfirst, header_row
     sys.exit(1 if failed or refused or (strict and problems) else 0)
 
 
+@cli.command("verify")
+@click.argument("workbook", type=click.Path())
+@click.option("--rules", type=click.Path(), help=RULES_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify_cmd(workbook, rules, as_json):
+    """Check a recalculated workbook: recompute it as of its stamped moment and say whether
+    its results still match the rules, and which cells differ if not.
+
+    Exits 0 when every result matches and the rules are the ones stamped (same content
+    hash), 1 otherwise (also for a workbook cxrules never stamped).
+    """
+    from .evaluation import Evaluator
+    from .package_guard import Limits
+    from .verify import verify
+
+    rs = _load_or_exit(rules)
+    bar = _Progress(Path(workbook).name) if not as_json and sys.stderr.isatty() else None
+    try:
+        rep = verify(workbook, Evaluator(rs), Limits.from_env(), progress=bar or (lambda *a: None))
+    finally:
+        if bar:
+            bar.close()
+    if as_json:
+        _echo_json(rep.to_dict())
+    else:
+        _print_verify(rep, _rules_path(rules))
+    sys.exit(0 if rep.ok else 1)
+
+
+VERIFY_SHOWN = 50  # differences printed; --json lists more
+
+
+def _print_verify(rep, rules_path) -> None:
+    if rep.stamp is None:
+        _echo(rep.no_stamp_message)
+        return
+    from .values import display
+    from .verify import shown
+
+    st = rep.stamp
+    when = f"as of {display(st.as_of)}"
+    n, rows = rep.differing, rep.differing_rows
+    if rep.ok:
+        _echo(f"{rep.path}: the results match the rules ({when}; {rep.cells} result cells in {rep.rows} rows)")
+    elif n:
+        _echo(f"{rep.path}: {n} result cell{'s' if n != 1 else ''} in {rows} row{'s' if rows != 1 else ''} "
+              f"differ{'s' if n == 1 else ''} from what the rules give ({when})")
+    elif rep.not_checked:
+        _echo(f"{rep.path}: some results could not be checked ({when})")
+    else:
+        _echo(f"{rep.path}: the results match, but the rules are not the ones stamped ({when}; "
+              f"{rep.cells} result cells in {rep.rows} rows)")
+    if rep.hash_matches:
+        _echo(f"  rules hash {rep.rules_hash} ({rules_path}), as stamped")
+    else:
+        _echo(f"  rules hash {rep.rules_hash} ({rules_path}); the stamp says {st.rules_hash}: the rule files changed since")
+    if st.revision:
+        now = "" if rep.rules_revision == st.revision else f"; the rules are at {rep.rules_revision or 'no git revision'} now"
+        _echo(f"  stamped rules revision (git): {st.revision}{now}")
+    if st.version != __version__:
+        _echo(f"  stamped by cxrules {st.version or '(unknown)'}; this is cxrules {__version__}")
+    if st.options:
+        _echo(f"  recomputed with the stamped options: {st.options_text}")
+    for d in rep.differences[:VERIFY_SHOWN]:
+        _echo(f"  {d.sheet} row {d.row}, column {d.column} ({d.header}): stamped {shown(d.stamped)}, recomputed {shown(d.recomputed)}")
+    if n > VERIFY_SHOWN:
+        _echo(f"  ... and {n - VERIFY_SHOWN} more (--json lists up to {len(rep.differences)})")
+    for text in rep.not_checked:
+        _echo(f"  not checked: {text}")
+
+
 def _mapping_option(maps):
     from .mapping import parse_option
 

@@ -1584,11 +1584,14 @@ def _check_edit(e: SheetEdit, where: str) -> None:
             argb(h.font_color)
 
 
-def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_sheets: Sequence[NewSheet] = (), limits=None) -> WriteReport:
+def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_sheets: Sequence[NewSheet] = (), limits=None,
+                   properties: dict[str, str | None] | None = None) -> WriteReport:
     """Write edits and new sheets from src_path into dst_path (may be the same file).
 
     The result is written to a temporary file beside dst_path and moved over it at the
     end; on any failure dst_path is left as it was. limits: see open_workbook.
+    properties: custom document properties to set (None as a value removes one); the
+    workbook's other custom properties are kept.
     """
     src, dst = Path(src_path), Path(os.path.realpath(dst_path))
     check_readable(src)
@@ -1683,6 +1686,15 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                 if e.header_row:
                     _print_titles(pkg, sh, e.header_row, replace=False)
             zscratch.close()
+
+            # 2. custom document properties, before the Issues sheet is completed: it lists why they could not be set
+            if properties:
+                why = pkg.set_custom_properties(properties)
+                if why:
+                    report.problems.append(Problem(
+                        f"{why}, so the stamp (version, rules hash, as-of) is only on the summary sheet",
+                        WARNING, "properties-not-written",
+                        suggestion="open the workbook in Excel and save it, then run cxrules again"))
 
             # 3. sheets we make
             for ns in new_sheets:

@@ -7,6 +7,7 @@ other row and every other output is still computed.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
@@ -14,12 +15,17 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from .compiler import Compiled, compile_table, engine_value
-from .engine import Engine, Refused, default_engine
+from .engine import Engine, Refused, default_engine, key_json
 from .model import ANY, COLLECT, FIRST, PRIORITY, UNIQUE, Cmp, Range, RuleSet, Table, matches
 from .problems import ERROR, WARNING, CxError, did_you_mean
 from .values import WHAT, Duration, ValueProblem, a_type, bad_text, coercer, display, encode, encoder, out_of_range, shown
 
 _NOT_TEXT = ("number", "date", "datetime")
+# A table of this many rule rows or more, with this many combinations per rule row to
+# check, is shown to the engine in parts (columnar.Partition): per combination only the
+# rule rows that can match it. The engine's time per combination grows with the rows it holds.
+PARTITION_MIN_RULES = 24
+PARTITION_MIN_COMBINATIONS = 20
 # Python types a sheet column may hold that need no conversion for an input type
 _CLEAN = {
     "number": {int, float, type(None)},
@@ -75,6 +81,8 @@ class Evaluator:
         self.engine = engine or default_engine()
         self._compiled: dict[str, Compiled] = {}
         self._pieces: dict[str, list] = {}
+        self._partitions: dict = {}
+        self._leaf_compiled: dict = {}
 
     def compiled(self, table: Table) -> Compiled:
         c = self._compiled.get(table.name)
@@ -209,29 +217,64 @@ class Evaluator:
             if inp.allowed:
                 ctx.check_allowed(inp, values, table)
                 rows_bad |= ctx.bad.get(inp.name, set())
-            enc = encoder(inp.type)
-            cols.append([enc(v) if v is not None else None for v in values])
-        cols = [_canonical(c, p) for c, p in zip(cols, self.pieces(table))]
+            cols.append(values)
+        codes, reps, exact = [], [], []
+        for inp, values, p in zip(table.inputs, cols, self.pieces(table)):
+            c, r, ok = _classes(values, inp.type, p)
+            codes.append(c)
+            reps.append(r)
+            exact.append(ok)
         compiled = self.compiled(table)
         keys = compiled.keys
-        # Rules are a pure function of the inputs: each distinct combination of input
-        # values goes to the engine once, and its result is shared by the rows that have it.
-        index: dict = {}
-        distinct: list = []
-        pos = [-1] * n
-        get = index.get
-        for i, t in enumerate(zip(*cols) if cols else [() for _ in range(n)]):
-            j = get(t)
-            if j is None:
-                j = index[t] = len(distinct)
-                distinct.append(t)
-            pos[i] = j
-        for i in rows_bad:
-            pos[i] = -1
-        got = self.engine.run(compiled, [{k: v for k, v in zip(keys, t) if v is not None} for t in distinct])
-        ev.distinct[table.name] = len(distinct)
+        # Rules are a pure function of the inputs: each distinct combination of what the
+        # cells can tell apart goes to the engine once; its rows share the result.
+        from . import columnar
+
+        pos, firsts = columnar.group(codes, n)
+        if rows_bad:
+            pos[sorted(rows_bad)] = -1
+        rows = _bodies(keys, codes, reps, firsts)
+        part = self.partition(table, len(rows))
+        if part is not None and all(exact[k] for k in part.inputs):
+            got = self._run_parts(table, part, rows, [cs[firsts] for cs in codes], reps)
+        else:
+            got = self.engine.run(compiled, rows)
+        ev.distinct[table.name] = len(rows)
         self._apply_hit(table, got, pos, rows_bad, ctx)
         self._due(table, ctx, rows_bad)
+
+    def partition(self, table: Table, combinations: int):
+        """The table's Partition when it is big enough, and has enough rows to check, for
+        showing the engine only part of it per combination to pay; else None."""
+        if len(table.rules) < PARTITION_MIN_RULES or combinations < PARTITION_MIN_COMBINATIONS * len(table.rules):
+            return None
+        if table.name not in self._partitions:
+            from . import columnar
+
+            part = columnar.Partition(table, self.pieces(table))
+            self._partitions[table.name] = part if len(part.leaves) > 1 else None
+        return self._partitions[table.name]
+
+    def _run_parts(self, table: Table, part, rows: list, codes: list, reps: list) -> list:
+        """engine.run over the whole table, each combination shown only its leaf's rule rows."""
+        from .columnar import np
+
+        leaf_of = part.assign(codes, reps)
+        got: list = [None] * len(rows)
+        order = np.argsort(leaf_of, kind="stable")
+        cuts = np.flatnonzero(np.diff(leaf_of[order])) + 1
+        for idx in np.split(order, cuts):
+            if not len(idx):
+                continue
+            leaf = int(leaf_of[idx[0]])
+            c = self._leaf_compiled.get((table.name, leaf))
+            if c is None:
+                sub = dataclasses.replace(table, rules=[table.rules[i] for i in part.leaves[leaf]])
+                c = self._leaf_compiled[(table.name, leaf)] = compile_table(sub)
+            ids = idx.tolist()
+            for i, g in zip(ids, self.engine.run(c, [rows[i] for i in ids])):
+                got[i] = g
+        return got
 
     def _resolve(self, table: Table, fired, by_name) -> tuple:
         """(rule row(s), output values, problem, severity) for one engine answer."""
@@ -261,24 +304,38 @@ class Evaluator:
                 outs.append([m.outputs[j] for m in matched])
         return [m.index for m in matched], tuple(outs), None, None
 
-    def _apply_hit(self, table: Table, got: list, pos: list, rows_bad: set, ctx: "_Context"):
+    def _apply_hit(self, table: Table, got: list, pos, rows_bad: set, ctx: "_Context"):
+        """pos: per row its combination (an int array; -1 for a row with a bad input)."""
+        from . import columnar
+
         ev = ctx.ev
         by_name = {f"r{r.index}": r for r in table.rules}
-        res = [self._resolve(table, g, by_name) for g in got]
-        which_u = [r[0] for r in res] + [None]  # index -1: a row with a bad input
+        memo: dict = {}
+        res = []
+        for g in got:  # answers repeat (the rule that fired): resolve each once
+            key = g if g.__class__ is str else tuple(g) if g.__class__ is list else None
+            r = memo.get(key) if key is not None else None
+            if r is None:
+                r = self._resolve(table, g, by_name)
+                if key is not None:
+                    memo[key] = r
+            res.append(r)
+        at = pos.tolist()
         for k, o in enumerate(table.outputs):
-            col_u = [r[1][k] for r in res] + [None]
+            col_u = [r[1][k] for r in res]
             if table.is_multi:  # lists: each row its own
-                ev.columns[o.name] = [list(col_u[j]) if j >= 0 else None for j in pos]
+                col_u.append(None)
+                ev.columns[o.name] = [list(col_u[j]) if j >= 0 else None for j in at]
             else:
-                ev.columns[o.name] = [col_u[j] for j in pos]
-        ev.fired[table.name] = [which_u[j] for j in pos]
+                ev.columns[o.name] = columnar.scatter(col_u, pos)
+        ev.fired[table.name] = columnar.scatter([r[0] for r in res], pos)
         bad_out = set(rows_bad)
         if any(r[2] for r in res):
-            for i, j in enumerate(pos):
-                if j >= 0 and res[j][2]:
-                    ev.problems.append(RowProblem(i, None, res[j][2], table.name, res[j][3]))
-                    bad_out.add(i)
+            hit = columnar.objects([bool(r[2]) for r in res] + [False]).astype(bool)
+            for i in columnar.np.flatnonzero(hit[pos]).tolist():
+                j = at[i]
+                ev.problems.append(RowProblem(i, None, res[j][2], table.name, res[j][3]))
+                bad_out.add(i)
         for o in table.outputs:
             ctx.bad[o.name] = bad_out
 
@@ -354,6 +411,70 @@ def _distinctions(table: Table, k: int):
     if inp.type in ("number", "date", "datetime", "duration"):
         return ("ordered", sorted(values))
     return ("equal", values)
+
+
+def _bodies(keys, codes: list, reps: list, firsts) -> list:
+    """The engine's message for each combination: as JSON (each class's value written once),
+    or as dicts when a value has no JSON form (the engine then refuses those rows alone)."""
+    per_input = [cs[firsts].tolist() for cs in codes]
+    try:
+        texts = [{c: key_json(k, v) for c, v in r.items()} for k, r in zip(keys, reps)]
+    except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
+        columns = [[r.get(c) for c in cs] for cs, r in zip(per_input, reps)]
+        return [{k: v for k, v in zip(keys, t) if v is not None} for t in zip(*columns)] if columns else [{} for _ in firsts]
+    if not per_input:
+        return [""] * len(firsts)
+    columns = [[t.get(c, "") for c in cs] for cs, t in zip(per_input, texts)]
+    if len(columns) == 1:
+        return columns[0]
+    return [",".join(filter(None, t)) for t in zip(*columns)]
+
+
+def _classes(values: list, type_: str, pieces):
+    """(codes, reps, exact) of one input column: per row its class (-1 blank), the value the
+    engine gets for each class, and whether the codes are the table's own classes (else
+    they number the distinct canonical values)."""
+    from . import columnar
+
+    kind, marks = pieces
+    enc = encoder(type_)
+    e = None
+    if kind == "ordered":
+        a = columnar.encoded(values, type_)
+        if a is None:
+            e = [enc(v) if v is not None else None for v in values]
+            a = columnar.exact_floats(e)
+        codes = columnar.ordered_classes(a, marks) if a is not None else None
+        if codes is not None:
+            return codes, {c: enc(values[i]) for c, i in columnar.first_of_each(codes).items()}, True
+    else:
+        e = _encoded_memo(values, enc)
+        got = columnar.equal_classes(e, marks)
+        if got is not None:
+            return got[0], got[1], True
+    if e is None:
+        e = [enc(v) if v is not None else None for v in values]
+    codes, reps = columnar.factorize(_canonical(e, pieces))
+    return codes, reps, False
+
+
+def _encoded_memo(values: list, enc) -> list:
+    """[enc(v)] for a column of few distinct values (texts), each encoded once."""
+    memo: dict = {}
+    out = []
+    append = out.append
+    try:
+        for v in values:
+            if v is None:
+                append(None)
+                continue
+            x = memo.get(v, memo)
+            if x is memo:
+                x = memo[v] = enc(v)
+            append(x)
+    except TypeError:  # unhashable (a list from a collect table)
+        return [enc(v) if v is not None else None for v in values]
+    return out
 
 
 def _canonical(values: list, pieces) -> list:

@@ -764,6 +764,9 @@ class Calendar:
             amounts = list(amounts)  # keeps every amount alive: the parts cache is by id()
         if len(starts) != len(amounts):
             raise ValueError(f"add_many: {len(starts)} starts but {len(amounts)} amounts")
+        bulk = self._everyday_bulk(starts, amounts) if self.is_everyday and len(starts) >= 64 else None
+        if bulk is not None:
+            return bulk
         kernel = self._kernel()
         general = self._add_parts
         parts_of = self._parts_of
@@ -804,6 +807,64 @@ class Calendar:
                 r = e
             append(r)
         return out
+
+    def _everyday_bulk(self, starts, amounts) -> list | None:
+        """add_many round the clock, a column at a time with numpy; None wherever the per-row
+        path could answer otherwise (aware or mixed starts, a date plus hours, a UTC offset
+        change, the ends of time, an amount that is not a duration)."""
+        kinds = set(map(type, starts)) - {type(None)}
+        if len(kinds) != 1 or not kinds <= {dt.date, dt.datetime}:
+            return None
+        kind = kinds.pop()
+        if kind is dt.datetime and any(s is not None and s.tzinfo is not None for s in starts):
+            return None
+        parts: dict = {}
+        ns, Ts, blank = [], [], []
+        try:
+            for s, a in zip(starts, amounts):
+                if s is None or a is None:
+                    ns.append(0)
+                    Ts.append(0)
+                    blank.append(True)
+                    continue
+                p = parts.get(id(a))
+                if p is None:
+                    p = parts[id(a)] = self._parts_of(a)
+                ns.append(p[0])
+                Ts.append(p[1])
+                blank.append(False)
+        except Exception:  # noqa: BLE001 - the per-row path says what is wrong, row by row
+            return None
+        import numpy as np
+
+        if max(map(abs, ns), default=0) > 4_000_000 or max(map(abs, Ts), default=0) > 1 << 62:
+            return None
+        n = np.array(ns, dtype=np.int64).astype("timedelta64[D]")
+        T = np.array(Ts, dtype=np.int64)
+        blank = np.array(blank, dtype=bool)
+        lo, hi = np.datetime64("0001-01-04"), np.datetime64("9999-12-28")  # away from the ends of time
+        if kind is dt.date:
+            if T.any():
+                return None
+            r = np.array(starts, dtype="datetime64[D]") + n
+            some = r[~blank]
+        else:
+            t = np.array(starts, dtype="datetime64[us]") + n
+            r = t + T.astype("timedelta64[us]")
+            live = ~blank & (T != 0)
+            y1 = t[live].astype("datetime64[Y]").astype(np.int64) + 1970
+            y2 = r[live].astype("datetime64[Y]").astype(np.int64) + 1970
+            some = np.concatenate([t[~blank], r[~blank]])
+            if len(some) and (some.min() < lo or some.max() > hi):
+                return None
+            for a, b in set(zip(y1.tolist(), y2.tolist())):
+                if not self._fixed_between(a, b):
+                    return None
+        if len(some) and (some.min() < lo or some.max() > hi):
+            return None
+        out = r.astype(object)
+        out[blank] = None
+        return out.tolist()
 
     def _add_parts(self, start, n: int, T: int):
         """add() of (whole days, working µs), by the general path; aware starts already converted."""

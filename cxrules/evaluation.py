@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import itertools
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
@@ -378,7 +379,7 @@ class Evaluator:
             ctx.bad[d.name] = bad
             if d.unless:
                 tests = [(ctx.column(name, ctx.field_type(name)), t, ctx.field_type(name)) for name, t in d.unless.items()]
-                ev.settled[d.name] = {i for i in range(n) if all(matches(t, encode(col[i], ty)) for col, t, ty in tests)}
+                ev.settled[d.name] = _all_match(tests, n)
 
 
 _OTHER = object()
@@ -448,8 +449,7 @@ def _classes(values: list, type_: str, pieces):
         if codes is not None:
             return codes, {c: enc(values[i]) for c, i in columnar.first_of_each(codes).items()}, True
     else:
-        e = _encoded_memo(values, enc)
-        got = columnar.equal_classes(e, marks)
+        got = _equal_classes(values, enc, marks)
         if got is not None:
             return got[0], got[1], True
     if e is None:
@@ -458,23 +458,34 @@ def _classes(values: list, type_: str, pieces):
     return codes, reps, False
 
 
-def _encoded_memo(values: list, enc) -> list:
-    """[enc(v)] for a column of few distinct values (texts), each encoded once."""
-    memo: dict = {}
-    out = []
-    append = out.append
+def _equal_classes(values: list, enc, marks):
+    """columnar.equal_classes of the encoded values, each distinct value encoded once."""
+    from . import columnar
+
+    np = columnar.np
+    ids: dict = {}
     try:
-        for v in values:
+        first = list(map(ids.setdefault, values, itertools.count()))  # the first row of each value
+        lut = np.zeros(len(values), dtype=np.int64)
+        lits: dict = {}
+        reps: dict = {}
+        for v, i in ids.items():  # in the order rows show them
             if v is None:
-                append(None)
+                lut[i] = -1
                 continue
-            x = memo.get(v, memo)
-            if x is memo:
-                x = memo[v] = enc(v)
-            append(x)
-    except TypeError:  # unhashable (a list from a collect table)
-        return [enc(v) if v is not None else None for v in values]
-    return out
+            x = enc(v)
+            if x in marks:
+                c = lits.get(x)
+                if c is None:
+                    c = lits[x] = len(lits) + 1
+                    reps[c] = x
+            else:
+                c = 0
+                reps.setdefault(0, x)
+            lut[i] = c
+    except TypeError:  # an unhashable value (a list from a collect table): the per-value path
+        return None
+    return lut[np.array(first, dtype=np.int64)], reps
 
 
 def _canonical(values: list, pieces) -> list:
@@ -538,6 +549,40 @@ def _stand_in(v: int, marks: list, key: int):
 
 def _and(items):
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _percentiles(src: list, present: list) -> list | None:
+    """100 * (values below v) / (count - 1) for each v of src (None stays None), with numpy;
+    None when doubles would not be exact."""
+    from . import columnar
+
+    a, p = columnar.exact_floats(src), columnar.exact_floats(present)
+    if a is None or p is None:
+        return None
+    np = columnar.np
+    x = 100.0 * np.searchsorted(p, a, side="left") / (len(present) - 1)
+    out = columnar.objects(x.tolist())
+    out[np.isnan(a)] = None
+    return out.tolist()
+
+
+def _all_match(tests: list, n: int) -> set:
+    """Rows where every (column, test, type) holds; each distinct value tested once."""
+    rows = None
+    for col, t, ty in tests:
+        memo: dict = {}
+        hit = set()
+        for i, v in enumerate(col):
+            try:
+                m = memo.get(v)
+                if m is None:
+                    m = memo[v] = matches(t, encode(v, ty))
+            except TypeError:  # unhashable
+                m = matches(t, encode(v, ty))
+            if m:
+                hit.add(i)
+        rows = hit if rows is None else rows & hit
+    return rows if rows is not None else set(range(n))
 
 
 def _aggregate(agg: str, vals: list):
@@ -631,6 +676,15 @@ def _spelt(conv, reader: dict):
     return read
 
 
+class _Failed:
+    """A cell's reading that raised: the error, kept to be said for every row with that cell."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
 class _Context:
     """Per-evaluation cache of coerced and derived columns and of unusable cells."""
 
@@ -679,21 +733,27 @@ class _Context:
             # nothing to convert or report (NaN and ±inf are reported as bad values)
             ev.columns[name] = out = list(source)
             return out
+        memo: dict = {}  # texts repeat (tiers, statuses): each read once
         for i, raw in enumerate(source):
             if raw is None:
                 append(None)
                 continue
-            try:
-                v = conv(raw)
-            except ValueProblem as e:
+            v = memo.get(raw, memo) if raw.__class__ is str else memo
+            if v is memo:
+                try:
+                    v = conv(raw)
+                except Exception as e:  # noqa: BLE001 - kept, and said for each row that has it
+                    v = _Failed(e)
+                if raw.__class__ is str:
+                    memo[raw] = v
+            if v.__class__ is _Failed:
+                e = v.error
                 append(None)
                 bad.add(i)
-                ev.problems.append(RowProblem(i, name, str(e), suggestion=e.suggestion))
-                continue
-            except Exception as e:  # noqa: BLE001 - a value no reader foresaw (a broken __str__, ...): its row only
-                append(None)
-                bad.add(i)
-                ev.problems.append(RowProblem(i, name, f"'{shown(raw)}' cannot be read as {WHAT.get(type_, type_)} ({type(e).__name__})"))
+                if isinstance(e, ValueProblem):
+                    ev.problems.append(RowProblem(i, name, str(e), suggestion=e.suggestion))
+                else:  # a value no reader foresaw (a broken __str__, ...): its row only
+                    ev.problems.append(RowProblem(i, name, f"'{shown(raw)}' cannot be read as {WHAT.get(type_, type_)} ({type(e).__name__})"))
                 continue
             append(v)
             if type(raw) is str and type_ in _NOT_TEXT and v is not None:
@@ -723,8 +783,17 @@ class _Context:
         allowed = {encode(a, inp.type) for a in inp.allowed}
         bad = self.bad.setdefault(inp.name, set())
         shown = ", ".join(str(a) for a in inp.allowed)
+        ok: dict = {}
         for i, v in enumerate(values):
-            if v is not None and i not in bad and encode(v, inp.type) not in allowed:
+            if v is None or i in bad:
+                continue
+            try:
+                good = ok.get(v)
+                if good is None:
+                    good = ok[v] = encode(v, inp.type) in allowed
+            except TypeError:  # unhashable
+                good = encode(v, inp.type) in allowed
+            if not good:
                 bad.add(i)
                 self.ev.problems.append(RowProblem(i, inp.name, f"'{v}' is not one of the allowed values of {inp.name} ({shown})", table.name))
 
@@ -741,9 +810,12 @@ class _Context:
         if d.func == "percentile":
             present = sorted(v for v in src if v is not None)
             m = len(present)
-            for i, v in enumerate(src):
-                if v is not None:
-                    out[i] = 100.0 if m == 1 else 100.0 * bisect.bisect_left(present, v) / (m - 1)
+            out = _percentiles(src, present) if m > 1 else None
+            if out is None:
+                out = [None] * len(src)
+                for i, v in enumerate(src):
+                    if v is not None:
+                        out[i] = 100.0 if m == 1 else 100.0 * bisect.bisect_left(present, v) / (m - 1)
         elif d.func == "days_since":
             today = as_of.toordinal()  # calendar days: a date-time counts by its date
             out = [today - v.toordinal() if v is not None else None for v in src]

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from itertools import chain, repeat
+from operator import add as _add
 import math
 import os
 import re
@@ -343,6 +345,9 @@ _ROW_R = re.compile(rb'\sr="(\d+)"')
 _CELL = re.compile(rb"<c\b([^>]*?)(/>|>(.*?)</c>)", re.S)
 _CELL_RA = re.compile(rb'\sr="([A-Z]{1,3})(\d+)"')
 _SHEETDATA = re.compile(rb"<sheetData\b[^>]*?(/?)>")
+_MEMO_TYPES = (str, int, bool, float, dt.date, dt.datetime)  # values a column repeats; hashable
+_ROW_NUM = re.compile(rb'<row r="(\d+)"')
+_SPANS = re.compile(rb' spans="([^"]*)"')
 _TAIL_AFTER_CF = re.compile(
     rb"<(?:dataValidations|hyperlinks|printOptions|pageMargins|pageSetup|headerFooter|rowBreaks|colBreaks|"
     rb"customProperties|cellWatches|ignoredErrors|smartTags|drawing|legacyDrawing|legacyDrawingHF|picture|"
@@ -669,7 +674,7 @@ class SheetRewriter:
                         carry += nxt
                         continue
                     body, carry = carry[:cut], carry[cut:] + nxt
-                next_row, prev_row = self.rows(body, write, next_row, prev_row)
+                next_row, prev_row = self.rows_fast(body, write, next_row, prev_row)
             tail = tail_part + b"".join(it)
         # rows below the last existing one
         while next_row <= self.hi:
@@ -679,6 +684,74 @@ class SheetRewriter:
             next_row += 1
         write(b"</sheetData>")
         write(self.tail(tail))
+
+    def rows_fast(self, body: bytes, write, next_row: int, prev_row: int) -> tuple[int, int]:
+        """rows(), with the usual case spliced a whole piece at a time: consecutive rows that
+        each get our cells right of their last one, every row and cell carrying its r=."""
+        if not self.uniform or not self.cols or b"customFormat" in body or b"<c>" in body:
+            return self.rows(body, write, next_row, prev_row)
+        first, last = self.first0, self.first0 + self.len0 - 1
+        nums = _ROW_NUM.findall(body)
+        if not nums:
+            return self.rows(body, write, next_row, prev_row)
+        # rows up to the last header row (or before our values start) take the general path
+        head_end = 0
+        k = 0
+        while k < len(nums) and (int(nums[k]) < first or int(nums[k]) in self.header_rows):
+            k += 1
+        if k:
+            if k == len(nums):
+                return self.rows(body, write, next_row, prev_row)
+            head_end = body.find(b"<row", body.find(b"</row>", body.find(b'<row r="%s"' % nums[k - 1])) + 6)
+            if head_end < 0:
+                return self.rows(body, write, next_row, prev_row)
+            next_row, prev_row = self.rows(body[:head_end], write, next_row, prev_row)
+            nums = nums[k:]
+        r0, r1 = int(nums[0]), int(nums[-1])
+        rest = body[head_end:]
+        n = len(nums)
+        if (r1 - r0 + 1 != n or r0 != max(next_row, prev_row + 1) or r1 > last or r0 <= prev_row
+                or rest.count(b"<row") != n or rest.count(b"</row>") != n or rest.count(b"<c ") != rest.count(b'<c r="')
+                or any(h in range(r0, r1 + 1) for h in self.header_rows) or self._reaches_ours(rest)):
+            return self.rows(rest, write, next_row, prev_row)
+        if b' spans="' in rest:
+            rest = _SPANS.sub(self._spans, rest)
+        enc = self.encoded
+        if enc is None:
+            enc = self.encoded = [self.encode_column(k) for k in self.krange]
+        i0 = r0 - self.first0
+        nums_b = [x + b'"' for x in nums]
+        cols = []
+        for k in self.krange:
+            part = enc[k][i0 : i0 + n]
+            ref = self.refs_b[k]
+            if None in part:
+                cols.append([ref + r + x if x is not None else b"" for r, x in zip(nums_b, part)])
+            else:
+                cols.append(list(map(_add, map(_add, repeat(ref), nums_b), part)))
+        cols.append(repeat(b"</row>", n))
+        pieces = rest.split(b"</row>")
+        inserts = map(b"".join, zip(*cols))
+        write(b"".join(chain.from_iterable(zip(pieces, inserts))) + pieces[-1])
+        return r1 + 1, r1
+
+    def _reaches_ours(self, body: bytes) -> bool:
+        """Has any cell in body a column at or right of our first one (or a reference
+        spelled in lower case, which the general path reads)?"""
+        letters = col_letter(self.min_col)
+        n = len(letters)
+        if re.search(rb'<c r="(?:[a-z]|[A-Z]{%d,}\d)' % (n + 1), body):
+            return True
+        if n == 1:
+            return re.search(rb'<c r="[%s-Z]\d' % letters.encode(), body) is not None
+        return any(col_index(x) >= self.min_col for x in set(re.findall(rb'<c r="([A-Z]{%d})\d' % n, body)))
+
+    def _spans(self, m) -> bytes:
+        old = m.group(1)
+        new = self.spans_cache.get(old)
+        if new is None:
+            new = self.spans_cache[old] = self.fix_spans(b'<row spans="' + old + b'">', [(c.col,) for c in self.cols])[12:-2]
+        return b' spans="' + new + b'"'
 
     def rows(self, body: bytes, write, next_row: int, prev_row: int) -> tuple[int, int]:
         # a whole piece before or after the rows we edit: copy it as it is
@@ -864,7 +937,7 @@ class SheetRewriter:
         out = []
         append = out.append
         for v in self.vals[k]:
-            key = (v.__class__, v) if v is None or v.__class__ in (str, int, bool) else None
+            key = (v.__class__, v) if v is None or v.__class__ in _MEMO_TYPES else None
             if key is None:
                 append(rest(k, v))
                 continue

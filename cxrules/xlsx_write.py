@@ -39,7 +39,7 @@ from .package_guard import vet_package
 from .problems import WARNING, Problem
 from .values import Duration, display
 from .xlsx_package import Package, add_rel, check_failed, new_rels, rel_target, update_app_titles, verify_written
-from .xmlparts import PartError, WellFormed, main_prefix, unprefix, unprefix_stream
+from .xmlparts import CHECK_ELSEWHERE_FROM, PartError, main_prefix, unprefix, unprefix_stream, well_formed_checker
 from .xlsx_read import (
     NS_MAIN,
     OWNED_NAME,
@@ -1559,6 +1559,49 @@ def _write_part(zout: zipfile.ZipFile, name: str, data, like: zipfile.ZipInfo | 
             w.write(piece)
 
 
+class _Behind:
+    """Calls `write` with each piece from a thread (zlib packs and the file writes without
+    the GIL), so the next rows are spliced meanwhile; its errors come back on put or close."""
+
+    def __init__(self, write):
+        import queue
+        import threading
+
+        self.write, self.error, self.done = write, None, False
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            b = self.queue.get()
+            if b is None:
+                return
+            if self.error is None:
+                try:
+                    self.write(b)
+                except BaseException as e:  # noqa: BLE001 - raised in the writer's thread by put/close
+                    self.error = e
+
+    def put(self, b: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(b)
+
+    def close(self) -> None:
+        self.done = True
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def abort(self) -> None:
+        if not self.done:
+            self.done = True
+            self.queue.put(None)
+            self.thread.join()
+
+
 # ------------------------------------------------------------------ write_workbook
 def _report_kept_formulas(kept: list[tuple[int, int]], sheet: str, report: WriteReport) -> None:
     by_col: dict[int, list[int]] = {}
@@ -1712,19 +1755,30 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                 try:
                     with zin.open(sh.part) as fin, zscratch.open(zi, "w", force_zip64=big) as w:
                         chunks = iter(lambda: fin.read(8 << 20), b"")
-                        checker = WellFormed(sh.part)  # parsed as it is written: no second read
+                        # parsed as it is written (no second read); a big part is packed by a
+                        # thread and checked by a child process while the next rows are spliced
+                        checker = well_formed_checker(sh.part, info.file_size)
+                        packer = _Behind(w.write) if info.file_size >= CHECK_ELSEWHERE_FROM else None
+                        put = packer.put if packer else w.write
 
-                        def sink(b, w=w, checker=checker):
-                            w.write(b)
+                        def sink(b, put=put, checker=checker):
+                            put(b)
                             checker.feed(b)
 
                         try:
                             rw.run(unprefix_stream(chunks, prefix) if prefix else chunks, sink)
+                            if packer:
+                                packer.close()
                             checker.close()
                         except PartError as e:
                             if e.args[0].startswith(f"part {sh.part} would not"):
                                 raise check_failed(src, str(e)) from None
                             raise
+                        finally:
+                            if packer:
+                                packer.abort()
+                            if hasattr(checker, "abort"):
+                                checker.abort()
                 except WorkbookError as e:
                     if str(e).startswith(f"{src}: "):  # already says which file
                         raise

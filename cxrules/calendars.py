@@ -15,7 +15,7 @@ import datetime as dt
 import difflib
 import re
 from bisect import bisect_left, bisect_right, insort
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo, available_timezones
 
 from .problems import Problem, did_you_mean
@@ -208,11 +208,32 @@ def _parse_workdays(name: str, value, problems: list) -> frozenset[int]:
     return frozenset(days)
 
 
-@lru_cache(maxsize=None)
-def _countries() -> dict[str, list[str]]:
-    import holidays
+class _Countries:
+    """holidays.list_supported_countries(), read lazily: its codes come from the registry, and
+    a country's module (for its regions) is imported only when asked for; importing every
+    country's module takes longer than the rest of a run at 10k rows."""
 
-    return holidays.list_supported_countries()
+    @cached_property
+    def codes(self) -> list[str]:
+        from holidays.registry import EntityLoader
+
+        return list(EntityLoader.get_country_codes(True))
+
+    def __contains__(self, code) -> bool:
+        return code in set(self.codes)
+
+    def __iter__(self):
+        return iter(self.codes)
+
+    def __getitem__(self, code: str) -> list[str]:
+        import holidays
+
+        return list(getattr(holidays, code).subdivisions)
+
+
+@lru_cache(maxsize=None)
+def _countries() -> _Countries:
+    return _Countries()
 
 
 def _country_suggestion(code: str) -> str | None:
@@ -222,7 +243,7 @@ def _country_suggestion(code: str) -> str | None:
     for module, (cls, alpha2, alpha3, *_) in registry.COUNTRIES.items():
         if key in (module.replace("_", ""), cls.lower(), alpha3.lower()):
             return f"did you mean '{alpha2}'?"
-    return did_you_mean(code.upper(), _countries()) or "use a two-letter country code such as CN, HK, US or DE"
+    return did_you_mean(code.upper(), _countries().codes) or "use a two-letter country code such as CN, HK, US or DE"
 
 
 def _parse_holidays(name: str, value, problems: list) -> tuple[str, str | None] | None:

@@ -236,8 +236,10 @@ class Evaluator:
             pos[sorted(rows_bad)] = -1
         rows = _bodies(keys, codes, reps, firsts)
         part = self.partition(table, len(rows))
+        firsts_codes = [cs[firsts] for cs in codes] if part is not None else None
+        del codes  # a column's worth each: not kept while the engine runs
         if part is not None and all(exact[k] for k in part.inputs):
-            got = self._run_parts(table, part, rows, [cs[firsts] for cs in codes], reps)
+            got = self._run_parts(table, part, rows, firsts_codes, reps)
         else:
             got = self.engine.run(compiled, rows)
         ev.distinct[table.name] = len(rows)
@@ -731,7 +733,7 @@ class _Context:
         types = set(map(type, source))
         if types <= _CLEAN.get(type_, set()) and (float not in types or _finite(source)):
             # nothing to convert or report (NaN and ±inf are reported as bad values)
-            ev.columns[name] = out = list(source)
+            ev.columns[name] = out = source if source.__class__ is list else list(source)
             return out
         memo: dict = {}  # texts repeat (tiers, statuses): each read once
         for i, raw in enumerate(source):

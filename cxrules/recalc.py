@@ -304,7 +304,7 @@ def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_
                 progress(f"reading {sheet.name}", k, len(sheets))
                 yield wb.read_sheet(sheet.name)
 
-        edits, new_sheets = plan(read(), evaluator, as_of, report, dayfirst, header_row, mapping)
+        edits, new_sheets = plan(read(), evaluator, as_of, report, dayfirst, header_row, mapping, release_rows=True)
     if not report.sheets or dry_run:
         return report
     progress("writing", len(sheets), len(sheets))
@@ -327,11 +327,13 @@ def workbook_mapping(wb, report: RecalcReport | None = None) -> Mapping:
 
 
 def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport, dayfirst: bool = False,
-         header_row: int | None = None, mapping: Mapping | None = None):
+         header_row: int | None = None, mapping: Mapping | None = None, release_rows: bool = False):
     """What recalculating these sheets writes: (sheet edits, new sheets); fills `report`.
 
     `sheets` yields SheetData, from a file or from a workbook open in Excel; the caller
-    applies the edits with the xlsx writer or through xlwings.
+    applies the edits with the xlsx writer or through xlwings. release_rows: a sheet's
+    cells are not needed after its last range is computed (its rows are emptied then, so a
+    big sheet is not held beside its results).
     """
     rs = evaluator.rs
     want = wanted_columns(rs)
@@ -385,7 +387,8 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
                     WARNING, "no-room", sheet=data.name, row=header.row, column=col_letter(header.first_col + header.lo),
                     suggestion="leave empty columns to the right of the table (one more than it needs, to keep the tables apart), or move the other table"))
                 continue
-            edit, result = _recalc_sheet(rs, evaluator, data, header, runs, missing, as_of, dayfirst, report, (first, last), kept)
+            edit, result = _recalc_sheet(rs, evaluator, data, header, runs, missing, as_of, dayfirst, report, (first, last), kept,
+                                         release_rows and header is regions[-1])
             langs.append(_lang(header))
             result.region = header.ref if several else None
             report.sheets.append(result)
@@ -507,7 +510,8 @@ def _no_room(rs: RuleSet, data, header: Header, runs, kept, first: int, last: in
             f"and column {col} already holds {what or 'other data'}")
 
 
-def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, dayfirst, report: RecalcReport, span, kept):
+def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, dayfirst, report: RecalcReport, span, kept,
+                  release: bool = False):
     sheet = data.name
     result = SheetResult(sheet, header_row=header.row, decisions=list(runs), missing={},
                          reads={k: header.texts.get(k, k) for k in header.columns})
@@ -531,6 +535,9 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
     if len(keep) != len(block):
         columns = {k: [c[i] for i in keep] for k, c in columns.items()}
     excel_rows = [data.first_row + first + i for i in keep]
+    if release:
+        del block
+        data.rows = []
     problems: list[Problem] = []
     no_value = set(data.formula_cells_without_value)
     placeholders = set(data.formula_placeholders)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from itertools import chain, repeat
+from itertools import chain, count, repeat
 from operator import add as _add
 import math
 import os
@@ -346,6 +346,30 @@ _CELL = re.compile(rb"<c\b([^>]*?)(/>|>(.*?)</c>)", re.S)
 _CELL_RA = re.compile(rb'\sr="([A-Z]{1,3})(\d+)"')
 _SHEETDATA = re.compile(rb"<sheetData\b[^>]*?(/?)>")
 _MEMO_TYPES = (str, int, bool, float, dt.date, dt.datetime)  # values a column repeats; hashable
+_FACTOR_TYPES = {type(None), *_MEMO_TYPES}
+_OTHER_ROW = re.compile(rb'<row(?! r="\d)')  # a row whose first attribute is not its number
+
+
+def _cells_not_left_of(col: int) -> re.Pattern:
+    """A regex finding any cell that does not start with r="X.." for a column X left of `col`."""
+    letters = col_letter(col)
+    if len(letters) == 1:
+        left = b"[A-%s]" % bytes([ord(letters) - 1]) if letters != "A" else None
+    elif len(letters) == 2:
+        a, b = letters.encode()
+        parts = [b"[A-Z]"]
+        if a > 65:
+            parts.append(b"[A-%s][A-Z]" % bytes([a - 1]))
+        if b > 65:
+            parts.append(b"%s[A-%s]" % (bytes([a]), bytes([b - 1])))
+        left = b"(?:" + b"|".join(parts) + b")"
+    else:
+        left = None  # three letters: no fast path
+    if left is None:
+        return re.compile(rb"<c")
+    return re.compile(rb'<c(?! r="' + left + rb'\d)(?=[\s>/])')
+
+
 _ROW_NUM = re.compile(rb'<row r="(\d+)"')
 _SPANS = re.compile(rb' spans="([^"]*)"')
 _TAIL_AFTER_CF = re.compile(
@@ -711,8 +735,7 @@ class SheetRewriter:
         rest = body[head_end:]
         n = len(nums)
         if (r1 - r0 + 1 != n or r0 != max(next_row, prev_row + 1) or r1 > last or r0 <= prev_row
-                or rest.count(b"<row") != n or rest.count(b"</row>") != n or rest.count(b"<c ") != rest.count(b'<c r="')
-                or any(h in range(r0, r1 + 1) for h in self.header_rows) or self._reaches_ours(rest)):
+                or _OTHER_ROW.search(rest) or any(h in range(r0, r1 + 1) for h in self.header_rows) or self._reaches_ours(rest)):
             return self.rows(rest, write, next_row, prev_row)
         if b' spans="' in rest:
             rest = _SPANS.sub(self._spans, rest)
@@ -731,20 +754,19 @@ class SheetRewriter:
                 cols.append(list(map(_add, map(_add, repeat(ref), nums_b), part)))
         cols.append(repeat(b"</row>", n))
         pieces = rest.split(b"</row>")
+        if len(pieces) != n + 1:  # a row closed as <row .../>, or one cut short
+            return self.rows(rest, write, next_row, prev_row)
         inserts = map(b"".join, zip(*cols))
         write(b"".join(chain.from_iterable(zip(pieces, inserts))) + pieces[-1])
         return r1 + 1, r1
 
     def _reaches_ours(self, body: bytes) -> bool:
-        """Has any cell in body a column at or right of our first one (or a reference
-        spelled in lower case, which the general path reads)?"""
-        letters = col_letter(self.min_col)
-        n = len(letters)
-        if re.search(rb'<c r="(?:[a-z]|[A-Z]{%d,}\d)' % (n + 1), body):
-            return True
-        if n == 1:
-            return re.search(rb'<c r="[%s-Z]\d' % letters.encode(), body) is not None
-        return any(col_index(x) >= self.min_col for x in set(re.findall(rb'<c r="([A-Z]{%d})\d' % n, body)))
+        """Could a cell in body be at or right of our first column? Every cell must name its
+        place in capitals (r="A1" first), left of ours; one regex pass finds any other."""
+        pat = self.__dict__.get("_others")
+        if pat is None:
+            pat = self._others = _cells_not_left_of(self.min_col)
+        return b"<c>" in body or pat.search(body) is not None
 
     def _spans(self, m) -> bytes:
         old = m.group(1)
@@ -931,12 +953,21 @@ class SheetRewriter:
         return (b' s="%d"' % st if st else b"") + t.encode() + b">" + inner.encode("utf-8") + b"</c>"
 
     def encode_column(self, k: int) -> list:
-        """rest() of every value of column k; repeated values (texts, levels, blanks) once."""
+        """rest() of every value of column k; repeated values (texts, levels, dates) once."""
+        vals = self.vals[k]
+        kinds = set(map(type, vals))
+        if len(kinds - {type(None)}) <= 1 and kinds <= _FACTOR_TYPES:
+            # one type of hashable value: number the distinct ones at C speed, encode each once
+            first: dict = {}
+            at = list(map(first.setdefault, vals, count()))
+            rest = self.rest
+            table = {i: rest(k, v) for v, i in first.items()}
+            return list(map(table.__getitem__, at))
         rest = self.rest
         memo: dict = {}
         out = []
         append = out.append
-        for v in self.vals[k]:
+        for v in vals:
             key = (v.__class__, v) if v is None or v.__class__ in _MEMO_TYPES else None
             if key is None:
                 append(rest(k, v))

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import operator
 import re
 from bisect import bisect_left, bisect_right, insort
 from functools import cached_property, lru_cache
+from itertools import repeat
 from zoneinfo import ZoneInfo, available_timezones
 
 from .problems import Problem, did_you_mean
@@ -41,6 +43,11 @@ def _within_reach(start, n: int, T: int) -> None:
     ahead, behind = _MAX_ORD - o + 1, o
     if n > ahead or -n > behind or T > ahead * DAY_US or -T > behind * DAY_US:
         raise OverflowError("date value out of range")
+
+
+_UNIX = dt.datetime(1970, 1, 1)
+_UNIX_ORD = _UNIX.toordinal()
+_US = dt.timedelta(microseconds=1)
 
 
 class CalendarProblem(ValueError):
@@ -839,53 +846,54 @@ class Calendar:
         kind = kinds.pop()
         if kind is dt.datetime and any(s is not None and s.tzinfo is not None for s in starts):
             return None
-        parts: dict = {}
-        ns, Ts, blank = [], [], []
-        try:
-            for s, a in zip(starts, amounts):
-                if s is None or a is None:
-                    ns.append(0)
-                    Ts.append(0)
-                    blank.append(True)
-                    continue
-                p = parts.get(id(a))
-                if p is None:
-                    p = parts[id(a)] = self._parts_of(a)
-                ns.append(p[0])
-                Ts.append(p[1])
-                blank.append(False)
-        except Exception:  # noqa: BLE001 - the per-row path says what is wrong, row by row
-            return None
         import numpy as np
 
-        if max(map(abs, ns), default=0) > 4_000_000 or max(map(abs, Ts), default=0) > 1 << 62:
+        ids = dict(zip(map(id, amounts), amounts))  # a few Durations, shared by many rows
+        parts: dict = {}
+        try:
+            for i, a in ids.items():
+                parts[i] = (0, 0) if a is None else self._parts_of(a)
+        except Exception:  # noqa: BLE001 - the per-row path says what is wrong, row by row
             return None
-        n = np.array(ns, dtype=np.int64).astype("timedelta64[D]")
-        T = np.array(Ts, dtype=np.int64)
-        blank = np.array(blank, dtype=bool)
-        lo, hi = np.datetime64("0001-01-04"), np.datetime64("9999-12-28")  # away from the ends of time
+        if any(abs(x) > 4_000_000 or abs(y) > 1 << 62 for x, y in parts.values()):
+            return None
+        order = sorted(parts)
+        at = np.searchsorted(np.array(order, dtype=np.uint64), np.fromiter(map(id, amounts), np.uint64, len(amounts)))
+        n = np.array([parts[k][0] for k in order], dtype=np.int64)[at].astype("timedelta64[D]")
+        T = np.array([parts[k][1] for k in order], dtype=np.int64)[at]
+        blank = (np.fromiter(map(operator.is_, starts, repeat(None)), bool, len(starts))
+                 | np.fromiter(map(operator.is_, amounts, repeat(None)), bool, len(amounts)))
+        live = ~blank
+        keep = blank.tolist()
+        present = [x for x, b in zip(starts, keep) if not b]
+        lo, hi = dt.date(1, 1, 4), dt.date(9999, 12, 28)  # away from the ends of time
         if kind is dt.date:
             if T.any():
                 return None
-            r = np.array(starts, dtype="datetime64[D]") + n
-            some = r[~blank]
-        else:
-            t = np.array(starts, dtype="datetime64[us]") + n
-            r = t + T.astype("timedelta64[us]")
-            live = ~blank & (T != 0)
-            y1 = t[live].astype("datetime64[Y]").astype(np.int64) + 1970
-            y2 = r[live].astype("datetime64[Y]").astype(np.int64) + 1970
-            some = np.concatenate([t[~blank], r[~blank]])
-            if len(some) and (some.min() < lo or some.max() > hi):
+            days = np.zeros(len(starts), dtype=np.int64)
+            days[live] = np.fromiter(map(dt.date.toordinal, present), np.int64, len(present))
+            r = days + n.astype(np.int64)
+            if live.any() and (r[live].min() < lo.toordinal() or r[live].max() > hi.toordinal()):
                 return None
+            out = list(map(dt.date.fromordinal, np.where(live, r, 1).tolist()))
+        else:
+            us = np.zeros(len(starts), dtype=np.int64)
+            us[live] = np.fromiter(map(operator.floordiv, map(operator.sub, present, repeat(_UNIX)), repeat(_US)), np.int64, len(present))
+            t = us + n.astype(np.int64) * 86_400_000_000
+            r = t + T
+            first, last = (_UNIX_ORD - lo.toordinal()) * -86_400_000_000, (hi.toordinal() - _UNIX_ORD) * 86_400_000_000
+            if live.any() and (min(t[live].min(), r[live].min()) < first or max(t[live].max(), r[live].max()) > last):
+                return None
+            busy = live & (T != 0)
+            y1 = t[busy].astype("datetime64[us]").astype("datetime64[Y]").astype(np.int64) + 1970
+            y2 = r[busy].astype("datetime64[us]").astype("datetime64[Y]").astype(np.int64) + 1970
             for a, b in set(zip(y1.tolist(), y2.tolist())):
                 if not self._fixed_between(a, b):
                     return None
-        if len(some) and (some.min() < lo or some.max() > hi):
-            return None
-        out = r.astype(object)
-        out[blank] = None
-        return out.tolist()
+            out = list(map(operator.add, repeat(_UNIX), map(dt.timedelta, repeat(0), repeat(0), np.where(live, r, 0).tolist())))
+        for i in np.flatnonzero(blank).tolist():
+            out[i] = None
+        return out
 
     def _add_parts(self, start, n: int, T: int):
         """add() of (whole days, working µs), by the general path; aware starts already converted."""

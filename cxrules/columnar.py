@@ -9,12 +9,17 @@ kinds) `classes` answers None and the caller takes its per-value path.
 from __future__ import annotations
 
 import datetime as dt
+import operator
+from itertools import repeat
 
 import numpy as np
 
 from .model import test_truth
 
 _EXACT = 2 ** 53
+_EPOCH_ORD = dt.date(1970, 1, 1).toordinal()
+_UNIX = dt.datetime(1970, 1, 1)
+_SECONDS = dt.timedelta.total_seconds
 _NUMERIC = {int, float, type(None)}
 
 
@@ -36,21 +41,25 @@ def encoded(values: list, type_: str) -> np.ndarray | None:
     """A column of typed values as the engine compares them (values.encode), as doubles with
     NaN for a blank; None when that would not be exact."""
     types = set(map(type, values))
-    try:
-        if type_ == "date" and types <= {dt.date, type(None)}:
-            days = np.array(values, dtype="datetime64[D]")
-            out = days.astype(np.int64).astype(np.float64)  # days since 1970, as values.encode
-            out[np.isnat(days)] = np.nan
-            return out
-        if type_ == "datetime" and types <= {dt.datetime, type(None)}:
-            if any(v is not None and v.tzinfo is not None for v in values):
-                return None
-            us = np.array(values, dtype="datetime64[us]")
-            out = us.astype(np.int64).astype(np.float64) / 1e6  # timedelta.total_seconds(), exactly
-            out[np.isnat(us)] = np.nan
-            return out
-    except (TypeError, ValueError, OverflowError):
-        return None
+    blank = type(None) in types and np.fromiter(map(operator.is_, values, repeat(None)), bool, len(values))
+    if type_ == "date" and types <= {dt.date, type(None)}:
+        present = [v for v in values if v is not None] if blank is not False else values
+        out = np.full(len(values), np.nan)
+        days = np.fromiter(map(dt.date.toordinal, present), np.float64, len(present)) - _EPOCH_ORD  # as values.encode
+        if blank is False:
+            return days
+        out[~blank] = days
+        return out
+    if type_ == "datetime" and types <= {dt.datetime, type(None)}:
+        present = [v for v in values if v is not None] if blank is not False else values
+        if any(v.tzinfo is not None for v in present):
+            return None
+        secs = np.fromiter(map(_SECONDS, map(operator.sub, present, repeat(_UNIX))), np.float64, len(present))
+        if blank is False:
+            return secs
+        out = np.full(len(values), np.nan)
+        out[~blank] = secs
+        return out
     if type_ == "number":
         return exact_floats(values)
     return None

@@ -354,7 +354,9 @@ class Evaluator:
             # Rows to compute, by calendar (one batch per calendar), then problems in row order.
             todo: dict[int, tuple] = {}  # id(calendar) -> (calendar, rows)
             notes: dict[int, RowProblem] = {}
-            for i in range(n):
+            if fixed is not None and not bad and None not in amount and None not in base:
+                todo[id(fixed)] = (fixed, range(n))  # every row, as they are: no per-row gathering
+            for i in range(n) if not todo else ():
                 if i in bad or amount[i] is None:
                     continue
                 if base[i] is None:
@@ -370,7 +372,11 @@ class Evaluator:
                         continue
                 todo.setdefault(id(cal), (cal, []))[1].append(i)
             for cal, rows in todo.values():
-                for i, r in zip(rows, cal.add_many([base[i] for i in rows], [amount[i] for i in rows])):
+                got = cal.add_many(base, amount) if rows.__class__ is range else cal.add_many([base[i] for i in rows], [amount[i] for i in rows])
+                if rows.__class__ is range and not any(isinstance(r, Exception) for r in got):
+                    out = got
+                    continue
+                for i, r in zip(rows, got):
                     if isinstance(r, Exception):  # that row's ValueError / OverflowError
                         notes[i] = RowProblem(i, d.name, f"cannot compute {d.name}: {out_of_range(r)}", table.name)
                         bad.add(i)
@@ -553,6 +559,23 @@ def _and(items):
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def _days_since(src: list, today: int) -> list:
+    """today - v.toordinal() for each date of src (None stays None), with numpy for dates."""
+    from . import columnar
+
+    a = columnar.encoded(src, "date") if set(map(type, src)) <= {dt.date, type(None)} else None
+    if a is None:
+        return [today - v.toordinal() if v is not None else None for v in src]
+    blank = columnar.np.isnan(a)
+    x = (today - _EPOCH_ORDINAL) - columnar.np.where(blank, 0, a).astype(columnar.np.int64)
+    out = columnar.objects(x.tolist())
+    out[blank] = None
+    return out.tolist()
+
+
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
 def _percentiles(src: list, present: list) -> list | None:
     """100 * (values below v) / (count - 1) for each v of src (None stays None), with numpy;
     None when doubles would not be exact."""
@@ -678,6 +701,23 @@ def _spelt(conv, reader: dict):
     return read
 
 
+def _read_texts(source: list, conv) -> list | None:
+    """[conv(v)] for a column of texts, each distinct text read once; None if one cannot be
+    read (the per-row path then says so for each row)."""
+    first: dict = {}
+    at = list(map(first.setdefault, source, itertools.count()))
+    got = {}
+    for v, i in first.items():
+        if v is None:
+            got[i] = None
+            continue
+        try:
+            got[i] = conv(v)
+        except Exception:  # noqa: BLE001 - reported row by row by the caller's path
+            return None
+    return list(map(got.__getitem__, at))
+
+
 class _Failed:
     """A cell's reading that raised: the error, kept to be said for every row with that cell."""
 
@@ -735,6 +775,13 @@ class _Context:
             # nothing to convert or report (NaN and ±inf are reported as bad values)
             ev.columns[name] = out = source if source.__class__ is list else list(source)
             return out
+        if type_ == "text" and types <= {str, type(None)}:
+            quick = _read_texts(source, conv)
+            if quick is not None:
+                out = quick
+                self._check_text(name, out, bad)
+                ev.columns[name] = out
+                return out
         memo: dict = {}  # texts repeat (tiers, statuses): each read once
         for i, raw in enumerate(source):
             if raw is None:
@@ -820,9 +867,10 @@ class _Context:
                         out[i] = 100.0 if m == 1 else 100.0 * bisect.bisect_left(present, v) / (m - 1)
         elif d.func == "days_since":
             today = as_of.toordinal()  # calendar days: a date-time counts by its date
-            out = [today - v.toordinal() if v is not None else None for v in src]
+            out = _days_since(src, today)
             if inp.type == "duration":
-                out = [Duration.of(days=x) if x is not None else None for x in out]
+                memo: dict = {}
+                out = [memo[x] if x in memo else memo.setdefault(x, Duration.of(days=x)) if x is not None else None for x in out]
         else:
             cal = self.evaluator.rs.calendars.get(d.calendar) if d.calendar else None
             for i, v in enumerate(src):

@@ -638,12 +638,12 @@ def _columns(block: list[list], reads: dict[str, int]) -> dict[str, list]:
 
 
 def _converted(values: list, conv) -> list:
-    """[conv(v)] for outputs, which are a few objects shared by many rows: each converted once."""
-    table = {}
-    for v in values:
-        if v is not None and id(v) not in table:
-            table[id(v)] = conv(v)
-    table[id(None)] = None
+    """[conv(v)] for outputs, which are a few objects shared by many rows: each converted once
+    (the column itself when nothing changes)."""
+    objs = dict(zip(map(id, values), values))
+    table = {i: (conv(v) if v is not None else None) for i, v in objs.items()}
+    if all(table[i] is v for i, v in objs.items()):
+        return values
     return list(map(table.__getitem__, map(id, values)))
 
 

@@ -1782,7 +1782,7 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                 info = zin.getinfo(sh.part)
                 big = info.file_size > (1 << 30)
                 zi = _new_info(sh.part, info)
-                zi._compresslevel = 1 if info.file_size > (4 << 20) else 6
+                zi._compresslevel = 1 if info.file_size > (1 << 20) else 6
                 try:
                     with zin.open(sh.part) as fin, zscratch.open(zi, "w", force_zip64=big) as w:
                         chunks = iter(lambda: fin.read(8 << 20), b"")

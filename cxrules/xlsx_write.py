@@ -735,7 +735,7 @@ class SheetRewriter:
         rest = body[head_end:]
         n = len(nums)
         if (r1 - r0 + 1 != n or r0 != max(next_row, prev_row + 1) or r1 > last or r0 <= prev_row
-                or _OTHER_ROW.search(rest) or any(h in range(r0, r1 + 1) for h in self.header_rows) or self._reaches_ours(rest)):
+                or list(map(int, nums)) != list(range(r0, r1 + 1)) or _OTHER_ROW.search(rest) or any(h in range(r0, r1 + 1) for h in self.header_rows) or self._reaches_ours(rest)):
             return self.rows(rest, write, next_row, prev_row)
         if b' spans="' in rest:
             rest = _SPANS.sub(self._spans, rest)

@@ -425,18 +425,26 @@ def _distinctions(table: Table, k: int):
 def _bodies(keys, codes: list, reps: list, firsts) -> list:
     """The engine's message for each combination: as JSON (each class's value written once),
     or as dicts when a value has no JSON form (the engine then refuses those rows alone)."""
-    per_input = [cs[firsts].tolist() for cs in codes]
+    from .columnar import np, objects
+
+    at = [cs[firsts] for cs in codes]  # each combination's class in each input
     try:
         texts = [{c: key_json(k, v) for c, v in r.items()} for k, r in zip(keys, reps)]
     except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
-        columns = [[r.get(c) for c in cs] for cs, r in zip(per_input, reps)]
+        columns = [[r.get(c) for c in cs.tolist()] for cs, r in zip(at, reps)]
         return [{k: v for k, v in zip(keys, t) if v is not None} for t in zip(*columns)] if columns else [{} for _ in firsts]
-    if not per_input:
+    if not at:
         return [""] * len(firsts)
-    columns = [[t.get(c, "") for c in cs] for cs, t in zip(per_input, texts)]
-    if len(columns) == 1:
-        return columns[0]
-    return [",".join(filter(None, t)) for t in zip(*columns)]
+    cols = []
+    for cs, t in zip(at, texts):
+        lut = objects([t.get(c, "") for c in range(max(t, default=-1) + 2)])  # the last: a blank (code -1)
+        cols.append(lut[cs])
+    if all((cs >= 0).all() for cs in at):  # no blanks: joined by numpy's + over objects (C loops)
+        out = cols[0]
+        for col in cols[1:]:
+            out = out + "," + col
+        return out.tolist()
+    return [",".join(filter(None, t)) for t in zip(*(c.tolist() for c in cols))]
 
 
 def _classes(values: list, type_: str, pieces):

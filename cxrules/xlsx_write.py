@@ -370,6 +370,7 @@ def _cells_not_left_of(col: int) -> re.Pattern:
     return re.compile(rb'<c(?! r="' + left + rb'\d)(?=[\s>/])')
 
 
+_HEAD = re.compile(rb"([A-Z]{1,3})\d")  # the start of a reference: column letters, then the row's first digit
 _ROW_NUM = re.compile(rb'<row r="(\d+)"')
 _SPANS = re.compile(rb' spans="([^"]*)"')
 _TAIL_AFTER_CF = re.compile(
@@ -735,7 +736,7 @@ class SheetRewriter:
         rest = body[head_end:]
         n = len(nums)
         if (r1 - r0 + 1 != n or r0 != max(next_row, prev_row + 1) or r1 > last or r0 <= prev_row
-                or list(map(int, nums)) != list(range(r0, r1 + 1)) or _OTHER_ROW.search(rest) or any(h in range(r0, r1 + 1) for h in self.header_rows) or self._reaches_ours(rest)):
+                or list(map(int, nums)) != list(range(r0, r1 + 1)) or _OTHER_ROW.search(rest) or any(h in range(r0, r1 + 1) for h in self.header_rows)):
             return self.rows(rest, write, next_row, prev_row)
         if b' spans="' in rest:
             rest = _SPANS.sub(self._spans, rest)
@@ -754,19 +755,33 @@ class SheetRewriter:
                 cols.append(list(map(_add, map(_add, repeat(ref), nums_b), part)))
         cols.append(repeat(b"</row>", n))
         pieces = rest.split(b"</row>")
-        if len(pieces) != n + 1:  # a row closed as <row .../>, or one cut short
+        if len(pieces) != n + 1 or not self._all_left(pieces[:-1]):  # a row closed as <row .../>, or a cell of ours
             return self.rows(rest, write, next_row, prev_row)
         inserts = map(b"".join, zip(*cols))
         write(b"".join(chain.from_iterable(zip(pieces, inserts))) + pieces[-1])
         return r1 + 1, r1
 
-    def _reaches_ours(self, body: bytes) -> bool:
-        """Could a cell in body be at or right of our first column? Every cell must name its
-        place in capitals (r="A1" first), left of ours; one regex pass finds any other."""
-        pat = self.__dict__.get("_others")
-        if pat is None:
-            pat = self._others = _cells_not_left_of(self.min_col)
-        return b"<c>" in body or pat.search(body) is not None
+    def _all_left(self, rows: list[bytes]) -> bool:
+        """Does each row's last cell name its place (r="A1", in capitals) left of our first
+        column? Then our cells go after it. Looked up at C speed, then per distinct start."""
+        last = list(map(bytes.rfind, rows, repeat(b"<c")))
+        named = list(map(bytes.rfind, rows, repeat(b'<c r="')))
+        if last != named:  # a last cell without its reference first
+            return False
+        width = len(col_letter(self.min_col)) + 1
+        if -1 in named:  # rows without cells: nothing to look at there
+            heads = {r[k + 6 : k + 6 + width] for r, k in zip(rows, named) if k >= 0}
+        else:
+            heads = set(map(bytes.__getitem__, rows, map(slice, map(_add, named, repeat(6)), map(_add, named, repeat(6 + width)))))
+        ok = self.__dict__.setdefault("_left_heads", {})
+        for h in heads:  # e.g. b'I1' (a cell of column I): at most a few hundred kinds
+            good = ok.get(h)
+            if good is None:
+                m = _HEAD.match(h)
+                good = ok[h] = m is not None and col_index(m.group(1)) < self.min_col
+            if not good:
+                return False
+        return True
 
     def _spans(self, m) -> bytes:
         old = m.group(1)

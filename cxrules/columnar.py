@@ -80,9 +80,13 @@ def ordered_classes(a: np.ndarray, marks: list) -> np.ndarray | None:
 
 
 def first_of_each(codes: np.ndarray) -> dict:
-    """class -> the first row holding it."""
-    u, first = np.unique(codes, return_index=True)
-    return {c: i for c, i in zip(u.tolist(), first.tolist()) if c >= 0}
+    """class -> the first row holding it (codes are small: no sort needed)."""
+    rows = np.flatnonzero(codes >= 0)
+    if not len(rows):
+        return {}
+    first = np.full(int(codes.max()) + 1, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes[rows], rows)
+    return {c: i for c, i in enumerate(first.tolist()) if i < len(codes)}
 
 
 def equal_classes(values: list, marks) -> tuple[np.ndarray, dict] | None:
@@ -137,7 +141,16 @@ def group(codes: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
         if int(key.max()) * size >= 1 << 62:  # keep the key small: number the combinations so far
             key = np.unique(key, return_inverse=True)[1].reshape(-1).astype(np.int64)
         key = key * size + (c + 1)
-    _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+    top = int(key.max()) + 1
+    if top <= 4 * n + 1024:  # few possible keys: number them by counting, not sorting
+        seen = np.zeros(top, dtype=bool)
+        seen[key] = True
+        dense = np.cumsum(seen) - 1
+        inv = dense[key]
+        first = np.full(int(dense[-1]) + 1, n, dtype=np.int64)
+        np.minimum.at(first, inv, np.arange(n))
+    else:
+        _, first, inv = np.unique(key, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))

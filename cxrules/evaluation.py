@@ -584,16 +584,19 @@ def _days_since(src: list, today: int) -> list:
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
-def _percentiles(src: list, present: list) -> list | None:
+def _percentiles(src: list) -> list | None:
     """100 * (values below v) / (count - 1) for each v of src (None stays None), with numpy;
-    None when doubles would not be exact."""
+    None when doubles would not be exact, or fewer than two values."""
     from . import columnar
 
-    a, p = columnar.exact_floats(src), columnar.exact_floats(present)
-    if a is None or p is None:
+    a = columnar.exact_floats(src)
+    if a is None:
         return None
     np = columnar.np
-    x = 100.0 * np.searchsorted(p, a, side="left") / (len(present) - 1)
+    p = np.sort(a[~np.isnan(a)])
+    if len(p) < 2:
+        return None
+    x = 100.0 * np.searchsorted(p, a, side="left") / (len(p) - 1)
     out = columnar.objects(x.tolist())
     out[np.isnan(a)] = None
     return out.tolist()
@@ -865,10 +868,10 @@ class _Context:
         as_of = self.as_of
         out: list = [None] * len(src)
         if d.func == "percentile":
-            present = sorted(v for v in src if v is not None)
-            m = len(present)
-            out = _percentiles(src, present) if m > 1 else None
+            out = _percentiles(src)
             if out is None:
+                present = sorted(v for v in src if v is not None)
+                m = len(present)
                 out = [None] * len(src)
                 for i, v in enumerate(src):
                     if v is not None:

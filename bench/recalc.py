@@ -318,8 +318,6 @@ def run_splice(path, rules):
     import re
     import zlib
     from itertools import chain, repeat
-    from operator import add
-
     import numpy as np
 
     src = zipfile.ZipFile(path)
@@ -368,7 +366,9 @@ def run_splice(path, rules):
                     if nums:
                         r0 = int(nums[0])
                         nb = [x + b'"' for x in nums]
-                        cols = [list(map(add, map(add, repeat(ref), nb), col[r0 : r0 + len(nums)])) for ref, col in zip(refs, cells)]
+                        cols = []
+                        for ref, col in zip(refs, cells):
+                            cols += [repeat(ref, len(nums)), nb, col[r0 : r0 + len(nums)]]
                         cols.append(repeat(b"</row>", len(nums)))
                         pieces = body.split(b"</row>")
                         body = b"".join(chain.from_iterable(zip(pieces, map(b"".join, zip(*cols))))) + pieces[-1]

@@ -744,19 +744,20 @@ class SheetRewriter:
         if enc is None:
             enc = self.encoded = [self.encode_column(k) for k in self.krange]
         i0 = r0 - self.first0
-        nums_b = [x + b'"' for x in nums]
-        cols = []
-        for k in self.krange:
-            part = enc[k][i0 : i0 + n]
-            ref = self.refs_b[k]
-            if None in part:
-                cols.append([ref + r + x if x is not None else b"" for r, x in zip(nums_b, part)])
-            else:
-                cols.append(list(map(_add, map(_add, repeat(ref), nums_b), part)))
-        cols.append(repeat(b"</row>", n))
         pieces = rest.split(b"</row>")
         if len(pieces) != n + 1 or not self._all_left(pieces[:-1]):  # a row closed as <row .../>, or a cell of ours
             return self.rows(rest, write, next_row, prev_row)
+        nums_b = [x + b'"' for x in nums]
+        cols: list = []  # per cell: its reference's column, row number, and the rest; joined per row
+        for k in self.krange:
+            part = enc[k][i0 : i0 + n]
+            ref = self.refs_b[k]
+            if None in part:  # a blank cell: nothing of it
+                cols += [[ref if x is not None else b"" for x in part], [r if x is not None else b"" for r, x in zip(nums_b, part)],
+                         [x or b"" for x in part]]
+            else:
+                cols += [repeat(ref, n), nums_b, part]
+        cols.append(repeat(b"</row>", n))
         inserts = map(b"".join, zip(*cols))
         write(b"".join(chain.from_iterable(zip(pieces, inserts))) + pieces[-1])
         return r1 + 1, r1

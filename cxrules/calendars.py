@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import operator
 import re
 from bisect import bisect_left, bisect_right, insort
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from itertools import repeat
 from zoneinfo import ZoneInfo, available_timezones
 
 from .problems import Problem, did_you_mean
@@ -41,6 +43,11 @@ def _within_reach(start, n: int, T: int) -> None:
     ahead, behind = _MAX_ORD - o + 1, o
     if n > ahead or -n > behind or T > ahead * DAY_US or -T > behind * DAY_US:
         raise OverflowError("date value out of range")
+
+
+_UNIX = dt.datetime(1970, 1, 1)
+_UNIX_ORD = _UNIX.toordinal()
+_US = dt.timedelta(microseconds=1)
 
 
 class CalendarProblem(ValueError):
@@ -208,11 +215,32 @@ def _parse_workdays(name: str, value, problems: list) -> frozenset[int]:
     return frozenset(days)
 
 
-@lru_cache(maxsize=None)
-def _countries() -> dict[str, list[str]]:
-    import holidays
+class _Countries:
+    """holidays.list_supported_countries(), read lazily: its codes come from the registry, and
+    a country's module (for its regions) is imported only when asked for; importing every
+    country's module takes longer than the rest of a run at 10k rows."""
 
-    return holidays.list_supported_countries()
+    @cached_property
+    def codes(self) -> list[str]:
+        from holidays.registry import EntityLoader
+
+        return list(EntityLoader.get_country_codes(True))
+
+    def __contains__(self, code) -> bool:
+        return code in set(self.codes)
+
+    def __iter__(self):
+        return iter(self.codes)
+
+    def __getitem__(self, code: str) -> list[str]:
+        import holidays
+
+        return list(getattr(holidays, code).subdivisions)
+
+
+@lru_cache(maxsize=None)
+def _countries() -> _Countries:
+    return _Countries()
 
 
 def _country_suggestion(code: str) -> str | None:
@@ -222,7 +250,7 @@ def _country_suggestion(code: str) -> str | None:
     for module, (cls, alpha2, alpha3, *_) in registry.COUNTRIES.items():
         if key in (module.replace("_", ""), cls.lower(), alpha3.lower()):
             return f"did you mean '{alpha2}'?"
-    return did_you_mean(code.upper(), _countries()) or "use a two-letter country code such as CN, HK, US or DE"
+    return did_you_mean(code.upper(), _countries().codes) or "use a two-letter country code such as CN, HK, US or DE"
 
 
 def _parse_holidays(name: str, value, problems: list) -> tuple[str, str | None] | None:
@@ -764,6 +792,9 @@ class Calendar:
             amounts = list(amounts)  # keeps every amount alive: the parts cache is by id()
         if len(starts) != len(amounts):
             raise ValueError(f"add_many: {len(starts)} starts but {len(amounts)} amounts")
+        bulk = self._everyday_bulk(starts, amounts) if self.is_everyday and len(starts) >= 64 else None
+        if bulk is not None:
+            return bulk
         kernel = self._kernel()
         general = self._add_parts
         parts_of = self._parts_of
@@ -803,6 +834,65 @@ class Calendar:
             except (ValueError, OverflowError) as e:
                 r = e
             append(r)
+        return out
+
+    def _everyday_bulk(self, starts, amounts) -> list | None:
+        """add_many round the clock, a column at a time with numpy; None wherever the per-row
+        path could answer otherwise (aware or mixed starts, a date plus hours, a UTC offset
+        change, the ends of time, an amount that is not a duration)."""
+        kinds = set(map(type, starts)) - {type(None)}
+        if len(kinds) != 1 or not kinds <= {dt.date, dt.datetime}:
+            return None
+        kind = kinds.pop()
+        if kind is dt.datetime and any(s is not None and s.tzinfo is not None for s in starts):
+            return None
+        import numpy as np
+
+        ids = dict(zip(map(id, amounts), amounts))  # a few Durations, shared by many rows
+        parts: dict = {}
+        try:
+            for i, a in ids.items():
+                parts[i] = (0, 0) if a is None else self._parts_of(a)
+        except Exception:  # noqa: BLE001 - the per-row path says what is wrong, row by row
+            return None
+        if any(abs(x) > 4_000_000 or abs(y) > 1 << 62 for x, y in parts.values()):
+            return None
+        order = sorted(parts)
+        at = np.searchsorted(np.array(order, dtype=np.uint64), np.fromiter(map(id, amounts), np.uint64, len(amounts)))
+        n = np.array([parts[k][0] for k in order], dtype=np.int64)[at].astype("timedelta64[D]")
+        T = np.array([parts[k][1] for k in order], dtype=np.int64)[at]
+        blank = (np.fromiter(map(operator.is_, starts, repeat(None)), bool, len(starts))
+                 | np.fromiter(map(operator.is_, amounts, repeat(None)), bool, len(amounts)))
+        live = ~blank
+        keep = blank.tolist()
+        present = [x for x, b in zip(starts, keep) if not b]
+        lo, hi = dt.date(1, 1, 4), dt.date(9999, 12, 28)  # away from the ends of time
+        if kind is dt.date:
+            if T.any():
+                return None
+            days = np.zeros(len(starts), dtype=np.int64)
+            days[live] = np.fromiter(map(dt.date.toordinal, present), np.int64, len(present))
+            r = days + n.astype(np.int64)
+            if live.any() and (r[live].min() < lo.toordinal() or r[live].max() > hi.toordinal()):
+                return None
+            out = list(map(dt.date.fromordinal, np.where(live, r, 1).tolist()))
+        else:
+            us = np.zeros(len(starts), dtype=np.int64)
+            us[live] = np.fromiter(map(operator.floordiv, map(operator.sub, present, repeat(_UNIX)), repeat(_US)), np.int64, len(present))
+            t = us + n.astype(np.int64) * 86_400_000_000
+            r = t + T
+            first, last = (_UNIX_ORD - lo.toordinal()) * -86_400_000_000, (hi.toordinal() - _UNIX_ORD) * 86_400_000_000
+            if live.any() and (min(t[live].min(), r[live].min()) < first or max(t[live].max(), r[live].max()) > last):
+                return None
+            busy = live & (T != 0)
+            y1 = t[busy].astype("datetime64[us]").astype("datetime64[Y]").astype(np.int64) + 1970
+            y2 = r[busy].astype("datetime64[us]").astype("datetime64[Y]").astype(np.int64) + 1970
+            for a, b in set(zip(y1.tolist(), y2.tolist())):
+                if not self._fixed_between(a, b):
+                    return None
+            out = list(map(operator.add, repeat(_UNIX), map(dt.timedelta, repeat(0), repeat(0), np.where(live, r, 0).tolist())))
+        for i in np.flatnonzero(blank).tolist():
+            out[i] = None
         return out
 
     def _add_parts(self, start, n: int, T: int):

@@ -83,8 +83,8 @@ class Engine:
     def run(self, compiled: Compiled, rows: list[dict]) -> list:
         """Matching rule names for each row, in order.
 
-        `rows` are dicts of engine keys (`i0`, `i1`, ...) to encoded values; blanks are
-        left out. For event tables each entry is one rule name (or "nomatch"); for fact
+        `rows` are dicts of engine keys (`i0`, `i1`, ...) to encoded values, blanks left
+        out; or, all of them, those dicts as JSON without the braces ('"i0":1.5,"i1":"vip"'). For event tables each entry is one rule name (or "nomatch"); for fact
         tables it is the list of matching rule names in row order (empty if none). A row
         the engine cannot take gets a `Refused` instead; the other rows are unaffected.
         """
@@ -129,8 +129,7 @@ def _events(h, rows, start, stop, out):
         _dre.assert_events(h, _payload(rows, start, stop))
     except _ROW_ERRORS as e:  # orjson or the engine refusing one row of the batch
         error = e
-    for rule, k in _drain(h):
-        out[k] = rule
+    _drain_into(h, out)
     if error is None and None not in out[start:stop]:
         return
     for k in range(start, stop):
@@ -140,10 +139,24 @@ def _events(h, rows, start, stop, out):
                 _dre.assert_events(h, _payload(rows, k, k + 1))
             except _ROW_ERRORS as e:
                 error = e
-            for rule, kk in _drain(h):
-                out[kk] = rule
+            _drain_into(h, out)
             if out[k] is None:
                 out[k] = Refused(_reason(error))
+
+
+def _drain_into(h, out) -> None:
+    """out[row key] = the rule that fired, for every action waiting (the _drain loop, inline:
+    it runs once per row)."""
+    result = _dre.start_action(h)
+    if not result:
+        return
+    match, complete = _ACTION.match, _dre.complete_and_start_action
+    text, action = result[1], result[2]
+    while text:
+        m = match(text)
+        if m is not None:
+            out[int(m.group(2))] = m.group(1)
+        text = complete(h, action)
 
 
 def _facts(h, rows, start, stop, out):
@@ -193,12 +206,14 @@ def _facts(h, rows, start, stop, out):
 
 
 def _payload(rows, start, stop) -> str:
-    chunk = []
-    for k in range(start, stop):
-        d = {KEY: k}
-        d.update(rows[k])
-        chunk.append(d)
-    return _json(chunk)
+    if start < stop and rows[start].__class__ is str:  # rows given as JSON already (see body)
+        return "[" + ",".join(f'{{"{KEY}":{k},{rows[k]}}}' if rows[k] else f'{{"{KEY}":{k}}}' for k in range(start, stop)) + "]"
+    return _json([{KEY: k, **rows[k]} for k in range(start, stop)])
+
+
+def key_json(key: str, v) -> str:
+    """'"key":value' as _json writes it in a message."""
+    return _json({key: v})[1:-1]
 
 
 def _reason(e: Exception | None) -> str:

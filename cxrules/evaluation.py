@@ -7,6 +7,8 @@ other row and every other output is still computed.
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import itertools
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
@@ -14,12 +16,17 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from .compiler import Compiled, compile_table, engine_value
-from .engine import Engine, Refused, default_engine
+from .engine import Engine, Refused, default_engine, key_json
 from .model import ANY, COLLECT, FIRST, PRIORITY, UNIQUE, Cmp, Range, RuleSet, Table, matches
 from .problems import ERROR, WARNING, CxError, did_you_mean
 from .values import WHAT, Duration, ValueProblem, a_type, bad_text, coercer, display, encode, encoder, out_of_range, shown
 
 _NOT_TEXT = ("number", "date", "datetime")
+# A table of this many rule rows or more, with this many combinations per rule row to
+# check, is shown to the engine in parts (columnar.Partition): per combination only the
+# rule rows that can match it. The engine's time per combination grows with the rows it holds.
+PARTITION_MIN_RULES = 24
+PARTITION_MIN_COMBINATIONS = 20
 # Python types a sheet column may hold that need no conversion for an input type
 _CLEAN = {
     "number": {int, float, type(None)},
@@ -75,6 +82,8 @@ class Evaluator:
         self.engine = engine or default_engine()
         self._compiled: dict[str, Compiled] = {}
         self._pieces: dict[str, list] = {}
+        self._partitions: dict = {}
+        self._leaf_compiled: dict = {}
 
     def compiled(self, table: Table) -> Compiled:
         c = self._compiled.get(table.name)
@@ -209,29 +218,66 @@ class Evaluator:
             if inp.allowed:
                 ctx.check_allowed(inp, values, table)
                 rows_bad |= ctx.bad.get(inp.name, set())
-            enc = encoder(inp.type)
-            cols.append([enc(v) if v is not None else None for v in values])
-        cols = [_canonical(c, p) for c, p in zip(cols, self.pieces(table))]
+            cols.append(values)
+        codes, reps, exact = [], [], []
+        for inp, values, p in zip(table.inputs, cols, self.pieces(table)):
+            c, r, ok = _classes(values, inp.type, p)
+            codes.append(c)
+            reps.append(r)
+            exact.append(ok)
         compiled = self.compiled(table)
         keys = compiled.keys
-        # Rules are a pure function of the inputs: each distinct combination of input
-        # values goes to the engine once, and its result is shared by the rows that have it.
-        index: dict = {}
-        distinct: list = []
-        pos = [-1] * n
-        get = index.get
-        for i, t in enumerate(zip(*cols) if cols else [() for _ in range(n)]):
-            j = get(t)
-            if j is None:
-                j = index[t] = len(distinct)
-                distinct.append(t)
-            pos[i] = j
-        for i in rows_bad:
-            pos[i] = -1
-        got = self.engine.run(compiled, [{k: v for k, v in zip(keys, t) if v is not None} for t in distinct])
-        ev.distinct[table.name] = len(distinct)
+        # Rules are a pure function of the inputs: each distinct combination of what the
+        # cells can tell apart goes to the engine once; its rows share the result.
+        from . import columnar
+
+        pos, firsts = columnar.group(codes, n)
+        if rows_bad:
+            pos[sorted(rows_bad)] = -1
+        rows = _bodies(keys, codes, reps, firsts)
+        part = self.partition(table, len(rows))
+        firsts_codes = [cs[firsts] for cs in codes] if part is not None else None
+        del codes  # a column's worth each: not kept while the engine runs
+        if part is not None and all(exact[k] for k in part.inputs):
+            got = self._run_parts(table, part, rows, firsts_codes, reps)
+        else:
+            got = self.engine.run(compiled, rows)
+        ev.distinct[table.name] = len(rows)
         self._apply_hit(table, got, pos, rows_bad, ctx)
         self._due(table, ctx, rows_bad)
+
+    def partition(self, table: Table, combinations: int):
+        """The table's Partition when it is big enough, and has enough rows to check, for
+        showing the engine only part of it per combination to pay; else None."""
+        if len(table.rules) < PARTITION_MIN_RULES or combinations < PARTITION_MIN_COMBINATIONS * len(table.rules):
+            return None
+        if table.name not in self._partitions:
+            from . import columnar
+
+            part = columnar.Partition(table, self.pieces(table))
+            self._partitions[table.name] = part if len(part.leaves) > 1 else None
+        return self._partitions[table.name]
+
+    def _run_parts(self, table: Table, part, rows: list, codes: list, reps: list) -> list:
+        """engine.run over the whole table, each combination shown only its leaf's rule rows."""
+        from .columnar import np
+
+        leaf_of = part.assign(codes, reps)
+        got: list = [None] * len(rows)
+        order = np.argsort(leaf_of, kind="stable")
+        cuts = np.flatnonzero(np.diff(leaf_of[order])) + 1
+        for idx in np.split(order, cuts):
+            if not len(idx):
+                continue
+            leaf = int(leaf_of[idx[0]])
+            c = self._leaf_compiled.get((table.name, leaf))
+            if c is None:
+                sub = dataclasses.replace(table, rules=[table.rules[i] for i in part.leaves[leaf]])
+                c = self._leaf_compiled[(table.name, leaf)] = compile_table(sub)
+            ids = idx.tolist()
+            for i, g in zip(ids, self.engine.run(c, [rows[i] for i in ids])):
+                got[i] = g
+        return got
 
     def _resolve(self, table: Table, fired, by_name) -> tuple:
         """(rule row(s), output values, problem, severity) for one engine answer."""
@@ -261,24 +307,38 @@ class Evaluator:
                 outs.append([m.outputs[j] for m in matched])
         return [m.index for m in matched], tuple(outs), None, None
 
-    def _apply_hit(self, table: Table, got: list, pos: list, rows_bad: set, ctx: "_Context"):
+    def _apply_hit(self, table: Table, got: list, pos, rows_bad: set, ctx: "_Context"):
+        """pos: per row its combination (an int array; -1 for a row with a bad input)."""
+        from . import columnar
+
         ev = ctx.ev
         by_name = {f"r{r.index}": r for r in table.rules}
-        res = [self._resolve(table, g, by_name) for g in got]
-        which_u = [r[0] for r in res] + [None]  # index -1: a row with a bad input
+        memo: dict = {}
+        res = []
+        for g in got:  # answers repeat (the rule that fired): resolve each once
+            key = g if g.__class__ is str else tuple(g) if g.__class__ is list else None
+            r = memo.get(key) if key is not None else None
+            if r is None:
+                r = self._resolve(table, g, by_name)
+                if key is not None:
+                    memo[key] = r
+            res.append(r)
+        at = pos.tolist()
         for k, o in enumerate(table.outputs):
-            col_u = [r[1][k] for r in res] + [None]
+            col_u = [r[1][k] for r in res]
             if table.is_multi:  # lists: each row its own
-                ev.columns[o.name] = [list(col_u[j]) if j >= 0 else None for j in pos]
+                col_u.append(None)
+                ev.columns[o.name] = [list(col_u[j]) if j >= 0 else None for j in at]
             else:
-                ev.columns[o.name] = [col_u[j] for j in pos]
-        ev.fired[table.name] = [which_u[j] for j in pos]
+                ev.columns[o.name] = columnar.scatter(col_u, pos)
+        ev.fired[table.name] = columnar.scatter([r[0] for r in res], pos)
         bad_out = set(rows_bad)
         if any(r[2] for r in res):
-            for i, j in enumerate(pos):
-                if j >= 0 and res[j][2]:
-                    ev.problems.append(RowProblem(i, None, res[j][2], table.name, res[j][3]))
-                    bad_out.add(i)
+            hit = columnar.objects([bool(r[2]) for r in res] + [False]).astype(bool)
+            for i in columnar.np.flatnonzero(hit[pos]).tolist():
+                j = at[i]
+                ev.problems.append(RowProblem(i, None, res[j][2], table.name, res[j][3]))
+                bad_out.add(i)
         for o in table.outputs:
             ctx.bad[o.name] = bad_out
 
@@ -294,7 +354,9 @@ class Evaluator:
             # Rows to compute, by calendar (one batch per calendar), then problems in row order.
             todo: dict[int, tuple] = {}  # id(calendar) -> (calendar, rows)
             notes: dict[int, RowProblem] = {}
-            for i in range(n):
+            if fixed is not None and not bad and None not in amount and None not in base:
+                todo[id(fixed)] = (fixed, range(n))  # every row, as they are: no per-row gathering
+            for i in range(n) if not todo else ():
                 if i in bad or amount[i] is None:
                     continue
                 if base[i] is None:
@@ -310,7 +372,11 @@ class Evaluator:
                         continue
                 todo.setdefault(id(cal), (cal, []))[1].append(i)
             for cal, rows in todo.values():
-                for i, r in zip(rows, cal.add_many([base[i] for i in rows], [amount[i] for i in rows])):
+                got = cal.add_many(base, amount) if rows.__class__ is range else cal.add_many([base[i] for i in rows], [amount[i] for i in rows])
+                if rows.__class__ is range and not any(isinstance(r, Exception) for r in got):
+                    out = got
+                    continue
+                for i, r in zip(rows, got):
                     if isinstance(r, Exception):  # that row's ValueError / OverflowError
                         notes[i] = RowProblem(i, d.name, f"cannot compute {d.name}: {out_of_range(r)}", table.name)
                         bad.add(i)
@@ -321,7 +387,7 @@ class Evaluator:
             ctx.bad[d.name] = bad
             if d.unless:
                 tests = [(ctx.column(name, ctx.field_type(name)), t, ctx.field_type(name)) for name, t in d.unless.items()]
-                ev.settled[d.name] = {i for i in range(n) if all(matches(t, encode(col[i], ty)) for col, t, ty in tests)}
+                ev.settled[d.name] = _all_match(tests, n)
 
 
 _OTHER = object()
@@ -354,6 +420,88 @@ def _distinctions(table: Table, k: int):
     if inp.type in ("number", "date", "datetime", "duration"):
         return ("ordered", sorted(values))
     return ("equal", values)
+
+
+def _bodies(keys, codes: list, reps: list, firsts) -> list:
+    """The engine's message for each combination: as JSON (each class's value written once),
+    or as dicts when a value has no JSON form (the engine then refuses those rows alone)."""
+    from .columnar import np, objects
+
+    at = [cs[firsts] for cs in codes]  # each combination's class in each input
+    try:
+        texts = [{c: key_json(k, v) for c, v in r.items()} for k, r in zip(keys, reps)]
+    except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
+        columns = [[r.get(c) for c in cs.tolist()] for cs, r in zip(at, reps)]
+        return [{k: v for k, v in zip(keys, t) if v is not None} for t in zip(*columns)] if columns else [{} for _ in firsts]
+    if not at:
+        return [""] * len(firsts)
+    cols = []
+    for cs, t in zip(at, texts):
+        lut = objects([t.get(c, "") for c in range(max(t, default=-1) + 2)])  # the last: a blank (code -1)
+        cols.append(lut[cs])
+    if all((cs >= 0).all() for cs in at):  # no blanks: joined by numpy's + over objects (C loops)
+        out = cols[0]
+        for col in cols[1:]:
+            out = out + "," + col
+        return out.tolist()
+    return [",".join(filter(None, t)) for t in zip(*(c.tolist() for c in cols))]
+
+
+def _classes(values: list, type_: str, pieces):
+    """(codes, reps, exact) of one input column: per row its class (-1 blank), the value the
+    engine gets for each class, and whether the codes are the table's own classes (else
+    they number the distinct canonical values)."""
+    from . import columnar
+
+    kind, marks = pieces
+    enc = encoder(type_)
+    e = None
+    if kind == "ordered":
+        a = columnar.encoded(values, type_)
+        if a is None:
+            e = [enc(v) if v is not None else None for v in values]
+            a = columnar.exact_floats(e)
+        codes = columnar.ordered_classes(a, marks) if a is not None else None
+        if codes is not None:
+            return codes, {c: enc(values[i]) for c, i in columnar.first_of_each(codes).items()}, True
+    else:
+        got = _equal_classes(values, enc, marks)
+        if got is not None:
+            return got[0], got[1], True
+    if e is None:
+        e = [enc(v) if v is not None else None for v in values]
+    codes, reps = columnar.factorize(_canonical(e, pieces))
+    return codes, reps, False
+
+
+def _equal_classes(values: list, enc, marks):
+    """columnar.equal_classes of the encoded values, each distinct value encoded once."""
+    from . import columnar
+
+    np = columnar.np
+    ids: dict = {}
+    try:
+        first = list(map(ids.setdefault, values, itertools.count()))  # the first row of each value
+        lut = np.zeros(len(values), dtype=np.int64)
+        lits: dict = {}
+        reps: dict = {}
+        for v, i in ids.items():  # in the order rows show them
+            if v is None:
+                lut[i] = -1
+                continue
+            x = enc(v)
+            if x in marks:
+                c = lits.get(x)
+                if c is None:
+                    c = lits[x] = len(lits) + 1
+                    reps[c] = x
+            else:
+                c = 0
+                reps.setdefault(0, x)
+            lut[i] = c
+    except TypeError:  # an unhashable value (a list from a collect table): the per-value path
+        return None
+    return lut[np.array(first, dtype=np.int64)], reps
 
 
 def _canonical(values: list, pieces) -> list:
@@ -417,6 +565,60 @@ def _stand_in(v: int, marks: list, key: int):
 
 def _and(items):
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _days_since(src: list, today: int) -> list:
+    """today - v.toordinal() for each date of src (None stays None), with numpy for dates."""
+    from . import columnar
+
+    a = columnar.encoded(src, "date") if set(map(type, src)) <= {dt.date, type(None)} else None
+    if a is None:
+        return [today - v.toordinal() if v is not None else None for v in src]
+    blank = columnar.np.isnan(a)
+    x = (today - _EPOCH_ORDINAL) - columnar.np.where(blank, 0, a).astype(columnar.np.int64)
+    out = columnar.objects(x.tolist())
+    out[blank] = None
+    return out.tolist()
+
+
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+def _percentiles(src: list) -> list | None:
+    """100 * (values below v) / (count - 1) for each v of src (None stays None), with numpy;
+    None when doubles would not be exact, or fewer than two values."""
+    from . import columnar
+
+    a = columnar.exact_floats(src)
+    if a is None:
+        return None
+    np = columnar.np
+    p = np.sort(a[~np.isnan(a)])
+    if len(p) < 2:
+        return None
+    x = 100.0 * np.searchsorted(p, a, side="left") / (len(p) - 1)
+    out = columnar.objects(x.tolist())
+    out[np.isnan(a)] = None
+    return out.tolist()
+
+
+def _all_match(tests: list, n: int) -> set:
+    """Rows where every (column, test, type) holds; each distinct value tested once."""
+    rows = None
+    for col, t, ty in tests:
+        memo: dict = {}
+        hit = set()
+        for i, v in enumerate(col):
+            try:
+                m = memo.get(v)
+                if m is None:
+                    m = memo[v] = matches(t, encode(v, ty))
+            except TypeError:  # unhashable
+                m = matches(t, encode(v, ty))
+            if m:
+                hit.add(i)
+        rows = hit if rows is None else rows & hit
+    return rows if rows is not None else set(range(n))
 
 
 def _aggregate(agg: str, vals: list):
@@ -510,6 +712,32 @@ def _spelt(conv, reader: dict):
     return read
 
 
+def _read_texts(source: list, conv) -> list | None:
+    """[conv(v)] for a column of texts, each distinct text read once; None if one cannot be
+    read (the per-row path then says so for each row)."""
+    first: dict = {}
+    at = list(map(first.setdefault, source, itertools.count()))
+    got = {}
+    for v, i in first.items():
+        if v is None:
+            got[i] = None
+            continue
+        try:
+            got[i] = conv(v)
+        except Exception:  # noqa: BLE001 - reported row by row by the caller's path
+            return None
+    return list(map(got.__getitem__, at))
+
+
+class _Failed:
+    """A cell's reading that raised: the error, kept to be said for every row with that cell."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
 class _Context:
     """Per-evaluation cache of coerced and derived columns and of unusable cells."""
 
@@ -556,23 +784,36 @@ class _Context:
         types = set(map(type, source))
         if types <= _CLEAN.get(type_, set()) and (float not in types or _finite(source)):
             # nothing to convert or report (NaN and ±inf are reported as bad values)
-            ev.columns[name] = out = list(source)
+            ev.columns[name] = out = source if source.__class__ is list else list(source)
             return out
+        if type_ == "text" and types <= {str, type(None)}:
+            quick = _read_texts(source, conv)
+            if quick is not None:
+                out = quick
+                self._check_text(name, out, bad)
+                ev.columns[name] = out
+                return out
+        memo: dict = {}  # texts repeat (tiers, statuses): each read once
         for i, raw in enumerate(source):
             if raw is None:
                 append(None)
                 continue
-            try:
-                v = conv(raw)
-            except ValueProblem as e:
+            v = memo.get(raw, memo) if raw.__class__ is str else memo
+            if v is memo:
+                try:
+                    v = conv(raw)
+                except Exception as e:  # noqa: BLE001 - kept, and said for each row that has it
+                    v = _Failed(e)
+                if raw.__class__ is str:
+                    memo[raw] = v
+            if v.__class__ is _Failed:
+                e = v.error
                 append(None)
                 bad.add(i)
-                ev.problems.append(RowProblem(i, name, str(e), suggestion=e.suggestion))
-                continue
-            except Exception as e:  # noqa: BLE001 - a value no reader foresaw (a broken __str__, ...): its row only
-                append(None)
-                bad.add(i)
-                ev.problems.append(RowProblem(i, name, f"'{shown(raw)}' cannot be read as {WHAT.get(type_, type_)} ({type(e).__name__})"))
+                if isinstance(e, ValueProblem):
+                    ev.problems.append(RowProblem(i, name, str(e), suggestion=e.suggestion))
+                else:  # a value no reader foresaw (a broken __str__, ...): its row only
+                    ev.problems.append(RowProblem(i, name, f"'{shown(raw)}' cannot be read as {WHAT.get(type_, type_)} ({type(e).__name__})"))
                 continue
             append(v)
             if type(raw) is str and type_ in _NOT_TEXT and v is not None:
@@ -602,8 +843,17 @@ class _Context:
         allowed = {encode(a, inp.type) for a in inp.allowed}
         bad = self.bad.setdefault(inp.name, set())
         shown = ", ".join(str(a) for a in inp.allowed)
+        ok: dict = {}
         for i, v in enumerate(values):
-            if v is not None and i not in bad and encode(v, inp.type) not in allowed:
+            if v is None or i in bad:
+                continue
+            try:
+                good = ok.get(v)
+                if good is None:
+                    good = ok[v] = encode(v, inp.type) in allowed
+            except TypeError:  # unhashable
+                good = encode(v, inp.type) in allowed
+            if not good:
                 bad.add(i)
                 self.ev.problems.append(RowProblem(i, inp.name, f"'{v}' is not one of the allowed values of {inp.name} ({shown})", table.name))
 
@@ -618,16 +868,20 @@ class _Context:
         as_of = self.as_of
         out: list = [None] * len(src)
         if d.func == "percentile":
-            present = sorted(v for v in src if v is not None)
-            m = len(present)
-            for i, v in enumerate(src):
-                if v is not None:
-                    out[i] = 100.0 if m == 1 else 100.0 * bisect.bisect_left(present, v) / (m - 1)
+            out = _percentiles(src)
+            if out is None:
+                present = sorted(v for v in src if v is not None)
+                m = len(present)
+                out = [None] * len(src)
+                for i, v in enumerate(src):
+                    if v is not None:
+                        out[i] = 100.0 if m == 1 else 100.0 * bisect.bisect_left(present, v) / (m - 1)
         elif d.func == "days_since":
             today = as_of.toordinal()  # calendar days: a date-time counts by its date
-            out = [today - v.toordinal() if v is not None else None for v in src]
+            out = _days_since(src, today)
             if inp.type == "duration":
-                out = [Duration.of(days=x) if x is not None else None for x in out]
+                memo: dict = {}
+                out = [memo[x] if x in memo else memo.setdefault(x, Duration.of(days=x)) if x is not None else None for x in out]
         else:
             cal = self.evaluator.rs.calendars.get(d.calendar) if d.calendar else None
             for i, v in enumerate(src):

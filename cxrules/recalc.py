@@ -16,6 +16,8 @@ import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Callable
 
@@ -305,7 +307,7 @@ def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_
                 progress(f"reading {sheet.name}", k, len(sheets))
                 yield wb.read_sheet(sheet.name)
 
-        edits, new_sheets = plan(read(), evaluator, as_of, report, dayfirst, header_row, mapping)
+        edits, new_sheets = plan(read(), evaluator, as_of, report, dayfirst, header_row, mapping, release_rows=True)
     if not report.sheets or dry_run:
         return report
     progress("writing", len(sheets), len(sheets))
@@ -336,13 +338,15 @@ def workbook_mapping(wb, report: RecalcReport | None = None) -> Mapping:
 
 def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport, dayfirst: bool = False,
          header_row: int | None = None, mapping: Mapping | None = None,
-         sheet_done: Callable[[object, list[SheetEdit]], None] | None = None):
+         sheet_done: Callable[[object, list[SheetEdit]], None] | None = None, release_rows: bool = False):
     """What recalculating these sheets writes: (sheet edits, new sheets); fills `report`.
 
     `sheets` yields SheetData, from a file or from a workbook open in Excel; the caller
     applies the edits with the xlsx writer or through xlwings. sheet_done(data, edits) is
     called after each sheet with the edits made for it (verify compares them there, so no
-    sheet's cells are held longer than its own turn).
+    sheet's cells are held longer than its own turn). release_rows: a sheet's cells are not
+    needed after its last range is computed (its rows are emptied then, so a big sheet is
+    not held beside its results).
     """
     rs = evaluator.rs
     if report.stamp is None:
@@ -399,7 +403,8 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
                     WARNING, "no-room", sheet=data.name, row=header.row, column=col_letter(header.first_col + header.lo),
                     suggestion="leave empty columns to the right of the table (one more than it needs, to keep the tables apart), or move the other table"))
                 continue
-            edit, result = _recalc_sheet(rs, evaluator, data, header, runs, missing, as_of, dayfirst, report, (first, last), kept)
+            edit, result = _recalc_sheet(rs, evaluator, data, header, runs, missing, as_of, dayfirst, report, (first, last), kept,
+                                         release_rows and header is regions[-1])
             langs.append(_lang(header))
             result.region = header.ref if several else None
             report.sheets.append(result)
@@ -523,7 +528,8 @@ def _no_room(rs: RuleSet, data, header: Header, runs, kept, first: int, last: in
             f"and column {col} already holds {what or 'other data'}")
 
 
-def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, dayfirst, report: RecalcReport, span, kept):
+def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, dayfirst, report: RecalcReport, span, kept,
+                  release: bool = False):
     sheet = data.name
     result = SheetResult(sheet, header_row=header.row, decisions=list(runs), missing={},
                          reads={k: header.texts.get(k, k) for k in header.columns})
@@ -541,12 +547,15 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
     # Only the columns the rules read, column by column; rows with none of them are not data.
     old_results = _outputs(rs)
     reads = {k: j for k, j in header.columns.items() if k not in old_results or k in kept}
-    columns = {k: [r[j] if j < len(r) else None for r in block] for k, j in reads.items()}
-    filled = [any(c[i] is not None for c in columns.values()) for i in range(len(block))]
-    keep = [i for i, f in enumerate(filled) if f]
+    columns = _columns(block, reads)
+    width = len(columns)
+    keep = [i for i, t in enumerate(zip(*columns.values())) if t.count(None) != width] if width else []
     if len(keep) != len(block):
         columns = {k: [c[i] for i in keep] for k, c in columns.items()}
     excel_rows = [data.first_row + first + i for i in keep]
+    if release:
+        del block
+        data.rows = []
     problems: list[Problem] = []
     no_value = set(data.formula_cells_without_value)
     placeholders = set(data.formula_placeholders)
@@ -621,9 +630,8 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
         if any(isinstance(v, (Duration, list)) for v in values[:1000]) or kind == "text":
             # outputs are shared objects of the rule rows: convert each once; text in the
             # sheet's language (the value's Chinese spelling on a sheet with Chinese headers)
-            memo: dict = {}
             conv = (lambda v, n=name: _cell_value(rs.aliases.written(n, v, lang == 1))) if rs.aliases else _cell_value
-            out_values = [v if v is None else memo.get(id(v)) or memo.setdefault(id(v), conv(v)) for v in values]
+            out_values = _converted(values, conv)
         else:
             out_values = values
         cw = _scatter(col, header.row, title, excel_rows, out_values, kind)
@@ -640,6 +648,23 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
     return edit, result
 
 
+def _columns(block: list[list], reads: dict[str, int]) -> dict[str, list]:
+    """The columns `reads` names (name -> index in a row) of the rows in `block`."""
+    if block and reads and min(map(len, block)) > max(reads.values()):  # calamine's rows are all as wide
+        return {k: list(map(itemgetter(j), block)) for k, j in reads.items()}
+    return {k: [r[j] if j < len(r) else None for r in block] for k, j in reads.items()}
+
+
+def _converted(values: list, conv) -> list:
+    """[conv(v)] for outputs, which are a few objects shared by many rows: each converted once
+    (the column itself when nothing changes)."""
+    objs = dict(zip(map(id, values), values))
+    table = {i: (conv(v) if v is not None else None) for i, v in objs.items()}
+    if all(table[i] is v for i, v in objs.items()):
+        return values
+    return list(map(table.__getitem__, map(id, values)))
+
+
 MAX_WIDTH = 50  # a new column no wider than this (about a third of a laptop screen); longer texts wrap
 
 
@@ -649,7 +674,12 @@ def _fit_width(title: str, values, kind: str) -> tuple[float, bool]:
     widest = text_width(title) + 2
     fixed = {"date": 10, "datetime": 16}.get(kind)
     seen: set = set()
-    for v in values[:20000]:
+    head = values[:20000]
+    try:
+        head = list(dict.fromkeys(head))  # the same widths, each value measured once
+    except TypeError:
+        pass
+    for v in head:
         if v is None or v.__class__ is bool or (v.__class__ in (str, int, float) and v in seen):
             continue
         if v.__class__ in (str, int, float):
@@ -678,17 +708,17 @@ def _due_counts(result: SheetResult, rs: RuleSet, runs, ev, as_of: dt.datetime) 
             values = ev.columns.get(d.name) or []
             settled = ev.settled.get(d.name, ())
             counts: dict[str, list[int]] = {}
-            for i, v in enumerate(values):
-                if v is None or i in settled:
-                    continue
-                g = groups[i] if groups else None
+            # rows share a few (group, due) pairs: count the pairs, then weigh each once
+            pairs = Counter(gv for i, gv in enumerate(zip(groups if groups else repeat(None), values))
+                            if gv[1] is not None and i not in settled)
+            for (g, v), k in pairs.items():
                 c = counts.setdefault(display(g) if g is not None else "(blank)", [0, 0, 0])
                 v = _due_value(rs, d, v)
                 day = v.date() if isinstance(v, dt.datetime) else v
                 late = v < as_of if isinstance(v, dt.datetime) else day < today
-                c[0] += late  # overdue, due today and due this week are apart: a row counts once
-                c[1] += day == today and not late
-                c[2] += today <= day <= sunday and not late
+                c[0] += k * late  # overdue, due today and due this week are apart: a row counts once
+                c[1] += k * (day == today and not late)
+                c[2] += k * (today <= day <= sunday and not late)
             result.due[d.label] = {"by": by.label if by else None, "counts": counts}
 
 
@@ -749,6 +779,16 @@ def _due_value(rs: RuleSet, d, v):
     return v
 
 
+def _lateness(rs: RuleSet, d, v, as_of: dt.datetime):
+    v = _due_value(rs, d, v)
+    if isinstance(v, dt.datetime):
+        # to the minute, never rounded to nothing: 47 minutes late is late
+        secs = (as_of - v).total_seconds()
+        late = math.ceil(secs / 60) / 1440 if secs > 0 else 0
+        return round(late, 6)
+    return (as_of.date() - v).days
+
+
 def _days_overdue(rs: RuleSet, runs, ev, as_of: dt.datetime):
     dues = [(rs.tables[n], d) for n in runs for d in rs.tables[n].due]
     if not dues:
@@ -757,19 +797,13 @@ def _days_overdue(rs: RuleSet, runs, ev, as_of: dt.datetime):
     for t, d in dues:
         values = ev.columns.get(d.name) or []
         settled = ev.settled.get(d.name, ())
+        memo: dict = {}
         for i, v in enumerate(values):
-            if v is None:
+            if v is None or i in settled:
                 continue
-            if i in settled:
-                continue
-            v = _due_value(rs, d, v)
-            if isinstance(v, dt.datetime):
-                # to the minute, never rounded to nothing: 47 minutes late is late
-                secs = (as_of - v).total_seconds()
-                late = math.ceil(secs / 60) / 1440 if secs > 0 else 0
-                late = round(late, 6)
-            else:
-                late = (as_of.date() - v).days
+            late = memo.get(v)
+            if late is None:
+                late = memo[v] = _lateness(rs, d, v, as_of)
             if late > 0:
                 out[i] = max(out[i] or 0, late)
     return out

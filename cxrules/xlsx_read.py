@@ -465,11 +465,13 @@ class Workbook:
             rows = cs.to_python(skip_empty_area=True)
             start = cs.start
             merged_raw = cs.merged_cell_ranges or []
+            del cs  # calamine's own copy of the cells, before ours are made over
         except _cal.CalamineError as e:
             raise WorkbookError(f"{self.path}: sheet '{sh.name}' cannot be read ({e}); open it in Excel and save it again") from None
         first_row, first_col = (start[0] + 1, start[1]) if start else (1, 0)
         for i, row in enumerate(rows):  # calamine gives '' for blank cells
-            rows[i] = [None if v == "" else v for v in row]
+            if "" in row:
+                rows[i] = [None if v == "" else v for v in row]
         while rows and not any(v is not None for v in rows[-1]):
             rows.pop()
         for (r, c), code in errors.items():
@@ -587,7 +589,8 @@ class UsedArea:
             self.letters = next((n for n, p in _LETTERS_AT_LEAST if n > self.letters and p.search(chunk)), self.letters)
         if self.letters == 2:
             self.first = next((c for c, p in _FIRST_LETTER if c > self.first and p.search(chunk)), self.first)
-        self.digits = next((d for d, p in _DIGITS_AT_LEAST if d > self.digits and p.search(chunk)), self.digits)
+        if self.digits < 7 and _DIGITS_AT_LEAST[6 - self.digits][1].search(chunk):  # more digits than so far: how many
+            self.digits = next((d for d, p in _DIGITS_AT_LEAST if d > self.digits and p.search(chunk)), self.digits)
         if (self.digits == 7 or self.letters >= 3) and not self.beyond:
             self.beyond = bool(_BEYOND.search(chunk)) or self.letters > 3
         if not self.counted and any(p.search(chunk) for p in _NO_REF_FIRST):  # "<c r=" in every writer seen

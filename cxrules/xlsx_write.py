@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from itertools import chain, count, repeat
+from operator import add as _add
 import math
 import os
 import re
@@ -37,7 +39,7 @@ from .package_guard import vet_package
 from .problems import WARNING, Problem
 from .values import Duration, display
 from .xlsx_package import Package, add_rel, check_failed, new_rels, rel_target, update_app_titles, verify_written
-from .xmlparts import PartError, WellFormed, main_prefix, unprefix, unprefix_stream
+from .xmlparts import CHECK_ELSEWHERE_FROM, PartError, main_prefix, unprefix, unprefix_stream, well_formed_checker
 from .xlsx_read import (
     NS_MAIN,
     OWNED_NAME,
@@ -344,6 +346,34 @@ _ROW_R = re.compile(rb'\sr="(\d+)"')
 _CELL = re.compile(rb"<c\b([^>]*?)(/>|>(.*?)</c>)", re.S)
 _CELL_RA = re.compile(rb'\sr="([A-Z]{1,3})(\d+)"')
 _SHEETDATA = re.compile(rb"<sheetData\b[^>]*?(/?)>")
+_MEMO_TYPES = (str, int, bool, float, dt.date, dt.datetime)  # values a column repeats; hashable
+_FACTOR_TYPES = {type(None), *_MEMO_TYPES}
+_OTHER_ROW = re.compile(rb'<row(?! r="\d)')  # a row whose first attribute is not its number
+
+
+def _cells_not_left_of(col: int) -> re.Pattern:
+    """A regex finding any cell that does not start with r="X.." for a column X left of `col`."""
+    letters = col_letter(col)
+    if len(letters) == 1:
+        left = b"[A-%s]" % bytes([ord(letters) - 1]) if letters != "A" else None
+    elif len(letters) == 2:
+        a, b = letters.encode()
+        parts = [b"[A-Z]"]
+        if a > 65:
+            parts.append(b"[A-%s][A-Z]" % bytes([a - 1]))
+        if b > 65:
+            parts.append(b"%s[A-%s]" % (bytes([a]), bytes([b - 1])))
+        left = b"(?:" + b"|".join(parts) + b")"
+    else:
+        left = None  # three letters: no fast path
+    if left is None:
+        return re.compile(rb"<c")
+    return re.compile(rb'<c(?! r="' + left + rb'\d)(?=[\s>/])')
+
+
+_HEAD = re.compile(rb"([A-Z]{1,3})\d")  # the start of a reference: column letters, then the row's first digit
+_ROW_NUM = re.compile(rb'<row r="(\d+)"')
+_SPANS = re.compile(rb' spans="([^"]*)"')
 _TAIL_AFTER_CF = re.compile(
     rb"<(?:dataValidations|hyperlinks|printOptions|pageMargins|pageSetup|headerFooter|rowBreaks|colBreaks|"
     rb"customProperties|cellWatches|ignoredErrors|smartTags|drawing|legacyDrawing|legacyDrawingHF|picture|"
@@ -670,7 +700,7 @@ class SheetRewriter:
                         carry += nxt
                         continue
                     body, carry = carry[:cut], carry[cut:] + nxt
-                next_row, prev_row = self.rows(body, write, next_row, prev_row)
+                next_row, prev_row = self.rows_fast(body, write, next_row, prev_row)
             tail = tail_part + b"".join(it)
         # rows below the last existing one
         while next_row <= self.hi:
@@ -680,6 +710,87 @@ class SheetRewriter:
             next_row += 1
         write(b"</sheetData>")
         write(self.tail(tail))
+
+    def rows_fast(self, body: bytes, write, next_row: int, prev_row: int) -> tuple[int, int]:
+        """rows(), with the usual case spliced a whole piece at a time: consecutive rows that
+        each get our cells right of their last one, every row and cell carrying its r=."""
+        if not self.uniform or not self.cols or b"customFormat" in body or b"<c>" in body:
+            return self.rows(body, write, next_row, prev_row)
+        first, last = self.first0, self.first0 + self.len0 - 1
+        nums = _ROW_NUM.findall(body)
+        if not nums:
+            return self.rows(body, write, next_row, prev_row)
+        # rows up to the last header row (or before our values start) take the general path
+        head_end = 0
+        k = 0
+        while k < len(nums) and (int(nums[k]) < first or int(nums[k]) in self.header_rows):
+            k += 1
+        if k:
+            if k == len(nums):
+                return self.rows(body, write, next_row, prev_row)
+            head_end = body.find(b"<row", body.find(b"</row>", body.find(b'<row r="%s"' % nums[k - 1])) + 6)
+            if head_end < 0:
+                return self.rows(body, write, next_row, prev_row)
+            next_row, prev_row = self.rows(body[:head_end], write, next_row, prev_row)
+            nums = nums[k:]
+        r0, r1 = int(nums[0]), int(nums[-1])
+        rest = body[head_end:]
+        n = len(nums)
+        if (r1 - r0 + 1 != n or r0 != max(next_row, prev_row + 1) or r1 > last or r0 <= prev_row
+                or list(map(int, nums)) != list(range(r0, r1 + 1)) or _OTHER_ROW.search(rest) or any(h in range(r0, r1 + 1) for h in self.header_rows)):
+            return self.rows(rest, write, next_row, prev_row)
+        if b' spans="' in rest:
+            rest = _SPANS.sub(self._spans, rest)
+        enc = self.encoded
+        if enc is None:
+            enc = self.encoded = [self.encode_column(k) for k in self.krange]
+        i0 = r0 - self.first0
+        pieces = rest.split(b"</row>")
+        if len(pieces) != n + 1 or not self._all_left(pieces[:-1]):  # a row closed as <row .../>, or a cell of ours
+            return self.rows(rest, write, next_row, prev_row)
+        nums_b = [x + b'"' for x in nums]
+        cols: list = []  # per cell: its reference's column, row number, and the rest; joined per row
+        for k in self.krange:
+            part = enc[k][i0 : i0 + n]
+            ref = self.refs_b[k]
+            if None in part:  # a blank cell: nothing of it
+                cols += [[ref if x is not None else b"" for x in part], [r if x is not None else b"" for r, x in zip(nums_b, part)],
+                         [x or b"" for x in part]]
+            else:
+                cols += [repeat(ref, n), nums_b, part]
+        cols.append(repeat(b"</row>", n))
+        inserts = map(b"".join, zip(*cols))
+        write(b"".join(chain.from_iterable(zip(pieces, inserts))) + pieces[-1])
+        return r1 + 1, r1
+
+    def _all_left(self, rows: list[bytes]) -> bool:
+        """Does each row's last cell name its place (r="A1", in capitals) left of our first
+        column? Then our cells go after it. Looked up at C speed, then per distinct start."""
+        last = list(map(bytes.rfind, rows, repeat(b"<c")))
+        named = list(map(bytes.rfind, rows, repeat(b'<c r="')))
+        if last != named:  # a last cell without its reference first
+            return False
+        width = len(col_letter(self.min_col)) + 1
+        if -1 in named:  # rows without cells: nothing to look at there
+            heads = {r[k + 6 : k + 6 + width] for r, k in zip(rows, named) if k >= 0}
+        else:
+            heads = set(map(bytes.__getitem__, rows, map(slice, map(_add, named, repeat(6)), map(_add, named, repeat(6 + width)))))
+        ok = self.__dict__.setdefault("_left_heads", {})
+        for h in heads:  # e.g. b'I1' (a cell of column I): at most a few hundred kinds
+            good = ok.get(h)
+            if good is None:
+                m = _HEAD.match(h)
+                good = ok[h] = m is not None and col_index(m.group(1)) < self.min_col
+            if not good:
+                return False
+        return True
+
+    def _spans(self, m) -> bytes:
+        old = m.group(1)
+        new = self.spans_cache.get(old)
+        if new is None:
+            new = self.spans_cache[old] = self.fix_spans(b'<row spans="' + old + b'">', [(c.col,) for c in self.cols])[12:-2]
+        return b' spans="' + new + b'"'
 
     def rows(self, body: bytes, write, next_row: int, prev_row: int) -> tuple[int, int]:
         # a whole piece before or after the rows we edit: copy it as it is
@@ -859,13 +970,22 @@ class SheetRewriter:
         return (b' s="%d"' % st if st else b"") + t.encode() + b">" + inner.encode("utf-8") + b"</c>"
 
     def encode_column(self, k: int) -> list:
-        """rest() of every value of column k; repeated values (texts, levels, blanks) once."""
+        """rest() of every value of column k; repeated values (texts, levels, dates) once."""
+        vals = self.vals[k]
+        kinds = set(map(type, vals))
+        if len(kinds - {type(None)}) <= 1 and kinds <= _FACTOR_TYPES:
+            # one type of hashable value: number the distinct ones at C speed, encode each once
+            first: dict = {}
+            at = list(map(first.setdefault, vals, count()))
+            rest = self.rest
+            table = {i: rest(k, v) for v, i in first.items()}
+            return list(map(table.__getitem__, at))
         rest = self.rest
         memo: dict = {}
         out = []
         append = out.append
-        for v in self.vals[k]:
-            key = (v.__class__, v) if v is None or v.__class__ in (str, int, bool) else None
+        for v in vals:
+            key = (v.__class__, v) if v is None or v.__class__ in _MEMO_TYPES else None
             if key is None:
                 append(rest(k, v))
                 continue
@@ -1498,6 +1618,49 @@ def _write_part(zout: zipfile.ZipFile, name: str, data, like: zipfile.ZipInfo | 
             w.write(piece)
 
 
+class _Behind:
+    """Calls `write` with each piece from a thread (zlib packs and the file writes without
+    the GIL), so the next rows are spliced meanwhile; its errors come back on put or close."""
+
+    def __init__(self, write):
+        import queue
+        import threading
+
+        self.write, self.error, self.done = write, None, False
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            b = self.queue.get()
+            if b is None:
+                return
+            if self.error is None:
+                try:
+                    self.write(b)
+                except BaseException as e:  # noqa: BLE001 - raised in the writer's thread by put/close
+                    self.error = e
+
+    def put(self, b: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(b)
+
+    def close(self) -> None:
+        self.done = True
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def abort(self) -> None:
+        if not self.done:
+            self.done = True
+            self.queue.put(None)
+            self.thread.join()
+
+
 # ------------------------------------------------------------------ write_workbook
 def _report_kept_formulas(kept: list[tuple[int, int]], sheet: str, report: WriteReport) -> None:
     by_col: dict[int, list[int]] = {}
@@ -1650,23 +1813,34 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                 info = zin.getinfo(sh.part)
                 big = info.file_size > (1 << 30)
                 zi = _new_info(sh.part, info)
-                zi._compresslevel = 1 if info.file_size > (4 << 20) else 6
+                zi._compresslevel = 1 if info.file_size > (1 << 20) else 6
                 try:
                     with zin.open(sh.part) as fin, zscratch.open(zi, "w", force_zip64=big) as w:
                         chunks = iter(lambda: fin.read(8 << 20), b"")
-                        checker = WellFormed(sh.part)  # parsed as it is written: no second read
+                        # parsed as it is written (no second read); a big part is packed by a
+                        # thread and checked by a child process while the next rows are spliced
+                        checker = well_formed_checker(sh.part, info.file_size)
+                        packer = _Behind(w.write) if info.file_size >= CHECK_ELSEWHERE_FROM else None
+                        put = packer.put if packer else w.write
 
-                        def sink(b, w=w, checker=checker):
-                            w.write(b)
+                        def sink(b, put=put, checker=checker):
+                            put(b)
                             checker.feed(b)
 
                         try:
                             rw.run(unprefix_stream(chunks, prefix) if prefix else chunks, sink)
+                            if packer:
+                                packer.close()
                             checker.close()
                         except PartError as e:
                             if e.args[0].startswith(f"part {sh.part} would not"):
                                 raise check_failed(src, str(e)) from None
                             raise
+                        finally:
+                            if packer:
+                                packer.abort()
+                            if hasattr(checker, "abort"):
+                                checker.abort()
                 except WorkbookError as e:
                     if str(e).startswith(f"{src}: "):  # already says which file
                         raise

@@ -10,6 +10,7 @@ sheet writer sees the form it expects.
 """
 from __future__ import annotations
 
+import os
 import re
 
 from lxml import etree
@@ -203,6 +204,107 @@ class WellFormed:
             self.parser.Parse(b"", True)
         except (self._expat.ExpatError, LookupError, ValueError) as e:
             raise self._fail(e) from None
+
+
+# The same expat check, run by a child Python beside the writer: the bytes go down a pipe
+# from a thread (a write releases the GIL), so checking costs the writer almost nothing
+# where a second core is free. Its answer is the in-process check's, word for word.
+_CHECKER = r"""
+import sys, xml.parsers.expat as x
+p = x.ParserCreate(namespace_separator=" ")
+inp, out = sys.stdin.buffer, sys.stdout
+try:
+    while True:
+        b = inp.read(1 << 20)
+        if not b:
+            break
+        p.Parse(b, False)
+    p.Parse(b"", True)
+    out.write("ok")
+except x.ExpatError as e:
+    out.write("xml\t%s\t%d" % (x.ErrorString(e.code), e.lineno))
+except (LookupError, ValueError) as e:
+    out.write("read\t%s" % (e,))
+out.flush()
+while inp.read(1 << 20):  # take the rest, so the writer never blocks on a full pipe
+    pass
+"""
+CHECK_ELSEWHERE_FROM = 4 << 20  # a part this big is checked by a child process (when one starts)
+
+
+class WellFormedElsewhere:
+    """WellFormed in a child process; feed() hands the bytes to a thread that pipes them."""
+
+    def __init__(self, name: str):
+        import queue
+        import subprocess
+        import sys
+        import threading
+
+        self.name = name
+        exe = sys.executable or ""
+        if not os.path.basename(exe).lower().startswith("python"):  # embedded (inside Excel): no child
+            raise OSError("no Python to run the check in")
+        self.proc = subprocess.Popen([exe, "-I", "-S", "-c", _CHECKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL)
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._pipe, daemon=True)
+        self.thread.start()
+
+    def _pipe(self) -> None:
+        while True:
+            b = self.queue.get()
+            if b is None:
+                break
+            if self.error is None:
+                try:
+                    self.proc.stdin.write(b)
+                except BaseException as e:  # noqa: BLE001 - said by close()
+                    self.error = e
+        try:
+            self.proc.stdin.close()
+        except OSError as e:
+            self.error = self.error or e
+
+    def feed(self, data: bytes) -> None:
+        self.queue.put(bytes(data))
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        answer = self.proc.stdout.read().decode("utf-8", "replace")
+        self.proc.wait()
+        if answer == "ok" and self.error is None:
+            return
+        kind, _, rest = answer.partition("\t")
+        if kind == "xml":
+            what, _, line = rest.rpartition("\t")
+            raise PartError(f"part {self.name} would not be well-formed XML ({what}, line {line})")
+        if kind == "read":
+            raise PartError(f"part {self.name} would not be readable XML ({rest})")
+        raise PartError(f"part {self.name} could not be checked ({self.error or 'the checking process stopped'})")
+
+    def abort(self) -> None:
+        """Stop the child and the thread (after close() there is nothing left to stop)."""
+        if self.proc.returncode is None:
+            try:
+                self.proc.kill()
+            except OSError:
+                pass
+            self.queue.put(None)
+            self.thread.join()
+            self.proc.wait()
+
+
+def well_formed_checker(name: str, size: int):
+    """A checker for a part of about `size` bytes: in a child process when it is big."""
+    if size >= CHECK_ELSEWHERE_FROM:
+        try:
+            return WellFormedElsewhere(name)
+        except OSError:
+            pass
+    return WellFormed(name)
 
 
 def check_well_formed(chunks, name: str) -> None:

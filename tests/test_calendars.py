@@ -531,6 +531,26 @@ def test_add_many_is_add_per_row(batch):
 
 
 @PROPS
+@given(batch=batches())
+def test_add_many_of_a_long_column_is_add_per_row(batch):
+    """A long column of dates, or of date-times, round the clock is added with numpy."""
+    starts_, amounts = batch
+    for kind in (date, dt.datetime):
+        rows = [(s, a) for s, a in zip(starts_, amounts) if s is None or type(s) is kind]
+        if not rows:
+            continue
+        rows = rows * (64 // len(rows) + 1)
+        col, amts = [s for s, _ in rows], [a for _, a in rows]
+        for name, cal in BATCH_CALENDARS.items():
+            got = cal.add_many(col, amts)
+            for s, a, g in zip(col, amts, got):
+                if s is None or a is None:
+                    assert g is None
+                    continue
+                assert _same(g, _outcome(cal.add, s, a)), (name, s, a)
+
+
+@PROPS
 @given(batch=batches(), end=st.one_of(starts, _aligned, st.dates(min_value=date(2024, 6, 1), max_value=date(2027, 6, 1))))
 def test_elapsed_many_is_elapsed_per_row(batch, end):
     starts_ = batch[0]

@@ -43,6 +43,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cxrules import columnar, evaluation
 from cxrules.evaluation import Evaluator
 from cxrules.loader import load_rules
 
@@ -459,6 +460,24 @@ def cases(draw):
 def test_engine_agrees_with_reference(case):
     spec, rows = case
     check(spec, rows)
+
+
+@settings(
+    max_examples=int(os.environ.get("CXRULES_PROPERTY_EXAMPLES", "400")) // 2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(cases())
+def test_engine_shown_the_table_in_parts_agrees_with_reference(case):
+    """Big tables with many rows go to the engine in parts (the rule rows that can match);
+    forced here on every table, down to one rule row a part."""
+    spec, rows = case
+    saved = evaluation.PARTITION_MIN_RULES, evaluation.PARTITION_MIN_COMBINATIONS, columnar.LEAF
+    evaluation.PARTITION_MIN_RULES, evaluation.PARTITION_MIN_COMBINATIONS, columnar.LEAF = 0, 0, 1
+    try:
+        check(spec, rows)
+    finally:
+        evaluation.PARTITION_MIN_RULES, evaluation.PARTITION_MIN_COMBINATIONS, columnar.LEAF = saved
 
 
 # ----------------------------------------------------------------------------- regressions

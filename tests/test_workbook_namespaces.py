@@ -216,10 +216,16 @@ def test_a_writer_bug_fails_safe_with_the_original_untouched(tmp_path, evaluator
     assert sorted(p.name for p in tmp_path.iterdir()) == ["book.xlsx"]  # no temp file left
 
 
-def test_a_sheet_rewrite_bug_fails_safe_too(tmp_path, evaluator, monkeypatch):
-    """The rewritten sheet is parsed as it is written."""
-    from cxrules import xlsx_write
+@pytest.mark.parametrize("elsewhere", [False, True], ids=["checked in process", "checked by a child process"])
+def test_a_sheet_rewrite_bug_fails_safe_too(tmp_path, evaluator, monkeypatch, elsewhere):
+    """The rewritten sheet is parsed as it is written (a big one by a child process, with
+    the same answer)."""
+    from cxrules import xlsx_write, xmlparts
     from cxrules.workbook import WorkbookError
+
+    if elsewhere:  # as for a sheet of several MB
+        monkeypatch.setattr(xmlparts, "CHECK_ELSEWHERE_FROM", 0)
+        monkeypatch.setattr(xlsx_write, "CHECK_ELSEWHERE_FROM", 0)
 
     path = _openpyxl_book(tmp_path / "book.xlsx")
     before = path.read_bytes()
@@ -230,3 +236,8 @@ def test_a_sheet_rewrite_bug_fails_safe_too(tmp_path, evaluator, monkeypatch):
     assert str(e.value) == (f"{path}: the result failed its own check (part xl/worksheets/sheet1.xml would not be well-formed XML "
                             "(mismatched tag, line 1)), so the workbook was not changed; please report this with the workbook")
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["book.xlsx"]
+    if elsewhere:  # and a good one passes
+        monkeypatch.undo()
+        monkeypatch.setattr(xmlparts, "CHECK_ELSEWHERE_FROM", 0)
+        monkeypatch.setattr(xlsx_write, "CHECK_ELSEWHERE_FROM", 0)
+        assert recalc(path, evaluator, as_of=AS_OF).written

@@ -176,7 +176,8 @@ def book(*sheets, names=(), active=0, calculation="Automatic", filename="Ops.xls
 
 
 # ------------------------------------------------------------------ worksheet functions as Excel calls them
-def _metadata():
+def addin_build():
+    """addin/build.py as a module (it is a script beside the add-in, not part of the package)."""
     folder = Path(__file__).resolve().parents[1] / "addin"
     spec = importlib.util.spec_from_file_location("cx_addin_build_com", folder / "build.py")
     mod = importlib.util.module_from_spec(spec)
@@ -186,6 +187,11 @@ def _metadata():
         spec.loader.exec_module(mod)
     finally:
         sys.path.remove(str(folder))
+    return mod
+
+
+def _metadata():
+    mod = addin_build()
     with mod._udf_machinery() as udfs:
         module = mod.udf_module_with_metadata(udfs)
     return {n: getattr(module, n).__xlfunc__ for n in dir(module) if hasattr(getattr(module, n), "__xlfunc__")}

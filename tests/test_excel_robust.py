@@ -3,16 +3,14 @@ over (classic and new Excel errors, odd text) are messages for their own rows.""
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import sys
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("xlwings", reason="the Excel layer needs xlwings 0.37.8, which needs Python 3.11+")
 
+from com import addin_build  # noqa: E402
 from cxrules import excel, rulesets  # noqa: E402
 
 AS_OF = dt.datetime(2026, 11, 23, 10, 0)
@@ -48,22 +46,9 @@ def test_excel_errors_in_one_cell_arguments_are_one_message_for_the_call(bundled
     assert excel.CX_DUE(d, "4h", NA) == "#CX: calendar: the cell holds the Excel error #N/A"
 
 
-def _addin_build():
-    folder = Path(__file__).resolve().parents[1] / "addin"
-    spec = importlib.util.spec_from_file_location("cx_addin_build", folder / "build.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    sys.path.insert(0, str(folder))
-    try:
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(folder))
-    return mod
-
-
 def test_every_argument_asks_xlwings_for_excel_errors_as_text():
     # without err_to_str, xlwings hands #N/A in as_of as None: "now", silently
-    build = _addin_build()
+    build = addin_build()
     with build._udf_machinery() as udfs:
         module = build.udf_module_with_metadata(udfs)
     for f in excel.FUNCTIONS:

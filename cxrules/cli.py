@@ -69,17 +69,24 @@ def _rules_arg(positional, option):
 @click.option("--rules", "rules_opt", type=click.Path(), help=RULES_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
 def check(rules, rules_opt, as_json):
-    """Check rule files: syntax, types, names, overlaps, gaps, unreachable rows, loops.
+    """Check rule files, or a rules workbook (rules.xlsx): syntax, types, names, overlaps, gaps, unreachable rows, loops.
 
     Exits 1 if there are errors; warnings alone exit 0.
     """
     path = _rules_path(_rules_arg(rules, rules_opt))
-    rs, problems = rulesets.load(path)
+    if path.suffix.lower() in (".xlsx", ".xlsm"):  # a rules workbook: problems by sheet and cell
+        from .rulebook import check_book
+
+        problems, n = check_book(path)
+        files = [path.name]
+    else:
+        rs, problems = rulesets.load(path)
+        files, n = rs.files, len(rs.tables)
     errors, warnings = problems.errors, problems.warnings
     if as_json:
         _echo_json({
             "rules": str(path),
-            "files": rs.files,
+            "files": files,
             "errors": len(errors),
             "warnings": len(warnings),
             "problems": [p.to_dict() for p in problems],
@@ -87,9 +94,49 @@ def check(rules, rules_opt, as_json):
     else:
         for p in problems:
             _echo(str(p))
-        n = len(rs.tables)
-        _echo(_summary(len(errors), len(warnings), len(rs.files)) + f" ({n} decision{'' if n == 1 else 's'})")
+        _echo(_summary(len(errors), len(warnings), len(files)) + f" ({n} decision{'' if n == 1 else 's'})")
     sys.exit(1 if errors else 0)
+
+
+@cli.group("rules")
+def rules_group():
+    """Rules as a workbook: export every decision table to a sheet, import the edited workbook."""
+
+
+@rules_group.command("export")
+@click.argument("args", nargs=-1, type=click.Path())
+def rules_export(args):
+    """Write the rules as a workbook: cxrules rules export [RULES] rules.xlsx."""
+    from .rulebook import export_book
+
+    if len(args) not in (1, 2):
+        raise click.UsageError("give the workbook to write, and before it the rules folder if not ./rules: "
+                               "cxrules rules export [RULES] rules.xlsx")
+    rules, dst = (args[0], args[1]) if len(args) == 2 else (None, args[0])
+    src = _rules_path(rules)
+    rep = export_book(src, dst)
+    _echo(f"wrote {dst}: {rep['tables']} decision tables from {rep['files']} files in {src}")
+
+
+@rules_group.command("import")
+@click.argument("workbook", type=click.Path())
+@click.argument("rules", required=False, type=click.Path())
+def rules_import(workbook, rules):
+    """Write a rules workbook back into the rule files (changed lines only)."""
+    from .rulebook import import_book
+
+    folder = Path(rules) if rules else _rules_path(None)
+    res = import_book(workbook, folder)
+    for name in res.changed:
+        _echo(f"changed {folder / name}")
+    for name in res.created:
+        _echo(f"created {folder / name}")
+    for name, dec in res.rewritten:
+        _echo(f"  {name}: decision '{dec}' written afresh (its columns or layout changed)")
+    for dec in res.kept:
+        _echo(f"  decision '{dec}' has no sheet in the workbook; kept as it is")
+    if not res.changed and not res.created:
+        _echo(f"nothing changed in {folder}")
 
 
 @cli.command("test")

@@ -1,0 +1,993 @@
+"""Rules as a workbook: every decision table on its own sheet, and back to YAML.
+
+`export_book` writes a rules workbook: a sheet per decision table (its title, hit policy,
+description, file and due dates at the top; one column per input and output with a row
+per attribute: role, type, unit, label, columns, from, ...; then the rule rows as an
+Excel table, with drop-down lists of allowed values), a sheet of examples per table, and
+the fields, calendars and values (other spellings) as tables of their own.
+`import_book` writes a changed workbook back into the rule files, changing only the text
+of what changed (rulebook_yaml.Editor). `check_book` checks a rules workbook with the
+loader and checker and names each problem's sheet and cell.
+Every text is shown as the rule file has it, so what is not changed comes back the same.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from . import __version__
+from .loader import load_rules, rule_files
+from .problems import CxError, Problem, Problems
+from .rulebook_yaml import (
+    ATTRS,
+    ENTRY_KINDS,
+    INPUT_ATTRS,
+    OUTPUT_ATTRS,
+    PROPS,
+    Col,
+    Editor,
+    Entry,
+    FileSrc,
+    Out,
+    Row,
+    Structural,
+    TableDoc,
+    _specs,
+    check_flow,
+    example_text,
+    node_text,
+    read_file,
+    render_entries,
+    render_table,
+    row_text,
+    scalar,
+    spec_text,
+    value_yaml,
+)
+from .values import TYPES, display
+from .yamlsrc import Map, Scalar, Seq, YamlSyntaxError
+
+MARKER = "cxrules rules workbook"
+HITS = ("first", "unique", "priority", "any", "rule order", "collect", "collect sum", "collect min", "collect max", "collect count")
+ATTR_ROWS = ("type", "unit") + ATTRS[1:]  # `unit` is shown, never read back
+ENTRY_COLUMNS = {
+    "fields": ("field", ("type", "label", "columns", "optional", "values", "description")),
+    "calendars": ("calendar", ("timezone", "hours", "workdays", "holidays", "extra_holidays", "extra_workdays")),
+    "values": ("value", ("spellings",)),
+}
+# What each row of a table sheet is, in English and Chinese (a cell comment).
+HELP = {
+    "decision": "The table's name; other tables and Excel refer to it. 决策表名称",
+    "title": "A human name, shown in reports. 标题",
+    "hit": "Which row wins: first, unique, priority, any, rule order, collect (sum/min/max/count). 命中策略",
+    "description": "What the table is for. 说明",
+    "file": "The rule file the table is in. 所在规则文件",
+    "due": "A due date: {from: FIELD, add: OUTPUT, calendar: NAME}. 到期时间",
+    "role": "input (what the table looks at) or output (what it decides). 输入 / 输出",
+    "type": "number, text, boolean, date, datetime or duration. 类型",
+    "unit": "How values are written (shown only). 单位与写法（仅显示）",
+    "label": "The column's name for people. 显示名称",
+    "columns": "Workbook headers it may have, e.g. [Tier, 客户层级]. 工作簿列名",
+    "from": "A derivation: days_since(FIELD), hours_since(FIELD), business_hours_since(FIELD, CALENDAR), percentile(FIELD). 派生",
+    "decision ": "Read the output of another table. 读取其他决策表的输出",
+    "output": "Which output of that table (default: the same name). 读取的输出",
+    "allowed": "The values it may have, e.g. [VIP, Regular]. 允许的值",
+    "optional": "true: a sheet without the column still runs (blank). 可选列",
+    "values": "Other spellings for this column only, e.g. {SMS: 短信提醒}. 其他写法",
+    "highlight": "Row colours by value, e.g. {3: red}. 高亮颜色",
+    "description ": "What the column means. 说明",
+}
+IN_FILL, OUT_FILL, HEAD_FILL = "DDEBF7", "E2EFDA", "F2F2F2"
+
+
+class RulebookError(CxError):
+    pass
+
+
+# ----------------------------------------------------------------- reading the rule files
+@dataclass
+class Source:
+    folder: Path
+    files: list  # FileSrc, in load order
+    problems: list = field(default_factory=list)
+
+    @property
+    def tables(self) -> list[TableDoc]:
+        return [d for f in self.files for d in f.docs if isinstance(d, TableDoc)]
+
+    @property
+    def entries(self) -> list[Entry]:
+        return [e for f in self.files for e in f.entries]
+
+
+def read_source(folder) -> Source:
+    folder = Path(folder)
+    if not folder.exists():
+        raise RulebookError(f"no such rules folder: {folder}")
+    src = Source(folder, [])
+    for p in rule_files(folder):
+        try:
+            src.files.append(read_file(p.name, p.read_bytes()))
+        except YamlSyntaxError as e:
+            raise RulebookError(f"{p}:{e.line}: {e.message}; fix it (cxrules check) before export or import") from None
+        except UnicodeDecodeError:
+            raise RulebookError(f"{p}: is not UTF-8 text; save it as UTF-8") from None
+        except OSError as e:
+            raise RulebookError(f"{p}: cannot be read ({e.strerror})") from None
+    return src
+
+
+# ----------------------------------------------------------------- writing the workbook
+def _number(text: str):
+    """The number a cell may hold for `text`, if it reads back as exactly that text."""
+    try:
+        x = float(text) if any(c in text for c in ".eE") else int(text)
+    except (ValueError, TypeError):
+        return None
+    return x if cell_text(x) == text else None
+
+
+def cell_text(v) -> str:
+    """A workbook cell as the text a rule file would hold."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            return str(v)
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+    if isinstance(v, dt.datetime):
+        if (v.hour, v.minute, v.second, v.microsecond) == (0, 0, 0, 0):
+            return v.date().isoformat()
+        return v.strftime("%Y-%m-%d %H:%M:%S" if v.second else "%Y-%m-%d %H:%M")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, dt.time):
+        return v.strftime("%H:%M")
+    return str(v).strip()
+
+
+def _unit(col: Col, model_col) -> str:
+    t = (model_col.type if model_col is not None else col.attrs.get("type", "")) or "text"
+    frm = col.attrs.get("from", "")
+    if t == "number" and frm.startswith("days_since"):
+        return "days"
+    if t == "number" and "hours_since" in frm:
+        return "hours"
+    if frm.startswith("percentile"):
+        return "0-100"
+    return {"duration": "30s 90m 2h 3d 1w", "date": "YYYY-MM-DD", "datetime": "YYYY-MM-DD hh:mm",
+            "boolean": "true / false"}.get(t, "")
+
+
+def _allowed(col: Col, model_col) -> list[str]:
+    if model_col is not None and model_col.allowed:
+        return [display(v) for v in model_col.allowed]
+    text = col.attrs.get("allowed", "")
+    if text.startswith("["):
+        from .yamlsrc import parse_documents
+
+        try:
+            node = parse_documents("x: " + text)[0].get("x")
+            return [i.text for i in node.items if isinstance(i, Scalar)]
+        except (YamlSyntaxError, AttributeError, IndexError):
+            return []
+    return [text] if text else []
+
+
+class _Lists:
+    """Drop-down lists, each a column of a hidden sheet (an inline list cannot hold commas)."""
+
+    def __init__(self, wb):
+        self.ws = wb.create_sheet("_lists")
+        self.ws.sheet_state = "hidden"
+        self.n = 0
+        self.seen: dict[tuple, str] = {}
+
+    def ref(self, values) -> str:
+        key = tuple(values)
+        if key not in self.seen:
+            from openpyxl.utils import get_column_letter
+
+            self.n += 1
+            for i, v in enumerate(values, 1):
+                self.ws.cell(i, self.n, v)
+            c = get_column_letter(self.n)
+            self.seen[key] = f"_lists!${c}$1:${c}${max(1, len(values))}"
+        return self.seen[key]
+
+
+def _validation(ws, lists: _Lists, values, ranges: str, strict: bool):
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    if not values:
+        return
+    dv = DataValidation(type="list", formula1="=" + lists.ref(values), allow_blank=True,
+                        showErrorMessage=strict, errorStyle="warning",
+                        error="Not one of the allowed values; keep it only if you mean it. 不是允许的值",
+                        errorTitle="cxrules")
+    ws.add_data_validation(dv)
+    dv.add(ranges)
+
+
+def _put(ws, r: int, c: int, text: str, numeric: bool = True):
+    """Write a text, as a number when it is one that reads back as the same text."""
+    if text == "":
+        return ws.cell(r, c)
+    x = _number(text) if numeric else None
+    return ws.cell(r, c, x if x is not None else text)
+
+
+def _table_name(prefix: str, name: str, used: set) -> str:
+    import re
+
+    base = re.sub(r"[^\w]", "_", f"{prefix}_{name}")
+    out, k = base, 2
+    while out.lower() in used:
+        out, k = f"{base}_{k}", k + 1
+    used.add(out.lower())
+    return out
+
+
+def _sheet_title(name: str, used: set) -> str:
+    import re
+
+    base = re.sub(r"[\[\]:*?/\\]", "_", name)[:31] or "sheet"
+    out, k = base, 2
+    while out.lower() in used:
+        suffix = f" ({k})"
+        out, k = base[: 31 - len(suffix)] + suffix, k + 1
+    used.add(out.lower())
+    return out
+
+
+def _write_table(wb, t: TableDoc, model, lists: _Lists, titles: set, tnames: set):
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.table import Table, TableStyleInfo
+
+    ws = wb.create_sheet(_sheet_title(t.decision, titles))
+    bold = Font(bold=True)
+    ws.cell(1, 1, f"{t.decision}: {t.props.get('title', '')}".rstrip(": ")).font = Font(bold=True, size=14)
+    r = 2
+    for k in ("decision",) + PROPS + ("file",):
+        ws.cell(r, 1, k).font = bold
+        ws.cell(r, 1).comment = Comment(HELP[k], "cxrules")
+        text = t.decision if k == "decision" else t.file if k == "file" else t.props.get(k, "")
+        _put(ws, r, 2, text, numeric=False)
+        if k == "hit":
+            _validation(ws, lists, list(HITS), f"B{r}", strict=False)
+        r += 1
+    for name, text in t.due:
+        ws.cell(r, 1, "due").font = bold
+        ws.cell(r, 1).comment = Comment(HELP["due"], "cxrules")
+        ws.cell(r, 2, name)
+        _put(ws, r, 3, text, numeric=False)
+        r += 1
+    r += 1
+    mcols = {}
+    if model is not None:
+        mcols = {i.name: i for i in model.inputs} | {o.name: o for o in model.outputs}
+    cols = t.cols
+    ncol = len(cols)
+    ws.cell(r, 1, "role").font = bold
+    ws.cell(r, 1).comment = Comment(HELP["role"], "cxrules")
+    for j, c in enumerate(cols, 2):
+        cell = ws.cell(r, j, c.role)
+        cell.fill = PatternFill("solid", fgColor=IN_FILL if c.role == "input" else OUT_FILL)
+        cell.font = bold
+    first_attr = r + 1
+    for a in ATTR_ROWS:
+        r += 1
+        ws.cell(r, 1, a).font = bold
+        ws.cell(r, 1).comment = Comment(HELP.get(a + " " if a in ("decision", "description") else a, ""), "cxrules")
+        for j, c in enumerate(cols, 2):
+            if a == "unit":
+                ws.cell(r, j, _unit(c, mcols.get(c.name))).font = Font(italic=True, color="808080")
+            else:
+                _put(ws, r, j, c.attrs.get(a, ""), numeric=False)
+        if a == "type" and ncol:
+            _validation(ws, lists, list(TYPES), f"B{r}:{get_column_letter(ncol + 1)}{r}", strict=True)
+        if a == "optional" and ncol:
+            _validation(ws, lists, ["true", "false"], f"B{r}:{get_column_letter(ncol + 1)}{r}", strict=True)
+    ws.row_dimensions.group(first_attr, r, hidden=False, outline_level=1)
+    r += 1
+    head = r
+    headers = ["rule"] + [c.name for c in cols] + ["note"]
+    for j, h in enumerate(headers, 1):
+        ws.cell(head, j, h)
+    for k, row in enumerate(t.rules, 1):
+        ws.cell(head + k, 1, k)
+        for j, (c, text) in enumerate(zip(cols, row.cells), 2):
+            _put(ws, head + k, j, text)
+        _put(ws, head + k, ncol + 2, row.note, numeric=False)
+    last = head + max(1, len(t.rules))
+    end_col = get_column_letter(len(headers))
+    tab = Table(displayName=_table_name("rules", t.decision, tnames), ref=f"A{head}:{end_col}{last}")
+    tab.tableStyleInfo = TableStyleInfo(name="TableStyleMedium2", showRowStripes=True)
+    ws.add_table(tab)
+    body_end = max(last, head + 200)  # a manager adds rows below: they get the lists too
+    for j, c in enumerate(cols, 2):
+        values = _allowed(c, mcols.get(c.name))
+        if values:
+            col = get_column_letter(j)
+            _validation(ws, lists, (["-"] if c.role == "input" else []) + values, f"{col}{head + 1}:{col}{body_end}",
+                        strict=c.role == "output")
+    ws.column_dimensions["A"].width = 13
+    for j, h in enumerate(headers[1:], 2):
+        texts = [h] + [row.cells[j - 2] if j - 2 < len(row.cells) else row.note for row in t.rules]
+        ws.column_dimensions[get_column_letter(j)].width = min(45, max(8, max(len(x) for x in texts) + 3))
+    for cell in ws[head]:
+        cell.alignment = Alignment(wrap_text=False)
+    ws.freeze_panes = "B1"
+    return ws
+
+
+def _write_examples(wb, t: TableDoc, titles: set, tnames: set):
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.table import Table, TableStyleInfo
+
+    ws = wb.create_sheet(_sheet_title(f"{t.decision} examples", titles))
+    ws.cell(1, 1, f"Examples of {t.decision} (cxrules test runs them) 测试用例").font = Font(bold=True, size=14)
+    ws.cell(2, 1, "examples of").font = Font(bold=True)
+    ws.cell(2, 2, t.decision)
+    head = 4
+    headers = ["example"] + list(t.ex_keys)
+    for j, h in enumerate(headers, 1):
+        ws.cell(head, j, h)
+    for k, ex in enumerate(t.examples, 1):
+        ws.cell(head + k, 1, k)
+        for j, text in enumerate(ex.cells, 2):
+            _put(ws, head + k, j, text)
+    tab = Table(displayName=_table_name("examples", t.decision, tnames),
+                ref=f"A{head}:{get_column_letter(len(headers))}{head + max(1, len(t.examples))}")
+    tab.tableStyleInfo = TableStyleInfo(name="TableStyleMedium4", showRowStripes=True)
+    ws.add_table(tab)
+    for j, h in enumerate(headers, 1):
+        texts = [h] + [ex.cells[j - 2] for ex in t.examples if j >= 2]
+        ws.column_dimensions[get_column_letter(j)].width = min(40, max(9, max(len(x) for x in texts) + 3))
+
+
+def _write_entries(wb, kind: str, entries: list, titles: set, tnames: set):
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.table import Table, TableStyleInfo
+
+    ws = wb.create_sheet(_sheet_title(kind, titles))
+    what, attrs = ENTRY_COLUMNS[kind]
+    extra = [a for e in entries for a in e.attrs if a not in attrs]
+    headers = ["file", what] + list(attrs) + list(dict.fromkeys(extra))
+    for j, h in enumerate(headers, 1):
+        ws.cell(1, j, h).font = Font(bold=True)
+    for k, e in enumerate(entries, 2):
+        ws.cell(k, 1, e.file)
+        ws.cell(k, 2, e.name)
+        for j, a in enumerate(headers[2:], 3):
+            _put(ws, k, j, e.attrs.get(a, ""), numeric=False)
+    tab = Table(displayName=_table_name(kind, "", tnames).rstrip("_"), ref=f"A1:{get_column_letter(len(headers))}{1 + max(1, len(entries))}")
+    tab.tableStyleInfo = TableStyleInfo(name="TableStyleMedium7", showRowStripes=True)
+    ws.add_table(tab)
+    for j, h in enumerate(headers, 1):
+        texts = [h] + [e.file if j == 1 else e.name if j == 2 else e.attrs.get(h, "") for e in entries]
+        ws.column_dimensions[get_column_letter(j)].width = min(60, max(10, max(len(x) for x in texts) + 2))
+
+
+def build_workbook(src: Source):
+    """The rules workbook (openpyxl) for a rule folder's texts."""
+    import openpyxl
+    from openpyxl.styles import Font
+
+    rs, problems = load_rules(src.folder)
+    wb = openpyxl.Workbook()
+    about = wb.active
+    about.title = "about"
+    lines = [
+        MARKER, f"cxrules {__version__}; rules from {src.folder.name}/ ({len(src.files)} files)", "",
+        "Each decision table is a sheet: its title, hit policy and due dates at the top, one column per input",
+        "(blue) and output (green) with its type, label, columns, allowed values..., then the rule rows.",
+        "Its examples are on the sheet '<decision> examples'; fields, calendars and values (other spellings)",
+        "have sheets of their own. Cells hold what the rule file holds: '>= 5', '[2..4]', 'VIP, Gold', '-', 14d.",
+        "Edit, add or delete rows, then:  cxrules check rules.xlsx   and   cxrules rules import rules.xlsx rules",
+        "每个决策表一个工作表；编辑后运行 cxrules check rules.xlsx 检查，再用 cxrules rules import 写回规则文件。",
+    ]
+    for i, line in enumerate(lines, 1):
+        about.cell(i, 1, line)
+    about["A1"].font = Font(bold=True, size=14)
+    about.column_dimensions["A"].width = 110
+    lists = _Lists(wb)
+    titles, tnames = {"about", "_lists"}, set()
+    for t in src.tables:
+        model = rs.tables.get(t.decision)
+        if model is not None and model.loc.file and Path(model.loc.file).name != t.file:
+            model = None  # a table defined twice: the model is the other one
+        _write_table(wb, t, model, lists, titles, tnames)
+        _write_examples(wb, t, titles, tnames)
+    for kind in ENTRY_KINDS:
+        _write_entries(wb, kind, [e for e in src.entries if e.kind == kind], titles, tnames)
+    wb.move_sheet("_lists", offset=len(wb.sheetnames))
+    return wb
+
+
+def export_book(rules, dst) -> dict:
+    """Write the rules workbook for a rule folder; replaces dst in one step."""
+    from . import files
+
+    src = read_source(rules)
+    if not src.files:
+        raise RulebookError(f"{rules}: holds no .yaml rule files")
+    dst = Path(dst)
+    if dst.suffix.lower() != ".xlsx":
+        raise RulebookError(f"{dst}: a rules workbook is an .xlsx file; give a name ending in .xlsx")
+    if dst.is_dir():
+        raise RulebookError(f"{dst}: is a folder; give the workbook's file name")
+    wb = build_workbook(src)
+    fd, tmp = files.make_temp(dst)
+    os.close(fd)
+    try:
+        wb.save(tmp)
+        files.replace(tmp, dst, like=src.folder / src.files[0].name)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise files.write_error(dst, dst, e) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return {"workbook": str(dst), "tables": len(src.tables), "files": len(src.files),
+            "entries": len(src.entries)}
+
+
+# ----------------------------------------------------------------- reading the workbook
+@dataclass
+class Book:
+    tables: list = field(default_factory=list)  # TableDoc
+    entries: list = field(default_factory=list)  # Entry
+    problems: list = field(default_factory=list)
+    sheets: int = 0
+    entry_sheets: dict = field(default_factory=dict)  # fields/calendars/values -> its sheet
+
+
+def _ref(r: int, c: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return f"{get_column_letter(c + 1)}{r + 1}"
+
+
+def _at(grid, r, c) -> str:
+    return cell_text(grid[r][c]) if r < len(grid) and c < len(grid[r]) else ""
+
+
+def _marker(grid, r) -> str:
+    return _at(grid, r, 0).strip().lower()
+
+
+def _flow_ok(book: Book, sheet: str, ref: str, text: str) -> bool:
+    if text.strip()[:1] not in "[{":
+        return True
+    try:
+        check_flow(text.strip())
+        return True
+    except ValueError as e:
+        book.problems.append(Problem(str(e), code="cell", sheet=sheet, cell=ref,
+                                     suggestion="write a list as [A, B] and a mapping as {key: value}, or clear the cell"))
+        return False
+
+
+def _read_table(book: Book, name: str, grid) -> TableDoc | None:
+    t = TableDoc("", "")
+    t.sheet = name
+    r, n = 1, len(grid)
+    role_row = head = None
+    while r < n:
+        m = _marker(grid, r)
+        if m in ("decision", "title", "hit", "description", "file") and role_row is None:
+            text = _at(grid, r, 1)
+            if m == "decision":
+                t.decision = text
+            elif m == "file":
+                t.file = text
+            elif text and _flow_ok(book, name, _ref(r, 1), text):
+                t.props[m] = text
+            t.refs[("prop", m)] = _ref(r, 1)
+        elif m == "due":
+            text = _at(grid, r, 2)
+            if _flow_ok(book, name, _ref(r, 2), text):
+                t.due.append((_at(grid, r, 1), text))
+                t.refs[("due", _at(grid, r, 1))] = _ref(r, 2)
+        elif m == "role":
+            role_row = r
+        elif m == "rule":
+            head = r
+            break
+        r += 1
+    if not t.decision:
+        book.problems.append(Problem("the sheet has no decision name next to 'decision'", code="sheet", sheet=name, cell="B2"))
+        return None
+    if head is None or role_row is None:
+        book.problems.append(Problem("the sheet has no 'role' row or no rule table (a row starting with 'rule')", code="sheet", sheet=name, cell="A1"))
+        return None
+    width = max(len(grid[head]), 1)
+    headers = [_at(grid, head, c) for c in range(width)]
+    while headers and headers[-1] == "":
+        headers.pop()
+    has_note = bool(headers) and headers[-1].lower() == "note"
+    names = headers[1:-1] if has_note else headers[1:]
+    attr_rows = {}
+    for rr in range(role_row + 1, head):
+        m = _marker(grid, rr)
+        if m in ATTRS:
+            attr_rows[m] = rr
+    for j, cname in enumerate(names, 1):
+        if not cname:
+            book.problems.append(Problem("a column of the rule table has no name", code="sheet", sheet=name, cell=_ref(head, j)))
+            return None
+        role = _at(grid, role_row, j).lower() or "input"
+        if role not in ("input", "output"):
+            book.problems.append(Problem(f"role '{role}' of column '{cname}': write input or output", code="sheet", sheet=name, cell=_ref(role_row, j)))
+            role = "input"
+        c = Col(cname, role)
+        t.refs[("attr", cname, "name")] = _ref(head, j)
+        for a, rr in attr_rows.items():
+            text = _at(grid, rr, j)
+            if text and _flow_ok(book, name, _ref(rr, j), text):
+                c.attrs[a] = text
+                t.refs[("attr", cname, a)] = _ref(rr, j)
+        t.cols.append(c)
+    note_col = len(names) + 1
+    t.file = t.file or f"{t.decision}.yaml"
+    for rr in range(head + 1, n):
+        cells = [_at(grid, rr, j) for j in range(1, len(names) + 1)]
+        note = _at(grid, rr, note_col) if has_note else ""
+        if not any(cells) and not note:
+            if not any(_at(grid, rr, j) for j in range(0, width + 1)):
+                break  # the first empty row ends the table
+            continue
+        refs = [_ref(rr, j) for j in range(1, len(names) + 1)] + [_ref(rr, note_col)]
+        t.rules.append(Row(cells, note, refs=refs))
+    return t
+
+
+def _read_examples(book: Book, name: str, grid) -> tuple[str, list, list] | None:
+    dec = _at(grid, 1, 1)
+    head = next((r for r in range(2, len(grid)) if _marker(grid, r) == "example"), None)
+    if not dec or head is None:
+        book.problems.append(Problem("an examples sheet needs the decision in B2 and a header row starting with 'example'", code="sheet", sheet=name, cell="A1"))
+        return None
+    keys = [_at(grid, head, c) for c in range(1, len(grid[head]))]
+    while keys and keys[-1] == "":
+        keys.pop()
+    rows = []
+    for rr in range(head + 1, len(grid)):
+        cells = [_at(grid, rr, j) for j in range(1, len(keys) + 1)]
+        if not any(cells):
+            if not _at(grid, rr, 0):
+                break
+            continue
+        rows.append(Row(cells, "", refs=[_ref(rr, j) for j in range(1, len(keys) + 1)]))
+    return dec, keys, rows
+
+
+def _read_entries(book: Book, name: str, grid, kind: str) -> None:
+    book.entry_sheets[kind] = name
+    headers = [_at(grid, 0, c) for c in range(len(grid[0]))]
+    for rr in range(1, len(grid)):
+        file, key = _at(grid, rr, 0), _at(grid, rr, 1)
+        rest = {h: _at(grid, rr, j) for j, h in enumerate(headers[2:], 2) if h}
+        if not key and not any(rest.values()):
+            if not file:
+                break
+            continue
+        e = Entry(kind, file or f"{kind}.yaml", key, ref=_ref(rr, 1))
+        for j, h in enumerate(headers[2:], 2):
+            text = rest.get(h, "")
+            if h and text and _flow_ok(book, name, _ref(rr, j), text):
+                e.attrs[h] = text
+                e.refs[h] = _ref(rr, j)
+        if not key:
+            book.problems.append(Problem(f"a row of the {kind} sheet has no name", code="sheet", sheet=name, cell=_ref(rr, 1)))
+            continue
+        book.entries.append(e)
+
+
+def read_grids(grids) -> Book:
+    """A rules workbook from its sheets' values: [(sheet name, rows of cell values from A1)]."""
+    book = Book()
+    examples = {}
+    if not any(_marker(g, 0) == MARKER for _, g in grids):
+        raise RulebookError(f"this is not a rules workbook (its 'about' sheet does not start with '{MARKER}'); "
+                            "make one with: cxrules rules export rules rules.xlsx")
+    for name, grid in grids:
+        grid = [list(r) for r in grid if r is not None]
+        if not grid or name == "_lists":
+            continue
+        book.sheets += 1
+        kinds = {ENTRY_COLUMNS[k][0]: k for k in ENTRY_KINDS}
+        if _marker(grid, 1) == "decision":
+            t = _read_table(book, name, grid)
+            if t is not None:
+                book.tables.append(t)
+        elif _marker(grid, 1) == "examples of":
+            ex = _read_examples(book, name, grid)
+            if ex is not None:
+                examples[ex[0]] = (name, ex[1], ex[2])
+        elif _marker(grid, 0) == "file" and _at(grid, 0, 1).lower() in kinds:
+            _read_entries(book, name, grid, kinds[_at(grid, 0, 1).lower()])
+    for t in book.tables:
+        if t.decision in examples:
+            t.ex_sheet, t.ex_keys, t.examples = examples.pop(t.decision)
+    for dec, (name, _, _) in examples.items():
+        book.problems.append(Problem(f"examples of '{dec}', but no sheet has that decision", code="sheet", sheet=name, cell="B2"))
+    return book
+
+
+def read_workbook(path) -> Book:
+    import openpyxl
+
+    from .files import check_input
+
+    path = Path(path)
+    check_input(path)
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as e:  # noqa: BLE001 - openpyxl raises many kinds for a damaged file
+        raise RulebookError(f"{path}: cannot be read as a workbook ({type(e).__name__}: {e})") from None
+    try:
+        grids = [(ws.title, list(ws.iter_rows(values_only=True))) for ws in wb.worksheets]
+    finally:
+        wb.close()
+    return read_grids(grids)
+
+
+# ----------------------------------------------------------------- writing rule files
+def _ex_map(keys, cells) -> dict:
+    return {k: c for k, c in zip(keys, cells) if c != ""}
+
+
+class _FileEdit:
+    def __init__(self, f: FileSrc):
+        self.f = f
+        self.ed = Editor(f.text)
+        self.nl = f.newline
+        self.appended: list[str] = []
+
+
+def _doc_span(ed: Editor, doc: Map) -> tuple[int, int]:
+    return doc.start, doc.end
+
+
+def _render_doc(t: TableDoc, nl: str) -> str:
+    out = Out()
+    render_table(t, out)
+    return out.text(nl).rstrip("\r\n")
+
+
+def _edit_rows(fe: _FileEdit, seq, base: list, new: list, row_fn, edit_fn):
+    """Rows of rules: or examples:, matched as a diff: changed rows edited cell by cell,
+    new rows written like the row above them, deleted rows removed with their lines."""
+    ed = fe.ed
+    if not isinstance(seq, Seq) or seq.flow or not seq.items:
+        if [r.key() for r in base] != [r.key() for r in new]:
+            raise Structural("rows not in a block list")
+        return
+    sm = difflib.SequenceMatcher(a=[r.key() for r in base], b=[r.key() for r in new], autojunk=False)
+    for tag, i1, i2, j1, j2 in sm.get_opcodes():
+        if tag == "equal":
+            continue
+        pairs = min(i2 - i1, j2 - j1) if tag == "replace" else 0
+        for k in range(pairs):
+            edit_fn(base[i1 + k], new[j1 + k])
+        for b in base[i1 + pairs:i2]:
+            if not ed.alone(b.node):
+                raise Structural("row shares its line")
+            ed.replace(ed.line_start(b.node.start), ed.line_end(b.node.end), "")
+        added = new[j1 + pairs:j2]
+        if not added:
+            continue
+        if i1 + pairs > 0:
+            prev = base[i1 + pairs - 1].node
+            at = ed.line_end(prev.end)
+            prefix_ref = prev
+        else:
+            prefix_ref = base[0].node
+            at = ed.line_start(prefix_ref.start)
+        prefix = ed.text[ed.line_start(prefix_ref.start):prefix_ref.start]
+        if not prefix.strip().startswith("-") and prefix.strip():
+            raise Structural("row prefix")
+        text = "".join(prefix + row_fn(r, prefix_ref) + fe.nl for r in added)
+        if at == len(ed.text) and not ed.text.endswith("\n"):
+            text = fe.nl + text.rstrip("\r\n")
+        ed.replace(at, at, text)
+
+
+def _edit_table(fe: _FileEdit, b: TableDoc, t: TableDoc) -> None:
+    ed, nl = fe.ed, fe.nl
+    if [(c.name, c.role) for c in b.cols] != [(c.name, c.role) for c in t.cols]:
+        raise Structural("columns changed")
+    if [n for n, _ in b.due] != [n for n, _ in t.due]:
+        raise Structural("due dates changed")
+    ed.sync_map(b.node, b.props, t.props, nl, order=("decision",) + PROPS)
+    for bc, nc in zip(b.cols, t.cols):
+        if bc.attrs == nc.attrs:
+            continue
+        if isinstance(bc.node, Map):
+            ed.sync_map(bc.node, bc.attrs, nc.attrs, nl, order=ATTRS)
+        elif isinstance(bc.node, Scalar) and not bc.node.is_null:
+            ed.replace(bc.node.start, bc.node.end, spec_text(nc.attrs, INPUT_ATTRS if nc.role == "input" else OUTPUT_ATTRS))
+        else:
+            raise Structural("spec")
+    for (n, old), (_, new), (_, _, node) in zip(b.due, t.due, _specs(b.node.get("due"))):
+        if old != new:
+            if node is None or not new:
+                raise Structural("due")
+            ed.set_value(node, new)
+    names = [c.name for c in t.cols]
+
+    def rule_row(r: Row, ref) -> str:
+        starts = None
+        if isinstance(ref, Seq) and ref.flow:
+            starts = [c.start - ref.start for c in ref.items]
+        return row_text(r.cells, names, r.note, starts)
+
+    def edit_rule(old: Row, new: Row) -> None:
+        node = old.node
+        if isinstance(node, Seq) and len(node.items) == len(new.cells) and not new.note:
+            for cn, o, n in zip(node.items, old.cells, new.cells):
+                if o != n:
+                    ed.set_scalar(cn, n or "-", aligned=node.flow)
+        elif isinstance(node, Map):
+            ed.sync_map(node, dict(zip(names + ["note"], old.cells + [old.note])),
+                        dict(zip(names + ["note"], new.cells + [new.note])), nl, order=tuple(names) + ("note",), row=True)
+        else:
+            ed.replace(node.start, node.end, row_text(new.cells, names, new.note))
+
+    _edit_rows(fe, b.node.get("rules"), b.rules, t.rules, rule_row, edit_rule)
+    if b.ex_keys != t.ex_keys and not set(t.ex_keys) >= set(b.ex_keys):
+        # a column of examples removed: compare by name, not by position
+        pass
+    base_ex = [Row([_ex_map(b.ex_keys, r.cells).get(k, "") for k in t.ex_keys], "", r.node) for r in b.examples]
+
+    def ex_row(r: Row, ref) -> str:
+        return example_text(r.cells, t.ex_keys)
+
+    def edit_ex(old: Row, new: Row) -> None:
+        node = old.node
+        full_old = _ex_map(b.ex_keys, next(x.cells for x in b.examples if x.node is node))
+        if isinstance(node, Map):
+            ed.sync_map(node, full_old, _ex_map(t.ex_keys, new.cells) | {k: "" for k in full_old if k not in t.ex_keys},
+                        nl, order=tuple(t.ex_keys), row=True)
+        else:
+            ed.replace(node.start, node.end, example_text(new.cells, t.ex_keys))
+
+    if b.node.get("examples") is None and t.examples:
+        raise Structural("examples added")
+    if set(b.ex_keys) - set(t.ex_keys):  # a key column deleted: every example that had it changes
+        base_ex = [Row([_ex_map(b.ex_keys, r.cells).get(k, "") for k in t.ex_keys] + ["?"], "", r.node) for r in b.examples]
+    _edit_rows(fe, b.node.get("examples"), base_ex, t.examples, ex_row, edit_ex)
+
+
+def _edit_entries(fe: _FileEdit, base: list, new: list, kind: str, problems: list) -> None:
+    ed, nl = fe.ed, fe.nl
+    by_name = {e.name: e for e in base}
+    order = ENTRY_COLUMNS[kind][1]
+    for e in new:
+        b = by_name.get(e.name)
+        if b is None:
+            continue
+        if b.attrs == e.attrs:
+            continue
+        if kind == "values":
+            ed.set_value(b.node, e.attrs.get("spellings", "") or "~")
+        elif isinstance(b.node, Map):
+            ed.sync_map(b.node, b.attrs, e.attrs, nl, order=order)
+        else:
+            raise Structural("entry")
+    names = {e.name for e in new}
+    for b in base:
+        if b.name not in names:
+            ed.remove_key(b.parent, b.name)
+    added = [e for e in new if e.name not in by_name]
+    if added:
+        parent = base[-1].parent if base else None
+        for e in added:
+            v = e.attrs.get("spellings", "") if kind == "values" else spec_text(e.attrs, order)
+            v = value_yaml(v) if kind == "values" and v else (v or "~")
+            if parent is None:
+                fe.appended.append(f"{kind}:{nl}  {scalar(e.name)}: {v}")
+                parent = "new"
+            elif parent == "new":
+                fe.appended[-1] += f"{nl}  {scalar(e.name)}: {v}"
+            else:
+                ed.add_key(parent, e.name, v, nl)
+
+
+@dataclass
+class ImportResult:
+    changed: list = field(default_factory=list)  # file names written
+    created: list = field(default_factory=list)
+    rewritten: list = field(default_factory=list)  # (file, decision): written afresh, not edited
+    kept: list = field(default_factory=list)  # decisions in the files but not in the workbook
+    texts: dict = field(default_factory=dict)  # file name -> new text
+
+
+def plan_import(book: Book, src: Source) -> ImportResult:
+    """The new text of each rule file; nothing is written."""
+    res = ImportResult()
+    edits = {f.name: _FileEdit(f) for f in src.files}
+    base_tables = {}
+    for f in src.files:
+        for d in f.docs:
+            if isinstance(d, TableDoc):
+                base_tables.setdefault(d.decision, (f, d))
+    new_files: dict[str, list[str]] = {}
+    for t in book.tables:
+        if t.decision in base_tables:
+            f, b = base_tables[t.decision]
+            fe = edits[f.name]
+            mark = len(fe.ed.edits)
+            try:
+                _edit_table(fe, b, t)
+            except Structural:
+                del fe.ed.edits[mark:]
+                s, e = _doc_span(fe.ed, b.node)
+                fe.ed.replace(s, e, _render_doc(t, fe.nl))
+                res.rewritten.append((f.name, t.decision))
+        elif t.file in edits:
+            edits[t.file].appended.append(_render_doc(t, edits[t.file].nl))
+        else:
+            new_files.setdefault(t.file, []).append(_render_doc(t, "\n"))
+    res.kept = [d for d in base_tables if d not in {t.decision for t in book.tables}]
+    for kind in ENTRY_KINDS:
+        files = {e.file for e in src.entries if e.kind == kind} | {e.file for e in book.entries if e.kind == kind}
+        for fname in sorted(files):
+            base = [e for e in src.entries if e.kind == kind and e.file == fname]
+            new = [e for e in book.entries if e.kind == kind and e.file == fname]
+            if fname in edits:
+                _edit_entries(edits[fname], base, new, kind, [])
+            elif new:
+                out = Out()
+                render_entries(kind, new, out)
+                new_files.setdefault(fname, []).append(out.text().rstrip("\n"))
+    for name, fe in edits.items():
+        text = fe.ed.result()
+        for doc in fe.appended:
+            if not text.endswith("\n"):
+                text += fe.nl
+            text += "---" + fe.nl + doc + fe.nl
+        if text != fe.f.text:
+            res.texts[name] = text
+            res.changed.append(name)
+    for name, docs in new_files.items():
+        res.texts[name] = ("\n---\n".join(docs)) + "\n"
+        res.created.append(name)
+    return res
+
+
+def import_book(xlsx, rules) -> ImportResult:
+    """Write a rules workbook back into the rule folder: only changed files are written,
+    each in one step, and only after the whole new rule set loads without errors."""
+    from . import files
+
+    book = read_workbook(xlsx)
+    if book.problems:
+        raise RulebookError(f"{xlsx}: {book.problems[0].where()}: {book.problems[0].message}; nothing was written"
+                            + (f" (and {len(book.problems) - 1} more; run 'cxrules check {xlsx}')" if len(book.problems) > 1 else ""))
+    folder = Path(rules)
+    if folder.exists() and not folder.is_dir():
+        raise RulebookError(f"{folder}: import writes into a rules folder; give a folder")
+    src = read_source(folder) if folder.is_dir() else Source(folder, [])
+    res = plan_import(book, src)
+    by_name = {f.name: f for f in src.files}
+    with tempfile.TemporaryDirectory() as tmp:
+        for f in src.files:
+            (Path(tmp) / f.name).write_text(res.texts.get(f.name, f.text), encoding="utf-8", newline="")
+        for n in res.created:
+            (Path(tmp) / n).write_text(res.texts[n], encoding="utf-8", newline="")
+        rs, problems = load_rules(tmp, base=Path(tmp))
+        if problems.errors:
+            p = problems.errors[0]
+            raise RulebookError(f"the rules the workbook gives have errors ({p}); run 'cxrules check {xlsx}' to see them by "
+                                "cell; nothing was written")
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in res.texts.items():
+        f = by_name.get(name)
+        data = (b"\xef\xbb\xbf" if f is not None and f.bom else b"") + text.encode("utf-8")
+        dst = folder / name
+        fd, tmpf = files.make_temp(dst)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            files.replace(tmpf, dst, like=dst if dst.exists() else (folder / src.files[0].name if src.files else dst))
+        except OSError as e:
+            Path(tmpf).unlink(missing_ok=True)
+            raise files.write_error(dst, dst, e) from None
+    return res
+
+
+# ----------------------------------------------------------------- checking a workbook
+def render_book(book: Book, folder: Path) -> dict:
+    """Write the workbook's rule files afresh into folder; returns (file, line) -> [(name, cell, text)]."""
+    origins: dict = {}
+    per_file: dict[str, list] = {}
+    for t in book.tables:
+        per_file.setdefault(t.file, []).append(("table", t))
+    for kind in ENTRY_KINDS:
+        for fname in dict.fromkeys(e.file for e in book.entries if e.kind == kind):
+            per_file.setdefault(fname, []).append(("entries", (kind, [e for e in book.entries if e.kind == kind and e.file == fname])))
+    for fname, docs in per_file.items():
+        lines: list[str] = []
+        for k, (what, d) in enumerate(docs):
+            out = Out()
+            if what == "table":
+                render_table(d, out)
+                sheet = d.sheet
+                texts = _cell_texts(d)
+            else:
+                render_entries(d[0], d[1], out)
+                sheet = book.entry_sheets.get(d[0], d[0])
+                texts = {ref: text for e in d[1] for a, text in e.attrs.items() for ref in [e.refs.get(a)]}
+            if k:
+                lines.append("---")
+            for line, org in zip(out.lines, out.origins):
+                lines.append(line)
+                origins[(fname, len(lines))] = [(n, ref, texts.get(ref, ""), sheet) for n, ref in org if ref]
+        (folder / fname).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return origins
+
+
+def _cell_texts(t: TableDoc) -> dict:
+    out = {}
+    for r in t.rules:
+        for ref, text in zip(r.refs or [], r.cells + [r.note]):
+            out[ref] = text
+    for c in t.cols:
+        for a, text in c.attrs.items():
+            out[t.refs.get(("attr", c.name, a))] = text
+    return out
+
+
+def check_book(path) -> tuple[Problems, int]:
+    """Every problem of a rules workbook, named by sheet and cell; and the number of tables."""
+    from .checker import check_ruleset
+
+    book = read_workbook(path)
+    problems = Problems()
+    shown = Path(path).name
+    for p in book.problems:
+        problems.append(replace(p, file=shown))
+    sheets = {t.decision: t for t in book.tables}
+    with tempfile.TemporaryDirectory() as tmp:
+        origins = render_book(book, Path(tmp))
+        rs, found = load_rules(tmp, base=Path(tmp))
+        items = list(found)
+        if not found.errors:
+            items += check_ruleset(rs)
+    for p in items:
+        problems.append(_placed(p, origins, sheets, shown))
+    return problems, len(book.tables)
+
+
+def _placed(p: Problem, origins: dict, sheets: dict, shown: str) -> Problem:
+    """The problem at the workbook cell its file line came from: the cell whose text the
+    message quotes, else the cell of its column, else the table's column header."""
+    org = origins.get((p.file, p.line)) or []
+    t = sheets.get(p.table)
+    pick = next(((ref, sheet) for n, ref, text, sheet in org if text and f"'{text}'" in p.message), None)
+    if pick is None and p.column:
+        pick = next(((ref, sheet) for n, ref, text, sheet in org if n == p.column), None)
+        if pick is None and t is not None and ("attr", p.column, "name") in t.refs:
+            pick = (t.refs[("attr", p.column, "name")], t.sheet)
+    if pick is None and org:
+        pick = (org[0][1], org[0][3])
+    if pick is None and t is not None:
+        pick = (t.refs.get(("prop", "decision"), "B2"), t.sheet)
+    if pick is None:
+        return replace(p, file=shown, line=None)
+    return replace(p, file=shown, line=None, sheet=pick[1], cell=pick[0])

@@ -681,30 +681,72 @@ def _edit_rows(fe: _FileEdit, seq, base: list, new: list, row_fn, edit_fn):
     for tag, i1, i2, j1, j2 in sm.get_opcodes():
         if tag == "equal":
             continue
-        pairs = min(i2 - i1, j2 - j1) if tag == "replace" else 0
-        for k in range(pairs):
-            edit_fn(base[i1 + k], new[j1 + k])
-        for b in base[i1 + pairs:i2]:
+        olds, news = base[i1:i2], new[j1:j2]
+        matched = _pairs(olds, news) if tag == "replace" else []
+        for a, b in matched:
+            edit_fn(olds[a], news[b])
+        for a, b in enumerate(olds):
+            if a in {x for x, _ in matched}:
+                continue
             if not ed.alone(b.node):
                 raise Structural("row shares its line")
             ed.replace(ed.line_start(b.node.start), ed.line_end(b.node.end), "")
-        added = new[j1 + pairs:j2]
-        if not added:
-            continue
-        if i1 + pairs > 0:
-            prev = base[i1 + pairs - 1].node
-            at = ed.line_end(prev.end)
-            prefix_ref = prev
+        # new rows go after the last old row matched before them (or the block's old rows)
+        by_new = {b: a for a, b in matched}
+        groups: dict[int, list] = {}
+        last = -1
+        for b in range(len(news)):
+            if b in by_new:
+                last = by_new[b]
+            else:
+                groups.setdefault(last, []).append(news[b])
+        for after, added in groups.items():
+            _insert_rows(fe, base, i1 + after if after >= 0 else i1 - 1, added, row_fn)
+
+
+def _pairs(olds: list, news: list) -> list[tuple[int, int]]:
+    """The changed rows that are edits of each other: a matching in order that keeps the most
+    equal cells (a deleted row beside an edited one must not take the edit)."""
+    n, m = len(olds), len(news)
+
+    def same(a, b):
+        x, y = olds[a].key(), news[b].key()
+        return sum(p == q for p, q in zip(x[0], y[0])) + (x[1] == y[1]) + 1
+
+    best = [[0] * (m + 1) for _ in range(n + 1)]
+    for a in range(n - 1, -1, -1):
+        for b in range(m - 1, -1, -1):
+            best[a][b] = max(best[a + 1][b], best[a][b + 1], same(a, b) + best[a + 1][b + 1])
+    out, a, b = [], 0, 0
+    while a < n and b < m:
+        if best[a][b] == same(a, b) + best[a + 1][b + 1]:
+            out.append((a, b))
+            a, b = a + 1, b + 1
+        elif best[a][b] == best[a + 1][b]:
+            a += 1
         else:
-            prefix_ref = base[0].node
-            at = ed.line_start(prefix_ref.start)
-        prefix = ed.text[ed.line_start(prefix_ref.start):prefix_ref.start]
-        if not prefix.strip().startswith("-") and prefix.strip():
-            raise Structural("row prefix")
-        text = "".join(prefix + row_fn(r, prefix_ref) + fe.nl for r in added)
-        if at == len(ed.text) and not ed.text.endswith("\n"):
-            text = fe.nl + text.rstrip("\r\n")
-        ed.replace(at, at, text)
+            b += 1
+    return out
+
+
+def _insert_rows(fe: _FileEdit, base: list, after: int, added: list, row_fn) -> None:
+    """New rows after base[after] (before the first row when after is -1), indented and
+    aligned like the row above them."""
+    ed = fe.ed
+    if after >= 0:
+        prev = base[after].node
+        at = ed.line_end(prev.end)
+        prefix_ref = prev
+    else:
+        prefix_ref = base[0].node
+        at = ed.line_start(prefix_ref.start)
+    prefix = ed.text[ed.line_start(prefix_ref.start):prefix_ref.start]
+    if prefix.strip() != "-":
+        raise Structural("row prefix")
+    text = "".join(prefix + row_fn(r, prefix_ref) + fe.nl for r in added)
+    if at == len(ed.text) and not ed.text.endswith("\n"):
+        text = fe.nl + text.rstrip("\r\n")
+    ed.replace(at, at, text)
 
 
 def _edit_table(fe: _FileEdit, b: TableDoc, t: TableDoc) -> None:
@@ -845,6 +887,8 @@ def plan_import(book: Book, src: Source) -> ImportResult:
             new_files.setdefault(t.file, []).append(_render_doc(t, "\n"))
     res.kept = [d for d in base_tables if d not in {t.decision for t in book.tables}]
     for kind in ENTRY_KINDS:
+        if kind not in book.entry_sheets:
+            continue  # no sheet for them: kept as they are, not deleted
         files = {e.file for e in src.entries if e.kind == kind} | {e.file for e in book.entries if e.kind == kind}
         for fname in sorted(files):
             base = [e for e in src.entries if e.kind == kind and e.file == fname]
@@ -892,9 +936,10 @@ def import_book(xlsx, rules) -> ImportResult:
             (Path(tmp) / n).write_text(res.texts[n], encoding="utf-8", newline="")
         rs, problems = load_rules(tmp, base=Path(tmp))
         if problems.errors:
-            p = problems.errors[0]
-            raise RulebookError(f"the rules the workbook gives have errors ({p}); run 'cxrules check {xlsx}' to see them by "
-                                "cell; nothing was written")
+            p, n = problems.errors[0], len(problems.errors)
+            raise RulebookError(f"the workbook's rules have {n} error{'s' if n > 1 else ''}, e.g. "
+                                + (f"table '{p.table}': " if p.table else "") + f"{p.message}; run 'cxrules check {xlsx}' "
+                                "to see each by sheet and cell; nothing was written")
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in res.texts.items():
         f = by_name.get(name)
@@ -955,23 +1000,39 @@ def _cell_texts(t: TableDoc) -> dict:
 
 def check_book(path) -> tuple[Problems, int]:
     """Every problem of a rules workbook, named by sheet and cell; and the number of tables."""
+    problems, n, _ = check(read_workbook(path), Path(path).name)
+    return problems, n
+
+
+def check(book: Book, shown: str, examples: bool = False) -> tuple[Problems, int, list]:
+    """A rules workbook's problems placed on its cells: it is written as rule files into a
+    scratch folder, loaded and checked there, and each problem's file line taken back to
+    the cell it came from. With `examples`, also [(failed example, its Problem)]."""
     from .checker import check_ruleset
 
-    book = read_workbook(path)
     problems = Problems()
-    shown = Path(path).name
     for p in book.problems:
         problems.append(replace(p, file=shown))
     sheets = {t.decision: t for t in book.tables}
+    failed = []
     with tempfile.TemporaryDirectory() as tmp:
         origins = render_book(book, Path(tmp))
         rs, found = load_rules(tmp, base=Path(tmp))
         items = list(found)
         if not found.errors:
             items += check_ruleset(rs)
+            if examples:
+                from .testing import run_examples
+
+                for r in run_examples(rs):
+                    if not r.passed:
+                        msg = r.describe().split("\n", 1)[1].strip() if "\n" in r.describe() else r.describe()
+                        p = Problem(f"example {r.index} fails: {' '.join(msg.split())}", code="example",
+                                    file=r.file, line=r.line, table=r.table, row=r.index)
+                        failed.append((r, _placed(p, origins, sheets, shown)))
     for p in items:
         problems.append(_placed(p, origins, sheets, shown))
-    return problems, len(book.tables)
+    return problems, len(book.tables), failed
 
 
 def _placed(p: Problem, origins: dict, sheets: dict, shown: str) -> Problem:

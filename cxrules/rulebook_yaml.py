@@ -112,7 +112,7 @@ def node_text(node, src: str) -> str:
     if node is None:
         return ""
     if isinstance(node, Scalar):
-        return node.text
+        return "" if node.is_null else node.text.strip()
     if getattr(node, "flow", False) and node.start >= 0:
         return src[node.start:node.end]
     return flow_text(node)
@@ -285,7 +285,7 @@ def row_text(cells: list, names: list, note: str = "", ref_starts: list | None =
     """A rule row: `[a, b, c]` (aligned to ref_starts, the cells' offsets in a row above),
     or `{name: a, ..., note: ...}` when it has a note."""
     if note:
-        pairs = [(n, scalar(c)) for n, c in zip(names, cells) if c != ""] + [("note", scalar(note))]
+        pairs = [(n, scalar(c)) for n, c in zip(names, cells) if c not in ("", "-")] + [("note", scalar(note))]
         return _flow_map(pairs)
     parts = [scalar(c) if c != "" else '"-"' for c in cells]
     out = "["
@@ -464,9 +464,12 @@ class Editor:
             if o == n:
                 continue
             if k in m.entries and n != "":
-                node = m.entries[k][1]
+                kn, node = m.entries[k]
                 if row:
                     self.set_scalar(node, n)
+                elif isinstance(node, (Seq, Map)) and not node.flow and n.strip()[:1] in "[{":
+                    check_flow(n.strip())  # a block list becomes a flow list on the key's line
+                    self.replace(kn.end, node.end, ": " + n.strip())
                 else:
                     self.set_value(node, n)
             elif k in m.entries:

@@ -39,7 +39,6 @@ from .rulebook_yaml import (
     _specs,
     check_flow,
     example_text,
-    node_text,
     read_file,
     render_entries,
     render_table,
@@ -564,6 +563,11 @@ def _read_examples(book: Book, name: str, grid) -> tuple[str, list, list] | None
     keys = [_at(grid, head, c) for c in range(1, len(grid[head]))]
     while keys and keys[-1] == "":
         keys.pop()
+    for j, k in enumerate(keys, 1):
+        if k == "" or k in keys[: j - 1]:
+            book.problems.append(Problem(f"the examples' column {'has no name' if not k else repr(k) + ' is there twice'}", code="sheet",
+                                         sheet=name, cell=_ref(head, j), suggestion="name each column once: an input or output of the table"))
+            return None
     rows = []
     for rr in range(head + 1, len(grid)):
         cells = [_at(grid, rr, j) for j in range(1, len(keys) + 1)]
@@ -623,6 +627,10 @@ def read_grids(grids) -> Book:
     for t in book.tables:
         if t.decision in examples:
             t.ex_sheet, t.ex_keys, t.examples = examples.pop(t.decision)
+    for t in book.tables:  # a decision renamed on its sheet: its examples sheet still names the old one
+        old = next((d for d, (name, _, _) in examples.items() if name == f"{t.sheet} examples"), None)
+        if t.ex_sheet is None and old is not None and old not in {x.decision for x in book.tables}:
+            t.ex_sheet, t.ex_keys, t.examples = examples.pop(old)
     for dec, (name, _, _) in examples.items():
         book.problems.append(Problem(f"examples of '{dec}', but no sheet has that decision", code="sheet", sheet=name, cell="B2"))
     return book
@@ -659,10 +667,6 @@ class _FileEdit:
         self.appended: list[str] = []
 
 
-def _doc_span(ed: Editor, doc: Map) -> tuple[int, int]:
-    return doc.start, doc.end
-
-
 def _render_doc(t: TableDoc, nl: str) -> str:
     out = Out()
     render_table(t, out)
@@ -688,6 +692,7 @@ def _edit_rows(fe: _FileEdit, seq, base: list, new: list, row_fn, edit_fn):
         for a, b in enumerate(olds):
             if a in {x for x, _ in matched}:
                 continue
+            ed.own(b.node)
             if not ed.alone(b.node):
                 raise Structural("row shares its line")
             ed.replace(ed.line_start(b.node.start), ed.line_end(b.node.end), "")
@@ -755,6 +760,8 @@ def _edit_table(fe: _FileEdit, b: TableDoc, t: TableDoc) -> None:
         raise Structural("columns changed")
     if [n for n, _ in b.due] != [n for n, _ in t.due]:
         raise Structural("due dates changed")
+    if b.decision != t.decision:  # renamed on its sheet
+        ed.set_scalar(b.node.get("decision"), t.decision)
     ed.sync_map(b.node, b.props, t.props, nl, order=("decision",) + PROPS)
     for bc, nc in zip(b.cols, t.cols):
         if bc.attrs == nc.attrs:
@@ -762,6 +769,7 @@ def _edit_table(fe: _FileEdit, b: TableDoc, t: TableDoc) -> None:
         if isinstance(bc.node, Map):
             ed.sync_map(bc.node, bc.attrs, nc.attrs, nl, order=ATTRS)
         elif isinstance(bc.node, Scalar) and not bc.node.is_null:
+            ed.own(bc.node)
             ed.replace(bc.node.start, bc.node.end, spec_text(nc.attrs, INPUT_ATTRS if nc.role == "input" else OUTPUT_ATTRS))
         else:
             raise Structural("spec")
@@ -788,42 +796,55 @@ def _edit_table(fe: _FileEdit, b: TableDoc, t: TableDoc) -> None:
             ed.sync_map(node, dict(zip(names + ["note"], old.cells + [old.note])),
                         dict(zip(names + ["note"], new.cells + [new.note])), nl, order=tuple(names) + ("note",), row=True)
         else:
+            ed.own(node)
             ed.replace(node.start, node.end, row_text(new.cells, names, new.note))
 
     _edit_rows(fe, b.node.get("rules"), b.rules, t.rules, rule_row, edit_rule)
-    if b.ex_keys != t.ex_keys and not set(t.ex_keys) >= set(b.ex_keys):
-        # a column of examples removed: compare by name, not by position
-        pass
-    base_ex = [Row([_ex_map(b.ex_keys, r.cells).get(k, "") for k in t.ex_keys], "", r.node) for r in b.examples]
+    # Examples are compared by name, so a column added, moved or deleted on the sheet
+    # changes only the examples that have a value in it.
+    keys = list(dict.fromkeys(t.ex_keys + b.ex_keys))
+
+    def by_key(ks, cells) -> list:
+        m = _ex_map(ks, cells)
+        return [m.get(k, "") for k in keys]
+
+    base_ex = [Row(by_key(b.ex_keys, r.cells), "", r.node) for r in b.examples]
+    new_ex = [Row(by_key(t.ex_keys, r.cells), "") for r in t.examples]
+    ex_node = b.node.get("examples")
+    if not new_ex:
+        if ex_node is not None and base_ex:
+            ed.remove_key(b.node, "examples")  # none left: the key goes too
+        return
+    if not base_ex:  # the first examples: after the table's last line
+        if ex_node is not None:
+            ed.remove_key(b.node, "examples")
+        at = ed.line_end(b.node.end)
+        text = "examples:" + nl + "".join(f"  - {example_text(r.cells, keys)}{nl}" for r in new_ex)
+        ed.replace(at, at, text if ed.text[:at].endswith("\n") else nl + text)
+        return
 
     def ex_row(r: Row, ref) -> str:
-        return example_text(r.cells, t.ex_keys)
+        return example_text(r.cells, keys)
 
     def edit_ex(old: Row, new: Row) -> None:
-        node = old.node
-        full_old = _ex_map(b.ex_keys, next(x.cells for x in b.examples if x.node is node))
-        if isinstance(node, Map):
-            ed.sync_map(node, full_old, _ex_map(t.ex_keys, new.cells) | {k: "" for k in full_old if k not in t.ex_keys},
-                        nl, order=tuple(t.ex_keys), row=True)
+        if isinstance(old.node, Map):
+            ed.sync_map(old.node, _ex_map(keys, old.cells), _ex_map(keys, new.cells), nl, order=tuple(keys), row=True)
         else:
-            ed.replace(node.start, node.end, example_text(new.cells, t.ex_keys))
+            ed.own(old.node)
+            ed.replace(old.node.start, old.node.end, example_text(new.cells, keys))
 
-    if b.node.get("examples") is None and t.examples:
-        raise Structural("examples added")
-    if set(b.ex_keys) - set(t.ex_keys):  # a key column deleted: every example that had it changes
-        base_ex = [Row([_ex_map(b.ex_keys, r.cells).get(k, "") for k in t.ex_keys] + ["?"], "", r.node) for r in b.examples]
-    _edit_rows(fe, b.node.get("examples"), base_ex, t.examples, ex_row, edit_ex)
+    _edit_rows(fe, ex_node, base_ex, new_ex, ex_row, edit_ex)
 
 
-def _edit_entries(fe: _FileEdit, base: list, new: list, kind: str, problems: list) -> None:
+def _edit_entries(fe: _FileEdit, base: list, new: list, kind: str) -> None:
+    """Fields, calendars or values of one file: changed ones edited, deleted ones removed,
+    new ones added to the mapping that holds the others (or a new document)."""
     ed, nl = fe.ed, fe.nl
     by_name = {e.name: e for e in base}
     order = ENTRY_COLUMNS[kind][1]
     for e in new:
         b = by_name.get(e.name)
-        if b is None:
-            continue
-        if b.attrs == e.attrs:
+        if b is None or b.attrs == e.attrs:
             continue
         if kind == "values":
             ed.set_value(b.node, e.attrs.get("spellings", "") or "~")
@@ -836,18 +857,48 @@ def _edit_entries(fe: _FileEdit, base: list, new: list, kind: str, problems: lis
         if b.name not in names:
             ed.remove_key(b.parent, b.name)
     added = [e for e in new if e.name not in by_name]
-    if added:
-        parent = base[-1].parent if base else None
+    if not added:
+        return
+    if base:
         for e in added:
-            v = e.attrs.get("spellings", "") if kind == "values" else spec_text(e.attrs, order)
-            v = value_yaml(v) if kind == "values" and v else (v or "~")
-            if parent is None:
-                fe.appended.append(f"{kind}:{nl}  {scalar(e.name)}: {v}")
-                parent = "new"
-            elif parent == "new":
-                fe.appended[-1] += f"{nl}  {scalar(e.name)}: {v}"
+            ed.add_key(base[-1].parent, e.name, _entry_yaml(e), nl)
+    else:
+        fe.appended.append(nl.join([f"{kind}:"] + [f"  {scalar(e.name)}: {_entry_yaml(e)}" for e in added]))
+
+
+def _entry_yaml(e: Entry) -> str:
+    if e.kind == "values":
+        return value_yaml(e.attrs["spellings"]) if e.attrs.get("spellings") else "~"
+    return spec_text(e.attrs, ENTRY_COLUMNS[e.kind][1])
+
+
+def _rewrite_entries(fe: _FileEdit, book: Book, kinds: list) -> None:
+    """The file's fields/calendars/values documents written afresh from the workbook (the
+    kinds without a sheet from the file itself)."""
+    placed = set()
+    docs = [d for d in fe.f.docs if isinstance(d, tuple) and d[0] == "entries"]
+    for _, doc in docs:
+        out = Out()
+        for kind in doc.keys():
+            if kind not in ENTRY_KINDS:
+                continue
+            if kind in kinds:
+                mine = {e.name for e in fe.f.entries if e.kind == kind and e.parent is doc.get(kind)}
+                first = kind not in placed
+                entries = [e for e in book.entries if e.kind == kind and e.file == fe.f.name
+                           and (e.name in mine or (first and e.name not in {x.name for x in fe.f.entries if x.kind == kind}))]
+                placed.add(kind)
             else:
-                ed.add_key(parent, e.name, v, nl)
+                entries = [e for e in fe.f.entries if e.kind == kind and e.parent is doc.get(kind)]
+            render_entries(kind, entries, out)
+        fe.ed.replace(doc.start, doc.end, out.text(fe.nl).rstrip("\r\n"))
+    for kind in kinds:
+        if kind not in placed:
+            entries = [e for e in book.entries if e.kind == kind and e.file == fe.f.name]
+            if entries:
+                out = Out()
+                render_entries(kind, entries, out)
+                fe.appended.append(out.text(fe.nl).rstrip("\r\n"))
 
 
 @dataclass
@@ -869,36 +920,50 @@ def plan_import(book: Book, src: Source) -> ImportResult:
             if isinstance(d, TableDoc):
                 base_tables.setdefault(d.decision, (f, d))
     new_files: dict[str, list[str]] = {}
+    # a sheet whose decision was renamed: the table of its file that no sheet names, with the same columns
+    named = {t.decision for t in book.tables}
+    orphans = [fb for d, fb in base_tables.items() if d not in named]
+    matched = {}
     for t in book.tables:
         if t.decision in base_tables:
-            f, b = base_tables[t.decision]
+            matched[id(t)] = base_tables[t.decision]
+            continue
+        for k, (f, b) in enumerate(orphans):
+            if f.name == t.file and [c.name for c in b.cols] == [c.name for c in t.cols]:
+                matched[id(t)] = orphans.pop(k)
+                break
+    for t in book.tables:
+        if id(t) in matched:
+            f, b = matched[id(t)]
             fe = edits[f.name]
             mark = len(fe.ed.edits)
             try:
                 _edit_table(fe, b, t)
             except Structural:
                 del fe.ed.edits[mark:]
-                s, e = _doc_span(fe.ed, b.node)
-                fe.ed.replace(s, e, _render_doc(t, fe.nl))
+                fe.ed.replace(b.node.start, b.node.end, _render_doc(t, fe.nl))
                 res.rewritten.append((f.name, t.decision))
         elif t.file in edits:
             edits[t.file].appended.append(_render_doc(t, edits[t.file].nl))
         else:
             new_files.setdefault(t.file, []).append(_render_doc(t, "\n"))
-    res.kept = [d for d in base_tables if d not in {t.decision for t in book.tables}]
-    for kind in ENTRY_KINDS:
-        if kind not in book.entry_sheets:
-            continue  # no sheet for them: kept as they are, not deleted
-        files = {e.file for e in src.entries if e.kind == kind} | {e.file for e in book.entries if e.kind == kind}
-        for fname in sorted(files):
-            base = [e for e in src.entries if e.kind == kind and e.file == fname]
-            new = [e for e in book.entries if e.kind == kind and e.file == fname]
-            if fname in edits:
-                _edit_entries(edits[fname], base, new, kind, [])
-            elif new:
-                out = Out()
-                render_entries(kind, new, out)
-                new_files.setdefault(fname, []).append(out.text().rstrip("\n"))
+    res.kept = [b.decision for f, b in orphans]
+    kinds = [k for k in ENTRY_KINDS if k in book.entry_sheets]  # a kind without its sheet is kept as it is
+    for fname, fe in edits.items():
+        mark, amark = len(fe.ed.edits), len(fe.appended)
+        try:
+            for kind in kinds:
+                _edit_entries(fe, [e for e in src.entries if e.kind == kind and e.file == fname],
+                              [e for e in book.entries if e.kind == kind and e.file == fname], kind)
+        except Structural:
+            del fe.ed.edits[mark:], fe.appended[amark:]
+            _rewrite_entries(fe, book, kinds)
+            res.rewritten.append((fname, ", ".join(kinds)))
+    for kind in kinds:
+        for fname in dict.fromkeys(e.file for e in book.entries if e.kind == kind and e.file not in edits):
+            out = Out()
+            render_entries(kind, [e for e in book.entries if e.kind == kind and e.file == fname], out)
+            new_files.setdefault(fname, []).append(out.text().rstrip("\n"))
     for name, fe in edits.items():
         text = fe.ed.result()
         for doc in fe.appended:

@@ -114,7 +114,7 @@ def node_text(node, src: str) -> str:
     if isinstance(node, Scalar):
         return "" if node.is_null else node.text.strip()
     if getattr(node, "flow", False) and node.start >= 0:
-        return src[node.start:node.end]
+        return re.sub(r"^&\S+\s+", "", src[node.start:node.end])  # without its &anchor
     return flow_text(node)
 
 
@@ -365,6 +365,12 @@ class Editor:
     def replace(self, start: int, end: int, new: str) -> None:
         self.edits.append((start, end, new))
 
+    @staticmethod
+    def own(*nodes) -> None:
+        """Refuse to edit a value an alias (*name) may repeat: the edit would change it there too."""
+        if any(getattr(n, "shared", False) for n in nodes if n is not None):
+            raise Structural("anchored value")
+
     def result(self) -> str:
         out, pos = [], 0
         for s, e, new in sorted(self.edits, key=lambda x: (x[0], x[1])):
@@ -399,6 +405,7 @@ class Editor:
         row, the spaces after it grow or shrink so the next cells keep their column."""
         if not isinstance(node, Scalar):
             raise Structural("not a single value")
+        self.own(node)
         old = self.text[node.start:node.end]
         q = old[0] if old[:1] in "'\"" else None
         rep = scalar(new, q) if q else scalar(new)
@@ -412,6 +419,7 @@ class Editor:
 
     def set_value(self, node: Node, text: str) -> None:
         """An attribute: a scalar keeps its quotes; a list or mapping is replaced by the flow text."""
+        self.own(node)
         if text.strip()[:1] in "[{":
             check_flow(text.strip())
             self.replace(node.start, node.end, text.strip())
@@ -422,6 +430,7 @@ class Editor:
 
     # keys of a mapping
     def add_key(self, m: Map, key: str, value_yaml_text: str, nl: str, after: str | None = None) -> None:
+        self.own(m)
         if m.flow:
             close = m.end - 1
             if self.text[close] != "}":
@@ -440,6 +449,7 @@ class Editor:
 
     def remove_key(self, m: Map, key: str) -> None:
         kn, vn = m.entries[key]
+        self.own(m, vn)
         if m.flow:
             keys = list(m.entries)
             i = keys.index(key)
@@ -468,6 +478,7 @@ class Editor:
                 if row:
                     self.set_scalar(node, n)
                 elif isinstance(node, (Seq, Map)) and not node.flow and n.strip()[:1] in "[{":
+                    self.own(node)
                     check_flow(n.strip())  # a block list becomes a flow list on the key's line
                     self.replace(kn.end, node.end, ": " + n.strip())
                 else:

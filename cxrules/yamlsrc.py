@@ -24,6 +24,7 @@ class Node:
     # a rules workbook's import can change one cell's text and leave the rest as it was
     start: int = field(default=-1, kw_only=True, compare=False, repr=False)
     end: int = field(default=-1, kw_only=True, compare=False, repr=False)
+    shared: bool = field(default=False, kw_only=True, compare=False, repr=False)  # anchored (&name), or inside one
 
 
 @dataclass
@@ -160,6 +161,7 @@ class _Builder:
                 if name is not None:
                     anchors[name] = (node, size)
                     del open_anchors[name]
+                    _mark_shared(node)
             if not stack:
                 return node
             top = stack[-1]
@@ -181,11 +183,19 @@ class _Builder:
     def _anchor(ev, node: Node, size: int, anchors: dict) -> None:
         if ev.anchor is None:
             return
+        node.shared = True
         if ev.anchor in anchors:
             first = anchors[ev.anchor][0]
             raise YamlSyntaxError(f"the anchor &{ev.anchor} is defined twice (first on line {first.line})",
                                   ev.start_mark.line + 1, ev.start_mark.column + 1, "give each anchor its own name")
         anchors[ev.anchor] = (node, size)
+
+
+def _mark_shared(node: Node) -> None:
+    """An anchored value and everything in it may be repeated elsewhere by an alias."""
+    node.shared = True
+    for child in (node.items if isinstance(node, Seq) else [v for _, v in node.entries.values()] if isinstance(node, Map) else []):
+        _mark_shared(child)
 
 
 def _last_end(node: Node) -> int:

@@ -269,6 +269,90 @@ def test_a_new_sheet_is_a_new_table_in_its_file(tmp_path):
     assert "nps_strict" in rulesets.load_or_raise(rules).tables
 
 
+def test_a_value_an_alias_repeats_is_not_edited_in_place(tmp_path):
+    rules = _copy(FOLDERS["shapes"], tmp_path)
+    xlsx = _export(rules, tmp_path)
+    wb = openpyxl.load_workbook(xlsx)
+    ws = wb["套餐"]
+    allowed = _cell(ws, "allowed").row
+    assert ws.cell(allowed, 3).value == ws.cell(allowed, 5).value == "[0, 1, 2, 3]"  # score &levels, level *levels
+    ws.cell(allowed, 5).value = "[0, 1, 2]"
+    wb.save(xlsx)
+    res = rulebook.import_book(xlsx, rules)
+    assert res.rewritten == [("shapes.yaml", "套餐")]  # editing &levels would change score too
+    t = rulesets.load_or_raise(rules).tables["套餐"]
+    assert [i.allowed for i in t.inputs if i.name in ("score", "level")] == [[0, 1, 2, 3], [0, 1, 2]]
+
+
+def test_renamed_decision_examples_all_deleted_then_added_again(tmp_path):
+    rules = _copy(FOLDERS["bundled"], tmp_path)
+    before = (rules / "compensation.yaml").read_text(encoding="utf-8")
+    xlsx = _export(rules, tmp_path)
+    wb = openpyxl.load_workbook(xlsx)
+    wb["remedy"]["B2"] = "recovery"  # the decision's name, on its sheet
+    wb["remedy examples"].delete_rows(5, 2)  # every example
+    wb.save(xlsx)
+    res = rulebook.import_book(xlsx, rules)
+    assert res.changed == ["compensation.yaml"] and not res.kept and not res.rewritten
+    middle = (rules / "compensation.yaml").read_text(encoding="utf-8")
+    assert _diff(before, middle) == [
+        "-decision: remedy",
+        "+decision: recovery",
+        "-examples:",
+        "-  - {failure: Faulty product, remedy: Exchange the product}",
+        "-  - {failure: Neglect, remedy: Apology from the owner}",
+    ]
+    wb = openpyxl.load_workbook(_export(rules, tmp_path))
+    ex = wb["recovery examples"]
+    ex["B4"], ex["C4"], ex["B5"], ex["C5"] = "failure", "remedy", "Neglect", "Apology from the owner"
+    wb.save(xlsx)
+    rulebook.import_book(xlsx, rules)
+    assert _diff(middle, (rules / "compensation.yaml").read_text(encoding="utf-8")) == [
+        "+examples:",
+        "+  - {failure: Neglect, remedy: Apology from the owner}",
+    ]
+    rs = rulesets.load_or_raise(rules)
+    assert "recovery" in rs.tables and "remedy" not in rs.tables and len(rs.tables["recovery"].examples) == 1
+
+
+def test_fields_values_and_example_columns_added_and_removed(tmp_path):
+    rules = _copy(FOLDERS["bundled"], tmp_path)
+    names = ("fields.yaml", "survey.yaml", "contact.yaml", "calendars.yaml")
+    before = {n: (rules / n).read_text(encoding="utf-8") for n in names}
+    xlsx = _export(rules, tmp_path)
+    wb = openpyxl.load_workbook(xlsx)
+    fields = wb["fields"]
+    fields.append(["fields.yaml", "closed_at", "datetime", None, "[Closed at, 关闭时间]"])
+    fields.tables["fields"].ref = f"A1:H{fields.max_row}"
+    vals = wb["values"]
+    vals.delete_rows(_cell(vals, "Detractor").row)  # a value's spellings removed
+    ex = wb["contact examples"]
+    assert [c.value for c in ex[4]][:6] == ["example", "tier", "previous_tier", "tenure", "every", "channel"]
+    ex["G4"], ex["G5"] = "purpose", "Care call - not a sales call"  # a new example column, filled in one example
+    ex["D7"] = None  # and a value cleared in another
+    cal = wb["calendars"]
+    cal.cell(_cell(cal, "business").row, [c.column for c in cal[1] if c.value == "extra_holidays"][0]).value = "[2026-12-31]"
+    wb.save(xlsx)
+    res = rulebook.import_book(xlsx, rules)
+    assert sorted(res.changed) == sorted(names) and not res.rewritten
+    after = {n: (rules / n).read_text(encoding="utf-8") for n in names}
+    assert _diff(before["fields.yaml"], after["fields.yaml"]) == ["+  closed_at: {type: datetime, columns: [Closed at, 关闭时间]}"]
+    assert _diff(before["survey.yaml"], after["survey.yaml"]) == ["-  Detractor: 贬损者"]
+    assert _diff(before["contact.yaml"], after["contact.yaml"]) == [
+        "-  - {tier: VIP, tenure: 400, every: 14d, channel: Phone (account manager)}",
+        "+  - {tier: VIP, tenure: 400, every: 14d, channel: Phone (account manager), purpose: Care call - not a sales call}",
+        "-  - {tier: New, tenure: 9, every: 3d, channel: SMS}",
+        "+  - {tier: New, every: 3d, channel: SMS}",
+    ]
+    assert _diff(before["calendars.yaml"], after["calendars.yaml"]) == [
+        "-    extra_holidays: []      # e.g. [2026-12-31] for a company day off",
+        "+    extra_holidays: [2026-12-31]      # e.g. [2026-12-31] for a company day off",
+    ]
+    rs = rulesets.load_or_raise(rules)
+    assert "closed_at" in rs.fields and "Detractor" not in rs.aliases.shared
+    assert all(r.passed for r in run_examples(rs))
+
+
 # ------------------------------------------------------------------ check and errors
 def test_check_names_the_sheet_and_cell_of_a_bad_cell(tmp_path):
     xlsx = _export(FOLDERS["bundled"], tmp_path)

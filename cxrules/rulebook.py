@@ -546,9 +546,7 @@ def _read_table(book: Book, name: str, grid) -> TableDoc | None:
         cells = [_at(grid, rr, j) for j in range(1, len(names) + 1)]
         note = _at(grid, rr, note_col) if has_note else ""
         if not any(cells) and not note:
-            if not any(_at(grid, rr, j) for j in range(0, width + 1)):
-                break  # the first empty row ends the table
-            continue
+            continue  # an emptied row (the table is the last thing on its sheet)
         refs = [_ref(rr, j) for j in range(1, len(names) + 1)] + [_ref(rr, note_col)]
         t.rules.append(Row(cells, note, refs=refs))
     return t
@@ -572,8 +570,6 @@ def _read_examples(book: Book, name: str, grid) -> tuple[str, list, list] | None
     for rr in range(head + 1, len(grid)):
         cells = [_at(grid, rr, j) for j in range(1, len(keys) + 1)]
         if not any(cells):
-            if not _at(grid, rr, 0):
-                break
             continue
         rows.append(Row(cells, "", refs=[_ref(rr, j) for j in range(1, len(keys) + 1)]))
     return dec, keys, rows
@@ -586,8 +582,6 @@ def _read_entries(book: Book, name: str, grid, kind: str) -> None:
         file, key = _at(grid, rr, 0), _at(grid, rr, 1)
         rest = {h: _at(grid, rr, j) for j, h in enumerate(headers[2:], 2) if h}
         if not key and not any(rest.values()):
-            if not file:
-                break
             continue
         e = Entry(kind, file or f"{kind}.yaml", key, ref=_ref(rr, 1))
         for j, h in enumerate(headers[2:], 2):
@@ -675,38 +669,45 @@ def _render_doc(t: TableDoc, nl: str) -> str:
 
 def _edit_rows(fe: _FileEdit, seq, base: list, new: list, row_fn, edit_fn):
     """Rows of rules: or examples:, matched as a diff: changed rows edited cell by cell,
-    new rows written like the row above them, deleted rows removed with their lines."""
+    new rows written like the row above them, deleted rows removed with their lines, and a
+    moved row moved with its line (its comment too)."""
     ed = fe.ed
     if not isinstance(seq, Seq) or seq.flow or not seq.items:
         if [r.key() for r in base] != [r.key() for r in new]:
             raise Structural("rows not in a block list")
         return
     sm = difflib.SequenceMatcher(a=[r.key() for r in base], b=[r.key() for r in new], autojunk=False)
+    edits, deleted, inserts = [], [], []
     for tag, i1, i2, j1, j2 in sm.get_opcodes():
         if tag == "equal":
             continue
         olds, news = base[i1:i2], new[j1:j2]
         matched = _pairs(olds, news) if tag == "replace" else []
-        for a, b in matched:
-            edit_fn(olds[a], news[b])
-        for a, b in enumerate(olds):
-            if a in {x for x, _ in matched}:
-                continue
-            ed.own(b.node)
-            if not ed.alone(b.node):
-                raise Structural("row shares its line")
-            ed.replace(ed.line_start(b.node.start), ed.line_end(b.node.end), "")
+        edits += [(olds[x], news[y]) for x, y in matched]
+        deleted += [r for x, r in enumerate(olds) if x not in {m for m, _ in matched}]
         # new rows go after the last old row matched before them (or the block's old rows)
-        by_new = {b: a for a, b in matched}
-        groups: dict[int, list] = {}
+        by_new = dict((y, x) for x, y in matched)
         last = -1
-        for b in range(len(news)):
-            if b in by_new:
-                last = by_new[b]
+        for y, r in enumerate(news):
+            if y in by_new:
+                last = by_new[y]
             else:
-                groups.setdefault(last, []).append(news[b])
-        for after, added in groups.items():
-            _insert_rows(fe, base, i1 + after if after >= 0 else i1 - 1, added, row_fn)
+                inserts.append((i1 + last if last >= 0 else i1 - 1, r))
+    lines: dict = {}
+    for r in deleted:
+        ed.own(r.node)
+        if not ed.alone(r.node):
+            raise Structural("row shares its line")
+        s, e = ed.line_start(r.node.start), ed.line_end(r.node.end)
+        ed.replace(s, e, "")
+        lines.setdefault(r.key(), []).append(ed.text[s:e])
+    for old, nw in edits:
+        edit_fn(old, nw)
+    groups: dict[int, list] = {}
+    for after, r in inserts:
+        groups.setdefault(after, []).append(r)
+    for after, added in groups.items():
+        _insert_rows(fe, base, after, added, row_fn, lines)
 
 
 def _pairs(olds: list, news: list) -> list[tuple[int, int]]:
@@ -734,7 +735,7 @@ def _pairs(olds: list, news: list) -> list[tuple[int, int]]:
     return out
 
 
-def _insert_rows(fe: _FileEdit, base: list, after: int, added: list, row_fn) -> None:
+def _insert_rows(fe: _FileEdit, base: list, after: int, added: list, row_fn, moved: dict) -> None:
     """New rows after base[after] (before the first row when after is -1), indented and
     aligned like the row above them."""
     ed = fe.ed
@@ -748,7 +749,7 @@ def _insert_rows(fe: _FileEdit, base: list, after: int, added: list, row_fn) -> 
     prefix = ed.text[ed.line_start(prefix_ref.start):prefix_ref.start]
     if prefix.strip() != "-":
         raise Structural("row prefix")
-    text = "".join(prefix + row_fn(r, prefix_ref) + fe.nl for r in added)
+    text = "".join(moved[r.key()].pop(0) if moved.get(r.key()) else prefix + row_fn(r, prefix_ref) + fe.nl for r in added)
     if at == len(ed.text) and not ed.text.endswith("\n"):
         text = fe.nl + text.rstrip("\r\n")
     ed.replace(at, at, text)
@@ -1042,24 +1043,29 @@ def render_book(book: Book, folder: Path) -> dict:
             else:
                 render_entries(d[0], d[1], out)
                 sheet = book.entry_sheets.get(d[0], d[0])
-                texts = {ref: text for e in d[1] for a, text in e.attrs.items() for ref in [e.refs.get(a)]}
+                texts = {(ref, False): text for e in d[1] for a, text in e.attrs.items() for ref in [e.refs.get(a)]}
             if k:
                 lines.append("---")
             for line, org in zip(out.lines, out.origins):
                 lines.append(line)
-                origins[(fname, len(lines))] = [(n, ref, texts.get(ref, ""), sheet) for n, ref in org if ref]
+                origins[(fname, len(lines))] = [(o[0], o[1], texts.get((o[1], len(o) > 2), ""), d.ex_sheet if len(o) > 2 else sheet)
+                                                for o in org if o[1]]
         (folder / fname).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return origins
 
 
 def _cell_texts(t: TableDoc) -> dict:
+    """(cell, on the examples sheet) -> its text."""
     out = {}
     for r in t.rules:
         for ref, text in zip(r.refs or [], r.cells + [r.note]):
-            out[ref] = text
+            out[(ref, False)] = text
+    for r in t.examples:
+        for ref, text in zip(r.refs or [], r.cells):
+            out[(ref, True)] = text
     for c in t.cols:
         for a, text in c.attrs.items():
-            out[t.refs.get(("attr", c.name, a))] = text
+            out[(t.refs.get(("attr", c.name, a)), False)] = text
     return out
 
 
@@ -1092,8 +1098,8 @@ def check(book: Book, shown: str, examples: bool = False) -> tuple[Problems, int
                 for r in run_examples(rs):
                     if not r.passed:
                         msg = r.describe().split("\n", 1)[1].strip() if "\n" in r.describe() else r.describe()
-                        p = Problem(f"example {r.index} fails: {' '.join(msg.split())}", code="example",
-                                    file=r.file, line=r.line, table=r.table, row=r.index)
+                        p = Problem(f"example {r.index} fails: {' '.join(msg.split())}", code="example", file=r.file,
+                                    line=r.line, table=r.table, row=r.index, column=(r.mismatches or [None])[0])
                         failed.append((r, _placed(p, origins, sheets, shown)))
     for p in items:
         problems.append(_placed(p, origins, sheets, shown))

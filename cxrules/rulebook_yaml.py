@@ -332,7 +332,7 @@ def render_table(t: TableDoc, out: Out) -> None:
     if t.examples:
         out.add("examples:")
         for ex in t.examples:
-            out.add("  - " + example_text(ex.cells, t.ex_keys), list(zip(t.ex_keys, ex.refs or [])))
+            out.add("  - " + example_text(ex.cells, t.ex_keys), [(k, ref, "examples") for k, ref in zip(t.ex_keys, ex.refs or [])])
 
 
 def render_entries(kind: str, entries: list, out: Out) -> None:

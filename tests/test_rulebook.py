@@ -251,6 +251,45 @@ def test_a_new_column_rewrites_that_table_only(tmp_path):
     assert [i.name for i in rs.tables["grade"].inputs] == ["joined_days", "segment"]
 
 
+def test_a_moved_row_keeps_its_comment_and_an_emptied_row_is_deleted(tmp_path):
+    rules = _copy(FOLDERS["bundled"], tmp_path)
+    before = {n: (rules / n).read_text(encoding="utf-8") for n in ("survey.yaml", "tier.yaml")}
+    xlsx = _export(rules, tmp_path)
+    wb = openpyxl.load_workbook(xlsx)
+    ws = wb["nps"]
+    head = _cell(ws, "rule").row
+    rows = [[c.value for c in ws[head + i]] for i in range(1, 6)]
+    for i, row in enumerate([rows[4]] + rows[:4], 1):  # the last row moved to the top
+        for j, v in enumerate(row, 1):
+            ws.cell(head + i, j, v)
+    ws = wb["tier"]
+    for c in ws[_cell(ws, "rule").row + 3]:  # the third row emptied, its number too: the rows below stay
+        c.value = None
+    wb.save(xlsx)
+    rulebook.import_book(xlsx, rules)
+    assert _diff(before["survey.yaml"], (rules / "survey.yaml").read_text(encoding="utf-8")) == [
+        '+  - [blank,     "-",       "-"]        # not surveyed yet',
+        '-  - [blank,     "-",       "-"]        # not surveyed yet',
+    ]
+    assert _diff(before["tier.yaml"], (rules / "tier.yaml").read_text(encoding="utf-8")) == [
+        '-  - ["-",                   "-",    "< 30",  ">= 5",    ">= 5000",        "-",        High value, RFM high value]',
+    ]
+
+
+def test_a_table_for_a_new_file_creates_it(tmp_path):
+    rules = _copy(FOLDERS["bundled"], tmp_path)
+    xlsx = _export(rules, tmp_path)
+    wb = openpyxl.load_workbook(xlsx)
+    copy = wb.copy_worksheet(wb["remedy"])
+    copy["B2"], copy["B6"] = "remedy_cn", "remedy_cn.yaml"
+    _cell(copy, "remedy").value = "补救"  # a Chinese output name
+    wb.save(xlsx)
+    res = rulebook.import_book(xlsx, rules)
+    assert res.created == ["remedy_cn.yaml"] and res.changed == []
+    t = rulesets.load_or_raise(rules).tables["remedy_cn"]
+    assert [o.name for o in t.outputs] == ["补救"] and len(t.rules) == 5
+
+
 def test_a_new_sheet_is_a_new_table_in_its_file(tmp_path):
     rules = _copy(FOLDERS["bundled"], tmp_path)
     xlsx = _export(rules, tmp_path)

@@ -125,7 +125,13 @@ def rules_import(workbook, rules):
     """Write a rules workbook back into the rule files (changed lines only)."""
     from .rulebook import import_book
 
-    folder = Path(rules) if rules else _rules_path(None)
+    if rules:
+        folder = Path(rules)
+    else:
+        folder, _ = rulesets.default_rules_origin()
+        if folder == rulesets.bundled_rules_dir():  # never into cxrules' own copy
+            raise click.UsageError("give the rules folder to write into: cxrules rules import rules.xlsx RULES "
+                                   "(there is no ./rules here; 'cxrules init' makes one)")
     res = import_book(workbook, folder)
     for name in res.changed:
         _echo(f"changed {folder / name}")

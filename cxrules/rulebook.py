@@ -127,7 +127,7 @@ def _number(text: str):
         x = float(text) if any(c in text for c in ".eE") else int(text)
     except (ValueError, TypeError):
         return None
-    return x if cell_text(x) == text else None
+    return x if abs(x) < 1e15 and cell_text(x) == text else None  # Excel keeps 15 digits
 
 
 def cell_text(v) -> str:
@@ -197,7 +197,7 @@ class _Lists:
 
             self.n += 1
             for i, v in enumerate(values, 1):
-                self.ws.cell(i, self.n, v)
+                _put(self.ws, i, self.n, v, numeric=False)
             c = get_column_letter(self.n)
             self.seen[key] = f"_lists!${c}$1:${c}${max(1, len(values))}"
         return self.seen[key]
@@ -216,18 +216,33 @@ def _validation(ws, lists: _Lists, values, ranges: str, strict: bool):
     dv.add(ranges)
 
 
-def _put(ws, r: int, c: int, text: str, numeric: bool = True):
-    """Write a text, as a number when it is one that reads back as the same text."""
-    if text == "":
+def _put(ws, r: int, c: int, text, numeric: bool = True):
+    """Write a text, as a number when it is one that reads back as the same text; a text
+    starting with '=' (the test `= 1`) stays a text, never a formula."""
+    if text == "" or text is None:
         return ws.cell(r, c)
-    x = _number(text) if numeric else None
-    return ws.cell(r, c, x if x is not None else text)
+    x = _number(text) if numeric and isinstance(text, str) else None
+    cell = ws.cell(r, c, x if x is not None else text)
+    if isinstance(cell.value, str) and cell.data_type == "f":
+        cell.data_type = "s"
+    return cell
+
+
+def _add_table(ws, prefix: str, name: str, used: set, ref: str, headers: list, style: str) -> None:
+    """An Excel table over ref; none when two headers are the same (Excel would call the file damaged)."""
+    from openpyxl.worksheet.table import Table, TableStyleInfo
+
+    if len({h.casefold() for h in headers}) < len(headers) or not all(headers):
+        return
+    tab = Table(displayName=_table_name(prefix, name, used), ref=ref)
+    tab.tableStyleInfo = TableStyleInfo(name=style, showRowStripes=True)
+    ws.add_table(tab)
 
 
 def _table_name(prefix: str, name: str, used: set) -> str:
     import re
 
-    base = re.sub(r"[^\w]", "_", f"{prefix}_{name}")
+    base = re.sub(r"[^\w]", "_", f"{prefix}_{name}" if name else prefix)
     out, k = base, 2
     while out.lower() in used:
         out, k = f"{base}_{k}", k + 1
@@ -251,7 +266,6 @@ def _write_table(wb, t: TableDoc, model, lists: _Lists, titles: set, tnames: set
     from openpyxl.comments import Comment
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.table import Table, TableStyleInfo
 
     ws = wb.create_sheet(_sheet_title(t.decision, titles))
     bold = Font(bold=True)
@@ -268,7 +282,7 @@ def _write_table(wb, t: TableDoc, model, lists: _Lists, titles: set, tnames: set
     for name, text in t.due:
         ws.cell(r, 1, "due").font = bold
         ws.cell(r, 1).comment = Comment(HELP["due"], "cxrules")
-        ws.cell(r, 2, name)
+        _put(ws, r, 2, name, numeric=False)
         _put(ws, r, 3, text, numeric=False)
         r += 1
     r += 1
@@ -302,7 +316,7 @@ def _write_table(wb, t: TableDoc, model, lists: _Lists, titles: set, tnames: set
     head = r
     headers = ["rule"] + [c.name for c in cols] + ["note"]
     for j, h in enumerate(headers, 1):
-        ws.cell(head, j, h)
+        _put(ws, head, j, h, numeric=False)
     for k, row in enumerate(t.rules, 1):
         ws.cell(head + k, 1, k)
         for j, (c, text) in enumerate(zip(cols, row.cells), 2):
@@ -310,9 +324,7 @@ def _write_table(wb, t: TableDoc, model, lists: _Lists, titles: set, tnames: set
         _put(ws, head + k, ncol + 2, row.note, numeric=False)
     last = head + max(1, len(t.rules))
     end_col = get_column_letter(len(headers))
-    tab = Table(displayName=_table_name("rules", t.decision, tnames), ref=f"A{head}:{end_col}{last}")
-    tab.tableStyleInfo = TableStyleInfo(name="TableStyleMedium2", showRowStripes=True)
-    ws.add_table(tab)
+    _add_table(ws, "rules", t.decision, tnames, f"A{head}:{end_col}{last}", headers, "TableStyleMedium2")
     body_end = max(last, head + 200)  # a manager adds rows below: they get the lists too
     for j, c in enumerate(cols, 2):
         values = _allowed(c, mcols.get(c.name))
@@ -333,24 +345,21 @@ def _write_table(wb, t: TableDoc, model, lists: _Lists, titles: set, tnames: set
 def _write_examples(wb, t: TableDoc, titles: set, tnames: set):
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.table import Table, TableStyleInfo
 
     ws = wb.create_sheet(_sheet_title(f"{t.decision} examples", titles))
     ws.cell(1, 1, f"Examples of {t.decision} (cxrules test runs them) 测试用例").font = Font(bold=True, size=14)
     ws.cell(2, 1, "examples of").font = Font(bold=True)
-    ws.cell(2, 2, t.decision)
+    _put(ws, 2, 2, t.decision, numeric=False)
     head = 4
     headers = ["example"] + list(t.ex_keys)
     for j, h in enumerate(headers, 1):
-        ws.cell(head, j, h)
+        _put(ws, head, j, h, numeric=False)
     for k, ex in enumerate(t.examples, 1):
         ws.cell(head + k, 1, k)
         for j, text in enumerate(ex.cells, 2):
             _put(ws, head + k, j, text)
-    tab = Table(displayName=_table_name("examples", t.decision, tnames),
-                ref=f"A{head}:{get_column_letter(len(headers))}{head + max(1, len(t.examples))}")
-    tab.tableStyleInfo = TableStyleInfo(name="TableStyleMedium4", showRowStripes=True)
-    ws.add_table(tab)
+    _add_table(ws, "examples", t.decision, tnames, f"A{head}:{get_column_letter(len(headers))}{head + max(1, len(t.examples))}",
+               headers, "TableStyleMedium4")
     for j, h in enumerate(headers, 1):
         texts = [h] + [ex.cells[j - 2] for ex in t.examples if j >= 2]
         ws.column_dimensions[get_column_letter(j)].width = min(40, max(9, max(len(x) for x in texts) + 3))
@@ -359,7 +368,6 @@ def _write_examples(wb, t: TableDoc, titles: set, tnames: set):
 def _write_entries(wb, kind: str, entries: list, titles: set, tnames: set):
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.table import Table, TableStyleInfo
 
     ws = wb.create_sheet(_sheet_title(kind, titles))
     what, attrs = ENTRY_COLUMNS[kind]
@@ -368,13 +376,11 @@ def _write_entries(wb, kind: str, entries: list, titles: set, tnames: set):
     for j, h in enumerate(headers, 1):
         ws.cell(1, j, h).font = Font(bold=True)
     for k, e in enumerate(entries, 2):
-        ws.cell(k, 1, e.file)
-        ws.cell(k, 2, e.name)
+        _put(ws, k, 1, e.file, numeric=False)
+        _put(ws, k, 2, e.name, numeric=False)
         for j, a in enumerate(headers[2:], 3):
             _put(ws, k, j, e.attrs.get(a, ""), numeric=False)
-    tab = Table(displayName=_table_name(kind, "", tnames).rstrip("_"), ref=f"A1:{get_column_letter(len(headers))}{1 + max(1, len(entries))}")
-    tab.tableStyleInfo = TableStyleInfo(name="TableStyleMedium7", showRowStripes=True)
-    ws.add_table(tab)
+    _add_table(ws, kind, "", tnames, f"A1:{get_column_letter(len(headers))}{1 + max(1, len(entries))}", headers, "TableStyleMedium7")
     for j, h in enumerate(headers, 1):
         texts = [h] + [e.file if j == 1 else e.name if j == 2 else e.attrs.get(h, "") for e in entries]
         ws.column_dimensions[get_column_letter(j)].width = min(60, max(10, max(len(x) for x in texts) + 2))
@@ -404,14 +410,24 @@ def build_workbook(src: Source):
     about.column_dimensions["A"].width = 110
     lists = _Lists(wb)
     titles, tnames = {"about", "_lists"}, set()
+    from openpyxl.utils.exceptions import IllegalCharacterError
+
     for t in src.tables:
         model = rs.tables.get(t.decision)
         if model is not None and model.loc.file and Path(model.loc.file).name != t.file:
             model = None  # a table defined twice: the model is the other one
-        _write_table(wb, t, model, lists, titles, tnames)
-        _write_examples(wb, t, titles, tnames)
+        try:
+            _write_table(wb, t, model, lists, titles, tnames)
+            _write_examples(wb, t, titles, tnames)
+        except IllegalCharacterError:
+            raise RulebookError(f"{t.file}: table '{t.decision}' holds a control character (e.g. \\x07), which a "
+                                "workbook cannot hold; remove it from the rule file") from None
     for kind in ENTRY_KINDS:
-        _write_entries(wb, kind, [e for e in src.entries if e.kind == kind], titles, tnames)
+        try:
+            _write_entries(wb, kind, [e for e in src.entries if e.kind == kind], titles, tnames)
+        except IllegalCharacterError:
+            raise RulebookError(f"the {kind} hold a control character (e.g. \\x07), which a workbook cannot hold; "
+                                "remove it from the rule file") from None
     wb.move_sheet("_lists", offset=len(wb.sheetnames))
     return wb
 

@@ -203,8 +203,8 @@ def test_edits_of_every_kind_change_only_their_lines(tmp_path):
         '+  - {plan: "Silver", points: 2, note: "a, b: a note"}',
         '-    score: "[1..2]"',
         '+    score: "[1..3]"',
-        "-  - ['-',              '(1..3]', blank,  \"-\",   0.50]",
-        "+  - ['-',              '(1..3]', blank,  \"-\",   0.75]",
+        "-  - ['-',              '(1..3]', blank,  \"= 1\", 0.50]",
+        "+  - ['-',              '(1..3]', blank,  \"= 1\", 0.75]",
         "-  - {plan: Gold, score: 1, since: 3, level: 2, points: 4}",
         "-  - plan: 金卡",
         "+  - plan: 金",
@@ -466,6 +466,25 @@ def test_cli_export_and_import(tmp_path):
     assert r.exit_code == 1 and ".xlsx" in r.output
 
 
+def test_a_cell_starting_with_equals_stays_a_text_not_a_formula(tmp_path):
+    wb = openpyxl.load_workbook(_export(FOLDERS["shapes"], tmp_path))
+    c = _cell(wb["套餐"], "= 1")
+    assert c.data_type == "s"
+    assert isinstance(_cell(wb["套餐"], "0.50").value, str) and wb["套餐"].cell(_cell(wb["套餐"], "rule").row + 1, 6).value == 3  # 0.50 is not 0.5
+
+
+def test_import_without_a_folder_never_writes_into_the_bundled_rules(tmp_path, monkeypatch):
+    xlsx = _export(FOLDERS["bundled"], tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CXRULES_RULES", raising=False)
+    r = CliRunner().invoke(cli, ["rules", "import", str(xlsx)])
+    assert r.exit_code == 2 and "give the rules folder to write into" in r.output
+    (tmp_path / "rules").mkdir()
+    shutil.copy(FOLDERS["bundled"] / "tier.yaml", tmp_path / "rules")
+    r = CliRunner().invoke(cli, ["rules", "import", str(xlsx)])  # ./rules: the tables it lacks are added
+    assert r.exit_code == 0 and "created rules/fields.yaml" in r.output.replace("\\", "/")
+
+
 # ------------------------------------------------------------------ values written back read back the same
 TEXTS = st.text(alphabet=st.sampled_from(list("aZ09 -,:#'\"[]()<>=.!&*{}%@|?客户~") + ["\\", "\t"]), min_size=1, max_size=12)
 
@@ -503,18 +522,29 @@ def test_edited_rule_cells_read_back_and_other_lines_stay(edits):
 
 
 # ------------------------------------------------------------------ LibreOffice
+def _filled(ws) -> list:
+    rows = [[c.value for c in r] for r in ws.iter_rows()]
+    while rows and not any(v is not None for v in rows[-1]):
+        rows.pop()
+    return rows
+
+
 @pytest.mark.skipif(shutil.which("soffice") is None and shutil.which("libreoffice") is None, reason="LibreOffice is not installed")
-def test_libreoffice_opens_the_workbook_and_its_save_imports_unchanged(tmp_path):
+def test_libreoffice_opens_the_workbooks_and_their_saves_import_unchanged(tmp_path):
     import writers
 
-    rules = _copy(FOLDERS["bundled"], tmp_path)
-    before = _bytes(rules)
-    xlsx = _export(rules, tmp_path)
-    got = writers.soffice_convert([xlsx], tmp_path / "lo", "xlsx:Calc MS Excel 2007 XML", tmp_path / "profile")
-    saved = got[xlsx]
-    assert saved is not None
-    wb = openpyxl.load_workbook(saved)
-    assert wb.sheetnames == openpyxl.load_workbook(xlsx).sheetnames
-    assert _cell(wb["tier"], ">= 500000").coordinate == _cell(openpyxl.load_workbook(xlsx)["tier"], ">= 500000").coordinate
-    res = rulebook.import_book(saved, rules)
-    assert res.changed == [] and _bytes(rules) == before
+    books = {}
+    for name in ("bundled", "shapes"):
+        rules = _copy(FOLDERS[name], tmp_path, name)
+        rulebook.export_book(rules, tmp_path / f"{name}.xlsx")
+        books[name] = (rules, _bytes(rules), tmp_path / f"{name}.xlsx")
+    got = writers.soffice_convert([x for _, _, x in books.values()], tmp_path / "lo", "xlsx:Calc MS Excel 2007 XML", tmp_path / "profile")
+    for name, (rules, before, xlsx) in books.items():
+        saved = got[xlsx]
+        assert saved is not None, name
+        wb, ours = openpyxl.load_workbook(saved), openpyxl.load_workbook(xlsx)
+        assert wb.sheetnames == ours.sheetnames
+        sheet = ours.sheetnames[1]
+        assert _filled(wb[sheet]) == _filled(ours[sheet])
+        res = rulebook.import_book(saved, rules)
+        assert res.changed == [] and _bytes(rules) == before, name

@@ -496,6 +496,17 @@ def _flow_ok(book: Book, sheet: str, ref: str, text: str) -> bool:
         return False
 
 
+def _file_ok(book: Book, sheet: str, ref: str, text: str) -> bool:
+    """A rule file's name: a plain name in the rules folder, never a path out of it."""
+    import re
+
+    if re.fullmatch(r"[^/\\:*?\"<>|\x00-\x1f]+\.ya?ml", text) and text.strip(". ") == text.strip() and not text.startswith("."):
+        return True
+    book.problems.append(Problem(f"'{text}' is not a rule file name", code="sheet", sheet=sheet, cell=ref,
+                                 suggestion="write a file name in the rules folder, e.g. tier.yaml"))
+    return False
+
+
 def _read_table(book: Book, name: str, grid) -> TableDoc | None:
     t = TableDoc("", "")
     t.sheet = name
@@ -508,7 +519,7 @@ def _read_table(book: Book, name: str, grid) -> TableDoc | None:
             if m == "decision":
                 t.decision = text
             elif m == "file":
-                t.file = text
+                t.file = text if not text or _file_ok(book, name, _ref(r, 1), text) else ""
             elif text and _flow_ok(book, name, _ref(r, 1), text):
                 t.props[m] = text
             t.refs[("prop", m)] = _ref(r, 1)
@@ -557,7 +568,10 @@ def _read_table(book: Book, name: str, grid) -> TableDoc | None:
                 t.refs[("attr", cname, a)] = _ref(rr, j)
         t.cols.append(c)
     note_col = len(names) + 1
-    t.file = t.file or f"{t.decision}.yaml"
+    if not t.file:
+        t.file = f"{t.decision}.yaml"
+        if not _file_ok(book, name, t.refs.get(("prop", "file"), "B6"), t.file):
+            return None
     for rr in range(head + 1, n):
         cells = [_at(grid, rr, j) for j in range(1, len(names) + 1)]
         note = _at(grid, rr, note_col) if has_note else ""
@@ -598,6 +612,8 @@ def _read_entries(book: Book, name: str, grid, kind: str) -> None:
         file, key = _at(grid, rr, 0), _at(grid, rr, 1)
         rest = {h: _at(grid, rr, j) for j, h in enumerate(headers[2:], 2) if h}
         if not key and not any(rest.values()):
+            continue
+        if file and not _file_ok(book, name, _ref(rr, 0), file):
             continue
         e = Entry(kind, file or f"{kind}.yaml", key, ref=_ref(rr, 1))
         for j, h in enumerate(headers[2:], 2):

@@ -363,6 +363,9 @@ class Editor:
         self.edits: list[tuple[int, int, str]] = []
 
     def replace(self, start: int, end: int, new: str) -> None:
+        for s, e, _ in self.edits:  # two edits of one span: the caller writes it afresh instead
+            if start < e and s < end or (start == end and s < start < e) or (s == e and start < s < end):
+                raise Structural("overlapping edits")
         self.edits.append((start, end, new))
 
     @staticmethod
@@ -469,6 +472,10 @@ class Editor:
 
     def sync_map(self, m: Map, old: dict, new: dict, nl: str, order=(), row: bool = False) -> None:
         """Make the mapping's keys hold `new` (texts) where they hold `old`."""
+        changed = {k for k in set(old) | set(new) if old.get(k, "") != new.get(k, "")}
+        if m.flow and any(k not in m.entries or new.get(k, "") == "" for k in changed):
+            self._rebuild_flow(m, old, new, changed, order, row)
+            return
         for k in list(new) + [k for k in old if k not in new]:
             o, n = old.get(k, ""), new.get(k, "")
             if o == n:
@@ -488,3 +495,33 @@ class Editor:
             else:
                 before = [x for x in order if x in m.entries and order.index(x) < order.index(k)] if k in order else []
                 self.add_key(m, k, scalar(n) if row else value_yaml(n), nl, before[-1] if before else None)
+
+    def _rebuild_flow(self, m: Map, old: dict, new: dict, changed: set, order, row: bool) -> None:
+        """A {..} mapping that gains or loses keys, written again: the pairs that did not
+        change as they were, the changed ones with their new value, new ones in `order`."""
+        self.own(m)
+        pairs: list[tuple[str, str]] = []
+        for k, (kn, vn) in m.entries.items():
+            if k not in changed:
+                pairs.append((k, self.text[kn.start:max(kn.end, vn.end)]))
+            elif new.get(k, "") != "":
+                v = new[k]
+                if row:
+                    was = self.text[vn.start:vn.end]
+                    q = was[0] if was[:1] in "'\"" else None
+                    rep = scalar(v, q) if q else scalar(v)
+                else:
+                    rep = value_yaml(v)
+                pairs.append((k, self.text[kn.start:kn.end] + ": " + rep))
+        for k in [k for k in new if k in changed and k not in m.entries and new[k] != ""]:
+            text = f"{scalar(k)}: {scalar(new[k]) if row else value_yaml(new[k])}"
+            at = len(pairs)
+            if k in order:  # after the last key that comes before it
+                for i, (p, _) in enumerate(pairs):
+                    if p in order and order.index(p) < order.index(k):
+                        at = i + 1
+                    elif p in order:
+                        break
+            pairs.insert(at, (k, text))
+        self.replace(m.start, m.end, "{" + ", ".join(t for _, t in pairs) + "}")
+

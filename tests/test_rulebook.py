@@ -446,6 +446,20 @@ def test_a_bad_list_in_a_cell_is_named_by_cell(tmp_path):
     assert r.exit_code == 1 and f"tier!{c.coordinate}" in r.output and not (tmp_path / "out").exists()
 
 
+def test_a_file_name_out_of_the_rules_folder_is_refused(tmp_path):
+    rules = _copy(FOLDERS["bundled"], tmp_path)
+    xlsx = _export(rules, tmp_path)
+    wb = openpyxl.load_workbook(xlsx)
+    wb["nps"]["B6"] = "../outside.yaml"
+    wb["fields"]["A2"] = "/tmp/fields.yaml"
+    wb.save(xlsx)
+    problems, _ = rulebook.check_book(xlsx)
+    assert [(p.sheet, p.cell) for p in problems.errors][:2] == [("nps", "B6"), ("fields", "A2")]
+    r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
+    assert r.exit_code == 1 and "nps!B6: '../outside.yaml' is not a rule file name" in r.output
+    assert not (tmp_path / "outside.yaml").exists()
+
+
 def test_a_workbook_that_is_not_a_rules_workbook_is_refused(tmp_path):
     x = tmp_path / "other.xlsx"
     wb = openpyxl.Workbook()
@@ -519,6 +533,44 @@ def test_edited_rule_cells_read_back_and_other_lines_stay(edits):
     assert len(old_lines) == len(new_lines)
     assert [i + 1 for i, (a, b) in enumerate(zip(old_lines, new_lines)) if a != b] == sorted(
         ln for ln in touched if old_lines[ln - 1] != new_lines[ln - 1])
+
+
+CELL_TEXTS = st.one_of(st.just(""), st.just("-"), TEXTS)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_any_edit_of_rows_notes_and_examples_reads_back(data):
+    """Rows written as lists, {..}, block mappings, with null cells; examples as {..} and
+    block mappings; any cell or note set to any text (blank included) reads back as set."""
+    src = rulebook.read_source(FOLDERS["shapes"])
+    tables = []
+    for t in src.tables:
+        rows = [dataclasses.replace(r, cells=list(r.cells)) for r in t.rules]
+        for r in rows:
+            for i in range(len(r.cells)):
+                if data.draw(st.booleans()):
+                    r.cells[i] = data.draw(CELL_TEXTS).strip()
+            if data.draw(st.integers(0, 4)) == 0:
+                r.note = data.draw(TEXTS).strip()
+        exs = [dataclasses.replace(r, cells=[data.draw(CELL_TEXTS).strip() if data.draw(st.booleans()) else c for c in r.cells])
+               for r in t.examples]
+        tables.append(dataclasses.replace(t, rules=rows, examples=[e for e in exs if any(e.cells)]))
+    res = rulebook.plan_import(rulebook.Book(tables=tables), src)
+    back = {}
+    for f in src.files:
+        text = res.texts.get(f.name, f.text)
+        back.update({t.decision: t for t in read_file(f.name, text.encode("utf-8")).docs if not isinstance(t, tuple)})
+
+    def rows(t):
+        return [([c or "-" for c in r.cells], r.note) for r in t.rules]
+
+    def examples(t):
+        return [{k: c for k, c in zip(t.ex_keys, r.cells) if c} for r in t.examples]
+
+    for t in tables:
+        assert rows(back[t.decision]) == rows(t)
+        assert examples(back[t.decision]) == examples(t)
 
 
 # ------------------------------------------------------------------ LibreOffice

@@ -141,6 +141,8 @@ def rules_import(workbook, rules):
         _echo(f"  {name}: decision '{dec}' written afresh (its columns or layout changed)")
     for dec in res.kept:
         _echo(f"  decision '{dec}' has no sheet in the workbook; kept as it is")
+    if res.old_errors:
+        _echo(f"  the rule files already had {res.old_errors} error(s) the workbook did not fix; see cxrules check {folder}")
     if not res.changed and not res.created:
         _echo(f"nothing changed in {folder}")
 

@@ -103,6 +103,19 @@ class Source:
         return [e for f in self.files for e in f.entries]
 
 
+def _exportable(f: FileSrc) -> None:
+    """Rows a sheet cannot show as they are: refused, so an import never changes them unasked."""
+    for t in [d for d in f.docs if isinstance(d, TableDoc)]:
+        for k, r in enumerate(t.rules, 1):
+            if isinstance(r.node, Seq) and len(r.cells) != len(t.cols) or not isinstance(r.node, (Seq, Map)):
+                raise RulebookError(f"{f.name}:{r.node.line}: row {k} of '{t.decision}' does not have one cell per input and "
+                                    f"output ({len(t.cols)}); fix it (cxrules check) before export or import")
+        for k, r in enumerate(t.examples, 1):
+            if not isinstance(r.node, Map):
+                raise RulebookError(f"{f.name}:{r.node.line}: example {k} of '{t.decision}' is not a mapping like "
+                                    "{tier: VIP}; fix it (cxrules check) before export or import")
+
+
 def read_source(folder) -> Source:
     folder = Path(folder)
     if not folder.exists():
@@ -111,6 +124,7 @@ def read_source(folder) -> Source:
     for p in rule_files(folder):
         try:
             src.files.append(read_file(p.name, p.read_bytes()))
+            _exportable(src.files[-1])
         except YamlSyntaxError as e:
             raise RulebookError(f"{p}:{e.line}: {e.message}; fix it (cxrules check) before export or import") from None
         except UnicodeDecodeError:
@@ -335,9 +349,13 @@ def _write_table(wb, t: TableDoc, model, lists: _Lists, titles: set, tnames: set
     ws.column_dimensions["A"].width = 13
     for j, h in enumerate(headers[1:], 2):
         texts = [h] + [row.cells[j - 2] if j - 2 < len(row.cells) else row.note for row in t.rules]
-        ws.column_dimensions[get_column_letter(j)].width = min(45, max(8, max(len(x) for x in texts) + 3))
-    for cell in ws[head]:
-        cell.alignment = Alignment(wrap_text=False)
+        attrs = [v for v in (cols[j - 2].attrs.values() if j - 2 < len(cols) else []) if v]
+        wide = max(max(len(x) for x in texts) + 3, min(28, max([len(x) for x in attrs] or [0])))
+        ws.column_dimensions[get_column_letter(j)].width = min(45, max(8, wide))
+    left = Alignment(horizontal="left")
+    for row in ws.iter_rows(min_row=head + 1, max_row=last, min_col=2, max_col=len(headers)):
+        for cell in row:  # numbers and texts alike, as in the rule file
+            cell.alignment = left
     ws.freeze_panes = "B1"
     return ws
 
@@ -797,10 +815,11 @@ def _edit_table(fe: _FileEdit, b: TableDoc, t: TableDoc) -> None:
         ed.set_scalar(b.node.get("decision"), t.decision)
     ed.sync_map(b.node, b.props, t.props, nl, order=("decision",) + PROPS)
     for bc, nc in zip(b.cols, t.cols):
-        if bc.attrs == nc.attrs:
+        known = {k: v for k, v in bc.attrs.items() if k in ATTRS}  # a misspelt key has no row: kept as it is
+        if known == nc.attrs:
             continue
         if isinstance(bc.node, Map):
-            ed.sync_map(bc.node, bc.attrs, nc.attrs, nl, order=ATTRS)
+            ed.sync_map(bc.node, known, nc.attrs, nl, order=ATTRS)
         elif isinstance(bc.node, Scalar) and not bc.node.is_null:
             ed.own(bc.node)
             ed.replace(bc.node.start, bc.node.end, spec_text(nc.attrs, INPUT_ATTRS if nc.role == "input" else OUTPUT_ATTRS))
@@ -940,6 +959,7 @@ class ImportResult:
     created: list = field(default_factory=list)
     rewritten: list = field(default_factory=list)  # (file, decision): written afresh, not edited
     kept: list = field(default_factory=list)  # decisions in the files but not in the workbook
+    old_errors: int = 0  # errors the rule files already had, still there
     texts: dict = field(default_factory=dict)  # file name -> new text
 
 
@@ -1032,9 +1052,13 @@ def import_book(xlsx, rules) -> ImportResult:
             (Path(tmp) / f.name).write_text(res.texts.get(f.name, f.text), encoding="utf-8", newline="")
         for n in res.created:
             (Path(tmp) / n).write_text(res.texts[n], encoding="utf-8", newline="")
-        rs, problems = load_rules(tmp, base=Path(tmp))
-        if problems.errors:
-            p, n = problems.errors[0], len(problems.errors)
+        _, problems = load_rules(tmp, base=Path(tmp)) if res.texts else (None, Problems())
+        # errors the rule files had before are not the workbook's: they stay, and are counted
+        had = {(p.table, p.message) for p in load_rules(folder)[1].errors} if src.files and res.texts else set()
+        new_errors = [p for p in problems.errors if (p.table, p.message) not in had]
+        res.old_errors = len(problems.errors) - len(new_errors)
+        if new_errors:
+            p, n = new_errors[0], len(new_errors)
             raise RulebookError(f"the workbook's rules have {n} error{'s' if n > 1 else ''}, e.g. "
                                 + (f"table '{p.table}': " if p.table else "") + f"{p.message}; run 'cxrules check {xlsx}' "
                                 "to see each by sheet and cell; nothing was written")

@@ -460,6 +460,29 @@ def test_a_file_name_out_of_the_rules_folder_is_refused(tmp_path):
     assert not (tmp_path / "outside.yaml").exists()
 
 
+def test_errors_the_files_had_before_do_not_stop_an_import_nor_get_lost(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "m.yaml").write_text("decision: m\ninputs:\n  a: {type: text, lable: x}\noutputs:\n  b: text\nrules:\n  - [x, y]\n",
+                                  encoding="utf-8")
+    xlsx = _export(rules, tmp_path)
+    wb = openpyxl.load_workbook(xlsx)
+    _cell(wb["m"], "y").value = "z"
+    wb.save(xlsx)
+    r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
+    assert r.exit_code == 0 and "already had 1 error(s)" in r.output
+    assert (rules / "m.yaml").read_text(encoding="utf-8").endswith("  a: {type: text, lable: x}\noutputs:\n  b: text\nrules:\n  - [x, z]\n")
+
+
+def test_a_row_a_sheet_cannot_show_is_refused_at_export(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "m.yaml").write_text("decision: m\ninputs:\n  a: text\noutputs:\n  b: text\nrules:\n  - [x, y, z]\n", encoding="utf-8")
+    r = CliRunner().invoke(cli, ["rules", "export", str(rules), str(tmp_path / "m.xlsx")])
+    assert r.exit_code == 1 and "m.yaml:7: row 1 of 'm' does not have one cell per input and output" in r.output
+    assert not (tmp_path / "m.xlsx").exists()
+
+
 def test_a_workbook_that_is_not_a_rules_workbook_is_refused(tmp_path):
     x = tmp_path / "other.xlsx"
     wb = openpyxl.Workbook()

@@ -169,6 +169,8 @@ def cell_text(v) -> str:
 
 def _unit(col: Col, model_col) -> str:
     t = (model_col.type if model_col is not None else col.attrs.get("type", "")) or "text"
+    if "type" not in col.attrs and col.attrs.get("decision"):  # the type comes from the other table
+        return f"{t}, as decision {col.attrs['decision']} gives it"
     frm = col.attrs.get("from", "")
     if t == "number" and frm.startswith("days_since"):
         return "days"

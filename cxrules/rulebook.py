@@ -1034,6 +1034,14 @@ def plan_import(book: Book, src: Source) -> ImportResult:
     return res
 
 
+def _errors(folder) -> list[Problem]:
+    """The errors `cxrules check` finds in a rules folder (the loader's, then the checker's)."""
+    from .checker import check_ruleset
+
+    rs, problems = load_rules(folder, base=Path(folder))
+    return problems.errors or [p for p in check_ruleset(rs) if p.is_error]
+
+
 def import_book(xlsx, rules) -> ImportResult:
     """Write a rules workbook back into the rule folder: only changed files are written,
     each in one step, and only after the whole new rule set loads without errors."""
@@ -1054,11 +1062,11 @@ def import_book(xlsx, rules) -> ImportResult:
             (Path(tmp) / f.name).write_text(res.texts.get(f.name, f.text), encoding="utf-8", newline="")
         for n in res.created:
             (Path(tmp) / n).write_text(res.texts[n], encoding="utf-8", newline="")
-        _, problems = load_rules(tmp, base=Path(tmp)) if res.texts else (None, Problems())
+        problems = _errors(tmp) if res.texts else []
         # errors the rule files had before are not the workbook's: they stay, and are counted
-        had = {(p.table, p.message) for p in load_rules(folder)[1].errors} if src.files and res.texts else set()
-        new_errors = [p for p in problems.errors if (p.table, p.message) not in had]
-        res.old_errors = len(problems.errors) - len(new_errors)
+        had = {(p.table, p.message) for p in _errors(folder)} if src.files and res.texts else set()
+        new_errors = [p for p in problems if (p.table, p.message) not in had]
+        res.old_errors = len(problems) - len(new_errors)
         if new_errors:
             p, n = new_errors[0], len(new_errors)
             raise RulebookError(f"the workbook's rules have {n} error{'s' if n > 1 else ''}, e.g. "

@@ -670,6 +670,13 @@ def read_grids(grids) -> Book:
                 examples[ex[0]] = (name, ex[1], ex[2])
         elif _marker(grid, 0) == "file" and _at(grid, 0, 1).lower() in kinds:
             _read_entries(book, name, grid, kinds[_at(grid, 0, 1).lower()])
+    seen: dict = {}
+    for t in list(book.tables):
+        if t.decision in seen:  # a copied sheet not yet renamed
+            book.problems.append(Problem(f"decision '{t.decision}' is also on sheet '{seen[t.decision]}'", code="sheet", sheet=t.sheet,
+                                         cell=t.refs.get(("prop", "decision"), "B2"), suggestion="give this table a name of its own"))
+            book.tables.remove(t)
+        seen.setdefault(t.decision, t.sheet)
     for t in book.tables:
         if t.decision in examples:
             t.ex_sheet, t.ex_keys, t.examples = examples.pop(t.decision)
@@ -1055,7 +1062,11 @@ def import_book(xlsx, rules) -> ImportResult:
     if folder.exists() and not folder.is_dir():
         raise RulebookError(f"{folder}: import writes into a rules folder; give a folder")
     src = read_source(folder) if folder.is_dir() else Source(folder, [])
-    res = plan_import(book, src)
+    try:
+        res = plan_import(book, src)
+    except (Structural, ValueError) as e:  # an edit that could not be placed: say so, write nothing
+        raise RulebookError(f"{xlsx}: the changes could not be written into {folder} ({e}); nothing was written; "
+                            "please report this with the workbook") from None
     by_name = {f.name: f for f in src.files}
     with tempfile.TemporaryDirectory() as tmp:
         for f in src.files:

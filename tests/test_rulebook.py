@@ -434,6 +434,25 @@ def test_import_of_a_workbook_with_errors_writes_nothing(tmp_path):
     assert _bytes(rules) == before
 
 
+def test_import_refuses_what_check_refuses_and_a_sheet_copied_but_not_renamed(tmp_path):
+    rules = _copy(FOLDERS["bundled"], tmp_path)
+    before = _bytes(rules)
+    xlsx = _export(rules, tmp_path)
+    wb = openpyxl.load_workbook(xlsx)
+    cal = wb["calendars"]
+    cal.delete_rows(_cell(cal, "business").row)  # escalation still counts in it
+    wb.save(xlsx)
+    r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
+    assert r.exit_code == 1 and "'business' is not a calendar" in r.output and _bytes(rules) == before
+    wb = openpyxl.load_workbook(_export(rules, tmp_path))
+    wb.copy_worksheet(wb["nps"]).title = "second nps"
+    wb.save(xlsx)
+    problems, _ = rulebook.check_book(xlsx)
+    assert [(p.sheet, p.cell, p.message) for p in problems.errors] == [("second nps", "B2", "decision 'nps' is also on sheet 'nps'")]
+    r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
+    assert r.exit_code == 1 and "'second nps'!B2" in r.output and _bytes(rules) == before
+
+
 def test_a_bad_list_in_a_cell_is_named_by_cell(tmp_path):
     xlsx = _export(FOLDERS["bundled"], tmp_path)
     wb = openpyxl.load_workbook(xlsx)

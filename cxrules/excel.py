@@ -1009,7 +1009,16 @@ def _rules_book_grids(book):
     rows = _sheet_rows(about) if about is not None else []
     if not rows or not rows[0] or str(rows[0][0] or "").strip().lower() != MARKER:
         return None
-    return [(s.name, _sheet_rows(s)) for s in book.sheets if s.name != CHECK_SHEET]
+    return [(s.name, _rows_from_a1(s)) for s in book.sheets if s.name != CHECK_SHEET]
+
+
+def _rows_from_a1(sheet) -> list[list]:
+    """A sheet's values as from A1 (its used range may start lower or further right), so
+    the cells a check names are the cells Excel shows."""
+    rng = sheet.used_range
+    rows = rng.options(ndim=2, err_to_str=True).value or []
+    top, left = rng.row - 1, rng.column - 1
+    return [[] for _ in range(top)] + [[None] * left + list(r) for r in rows]
 
 
 def _check_rules_book(book, grids):

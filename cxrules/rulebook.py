@@ -36,7 +36,7 @@ from .rulebook_yaml import (
     Row,
     Structural,
     TableDoc,
-    _specs,
+    specs_of,
     check_flow,
     example_text,
     read_file,
@@ -80,7 +80,7 @@ HELP = {
     "highlight": "Row colours by value, e.g. {3: red}. 高亮颜色",
     "description ": "What the column means. 说明",
 }
-IN_FILL, OUT_FILL, HEAD_FILL = "DDEBF7", "E2EFDA", "F2F2F2"
+IN_FILL, OUT_FILL = "DDEBF7", "E2EFDA"
 
 
 class RulebookError(CxError):
@@ -92,7 +92,6 @@ class RulebookError(CxError):
 class Source:
     folder: Path
     files: list  # FileSrc, in load order
-    problems: list = field(default_factory=list)
 
     @property
     def tables(self) -> list[TableDoc]:
@@ -486,7 +485,6 @@ class Book:
     tables: list = field(default_factory=list)  # TableDoc
     entries: list = field(default_factory=list)  # Entry
     problems: list = field(default_factory=list)
-    sheets: int = 0
     entry_sheets: dict = field(default_factory=dict)  # fields/calendars/values -> its sheet
 
 
@@ -658,7 +656,6 @@ def read_grids(grids) -> Book:
         grid = [list(r) for r in grid if r is not None]
         if not grid or name == "_lists":
             continue
-        book.sheets += 1
         kinds = {ENTRY_COLUMNS[k][0]: k for k in ENTRY_KINDS}
         if _marker(grid, 1) == "decision":
             t = _read_table(book, name, grid)
@@ -834,7 +831,7 @@ def _edit_table(fe: _FileEdit, b: TableDoc, t: TableDoc) -> None:
             ed.replace(bc.node.start, bc.node.end, spec_text(nc.attrs, INPUT_ATTRS if nc.role == "input" else OUTPUT_ATTRS))
         else:
             raise Structural("spec")
-    for (n, old), (_, new), (_, _, node) in zip(b.due, t.due, _specs(b.node.get("due"))):
+    for (n, old), (_, new), (_, _, node) in zip(b.due, t.due, specs_of(b.node.get("due"))):
         if old != new:
             if node is None or not new:
                 raise Structural("due")

@@ -136,7 +136,7 @@ def _attrs(spec, src, allowed) -> dict:
     return {k: node_text(v, src) for k, (_, v) in spec.entries.items()}
 
 
-def _specs(node):
+def specs_of(node):
     """(name, key node, spec node) of inputs:/outputs:/due: in either spelling the loader accepts."""
     if isinstance(node, Map):
         return [(k, kn, v) for k, (kn, v) in node.entries.items()]
@@ -157,9 +157,9 @@ def table_of(doc: Map, src: str, file: str) -> TableDoc:
         if doc.get(k) is not None:
             t.props[k] = node_text(doc.get(k), src)
     for role, key, allowed in (("input", "inputs", INPUT_ATTRS), ("output", "outputs", OUTPUT_ATTRS)):
-        for n, kn, spec in _specs(doc.get(key)):
+        for n, kn, spec in specs_of(doc.get(key)):
             t.cols.append(Col(n, role, _attrs(spec, src, allowed), spec))
-    t.due = [(n, node_text(spec, src)) for n, kn, spec in _specs(doc.get("due"))]
+    t.due = [(n, node_text(spec, src)) for n, kn, spec in specs_of(doc.get("due"))]
     names = [c.name for c in t.cols]
     rules = doc.get("rules")
     for r in (rules.items if isinstance(rules, Seq) else []):

@@ -148,6 +148,7 @@ class ImpactReport:
     problems_before: int = 0  # row problems each side found
     problems_after: int = 0
     notes: list[str] = field(default_factory=list)  # decisions that did not run, sheets not compared
+    language: str = "en"  # of the (first) workbook's headers: the report workbook's texts follow it
 
     @property
     def changed(self) -> bool:
@@ -186,6 +187,7 @@ class _Side:
     settled: set = field(default_factory=set)  # (workbook, sheet, row, due name)
     decisions: dict = field(default_factory=dict)  # (workbook, sheet, row) -> decisions run there
     problems: int = 0
+    language: str = "en"
 
 
 def _names(rs: RuleSet, runs) -> list[str]:
@@ -228,6 +230,7 @@ def _side(book: str, sheets, ev: Evaluator, as_of: dt.datetime, dayfirst, header
     report = RecalcReport(book, book, as_of)
     plan(iter(sheets), ev, as_of, report, dayfirst, header_row, mapping, computed=computed)
     side.problems = sum(1 for p in report.problems if p.code == "row")
+    side.language = report.language
     for p in report.not_run:
         notes.append(f"{Path(book).name}: {p}")
     return side
@@ -312,7 +315,9 @@ def impact(workbooks, new: Evaluator, base: Evaluator, as_of: dt.datetime | None
             side.settled |= got.settled
             side.decisions.update(got.decisions)
             side.problems += got.problems
+            side.language = got.language if not k else side.language
     rep.problems_before, rep.problems_after = before.problems, after.problems
+    rep.language = after.language
     _compare(rep, before, after, base.rs, new.rs)
     return rep
 

@@ -160,3 +160,16 @@ def _renamed(p, root: Path, label: str):
 
 
 
+
+
+def load_pair(new_spec, base_spec=None) -> tuple[Rules, Rules]:
+    """(new, base): base defaults to the rules the other commands use. A bare revision on
+    one side names the other side's folder at that revision (or the default rules')."""
+    from .rulesets import default_rules_dir
+
+    default = default_rules_dir()
+    base_spec = str(base_spec) if base_spec else str(default)
+    new_spec = str(new_spec)
+    new_dir = Path(new_spec) if is_path(new_spec) else default
+    base_dir = Path(base_spec) if is_path(base_spec) else (new_dir if is_path(new_spec) else default)
+    return load(new_spec, base_dir), load(base_spec, new_dir)

@@ -346,7 +346,7 @@ def _compare(rep: ImpactReport, before: _Side, after: _Side, base: RuleSet, new:
                 if o.type == "number" and not t.is_multi and o.name not in totals:
                     totals[o.name] = Total(t.name, o.name, o.label)
     schedules = _schedules(base, new)
-    rows = sorted(set(before.values) | set(after.values), key=lambda a: (a[0], a[1], a[2]))
+    rows = list(dict.fromkeys([*before.values, *after.values]))  # workbook, sheet and row order as read
     rep.rows = len(rows)
     for at in rows:
         b, a = before.values.get(at, {}), after.values.get(at, {})
@@ -408,20 +408,20 @@ def _schedules(base: RuleSet, new: RuleSet) -> dict[str, Schedule]:
 
 
 def _schedule_row(s: Schedule, d, rs: RuleSet, v, settled: bool, values: dict, as_of: dt.datetime, counts: Counter) -> None:
-    if v is None or settled or not isinstance(v, dt.date):
+    if settled:
         return
     group = _text(values.get(s.group_name)) if s.group_name else ""
+    every = values.get(s.add_name) if s.cadence else None
+    secs = every.total_seconds() if isinstance(every, (Duration, dt.timedelta)) else None
+    if secs and secs > 0:  # the cadence holds even where the last contact is not known
+        rate = s.rate_before if counts is s.before else s.rate_after
+        rate[group] += 7 * 86400 / secs
+    if v is None or not isinstance(v, dt.date):
+        return
     day = _due_value(rs, d, v)
     day = day.date() if isinstance(day, dt.datetime) else day
     monday = as_of.date() - dt.timedelta(days=as_of.weekday())
     counts[(_week(day, monday), group)] += 1
-    if not s.cadence:
-        return
-    every = values.get(s.add_name)
-    secs = every.total_seconds() if isinstance(every, (Duration, dt.timedelta)) else None
-    if secs and secs > 0:
-        rate = s.rate_before if counts is s.before else s.rate_after
-        rate[group] += 7 * 86400 / secs
 
 
 def describe(rep: ImpactReport) -> str:

@@ -66,8 +66,8 @@ def _first_line(r: subprocess.CompletedProcess) -> str:
     return text.splitlines()[0] if text else f"git exited with {r.returncode}"
 
 
-def resolve_git(spec: str, folder: Path | None) -> tuple[Path, str, str]:
-    """(repository folder to run git in, object name as git reads it, commit) for a spec;
+def resolve_git(spec: str, folder: Path | None) -> tuple[Path, str, str, str]:
+    """(the repository's top folder, the object's id, the commit, REV:PATH) for a spec;
     a bare revision names `folder` at that revision. Raises RevisionError."""
     if ":" in spec:
         rev, path = spec.split(":", 1)
@@ -97,18 +97,19 @@ def resolve_git(spec: str, folder: Path | None) -> tuple[Path, str, str]:
     if commit.returncode:
         raise RevisionError(f"no revision '{rev}' in the git repository at {top.stdout.decode().strip()} "
                             f"(a branch, tag or commit such as HEAD~1 or v1.2)")
-    kind = _git(cwd, "cat-file", "-t", obj)
-    if kind.returncode:
+    oid = _git(cwd, "rev-parse", "--verify", "--quiet", obj)
+    if oid.returncode:
         raise RevisionError(f"revision '{rev}' has no '{path}' in the git repository at {top.stdout.decode().strip()} "
-                            f"({_first_line(kind)})")
-    return cwd, obj, commit.stdout.decode().strip()
+                            "(PATH is from the repository's top, or from here when it starts with ./)")
+    # git archive of a tree runs from the top: in a subfolder it would look for that subfolder inside the tree
+    return Path(top.stdout.decode().strip()), oid.stdout.decode().strip(), commit.stdout.decode().strip(), obj
 
 
-def _extract(cwd: Path, obj: str, dest: Path) -> None:
+def _extract(cwd: Path, obj: str, dest: Path, name: str) -> None:
     kind = _git(cwd, "cat-file", "-t", obj).stdout.decode().strip()
     if kind == "blob":
         blob = _git(cwd, "cat-file", "blob", obj)
-        (dest / Path(obj.split(":", 1)[1]).name).write_bytes(blob.stdout)
+        (dest / (Path(name).name or "rules.yaml")).write_bytes(blob.stdout)
         return
     if kind != "tree":
         raise RevisionError(f"'{obj}' is a {kind} in git, not a folder or file")
@@ -130,13 +131,12 @@ def load(spec, other: Path | None = None) -> Rules:
     if is_path(spec):
         rs = load_or_raise(Path(spec))
         return Rules(rs, spec, rules_hash(rs.sources))
-    cwd, obj, commit = resolve_git(spec, other)
+    top, oid, commit, label = resolve_git(spec, other)
     with tempfile.TemporaryDirectory(prefix="cxrules-rev-") as tmp:
         root = Path(tmp)
-        _extract(cwd, obj, root)
+        _extract(top, oid, root, label.split(":", 1)[1])
         if not rule_files(root):
-            raise RevisionError(f"'{obj}' in git holds no .yaml rule files")
-        label = obj
+            raise RevisionError(f"'{label}' in git holds no .yaml rule files")
         try:
             rs = load_or_raise(root)
         except RuleSetError as e:

@@ -295,19 +295,31 @@ def impact(workbooks, new: Evaluator, base: Evaluator, as_of: dt.datetime | None
            base_label: str = "", new_label: str = "", progress=None) -> ImpactReport:
     """Compare what `base` and `new` give over the workbooks' rows (nothing is written).
     Raises WorkbookError when a workbook cannot be read."""
+
+    def books():
+        for k, book in enumerate(workbooks):
+            if progress:
+                progress(f"reading {Path(book).name}", k, len(workbooks))
+            with open_workbook(book, limits) as wb:
+                sheets = [wb.read_sheet(s.name) for s in data_sheets(wb)]
+                own = workbook_mapping(wb)
+            yield str(book), sheets, own.merged(mapping or Mapping())
+
+    return impact_sheets(books(), new, base, as_of, dayfirst=dayfirst, header_row=header_row,
+                         base_label=base_label, new_label=new_label)
+
+
+def impact_sheets(books, new: Evaluator, base: Evaluator, as_of: dt.datetime | None = None, *, dayfirst: bool = False,
+                  header_row: int | None = None, base_label: str = "", new_label: str = "") -> ImpactReport:
+    """impact over sheets already read: `books` yields (name, [SheetData], Mapping), from
+    files or from a workbook open in Excel."""
     from .stamp import rules_hash
 
     as_of = as_of or now_in(new.rs.timezone)
-    paths = [str(w) for w in workbooks]
-    rep = ImpactReport(paths, as_of, base_label, new_label, rules_hash(base.rs.sources), rules_hash(new.rs.sources))
+    rep = ImpactReport([], as_of, base_label, new_label, rules_hash(base.rs.sources), rules_hash(new.rs.sources))
     before, after = _Side(), _Side()
-    for k, book in enumerate(paths):
-        if progress:
-            progress(f"reading {Path(book).name}", k, len(paths))
-        with open_workbook(book, limits) as wb:
-            sheets = [wb.read_sheet(s.name) for s in data_sheets(wb)]
-            own = workbook_mapping(wb)
-        m = own.merged(mapping or Mapping())
+    for k, (book, sheets, m) in enumerate(books):
+        rep.workbooks.append(book)
         for side, ev, notes in ((before, base, []), (after, new, rep.notes)):
             got = _side(book, sheets, ev, as_of, dayfirst, header_row, m, notes)
             side.values.update(got.values)

@@ -9,13 +9,13 @@ from pathlib import Path
 from .impact import BLANK, EARLIER, MOVED, ImpactReport, describe
 from .i18n import Translator
 from .model import RuleSet
-from .recalc import CHART_AT, CHART_COLS, CHART_ROWS, translator
+from .recalc import CHART_AT, CHART_COLS, CHART_ROWS, IMPACT_ROWS_SHEET, IMPACT_SHEET, LANGS, translator
 from .values import display
 from .workbook import BarChart, CellFormat, ChartSeries, NewSheet
 from .xlsx_write import text_width
 
-SUMMARY = "CX impact"
-ROWS = "CX impact rows"
+SUMMARY = IMPACT_SHEET
+ROWS = IMPACT_ROWS_SHEET
 ROWS_SHOWN = 20  # changed rows listed in the terminal; --json and the report list more
 WEEKS_SHOWN = 8  # weeks from the as-of week in the terminal (earlier and later ones summed)
 MAX_ROWS_ON_SHEET = 100_000
@@ -215,7 +215,8 @@ def sheets(rep: ImpactReport, rs: RuleSet | None = None, lang: str | None = None
             add()
     widths = {0: min(max(text_width(str(r[0])) for r in rows if r and r[0] is not None and len(r) > 1) * 1.1 + 2, 48),
               1: 16, 2: 12, 3: 12, 4: 2}
-    summary = NewSheet(tr(SUMMARY), rows, widths=widths, row_formats=row_formats, charts=charts, fit_width=True)
+    summary = NewSheet(tr(SUMMARY), rows, widths=widths, row_formats=row_formats, charts=charts, fit_width=True,
+                       also=_others(SUMMARY, lang))
 
     head = [tr("Workbook"), tr("Sheet"), tr("Row"), tr("Key"), tr("Result"), tr("From"), tr("To")]
     lines: list[list] = [head]
@@ -229,8 +230,13 @@ def sheets(rep: ImpactReport, rs: RuleSet | None = None, lang: str | None = None
     if len(lines) > MAX_ROWS_ON_SHEET:
         lines.append([None, None, None, None, tr("note"), tr("more rows are not listed"), tr("use --json to see them all")])
     changed = NewSheet(tr(ROWS), lines, widths={0: 18, 1: 14, 2: 8, 3: 14, 4: 22, 5: 30, 6: 30},
-                       row_formats={0: BOLD}, freeze_rows=1, autofilter=True)
+                       row_formats={0: BOLD}, freeze_rows=1, autofilter=True, also=_others(ROWS, lang))
     return [summary, changed]
+
+
+def _others(name: str, lang: str) -> tuple[str, ...]:
+    """The sheet's names in the other languages: a report an earlier run wrote under one is replaced."""
+    return tuple(Translator(x)(name) for x in LANGS if x != lang)
 
 
 def _cell(name, v, value):

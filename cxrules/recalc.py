@@ -58,7 +58,10 @@ ISSUES_SHEET = "Issues"
 # language an earlier run wrote them in
 SUMMARY_SHEETS = tuple(dict.fromkeys(Translator(lang)(SUMMARY_SHEET) for lang in LANGS))
 ISSUES_SHEETS = tuple(dict.fromkeys(Translator(lang)(ISSUES_SHEET) for lang in LANGS))
-OWN_SHEETS = SUMMARY_SHEETS + ISSUES_SHEETS + SETTINGS_SHEETS
+IMPACT_SHEET = "CX impact"  # cxrules impact's report (Excel's Preview rule change writes it into the workbook)
+IMPACT_ROWS_SHEET = "CX impact rows"
+IMPACT_SHEETS = tuple(dict.fromkeys(Translator(lang)(n) for n in (IMPACT_SHEET, IMPACT_ROWS_SHEET) for lang in LANGS))
+OWN_SHEETS = SUMMARY_SHEETS + ISSUES_SHEETS + SETTINGS_SHEETS + IMPACT_SHEETS
 FONT = {"FFC7CE": "9C0006", "FFD8A8": "7F3F00", "FFF2A8": "7F6000", "C6EFCE": "006100"}
 OVERDUE_FILL = COLOURS["red"]
 DAYS_OVERDUE = "days_overdue"

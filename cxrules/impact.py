@@ -144,7 +144,7 @@ class ImpactReport:
     totals: list[Total] = field(default_factory=list)
     became_overdue: list[RowRef] = field(default_factory=list)
     no_longer_overdue: list[RowRef] = field(default_factory=list)
-    changed_rows: list[tuple[RowRef, dict]] = field(default_factory=list)  # row -> {label: (from, to)}
+    changed_rows: list[tuple[RowRef, dict]] = field(default_factory=list)  # row -> {result name: (from, to)}
     problems_before: int = 0  # row problems each side found
     problems_after: int = 0
     notes: list[str] = field(default_factory=list)  # decisions that did not run, sheets not compared
@@ -156,6 +156,10 @@ class ImpactReport:
 
     def change(self, name: str) -> Change | None:
         return next((c for c in self.changes if c.name == name), None)
+
+    def label(self, name: str) -> str:
+        c = self.change(name)
+        return c.label if c is not None else name
 
     def to_dict(self) -> dict:
         return {
@@ -169,7 +173,7 @@ class ImpactReport:
                         "no_longer_rows": [r.to_dict() for r in self.no_longer_overdue[:MAX_ROWS_PER_FIGURE]]},
             "schedules": [s.to_dict() for s in self.schedules],
             "totals": [t.to_dict() for t in self.totals],
-            "rows_changed": [dict(r.to_dict(), changes={k: {"from": _plain(a), "to": _plain(b)} for k, (a, b) in ch.items()})
+            "rows_changed": [dict(r.to_dict(), changes={self.label(k): {"from": _plain(a), "to": _plain(b)} for k, (a, b) in ch.items()})
                              for r, ch in self.changed_rows[:MAX_ROWS_PER_FIGURE]],
             "problems": {"before": self.problems_before, "after": self.problems_after},
             "notes": self.notes,
@@ -388,7 +392,7 @@ def _compare(rep: ImpactReport, before: _Side, after: _Side, base: RuleSet, new:
                 if late_b != late_a:
                     (rep.became_overdue if late_a else rep.no_longer_overdue).append(ref)
                     c.add("overdue" if late_b else "not overdue", "overdue" if late_a else "not overdue", ref)
-                    row_changes[label] = (vb, va)
+                    row_changes[name] = (vb, va)
                 continue
             if _equal(vb, va):
                 continue
@@ -396,7 +400,7 @@ def _compare(rep: ImpactReport, before: _Side, after: _Side, base: RuleSet, new:
                 c.add(MOVED, _shift(_day_of(base, obj, vb), _day_of(new, obj, va)), ref)
             else:
                 c.add(_text(vb), _text(va), ref)
-            row_changes[label] = (vb, va)
+            row_changes[name] = (vb, va)
         if row_changes:
             rep.changed_rows.append((ref, row_changes))
     rep.changes = sorted(changes.values(), key=lambda c: order.index(c.name))

@@ -78,8 +78,9 @@ def text_lines(rep: ImpactReport, rows_shown: int = ROWS_SHOWN) -> list[str]:
                        for t in changed_totals])
     out.append("")
     out.append(f"Rows that change ({len(rep.changed_rows)}):")
+    labels = {c.name: c.label for c in rep.changes}
     for ref, ch in rep.changed_rows[:rows_shown]:
-        what = "; ".join(f"{k} {_shown(a)} -> {_shown(b)}" for k, (a, b) in ch.items())
+        what = "; ".join(f"{labels[k]} {_shown(a)} -> {_shown(b)}" for k, (a, b) in ch.items())
         out.append(f"  {os.path.basename(ref.workbook)} {ref.sheet} row {ref.row}" + (f" ({ref.key})" if ref.key is not None else "") + f": {what}")
     if len(rep.changed_rows) > rows_shown:
         out.append(f"  ... and {len(rep.changed_rows) - rows_shown} more (--json or --output lists them)")
@@ -220,14 +221,16 @@ def sheets(rep: ImpactReport, rs: RuleSet | None = None, lang: str | None = None
 
     head = [tr("Workbook"), tr("Sheet"), tr("Row"), tr("Key"), tr("Result"), tr("From"), tr("To")]
     lines: list[list] = [head]
-    names = {c.label: c.name for c in rep.changes}
+    labels = {c.name: c.label for c in rep.changes}
+    cut = False
     for ref, ch in rep.changed_rows:
-        for label, (a, b) in ch.items():
-            if len(lines) > MAX_ROWS_ON_SHEET:
-                break
-            lines.append([os.path.basename(ref.workbook), ref.sheet, ref.row, ref.key, tr.label(label),
-                          _cell(names.get(label), a, value), _cell(names.get(label), b, value)])
-    if len(lines) > MAX_ROWS_ON_SHEET:
+        if len(lines) > MAX_ROWS_ON_SHEET:
+            cut = True
+            break
+        for name, (a, b) in ch.items():
+            lines.append([os.path.basename(ref.workbook), ref.sheet, ref.row, ref.key, tr.label(labels[name]),
+                          _cell(name, a, value), _cell(name, b, value)])
+    if cut:
         lines.append([None, None, None, None, tr("note"), tr("more rows are not listed"), tr("use --json to see them all")])
     changed = NewSheet(tr(ROWS), lines, widths={0: 18, 1: 14, 2: 8, 3: 14, 4: 22, 5: 30, 6: 30},
                        row_formats={0: BOLD}, freeze_rows=1, autofilter=True, also=_others(ROWS, lang))

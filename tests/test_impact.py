@@ -315,3 +315,16 @@ def test_a_folder_outside_git_and_no_such_path(tmp_path, monkeypatch):
         pytest.skip("git is not installed")
     r = run("impact", small_book(tmp_path), "--rules", "rules", "--base", "nowhere")
     assert r.exit_code == 1 and "not in a git repository" in r.output
+
+
+def test_a_chinese_workbook_gets_a_chinese_report(tmp_path):
+    new = changed_rules(tmp_path / "new")
+    out = tmp_path / "report.xlsx"
+    r = run("impact", ROOT / "workbooks" / "sample_zh.xlsx", "--rules", new, "--as-of", AS_OF, "--json", "--output", out)
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.output)
+    wb = openpyxl.load_workbook(out)
+    assert wb.sheetnames == ["CX 规则变更影响", "CX 变更明细"]
+    cells = {row[0]: row[1:] for row in wb["CX 规则变更影响"].iter_rows(values_only=True) if row and row[0]}
+    assert cells["高价值客户 -> 贵宾客户"][0] == transitions(change(rep, "Tier"))[("High value", "VIP")] > 0
+    assert cells["结果变化的行数"][0] == rep["changed_rows"]

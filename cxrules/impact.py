@@ -19,10 +19,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import __version__
 from .evaluation import Evaluator, now_in
 from .mapping import Mapping
 from .model import RuleSet
 from .recalc import DAYS_OVERDUE, DAYS_OVERDUE_LABELS, RecalcReport, _due_value, data_sheets, plan, workbook_mapping
+from .stamp import Stamp
 from .values import Duration, display
 from .verify import _plain, _same
 from .workbook import open_workbook
@@ -232,6 +234,7 @@ def _side(book: str, sheets, ev: Evaluator, as_of: dt.datetime, dayfirst, header
                     side.settled.add(at + (d,))
 
     report = RecalcReport(book, book, as_of)
+    report.stamp = Stamp(__version__, "", as_of)  # nothing is written: no need to ask git for the rules' revision
     plan(iter(sheets), ev, as_of, report, dayfirst, header_row, mapping, computed=computed)
     side.problems = sum(1 for p in report.problems if p.code == "row")
     side.language = report.language
@@ -353,7 +356,7 @@ def _meta(base: RuleSet, new: RuleSet) -> dict[str, tuple[str, str, str, object]
 
 def _compare(rep: ImpactReport, before: _Side, after: _Side, base: RuleSet, new: RuleSet) -> None:
     meta = _meta(base, new)
-    order = list(meta)
+    rank = {name: k for k, name in enumerate(meta)}
     changes: dict[str, Change] = {}
     totals: dict[str, Total] = {}
     for rs in (base, new):
@@ -368,7 +371,7 @@ def _compare(rep: ImpactReport, before: _Side, after: _Side, base: RuleSet, new:
         b, a = before.values.get(at, {}), after.values.get(at, {})
         ref = RowRef(at[0], at[1], at[2], after.keys.get(at, before.keys.get(at)))
         row_changes: dict = {}
-        for name in sorted(set(b) | set(a), key=order.index):
+        for name in sorted(b.keys() | a.keys(), key=rank.__getitem__):
             dec, label, kind, obj = meta[name]
             vb, va = b.get(name), a.get(name)
             if name in totals:
@@ -403,7 +406,7 @@ def _compare(rep: ImpactReport, before: _Side, after: _Side, base: RuleSet, new:
             row_changes[name] = (vb, va)
         if row_changes:
             rep.changed_rows.append((ref, row_changes))
-    rep.changes = sorted(changes.values(), key=lambda c: order.index(c.name))
+    rep.changes = sorted(changes.values(), key=lambda c: rank[c.name])
     rep.totals = list(totals.values())
     rep.schedules = [s for s in schedules.values() if s.before or s.after]
 

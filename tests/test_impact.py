@@ -328,3 +328,20 @@ def test_a_chinese_workbook_gets_a_chinese_report(tmp_path):
     cells = {row[0]: row[1:] for row in wb["CX 规则变更影响"].iter_rows(values_only=True) if row and row[0]}
     assert cells["高价值客户 -> 贵宾客户"][0] == transitions(change(rep, "Tier"))[("High value", "VIP")] > 0
     assert cells["结果变化的行数"][0] == rep["changed_rows"]
+
+
+def test_swapping_the_rule_sets_swaps_every_figure(tmp_path):
+    new = changed_rules(tmp_path / "new")
+    book = small_book(tmp_path)
+    old = rulesets.bundled_rules_dir()
+    there = json.loads(run("impact", book, "--rules", new, "--base", old, "--as-of", AS_OF, "--json").output)
+    back = json.loads(run("impact", book, "--rules", old, "--base", new, "--as-of", AS_OF, "--json").output)
+    for c in there["changes"]:
+        d = change(back, c["label"])
+        assert d["changed"] == c["changed"]
+        if c["kind"] != "due":
+            assert {(t, f): n for (f, t), n in transitions(c).items()} == transitions(d)
+    assert (there["overdue"]["became"], there["overdue"]["no_longer"]) == (back["overdue"]["no_longer"], back["overdue"]["became"])
+    for t, u in zip(there["totals"], back["totals"]):
+        assert (t["before"], t["after"]) == (u["after"], u["before"])
+    assert there["changed_rows"] == back["changed_rows"] > 0

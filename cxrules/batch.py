@@ -212,7 +212,12 @@ class Job:
         columns = {name: _pylist(batch.column(col)) for name, col in self.reads.items()}
         ev = self.evaluator().evaluate_columns(columns, n, self.decisions, self.as_of, dayfirst=self.dayfirst,
                                                table_values=table_values)
-        arrays = [batch.column(self.key)]
+        return self.results(batch.column(self.key), ev)
+
+    def results(self, keys: pa.Array, ev) -> pa.RecordBatch:
+        """An Evaluation of rows as a batch of results keyed by `keys` (one per row)."""
+        n = ev.n
+        arrays = [keys]
         for name, type_, conv in self.outputs:
             values = ev.columns.get(name) or [None] * n
             arrays.append(pa.array(conv(values) if conv else values, type=type_))
@@ -223,7 +228,7 @@ class Job:
                 per_row[p.index] = []
             per_row[p.index].append({"name": p.name, "decision": p.table, "severity": p.severity, "message": msg})
         arrays.append(pa.array(per_row, type=PROBLEM_TYPE))
-        return pa.RecordBatch.from_arrays(arrays, schema=self.schema(batch.schema.field(self.key).type))
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema(keys.type))
 
 
 def _as_of(rules: RuleSet, as_of) -> dt.datetime:

@@ -163,6 +163,7 @@ def spark_session(master: str | None = None, progress: bool = False):
                        "(e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME")
     b = SparkSession.builder.appName("cxrules").master(master or "local[*]")
     b = b.config("spark.ui.showConsoleProgress", "true" if progress else "false").config("spark.ui.enabled", "false")
+    b = b.config("spark.sql.shuffle.partitions", str(4 * (os.cpu_count() or 1)))  # the rank's small shuffles: not 200 tasks each
     return b.getOrCreate()
 
 

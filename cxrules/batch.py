@@ -119,7 +119,7 @@ class Job:
                 if d not in rules.tables:
                     raise BatchError(f"no decision named '{d}'; " + (did_you_mean(d, rules.tables) or f"decisions: {', '.join(rules.tables)}"))
                 need |= {t.name for t in rules.requires(d)}
-            stuck = {d: cannot[d] for d in need if d in cannot or d not in runs}
+            stuck = {d: cannot.get(d, []) for d in need if d not in runs}
             if stuck:
                 d, lacks = next(iter(stuck.items()))
                 raise BatchError(f"decision '{d}' cannot run on this data: it needs "

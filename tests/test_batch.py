@@ -49,10 +49,19 @@ def local(job, table, chunk=700):
 
 def test_job_reads_headers_and_rule_names_and_runs_what_the_columns_allow(job):
     assert job.reads["monetary"] == "Spend 12m" and job.reads["last_purchase"] == "Last purchase"
-    assert job.reads["tenure" if "tenure" in job.reads else "first_purchase"] == "first_purchase"
+    assert job.reads["first_purchase"] == "first_purchase"
     assert job.decisions == ["tier", "contact"]
     assert [t.name for t in job.table_inputs] == ["spend_rank"]
-    assert "spend_rank" not in job.reads.values() or job.reads.get("spend_rank") is None
+    assert "spend_rank" not in job.reads  # the stale column is no input
+
+
+def test_decision_option_runs_it_and_what_it_reads(rs, table):
+    assert Job(rs, table.column_names, as_of=AS_OF, key=KEY, decisions=["tier"]).decisions == ["tier"]
+    assert Job(rs, table.column_names, as_of=AS_OF, key=KEY, decisions="contact").decisions == ["tier", "contact"]
+    with pytest.raises(BatchError, match="decision 'escalation' cannot run"):
+        Job(rs, table.column_names, as_of=AS_OF, key=KEY, decisions=["escalation"])
+    with pytest.raises(BatchError, match="no decision named 'tiers'.*tier"):
+        Job(rs, table.column_names, as_of=AS_OF, key=KEY, decisions=["tiers"])
 
 
 def test_local_in_chunks_equals_the_evaluator_on_the_whole_table(job, table, expected):

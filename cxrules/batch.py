@@ -26,7 +26,7 @@ import pyarrow as pa
 from .evaluation import Evaluator
 from .model import RuleSet
 from .problems import CxError, did_you_mean
-from .values import Duration, coercer, norm_header
+from .values import coercer, norm_header
 
 TABLE_PREFIX = "__cxrules_table__"
 PROBLEMS = "problems"

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cxrules import datafiles, rulesets
-from cxrules.batch import PROBLEMS, TABLE_PREFIX, BatchError, Job, TableStats, run_local
+from cxrules.batch import PROBLEMS, BatchError, Job, TableStats, run_local
 from cxrules.cli import cli
 from cxrules.evaluation import ArgumentError, Evaluator, _percentiles
 from scale_data import AS_OF, KEY, customers, whole_table_results

@@ -98,6 +98,34 @@ def check(rules, rules_opt, as_json):
     sys.exit(1 if errors else 0)
 
 
+def _test_book(path: Path, decision, verbose):
+    """`cxrules test rules.xlsx`: the examples of a rules workbook, each failure named by its cell."""
+    from .problems import cell_ref
+    from .rulebook import check, read_workbook
+
+    book = read_workbook(path)
+    names = [t.decision for t in book.tables]
+    unknown = [d for d in decision if d not in names]
+    if unknown:
+        raise click.UsageError(f"no decision named '{unknown[0]}'; decisions are: {', '.join(names)}")
+    problems, _, ran = check(book, path.name, examples=list(decision) or True)
+    if problems.errors:
+        for p in problems.errors:
+            _echo(str(p), err=True)
+        raise click.ClickException(printable(f"the rules in {path} have errors; fix them first (cxrules check {path})"))
+    for r, p in ran:
+        if p is not None:
+            where = cell_ref(p.sheet, p.cell) if p.sheet and p.cell else r.table
+            _echo(f"FAIL {path.name}, {where}: " + r.describe().split(": ", 1)[1])
+        elif verbose:
+            _echo(f"ok   {r.table} example {r.index}")
+    failed = sum(p is not None for _, p in ran)
+    _echo(f"{len(ran) - failed} passed, {failed} failed")
+    if not ran:
+        _echo("no examples found: add rows to the '<table> examples' sheets")
+    sys.exit(1 if failed else 0)
+
+
 @cli.group("rules")
 def rules_group():
     """Rules as a workbook: export every decision table to a sheet, import the edited workbook."""
@@ -153,10 +181,13 @@ def rules_import(workbook, rules):
 @click.option("--decision", "-d", multiple=True, help="Only the examples of this decision (repeatable).")
 @click.option("--verbose", "-v", is_flag=True, help="List passing examples too.")
 def test_cmd(rules, rules_opt, decision, verbose):
-    """Run every `examples:` row of the rule files; show expected vs got for failures."""
+    """Run every `examples:` row of the rule files (or of a rules workbook); show expected vs got for failures."""
     from .testing import run_examples
 
-    rs = _load_or_exit(_rules_arg(rules, rules_opt))
+    given = _rules_arg(rules, rules_opt)
+    if given and Path(given).suffix.lower() in (".xlsx", ".xlsm"):
+        return _test_book(Path(given), decision, verbose)
+    rs = _load_or_exit(given)
     unknown = [d for d in decision if d not in rs.tables]
     if unknown:
         raise click.UsageError(f"no decision named '{unknown[0]}'; decisions are: {', '.join(rs.tables)}")

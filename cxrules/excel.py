@@ -1029,7 +1029,8 @@ def _check_rules_book(book, grids):
     from .problems import cell_ref
     from .workbook import CellFormat, NewSheet
 
-    problems, n, failed = rulebook.check(rulebook.read_grids(grids), book.name, examples=True)
+    problems, n, ran = rulebook.check(rulebook.read_grids(grids), book.name, examples=True)
+    failed = [(r, p) for r, p in ran if p is not None]
     rows = [["Severity", "Cell", "Decision", "Row", "Column", "Problem", "What to do"]]
     for p in list(problems) + [f for _, f in failed]:
         where = cell_ref(p.sheet, p.cell) if p.sheet and p.cell else (p.sheet or "")

@@ -1149,17 +1149,18 @@ def check_book(path) -> tuple[Problems, int]:
     return problems, n
 
 
-def check(book: Book, shown: str, examples: bool = False) -> tuple[Problems, int, list]:
+def check(book: Book, shown: str, examples: bool | list = False) -> tuple[Problems, int, list]:
     """A rules workbook's problems placed on its cells: it is written as rule files into a
     scratch folder, loaded and checked there, and each problem's file line taken back to
-    the cell it came from. With `examples`, also [(failed example, its Problem)]."""
+    the cell it came from. With `examples` (True, or the decisions to run), also the results
+    of its examples: [(ExampleResult, a Problem at its cell, or None when it passed)]."""
     from .checker import check_ruleset
 
     problems = Problems()
     for p in book.problems:
         problems.append(replace(p, file=shown))
     sheets = {t.decision: t for t in book.tables}
-    failed = []
+    ran = []
     with tempfile.TemporaryDirectory() as tmp:
         origins = render_book(book, Path(tmp))
         rs, found = load_rules(tmp, base=Path(tmp))
@@ -1169,15 +1170,17 @@ def check(book: Book, shown: str, examples: bool = False) -> tuple[Problems, int
             if examples:
                 from .testing import run_examples
 
-                for r in run_examples(rs):
-                    if not r.passed:
-                        msg = r.describe().split("\n", 1)[1].strip() if "\n" in r.describe() else r.describe()
-                        p = Problem(f"example {r.index} fails: {' '.join(msg.split())}", code="example", file=r.file,
-                                    line=r.line, table=r.table, row=r.index, column=(r.mismatches or [None])[0])
-                        failed.append((r, _placed(p, origins, sheets, shown)))
+                for r in run_examples(rs, examples if isinstance(examples, list) else None):
+                    if r.passed:
+                        ran.append((r, None))
+                        continue
+                    msg = r.describe().split("\n", 1)[1].strip() if "\n" in r.describe() else r.describe()
+                    p = Problem(f"example {r.index} fails: {' '.join(msg.split())}", code="example", file=r.file,
+                                line=r.line, table=r.table, row=r.index, column=(r.mismatches or [None])[0])
+                    ran.append((r, _placed(p, origins, sheets, shown)))
     for p in items:
         problems.append(_placed(p, origins, sheets, shown))
-    return problems, len(book.tables), failed
+    return problems, len(book.tables), ran
 
 
 def _placed(p: Problem, origins: dict, sheets: dict, shown: str) -> Problem:

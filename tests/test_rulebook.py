@@ -419,6 +419,21 @@ def test_check_of_an_unchanged_workbook_says_what_check_of_the_folder_says(tmp_p
     assert all(p.sheet and p.cell for p in problems) and n == 6
 
 
+def test_test_runs_a_rules_workbooks_examples_and_names_the_failing_cell(tmp_path):
+    xlsx = _export(FOLDERS["bundled"], tmp_path)
+    r = CliRunner().invoke(cli, ["test", str(xlsx)])
+    assert r.exit_code == 0 and r.output.strip().endswith("48 passed, 0 failed")
+    wb = openpyxl.load_workbook(xlsx)
+    cell = _cell(wb["nps examples"], "Promoter")
+    cell.value = "Passive"
+    wb.save(xlsx)
+    r = CliRunner().invoke(cli, ["test", str(xlsx), "-d", "nps"])
+    assert r.exit_code == 1
+    assert r.output.startswith(f"FAIL rules.xlsx, 'nps examples'!{cell.coordinate}: nps example 1 (score=10)\n"
+                               "  nps_group: expected Passive, got Promoter")
+    assert r.output.strip().endswith("3 passed, 1 failed")
+
+
 def test_import_of_a_workbook_with_errors_writes_nothing(tmp_path):
     rules = _copy(FOLDERS["bundled"], tmp_path)
     before = _bytes(rules)

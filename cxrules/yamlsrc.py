@@ -148,8 +148,7 @@ class _Builder:
                 if isinstance(ev, yaml.SequenceStartEvent):
                     node = Seq(m.line + 1, m.column + 1, [], bool(ev.flow_style), start=m.index)
                 else:
-                    node = Map(m.line + 1, m.column + 1, start=m.index)
-                    node.flow = bool(ev.flow_style)
+                    node = Map(m.line + 1, m.column + 1, flow=bool(ev.flow_style), start=m.index)
                 if ev.anchor is not None:
                     self._anchor(ev, node, 0, anchors)
                     open_anchors[ev.anchor] = node
@@ -157,7 +156,7 @@ class _Builder:
                 continue
             else:  # the end of a list or mapping
                 node, size, name, _ = stack.pop()
-                node.end = ev.end_mark.index if getattr(node, "flow", False) else _last_end(node)
+                node.end = ev.end_mark.index if node.flow else _last_end(node)
                 if name is not None:
                     anchors[name] = (node, size)
                     del open_anchors[name]
@@ -192,10 +191,12 @@ class _Builder:
 
 
 def _mark_shared(node: Node) -> None:
-    """An anchored value and everything in it may be repeated elsewhere by an alias."""
+    """An anchored value and everything in it may be repeated elsewhere by an alias. An
+    anchor inside it (and so any alias) is marked already: each node is visited once."""
     node.shared = True
     for child in (node.items if isinstance(node, Seq) else [v for _, v in node.entries.values()] if isinstance(node, Map) else []):
-        _mark_shared(child)
+        if not child.shared:
+            _mark_shared(child)
 
 
 def _last_end(node: Node) -> int:

@@ -87,8 +87,10 @@ def check(rules, rules_opt, as_json):
     else:
         for p in problems:
             _echo(str(p))
-        n = len(rs.tables)
-        _echo(_summary(len(errors), len(warnings), len(rs.files)) + f" ({n} decision{'' if n == 1 else 's'})")
+        k = sum(1 for t in rs.tables.values() if hasattr(t, "journey"))
+        n = len(rs.tables) - k
+        _echo(_summary(len(errors), len(warnings), len(rs.files)) + f" ({n} decision{'' if n == 1 else 's'}"
+              + (f", {k} journey{'' if k == 1 else 's'})" if k else ")"))
     sys.exit(1 if errors else 0)
 
 

@@ -417,6 +417,8 @@ def _table_of(ld, j: Journey, doc: Map, file) -> JourneyTable:
     types = {"step": "text", "since": timed, "next_action": "text", "channel": "text", "owner": "text", "due": timed, "deferred": "text"}
     outputs = [Output(j.result(r), types[r], f"{en}: {RESULT_WORDS[r][0]}", [f"{en}: {RESULT_WORDS[r][0]}", f"{zh}：{RESULT_WORDS[r][1]}"], loc=Loc(file, doc.line))
                for r in RESULTS]
+    # the values the step column can take: the CX summary counts them
+    outputs[0].allowed = list(dict.fromkeys([j.start_label] + [s.name for s in j.path()] + [COMPLETED] + [lv.label for lv in j.leave]))
     table = JourneyTable(j.name, j.title, "first", None, inputs + [i for i in cond_inputs if i.name not in {x.name for x in inputs}], outputs, [],
                          loc=Loc(file, doc.get("journey").line), journey=j, reads=tuple(j.fields()) + tuple(conds))
     table.conditions = _conditions_table(j, cond_inputs)

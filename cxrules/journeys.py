@@ -369,7 +369,7 @@ def _check(ld, j: Journey) -> None:
     seen_at: dict = {}
     for n, s in enumerate(path):
         base = _anchor_step(path, n)
-        key = (base.name if base is not None else START, _secs(s.wait), _secs(s.within), tuple(sorted((k, t.text) for k, t in s.only_if.items())))
+        key = (base.name if base is not None else START, _length(s.wait), _length(s.within), tuple(sorted((k, t.text) for k, t in s.only_if.items())))
         if key in seen_at:
             other = seen_at[key]
             ld.err(f"steps '{other.name}' and '{s.name}' of journey '{j.name}' fire together: both come due {_when(s)} after {key[0]}",
@@ -387,7 +387,7 @@ def _anchor_step(path, n):
     return path[n - 1] if n else None
 
 
-def _secs(d):
+def _length(d):
     return None if d is None else d.seconds
 
 
@@ -484,124 +484,218 @@ def _examples_of(ld, node, j: Journey, table: JourneyTable, file) -> list:
 
 
 # ------------------------------------------------------------------ evaluation
+# Whole columns at once (numpy): moments are seconds since 1970 as doubles, NaN for a blank;
+# each step of a journey is one pass over the rows still walking it.
+_UNIX = dt.datetime(1970, 1, 1)
+_EPOCH_ORD = dt.date(1970, 1, 1).toordinal()
+_DAY = 86400.0
+
+
 def run(evaluator, table: JourneyTable, ctx) -> None:
     """Compute the journey's results for every row into ctx.ev.columns."""
-    j, ev, n, as_of = table.journey, ctx.ev, ctx.ev.n, ctx.as_of
+    from .columnar import np
+
+    j, ev, n = table.journey, ctx.ev, ctx.ev.n
     rs = evaluator.rs
-    facts, bad = {}, set(ctx.bad_rows)
+    bad = set(ctx.bad_rows)
+    facts = {}
     for f in j.fields():
         ftype = rs.fields[f].type
-        facts[f] = ctx.column(f, ftype)
-        if ftype in ("date", "datetime"):
-            facts[f] = [_moment(v) for v in facts[f]]
+        facts[f] = _seconds(ctx.column(f, ftype), ftype)
         bad |= ctx.bad.get(f, set())
-    held = None
+    tags: dict = {}
     if table.conditions is not None:
         evaluator._run_table(table.conditions, ctx, lambda name: False)
         held = ev.columns[table.conditions.outputs[0].name]
         for i in table.conditions.inputs:
             bad |= ctx.bad.get(i.name, set())
-    cols = {r: [None] * n for r in RESULTS}
-    date_out = table.output(j.result("due")).type == "date"
-    path = j.path()
-    for i in range(n):
-        if i in bad:
-            continue
-        tags = set(held[i] or ()) if held is not None else set()
-        st = state(j, path, {f: facts[f][i] for f in facts}, tags, as_of)
-        if st is None:
-            continue
-        for r, v in zip(RESULTS, st):
-            cols[r][i] = v.date() if date_out and isinstance(v, dt.datetime) else v
-    for r in RESULTS:
-        ev.columns[j.result(r)] = cols[r]
-        ctx.bad[j.result(r)] = bad
+        for r in table.conditions.rules:
+            tag = r.outputs[0]
+            tags[tag] = np.fromiter((bool(x) and tag in x for x in held), bool, n)
+    ok = np.ones(n, bool)
+    if bad:
+        ok[sorted(bad)] = False
+    names, got = walk(j, facts, tags, _encode_moment(ctx.as_of), ok)
+    _write(table, ev, ctx, names, got, bad, n)
     ev.fired[table.name] = [None] * n
 
 
-def _moment(v):
-    if v is None or isinstance(v, dt.datetime):
-        return v
-    return dt.datetime(v.year, v.month, v.day)
+def walk(j: Journey, facts: dict, tags: dict, now: float, rows):
+    """Each row's place in the journey: (names, columns) where columns hold, per row, the
+    code of its step's name in `names` (-1 outside the journey), since and due (seconds,
+    NaN blank), the index of the next step in the path (-1 none) and the cap deferring it (-1 none).
 
+    facts: field -> float array (seconds for moments, plain numbers for counts, NaN blank);
+    tags: condition tag -> bool array (the only_if tests that hold); rows: bool array of
+    rows to compute."""
+    from .columnar import np
 
-def _plus(at: dt.datetime, d) -> dt.datetime:
-    return at + dt.timedelta(seconds=d.seconds) if d is not None else at
+    n = len(rows)
+    nan = np.full(n, np.nan)
+    path = j.path()
+    names: list = []
 
+    def code(name):
+        if name not in names:
+            names.append(name)
+        return names.index(name)
 
-def state(j: Journey, path: list, facts: dict, tags: set, as_of: dt.datetime):
-    """(step, since, next action, channel, owner, due, deferred) of one customer, or None
-    outside the journey. `facts` maps field names to datetimes (dates at midnight) or numbers."""
-    if j.only_if and "journey" not in tags:
-        return None
-    base = facts.get(j.start_from)
-    if base is None:
-        return None
-    start = _plus(base, j.start_wait)
+    def held(tag, tests):
+        return tags.get(tag, np.zeros(n, bool)) if tests else np.ones(n, bool)
 
-    def valid(d, since):
-        return d is not None and since <= d <= as_of
+    def fact(name):
+        return facts[name] if name else nan
 
-    first_done = facts.get(path[0].done) if path and path[0].done else None
-    if first_done is not None and first_done < start and first_done <= as_of and as_of < start:
-        # the dates of an earlier round, whose start has moved since (a purchase): did an event end it?
-        ends = [(facts.get(lv.on), lv.label) for lv in j.leave if valid(facts.get(lv.on), first_done)]
-        if ends:
-            e, label = min(ends, key=lambda x: x[0])
-            return (label, e, None, None, None, None, None)
-        return None
-    if as_of < start:
-        return None
+    def valid(d, frm):
+        with np.errstate(invalid="ignore"):
+            return ~np.isnan(d) & (d >= frm) & (d <= now)
+
+    def earliest(mask_and_dates):
+        """(date, label code) of the earliest of several (mask, dates, label) per row."""
+        when, what = nan.copy(), np.full(n, -1)
+        for mask, e, label in mask_and_dates:
+            with np.errstate(invalid="ignore"):
+                better = mask & (np.isnan(when) | (e < when))
+            when = np.where(better, e, when)
+            what = np.where(better, code(label), what)
+        return when, what
+
+    base = fact(j.start_from)
+    inside = rows & ~np.isnan(base) & held("journey", j.only_if)
+    start = base + _secs(j.start_wait, 0)
+    step = np.full(n, -1)
+    since, due, nxt = nan.copy(), nan.copy(), np.full(n, -1)
+    with np.errstate(invalid="ignore"):
+        # the dates of an earlier round whose start has moved since (a purchase): did an event end it?
+        first = fact(path[0].done) if path and path[0].done else nan
+        stale = inside & (first < start) & (first <= now) & (now < start)
+        when, what = earliest([(stale & valid(fact(lv.on), first), fact(lv.on), lv.label) for lv in j.leave])
+        ended = stale & (what >= 0)
+        step[ended], since[ended] = what[ended], when[ended]
+        active = inside & (now >= start)
+    walking = active.copy()
+    cur, cur_since, last = np.full(n, code(j.start_label)), start.copy(), start.copy()
     anchors = {START: start}
-    current, since, last = j.start_label, start, start
-    result = None
-    for n, s in enumerate(path):
-        if s.only_if and f"step:{s.name}" not in tags:
-            continue  # this customer skips the step
-        anchor_name = s.anchor or (None if n == 0 else "_last")
-        at = anchors.get(anchor_name) if anchor_name not in (None, "_last") else (start if anchor_name is None else last)
-        if at is None:  # counts from a step this customer skipped
-            at = last
-        if s.within is not None:
-            reached, due = at, _plus(at, s.within)
+    for k, s in enumerate(path):
+        here = walking & held(f"step:{s.name}", s.only_if)
+        if s.anchor == START or (s.anchor is None and k == 0):
+            at = start
+        elif s.anchor:
+            at = np.where(np.isnan(anchors.get(s.anchor, nan)), last, anchors.get(s.anchor, nan))
         else:
-            reached = due = _plus(at, s.wait)
-        done = facts.get(s.done) if s.done else None
-        if not valid(done, start):
-            if as_of < reached:  # still waiting in the step before
-                result = (current, since, s, due)
-            else:
-                result = (s.name, reached, s, due)
-            break
-        anchors[s.name] = done
-        current, since, last = s.name, min(reached, done), done
-    ends = []
-    for lv in j.leave:
-        frm = anchors.get(lv.after)
-        e = facts.get(lv.on)
-        if frm is not None and valid(e, frm) and (result is not None or e <= last):
-            ends.append((e, lv.label))
-    if ends:
-        e, label = min(ends, key=lambda x: x[0])
-        return (label, e, None, None, None, None, None)
-    if result is None:
-        return (COMPLETED, last, None, None, None, None, None)
-    step, since, s, due = result
-    return (step, since, s.action, s.channel, s.owner, due, _deferred(j, s, facts, tags))
+            at = last
+        reached = at + _secs(s.wait, 0) if s.within is None else at
+        when_due = at + _secs(s.within if s.within is not None else s.wait, 0)
+        done = fact(s.done)
+        did = valid(done, start)
+        stop = here & ~did
+        waiting = stop & (now < reached)
+        at_step = stop & ~waiting
+        step = np.where(waiting, cur, np.where(at_step, code(s.name), step))
+        since = np.where(waiting, cur_since, np.where(at_step, reached, since))
+        due = np.where(stop, when_due, due)
+        nxt = np.where(stop, k, nxt)
+        walking &= ~stop
+        moved = here & did
+        anchors[s.name] = np.where(moved, done, nan)
+        cur = np.where(moved, code(s.name), cur)
+        cur_since = np.where(moved, np.fmin(reached, done), cur_since)
+        last = np.where(moved, done, last)
+    completed = walking
+    step = np.where(completed, code(COMPLETED), step)
+    since = np.where(completed, last, since)
+    # an event on or after its point, up to now, takes the customer out (after completion: no longer)
+    with np.errstate(invalid="ignore"):
+        when, what = earliest([(active & valid(fact(lv.on), anchors.get(lv.after, nan)) & (~completed | (fact(lv.on) <= last)),
+                                fact(lv.on), lv.label) for lv in j.leave])
+    left = active & (what >= 0)
+    step = np.where(left, what, step)
+    since = np.where(left, when, since)
+    due = np.where(left, np.nan, due)
+    nxt = np.where(left, -1, nxt)
+    return names, {"step": step, "since": since, "due": due, "next": nxt, "deferred": _deferred(j, path, facts, tags, nxt)}
 
 
-def _deferred(j: Journey, s: Step, facts: dict, tags: set) -> str | None:
-    """The first cap that forbids this contact now, by its label; None when it may go ahead."""
-    for c in j.caps:
-        if c.only_if and f"cap:{c.name}" not in tags:
-            continue
-        if c.channels and s.channel is not None and any(s.channel.casefold() == x.casefold() for x in c.channels):
-            return c.label
+def _deferred(j: Journey, path: list, facts: dict, tags: dict, nxt):
+    """Per row, the index of the first cap that holds its next contact back (-1: it may go ahead)."""
+    from .columnar import np
+
+    n = len(nxt)
+    out = np.full(n, -1)
+    has = nxt >= 0
+    for k, c in enumerate(j.caps):
+        hit = np.zeros(n, bool)
+        if c.channels:
+            banned = np.array([s.channel is not None and any(s.channel.casefold() == x.casefold() for x in c.channels) for s in path] + [False])
+            hit |= banned[np.where(has, nxt, len(path))]
         if c.at_most is not None:
-            sent, eligible = facts.get(c.sent), facts.get(c.eligible)
-            if sent is not None and eligible and sent >= c.at_most * eligible:
-                return c.label
-    return None
+            sent, eligible = facts[c.sent], facts[c.eligible]
+            with np.errstate(invalid="ignore"):
+                hit |= (eligible != 0) & ~np.isnan(eligible) & (sent >= c.at_most * eligible)
+        if c.only_if:
+            hit &= tags.get(f"cap:{c.name}", np.zeros(n, bool))
+        out = np.where((out < 0) & has & hit, k, out)
+    return out
+
+
+def _write(table: JourneyTable, ev, ctx, names: list, got: dict, bad: set, n: int) -> None:
+    from .columnar import np
+
+    j = table.journey
+    path = j.path()
+    date_out = table.output(j.result("due")).type == "date"
+    moments: dict = {}
+
+    def moment(x):
+        v = moments.get(x)
+        if v is None:
+            v = moments[x] = _decode_moment(x, date_out)
+        return v
+
+    cols = {r: [None] * n for r in RESULTS}
+    step, since, due, nxt, deferred = got["step"], got["since"], got["due"], got["next"], got["deferred"]
+    for i in np.flatnonzero(step >= 0).tolist():
+        cols["step"][i] = names[step[i]]
+        cols["since"][i] = moment(float(since[i])) if since[i] == since[i] else None
+        k = int(nxt[i])
+        if k >= 0:
+            s = path[k]
+            cols["next_action"][i], cols["channel"][i], cols["owner"][i] = s.action, s.channel, s.owner
+            cols["due"][i] = moment(float(due[i]))
+            if deferred[i] >= 0:
+                cols["deferred"][i] = j.caps[int(deferred[i])].label
+    for r in RESULTS:
+        ev.columns[j.result(r)] = cols[r]
+        ctx.bad[j.result(r)] = bad
+
+
+def _seconds(values: list, type_: str):
+    """A typed column as doubles (NaN blank): moments as seconds since 1970, numbers as they are."""
+    from .columnar import encoded, np
+
+    if type_ in ("date", "datetime"):
+        kind = "date" if set(map(type, values)) <= {dt.date, type(None)} else "datetime"
+        a = encoded(values, kind)
+        if a is not None:
+            return a * _DAY if kind == "date" else a
+        return np.array([np.nan if v is None else _encode_moment(v) for v in values], dtype=np.float64)
+    a = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64) if values else np.zeros(0)
+    return a
+
+
+def _encode_moment(v) -> float:
+    if not isinstance(v, dt.datetime):
+        v = dt.datetime(v.year, v.month, v.day)
+    return (v.replace(tzinfo=None) - _UNIX).total_seconds()
+
+
+def _decode_moment(x: float, as_date: bool):
+    t = _UNIX + dt.timedelta(seconds=x)
+    return t.date() if as_date else t
+
+
+def _secs(d, default):
+    return default if d is None else d.seconds
 
 
 # ------------------------------------------------------------------ examples

@@ -678,7 +678,7 @@ def CX_JOURNEY(journey, data, as_of=None, caller=None):
     if not hasattr(t, "journey"):
         names = [n for n, x in ev.rs.tables.items() if hasattr(x, "journey")]
         raise CxError(f"'{t.name}' is a decision, not a journey; use CX_DECIDE, or one of: {', '.join(names)}")
-    names = [o.name for o in t.outputs]
+    names = t.result_names
     headers: dict = {}
     rows, blank = _rows_from_table(ev, data, headers)
     texts = [x for x in (data[0] if data and isinstance(data[0], list) else []) if isinstance(x, str)]

@@ -21,7 +21,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from .model import COLLECT, Input, Loc, Output, Rule, Table, Test
+from .model import COLLECT, Due, Input, Loc, Output, Rule, Table, Test
 from .problems import ERROR, WARNING, did_you_mean
 from .unary import parse_test
 from .values import ValueProblem, coerce, parse_duration
@@ -32,7 +32,7 @@ START_KEYS = ("from", "wait", "step", "description")
 STEP_KEYS = ("step", "wait", "within", "from", "action", "channel", "owner", "done", "only_if", "next", "description")
 LEAVE_KEYS = ("on", "after", "step", "description")
 CAP_KEYS = ("label", "only_if", "at_most", "sent", "eligible", "channels", "description")
-RESULTS = ("step", "since", "next_action", "channel", "owner", "due", "deferred")
+RESULTS = ("step", "since", "next_action", "channel", "owner", "deferred", "due")  # in the order they are written
 # English and Chinese header words for each result, after the journey's own column prefix.
 RESULT_WORDS = {
     "step": ("step", "步骤"), "since": ("since", "起始日期"), "next_action": ("next action", "下一步行动"),
@@ -93,6 +93,7 @@ class Journey:
     only_if: dict = field(default_factory=dict)
     caps: list = field(default_factory=list)  # Cap
     loc: Loc = field(default_factory=Loc)
+    timed: str = "date"  # the type of since and due: datetime when it reads a date-time field
 
     def path(self) -> list:
         """The steps a customer goes through, following `next:` (stops at a loop)."""
@@ -414,12 +415,15 @@ def _table_of(ld, j: Journey, doc: Map, file) -> JourneyTable:
     for name in conds:
         type_, cols = _condition_type(ld, name)
         cond_inputs.append(Input(name, type_, name, list(cols or [name]), loc=Loc(file, doc.line), optional=True))
-    types = {"step": "text", "since": timed, "next_action": "text", "channel": "text", "owner": "text", "due": timed, "deferred": "text"}
-    outputs = [Output(j.result(r), types[r], f"{en}: {RESULT_WORDS[r][0]}", [f"{en}: {RESULT_WORDS[r][0]}", f"{zh}：{RESULT_WORDS[r][1]}"], loc=Loc(file, doc.line))
-               for r in RESULTS]
+    types = {"step": "text", "since": timed, "next_action": "text", "channel": "text", "owner": "text", "deferred": "text"}
+    headers = {r: [f"{en}: {RESULT_WORDS[r][0]}", f"{zh}：{RESULT_WORDS[r][1]}"] for r in RESULTS}
+    outputs = [Output(j.result(r), types[r], headers[r][0], headers[r], loc=Loc(file, doc.line)) for r in RESULTS if r != "due"]
+    # the due date is a due date like any table's: recalc counts it in Days overdue and the CX summary
+    due = Due(j.result("due"), j.start_from, "", "", headers["due"][0], headers["due"], Loc(file, doc.line))
+    j.timed = timed
     # the values the step column can take: the CX summary counts them
     outputs[0].allowed = list(dict.fromkeys([j.start_label] + [s.name for s in j.path()] + [COMPLETED] + [lv.label for lv in j.leave]))
-    table = JourneyTable(j.name, j.title, "first", None, inputs + [i for i in cond_inputs if i.name not in {x.name for x in inputs}], outputs, [],
+    table = JourneyTable(j.name, j.title, "first", None, inputs + [i for i in cond_inputs if i.name not in {x.name for x in inputs}], outputs, [], [due],
                          loc=Loc(file, doc.get("journey").line), journey=j, reads=tuple(j.fields()) + tuple(conds))
     table.conditions = _conditions_table(j, cond_inputs)
     table.examples = _examples_of(ld, doc.get("examples"), j, table, file)
@@ -441,6 +445,7 @@ _EXAMPLE_OUT = set(RESULTS)
 
 
 def _examples_of(ld, node, j: Journey, table: JourneyTable, file) -> list:
+    timed = j.timed
     from .model import Example
 
     if node is None:
@@ -460,7 +465,7 @@ def _examples_of(ld, node, j: Journey, table: JourneyTable, file) -> list:
             if k == "as_of":
                 type_ = "datetime"
             elif k in _EXAMPLE_OUT:
-                type_ = table.output(j.result(k)).type
+                type_ = timed if k == "due" else table.output(j.result(k)).type
             elif k in known:
                 type_ = known[k]
             else:
@@ -639,34 +644,39 @@ def _deferred(j: Journey, path: list, facts: dict, tags: dict, nxt):
 
 
 def _write(table: JourneyTable, ev, ctx, names: list, got: dict, bad: set, n: int) -> None:
+    """The columns as lists of values, built with numpy: texts picked by code, moments decoded once each."""
     from .columnar import np
 
     j = table.journey
     path = j.path()
-    date_out = table.output(j.result("due")).type == "date"
-    moments: dict = {}
+    date_out = j.timed == "date"
+    step, nxt, deferred = got["step"], got["next"], got["deferred"]
 
-    def moment(x):
-        v = moments.get(x)
-        if v is None:
-            v = moments[x] = _decode_moment(x, date_out)
-        return v
+    def pick(texts: list, codes):  # codes -1: blank
+        return np.array(list(texts) + [None], dtype=object)[np.where(codes >= 0, codes, len(texts))].tolist()
 
-    cols = {r: [None] * n for r in RESULTS}
-    step, since, due, nxt, deferred = got["step"], got["since"], got["due"], got["next"], got["deferred"]
-    for i in np.flatnonzero(step >= 0).tolist():
-        cols["step"][i] = names[step[i]]
-        cols["since"][i] = moment(float(since[i])) if since[i] == since[i] else None
-        k = int(nxt[i])
-        if k >= 0:
-            s = path[k]
-            cols["next_action"][i], cols["channel"][i], cols["owner"][i] = s.action, s.channel, s.owner
-            cols["due"][i] = moment(float(due[i]))
-            if deferred[i] >= 0:
-                cols["deferred"][i] = j.caps[int(deferred[i])].label
+    def moments(a, mask):
+        out = np.full(n, None, dtype=object)
+        mask = mask & ~np.isnan(a)
+        if mask.any():
+            uniq, inv = np.unique(a[mask], return_inverse=True)
+            out[mask] = np.array([_decode_moment(float(x), date_out) for x in uniq] + [None], dtype=object)[inv]
+        return out.tolist()
+
+    has = nxt >= 0
+    cols = {
+        "step": pick(names, step),
+        "since": moments(got["since"], step >= 0),
+        "next_action": pick([s.action for s in path], nxt),
+        "channel": pick([s.channel for s in path], nxt),
+        "owner": pick([s.owner for s in path], nxt),
+        "due": moments(got["due"], has),
+        "deferred": pick([c.label for c in j.caps], np.where(has, deferred, -1)),
+    }
     for r in RESULTS:
         ev.columns[j.result(r)] = cols[r]
         ctx.bad[j.result(r)] = bad
+    ev.settled[j.result("due")] = set(np.flatnonzero(has & (deferred >= 0)).tolist())  # held back by a cap: not overdue
 
 
 def _seconds(values: list, type_: str):

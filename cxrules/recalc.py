@@ -178,6 +178,7 @@ def applicable(rs: RuleSet, found: set[str], blocked: frozenset = frozenset()):
     """
     outputs = {n for t in rs.tables.values() for n in t.result_names}
     runs: list[str] = []
+    made: set[str] = set()
     missing: dict[str, list[str]] = {}
     cannot: dict[str, list[str]] = {}
     for t in rs.order():
@@ -196,13 +197,14 @@ def applicable(rs: RuleSet, found: set[str], blocked: frozenset = frozenset()):
         ok = (bool(have) or not evidence) if upstream else len(have) * 2 > len(evidence)
         if not ok:
             continue
-        lack = [(key, n, opt) for key, n, opt in own if key not in found]
+        lack = [(key, n, opt) for key, n, opt in own if key not in found and key not in made]  # made: computed on this sheet first
         required = list(dict.fromkeys(key for key, _, opt in lack if not opt))
         stuck = [f"decision:{u}" for u in upstream if u in cannot]
         if required or stuck:
             cannot[t.name] = required + stuck
             continue
         runs.append(t.name)
+        made.update(t.result_names)
         if lack:
             missing[t.name] = [n for _, n, _ in lack]
     return runs, missing, cannot

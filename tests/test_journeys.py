@@ -196,18 +196,21 @@ def test_unknown_names_are_said_with_their_line(tmp_path):
 
 # ------------------------------------------------------------------ recalc
 def test_recalc_writes_journey_columns_in_english_and_chinese(tmp_path, ev):
-    for lang, header, want in (("en", ["Signed up on", "Welcome coupon sent on", "Guide sent on", "Community invite sent on"], "Guide"),
-                               ("zh", ["注册日期", "欢迎券发放日期", "新手指南发送日期", "社群邀请日期"], "新手指南")):
+    for lang, header, want in (("en", ["Signed up on", "Welcome coupon sent on", "Guide sent on", "Community invite sent on", "Tier"], "Guide"),
+                               ("zh", ["注册日期", "欢迎券发放日期", "新手指南发送日期", "社群邀请日期", "客户层级"], "新手指南")):
         wb = openpyxl.Workbook()
         ws = wb.active
         ws.append(header)
-        ws.append([dt.date(2026, 11, 1), dt.date(2026, 11, 1), None, None])
+        ws.append([dt.date(2026, 11, 1), dt.date(2026, 11, 1), None, None, None])
+        ws.append([dt.date(2026, 11, 1), dt.date(2026, 11, 1), None, None, "VIP"])  # SMS held back: not overdue
+        ws.append([dt.date(2026, 11, 1), dt.date(2026, 11, 1), dt.date(2026, 11, 4), None, None])  # invite due on the 8th
         path = tmp_path / f"{lang}.xlsx"
         wb.save(path)
         recalc(path, ev, dt.datetime(2026, 11, 5, 9))
         rows = list(openpyxl.load_workbook(path).active.iter_rows(values_only=True))
-        got = dict(zip(rows[0], rows[1]))
-        step = "New-customer journey: step" if lang == "en" else "新客户旅程：步骤"
-        due = "New-customer journey: due" if lang == "en" else "新客户旅程：到期日"
-        assert got[step] == want
-        assert got[due] == dt.datetime(2026, 11, 4)
+        got = [dict(zip(rows[0], r)) for r in rows[1:]]
+        step, due, deferred, late = (("New-customer journey: step", "New-customer journey: due", "New-customer journey: deferred", "Days overdue")
+                                     if lang == "en" else ("新客户旅程：步骤", "新客户旅程：到期日", "新客户旅程：暂缓原因", "逾期天数"))
+        assert got[0][step] == want and got[0][due] == dt.datetime(2026, 11, 4) and got[0][late] == 1
+        assert got[1][deferred] in ("Deferred - no SMS to VIPs", "暂缓：贵宾客户不发短信") and not got[1][late]
+        assert got[2][due] == dt.datetime(2026, 11, 8) and not got[2][late]

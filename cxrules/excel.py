@@ -857,6 +857,10 @@ def CX_EXPLAIN(decision, data, as_of=None, caller=None):
     for k, i in enumerate(todo):
         fired = r.fired.get(decision, [None] * len(todo))[k]
         results = ", ".join(f"{n}={display(r.columns[n][k])}" for n in t.result_names if r.columns.get(n) and r.columns[n][k] is not None)
+        if hasattr(t, "journey"):  # no rule rows: where the dates put the row
+            where = f"journey '{decision}' ({Path(t.loc.file).name}:{t.loc.line})" if t.loc.file else f"journey '{decision}'"
+            out[i][0] = msgs[k] or (f"{where}: {results}" if results else f"not in {where} as of this moment")
+            continue
         if fired is None or fired == []:
             out[i][0] = msgs[k] or ERR + f"no rule row of '{decision}' matched"
             continue

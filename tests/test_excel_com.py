@@ -315,3 +315,7 @@ def test_cx_journey_spills_step_since_next_action_channel_owner_deferred_and_due
     assert got[4] == [""] * 7
     assert got[5][0].startswith("#CX: ") and "early Nov" in got[5][0]
     assert call("CX_JOURNEY", "tier", b.sheets[0].range("A1:F2")).startswith("#CX: 'tier' is a decision, not a journey")
+    why = call("CX_EXPLAIN", "lapsed", b.sheets[0].range("A1:F3"), dt.datetime(2026, 11, 7, 9))
+    assert why[0] == ["journey 'lapsed' (journeys.yaml:82): lapsed_step=CNY 50-off-200 coupon, lapsed_since=2026-11-06, "
+                      "lapsed_next_action=Send a CNY 50 off 200 coupon, lapsed_channel=SMS, lapsed_due=2026-11-06"]
+    assert call("CX_EXPLAIN", "lapsed", b.sheets[0].range("A1:F2"), dt.datetime(2026, 10, 1)) == "not in journey 'lapsed' (journeys.yaml:82) as of this moment"

@@ -83,7 +83,7 @@ def run_table_examples(ev: Evaluator, table: Table) -> list[ExampleResult]:
     if not table.examples:
         return []
     if hasattr(table, "journey"):
-        from .journeys import run_examples
+        from .journey_replay import run_examples
 
         return run_examples(ev, table)
     rows = [dict(e.inputs) for e in table.examples]

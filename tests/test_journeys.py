@@ -47,7 +47,7 @@ def test_an_example_that_is_wrong_fails(rs, ev):
     e = t.examples[4]  # day 7 after the survey: the CNY 50 coupon
     wrong = type(e)(e.index, dict(e.inputs, as_of=dt.datetime(2026, 11, 5, 10)), e.expected, e.loc)
     t2 = type(t)(**{**t.__dict__, "examples": [wrong]})
-    from cxrules.journeys import run_examples as run_j
+    from cxrules.journey_replay import run_examples as run_j
     (r,) = run_j(ev, t2)
     assert not r.passed and "step" in r.mismatches
 

@@ -561,3 +561,19 @@ def test_every_macro_takes_no_arguments_and_uses_the_caller():
     for m in excel.MACROS:
         assert not inspect.signature(m).parameters, m.__name__
         assert m.__doc__
+
+
+def test_recalculate_writes_journey_columns_and_counts_their_overdue():
+    journey = [["Customer", "Last purchase", "Win-back survey sent on", "Replied on", "CNY 50 coupon sent on", "Senior callback on"],
+               ["Di", dt.datetime(2026, 8, 1), dt.datetime(2026, 10, 30), None, None, None],  # the CNY 50 coupon, due 2026-11-06
+               ["Ed", dt.datetime(2026, 8, 1), dt.datetime(2026, 10, 30), dt.datetime(2026, 11, 2), None, None]]  # replied
+    b = book(sheet("Winback", journey))
+    report = excel.recalculate()
+    assert [s.sheet for s in report.sheets] == ["Winback"] and "lapsed" in report.sheets[0].decisions
+    r = Replay(b)
+    _, steps = column(r, "Winback", "Win-back journey: step")
+    assert steps == ["CNY 50-off-200 coupon", "Replied to the survey"]
+    _, due = column(r, "Winback", "Win-back journey: due")
+    assert due == ["2026-11-06", None]
+    _, late = column(r, "Winback", "Days overdue")
+    assert late == [17, None]

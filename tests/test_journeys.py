@@ -214,3 +214,30 @@ def test_recalc_writes_journey_columns_in_english_and_chinese(tmp_path, ev):
         assert got[0][step] == want and got[0][due] == dt.datetime(2026, 11, 4) and got[0][late] == 1
         assert got[1][deferred] in ("Deferred - no SMS to VIPs", "暂缓：贵宾客户不发短信") and not got[1][late]
         assert got[2][due] == dt.datetime(2026, 11, 8) and not got[2][late]
+
+
+@pytest.mark.parametrize("doc, line, words", [
+    ("contact_caps:\n  c1: {label: x, at_most: lots, sent: n_on, eligible: n_on}\n", 8, "at_most must be a share such as 70 %"),
+    ("contact_caps:\n  c1: {label: x}\n", 8, "limits nothing"),
+    ("journey: j\nstart: {from: a_on}\ncaps: [c9]\nsteps:\n  - {step: One, action: a, done: b_on}\n", 9, "names cap 'c9'"),
+    ("journey: j\nstart: {from: a_on}\nleave:\n  - {on: b_on, after: Two}\nsteps:\n  - {step: One, action: a, done: b_on}\n", 10, "leave: after: 'Two'"),
+    ("journey: j\nstart: {from: a_on, wait: soon}\nsteps:\n  - {step: One, action: a, done: b_on}\n", 8, "start: wait"),
+    ("journey: j\nstart: {from: a_on}\nsteps:\n  - {step: One, action: a, done: b_on, only_if: {tierr: VIP}}\n", 10, "only_if: tests 'tierr'"),
+    ("journey: j\nstart: {from: a_on}\nsteps:\n  - {step: One, done: b_on}\nexamples:\n  - {as_of: 2026-11-01, stepp: One}\n", 10, "needs action:"),
+])
+def test_journey_mistakes_are_one_line_each_with_their_line(tmp_path, doc, line, words):
+    (tmp_path / "j.yaml").write_text(FIELDS.replace("d_on: {type: date", "n_on: {type: number") + "---\n" + doc, encoding="utf-8")
+    rs, problems = load_rules(tmp_path / "j.yaml", base=tmp_path)
+    hits = [p for p in problems if words in p.message]
+    assert hits and hits[0].line == line and hits[0].file == "j.yaml" and "\n" not in hits[0].message, [str(p) for p in problems]
+
+
+def test_check_cli_reports_a_journey_loop_without_a_traceback(tmp_path):
+    from click.testing import CliRunner
+    from cxrules.cli import cli
+
+    (tmp_path / "j.yaml").write_text(FIELDS + "---\njourney: demo\nstart: {from: a_on}\nsteps:\n"
+                                     "  - {step: One, action: a, done: b_on}\n  - {step: Two, wait: 3d, action: b, done: c_on, next: One}\n", encoding="utf-8")
+    r = CliRunner().invoke(cli, ["check", str(tmp_path / "j.yaml")])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "j.yaml:11" in r.output and "loops: One -> Two -> One" in r.output

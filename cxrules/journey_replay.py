@@ -194,7 +194,7 @@ def _write(table: JourneyTable, ev, ctx, names: list, got: dict, bad: set, n: in
         "due": moments(got["due"], has),
         "deferred": pick([c.label for c in j.caps], np.where(has, deferred, -1)),
     }
-    for r in RESULTS:
+    for r in j.results():
         ev.columns[j.result(r)] = cols[r]
         ctx.bad[j.result(r)] = bad
     ev.settled[j.result("due")] = set(np.flatnonzero(has & (deferred >= 0)).tolist())  # held back by a cap: not overdue
@@ -202,7 +202,7 @@ def _write(table: JourneyTable, ev, ctx, names: list, got: dict, bad: set, n: in
 
 def _seconds(values: list, type_: str):
     """A typed column as doubles (NaN blank): moments as seconds since 1970, numbers as they are."""
-    from .columnar import encoded, np
+    from .columnar import encoded, exact_floats, np
 
     if type_ in ("date", "datetime"):
         kind = "date" if set(map(type, values)) <= {dt.date, type(None)} else "datetime"
@@ -210,8 +210,8 @@ def _seconds(values: list, type_: str):
         if a is not None:
             return a * _DAY if kind == "date" else a
         return np.array([np.nan if v is None else _encode_moment(v) for v in values], dtype=np.float64)
-    a = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64) if values else np.zeros(0)
-    return a
+    a = exact_floats(values)
+    return a if a is not None else np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
 def _encode_moment(v) -> float:

@@ -119,6 +119,10 @@ class Journey:
     def result(self, what: str) -> str:
         return f"{self.name}_{what}"
 
+    def results(self) -> list:
+        """The results it writes: owner only if a step names one, deferred only if caps apply."""
+        return [r for r in RESULTS if (r != "owner" or any(s.owner for s in self.steps)) and (r != "deferred" or self.caps)]
+
 
 @dataclass
 class JourneyTable(Table):
@@ -419,7 +423,7 @@ def _table_of(ld, j: Journey, doc: Map, file) -> JourneyTable:
         cond_inputs.append(Input(name, type_, name, list(cols or [name]), loc=Loc(file, doc.line), optional=True))
     types = {"step": "text", "since": timed, "next_action": "text", "channel": "text", "owner": "text", "deferred": "text"}
     headers = {r: [f"{en}: {RESULT_WORDS[r][0]}", f"{zh}：{RESULT_WORDS[r][1]}"] for r in RESULTS}
-    outputs = [Output(j.result(r), types[r], headers[r][0], headers[r], loc=Loc(file, doc.line)) for r in RESULTS if r != "due"]
+    outputs = [Output(j.result(r), types[r], headers[r][0], headers[r], loc=Loc(file, doc.line)) for r in j.results() if r != "due"]
     # the due date is a due date like any table's: recalc counts it in Days overdue and the CX summary
     due = Due(j.result("due"), j.start_from, "", "", headers["due"][0], headers["due"], Loc(file, doc.line))
     j.timed = timed
@@ -443,9 +447,6 @@ def _conditions_table(j: Journey, inputs: list) -> Table | None:
     return Table(f"_{j.name}_conditions", f"{j.title} conditions", COLLECT, None, list(inputs), [out], rules, loc=j.loc)
 
 
-_EXAMPLE_OUT = set(RESULTS)
-
-
 def _examples_of(ld, node, j: Journey, table: JourneyTable, file) -> list:
     timed = j.timed
     from .model import Example
@@ -466,20 +467,20 @@ def _examples_of(ld, node, j: Journey, table: JourneyTable, file) -> list:
             raw = vn.text if isinstance(vn, Scalar) and not vn.is_null else None
             if k == "as_of":
                 type_ = "datetime"
-            elif k in _EXAMPLE_OUT:
+            elif k in j.results():
                 type_ = timed if k == "due" else table.output(j.result(k)).type
             elif k in known:
                 type_ = known[k]
             else:
                 ld.err(f"example {n} gives '{k}', which journey '{j.name}' does not read or write", file, kn, code="examples", table=j.name, row=n,
-                       suggestion=did_you_mean(k, list(known) + list(_EXAMPLE_OUT) + ["as_of"]))
+                       suggestion=did_you_mean(k, list(known) + j.results() + ["as_of"]))
                 continue
             try:
                 v = None if raw is None or raw.strip() == "-" else coerce(raw, type_)
             except ValueProblem as e:
                 ld.err(f"example {n}, '{k}': {e}", file, vn, code="examples", table=j.name, row=n)
                 continue
-            if k in _EXAMPLE_OUT:
+            if k in j.results():
                 expected[j.result(k)] = v
             else:
                 inputs[k] = v

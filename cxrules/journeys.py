@@ -132,6 +132,11 @@ class JourneyTable(Table):
     conditions: Table | None = None  # the collect table of its only_if tests (run on the engine)
     reads: tuple = ()  # fields it reads (for `check`'s unused-field warning)
 
+    def output_type(self, name: str) -> str:
+        if self.journey is not None and name == self.journey.result("due"):
+            return self.journey.timed  # a day when it counts from dates
+        return super().output_type(name)
+
 
 # ------------------------------------------------------------------ loading
 def load_document(ld, doc: Map, file: str) -> None:

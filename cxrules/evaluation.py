@@ -224,6 +224,10 @@ class Evaluator:
 
     # ----------------------------------------------------------------- stages
     def _run_table(self, table: Table, ctx: "_Context", wins):
+        if hasattr(table, "journey"):  # dated steps, not a decision table (see journeys.py)
+            from .journey_replay import run
+
+            return run(self, table, ctx)
         ev, n = ctx.ev, ctx.ev.n
         cols, rows_bad = [], set(ctx.bad_rows)
         for inp in table.inputs:

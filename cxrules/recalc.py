@@ -181,6 +181,7 @@ def applicable(rs: RuleSet, found: set[str], blocked: frozenset = frozenset()):
     """
     outputs = {n for t in rs.tables.values() for n in t.result_names}
     runs: list[str] = []
+    made: set[str] = set()
     missing: dict[str, list[str]] = {}
     cannot: dict[str, list[str]] = {}
     for t in rs.order():
@@ -199,13 +200,14 @@ def applicable(rs: RuleSet, found: set[str], blocked: frozenset = frozenset()):
         ok = (bool(have) or not evidence) if upstream else len(have) * 2 > len(evidence)
         if not ok:
             continue
-        lack = [(key, n, opt) for key, n, opt in own if key not in found]
+        lack = [(key, n, opt) for key, n, opt in own if key not in found and key not in made]  # made: computed on this sheet first
         required = list(dict.fromkeys(key for key, _, opt in lack if not opt))
         stuck = [f"decision:{u}" for u in upstream if u in cannot]
         if required or stuck:
             cannot[t.name] = required + stuck
             continue
         runs.append(t.name)
+        made.update(t.result_names)
         if lack:
             missing[t.name] = [n for _, n, _ in lack]
     return runs, missing, cannot
@@ -984,44 +986,51 @@ def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
     formats[(i, 0)] = CellFormat(fill=OVERDUE_FILL, font_color=FONT[OVERDUE_FILL])
     add()
 
-    # due today and this week, per channel (contacts) or owner (cases)
-    for s in report.sheets:
-        for due_label, d in s.due.items():
-            if not d["counts"]:
-                continue
-            by = d["by"]
-            head = tr.fmt("{sheet}: {label_due}, per {label_by}", sheet=s.sheet, label_due=due_label, label_by=by) if by else \
-                tr.fmt("{sheet}: {label_due}", sheet=s.sheet, label_due=due_label)
-            top = add([head], bold)
-            add([tr.label(by) if by else "", tr("Overdue"), tr("Due today"), tr("Due this week")], bold)
-            first = len(rows)
-            name = _output_name(rs, by)
-            for g, (late, today, week) in sorted(d["counts"].items(), key=lambda kv: (-kv[1][2], -kv[1][1], kv[0])):
-                add([value(name, g), late, today, week])
-            last = len(rows) - 1
-            totals = [sum(c[k] for c in d["counts"].values()) for k in range(3)]
-            i = add([tr("Total")] + totals, bold)
-            chart(head, top, first, last, [ChartSeries(first, last, 2, tr("Due today")), ChartSeries(first, last, 3, tr("Due this week"))])
-            add()
+    def due_table(s, due_label, d):
+        by = d["by"]
+        head = tr.fmt("{sheet}: {label_due}, per {label_by}", sheet=s.sheet, label_due=due_label, label_by=by) if by else \
+            tr.fmt("{sheet}: {label_due}", sheet=s.sheet, label_due=due_label)
+        top = add([head], bold)
+        add([tr.label(by) if by else "", tr("Overdue"), tr("Due today"), tr("Due this week")], bold)
+        first = len(rows)
+        name = _output_name(rs, by)
+        for g, (late, today, week) in sorted(d["counts"].items(), key=lambda kv: (-kv[1][2], -kv[1][1], kv[0])):
+            add([value(name, g), late, today, week])
+        last = len(rows) - 1
+        totals = [sum(c[k] for c in d["counts"].values()) for k in range(3)]
+        add([tr("Total")] + totals, bold)
+        chart(head, top, first, last, [ChartSeries(first, last, 2, tr("Due today")), ChartSeries(first, last, 3, tr("Due this week"))])
+        add()
 
-    # counts per tier, level, ... as of today
-    for s in report.sheets:
-        for label, counts in s.counts.items():
-            head = tr.fmt("{sheet}: {label}", sheet=s.sheet, label=label)
-            top = add([head, tr("Count")] + ([tr("Total")] if label in s.sums else []), bold)
-            first = len(rows)
-            name = _output_name(rs, label)
-            for v, n in sorted(counts.items(), key=_count_order(rs, label)):
-                row = [value(name, v), n]
-                if label in s.sums:
-                    try:
-                        row.append(float(v) * n)
-                    except ValueError:
-                        row.append(None)
-                add(row)
-            last = len(rows) - 1
-            chart(head, top, first, last, [ChartSeries(first, last, 1, tr("Count"))])
-            add()
+    def count_table(s, label, counts):
+        head = tr.fmt("{sheet}: {label}", sheet=s.sheet, label=label)
+        top = add([head, tr("Count")] + ([tr("Total")] if label in s.sums else []), bold)
+        first = len(rows)
+        name = _output_name(rs, label)
+        for v, n in sorted(counts.items(), key=_count_order(rs, label)):
+            row = [value(name, v), n]
+            if label in s.sums:
+                try:
+                    row.append(float(v) * n)
+                except ValueError:
+                    row.append(None)
+            add(row)
+        last = len(rows) - 1
+        chart(head, top, first, last, [ChartSeries(first, last, 1, tr("Count"))])
+        add()
+
+    # due today and this week, per channel (contacts) or owner (cases); then counts per tier,
+    # level, ... as of today; the journeys' (their steps) after the decisions'
+    journey = {x.label for t in rs.tables.values() if hasattr(t, "journey") for x in [*t.outputs, *t.due]}
+    for journeys in (False, True):
+        for s in report.sheets:
+            for due_label, d in s.due.items():
+                if d["counts"] and (due_label in journey) == journeys:
+                    due_table(s, due_label, d)
+        for s in report.sheets:
+            for label, counts in s.counts.items():
+                if (label in journey) == journeys:
+                    count_table(s, label, counts)
     # Labels set column A (a heading alone on its row runs on to the right), the tables'
     # headings B-D; file names, paths and the decisions run on to the right too.
     widths = {0: min(max(text_width(str(r[0])) for r in rows if len(r) > 1 and r[0] is not None) * 1.1 + 1, 36)}

@@ -55,8 +55,8 @@ def test_cx_decisions(sheets):
     assert got[0] == ["Decision", "Title", "Reads", "Writes", "Rule file"]
     assert got[1][0] == "escalation_level" and got[1][1] == "Escalation level" and got[1][4] == "escalation_level.yaml:3"
     assert got[1][2].startswith("status (text) <- column Status / 状态; ") and got[1][3] == "level (number); notify (text)"
-    documented("one row per decision (8 with the bundled rules)")
-    assert len(got) == 1 + 8
+    documented("one row per decision (13 with the bundled rules: 8 tables and 5 journeys)")
+    assert len(got) == 1 + 13
 
 
 def test_cx_tier(sheets):

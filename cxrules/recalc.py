@@ -657,8 +657,8 @@ def _fit_width(title: str, values, kind: str) -> tuple[float, bool]:
     fixed = {"date": 10, "datetime": 16}.get(kind)
     seen: set = set()
     head = values[:20000]
-    try:
-        head = list(dict.fromkeys(head))  # the same widths, each value measured once
+    try:  # the same widths, each value measured once (1, 1.0 and True kept apart)
+        head = [v for _, v in dict.fromkeys(zip(map(type, head), head))]
     except TypeError:
         pass
     for v in head:

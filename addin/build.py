@@ -30,6 +30,8 @@ from xml.sax.saxutils import escape
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+if str(HERE.parent) not in sys.path:  # this checkout's cxrules, not another one installed
+    sys.path.insert(1, str(HERE.parent))
 import ovba  # noqa: E402
 
 PROJECT = "cxrules"  # xlwings' PROJECT_NAME: the settings sheet is PROJECT.conf
@@ -72,13 +74,26 @@ def lf(text: str) -> str:
 
 
 # ------------------------------------------------------------------ generated VBA
+# The xlwings DLL keeps one Python server per command line, and the template's XLPyCommand
+# puts the active workbook's path in it: every workbook would get its own server, and
+# Restart Python would stop only the active workbook's. cxrules is an installed package,
+# so the workbook's folder need not be on sys.path: that slot is left empty.
+_ONE_SERVER = (
+    'PYTHONPATH = AddExcelDir & ";" & ActiveWorkbook.FullName & ";" & ThisWorkbook.FullName & ";" & GetConfig("ONEDRIVE_CONSUMER_WIN")',
+    'PYTHONPATH = AddExcelDir & ";" & "" & ";" & ThisWorkbook.FullName & ";" & GetConfig("ONEDRIVE_CONSUMER_WIN")',
+)
+
+
 def xlwings_module() -> str:
-    """xlwings' custom add-in module with this add-in's PROJECT_NAME."""
+    """xlwings' custom add-in module with this add-in's PROJECT_NAME, and one Python
+    server for all workbooks (_ONE_SERVER)."""
     text = (xlwings_dir() / "xlwings_custom_addin.bas").read_text(encoding="utf-8")
     text, n = re.subn(r'(Public Const PROJECT_NAME As String = )"[^"]*"', rf'\1"{PROJECT}"', text)
     if n != 1:
         raise SystemExit("xlwings_custom_addin.bas has no PROJECT_NAME constant: is this xlwings version supported?")
-    return lf(text)
+    if text.count(_ONE_SERVER[0]) != 1:
+        raise SystemExit("xlwings_custom_addin.bas: XLPyCommand is not as expected: is this xlwings version supported?")
+    return lf(text.replace(*_ONE_SERVER))
 
 
 def dictionary_class() -> str:
@@ -127,7 +142,11 @@ def udf_module_with_metadata(udfs) -> types.ModuleType:
     path = Path(cxrules.__file__).resolve().parent / "excel.py"
     spec = importlib.util.spec_from_file_location("cxrules._excel_with_udf_metadata", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(spec.name, None)
     return module
 
 
@@ -170,7 +189,7 @@ def function_help() -> str:
     ]
     for f in funcs:
         info = f.__xlfunc__
-        args = [a["doc"] for a in info["args"] if not a["vba"]]
+        args = [a["doc"] for a in info["args"] if not a["vba"] and a["name"] != "caller"]  # caller: xlwings fills it
         lines.append(f"""    Application.MacroOptions Macro:="'" & ThisWorkbook.Name & "'!{info['name']}", _""")
         lines.append(f"        Description:={_vba_string(info['ret']['doc'])}, _")
         if args:

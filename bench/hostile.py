@@ -78,7 +78,8 @@ def make_bomb(path, unpacked_mb: int = 4000, declared_mb: int | None = None) -> 
         zi.CRC = crc
         zf.fp.seek(zf.start_dir)
         zi.header_offset = zf.fp.tell()
-        zf.fp.write(zi.FileHeader(zip64=zi.file_size > 0xFFFFFFFF or zi.compress_size > 0xFFFFFFFF))
+        big = zipfile.ZIP64_LIMIT  # 2 GiB on Python 3.10, where the header must say zip64 past it
+        zf.fp.write(zi.FileHeader(zip64=zi.file_size > big or zi.compress_size > big))
         zf.fp.write(head)
         for _ in range(unpacked_mb):
             zf.fp.write(unit)

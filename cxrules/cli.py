@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import rulesets
+from . import __version__, rulesets
 from .problems import CxError, RuleSetError
 
 RULES_HELP = "Rule file or folder (default: ./rules, else the bundled rules)."
@@ -52,7 +52,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="cxrules")
+@click.version_option(__version__, prog_name="cxrules")
 def cli():
     """Customer-experience rules as decision tables, for Excel workbooks."""
 
@@ -268,6 +268,77 @@ def recalc(workbooks, rules, as_of, output, force, dry_run, dayfirst, header_row
     sys.exit(1 if failed or refused or (strict and problems) else 0)
 
 
+@cli.command("verify")
+@click.argument("workbook", type=click.Path())
+@click.option("--rules", type=click.Path(), help=RULES_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify_cmd(workbook, rules, as_json):
+    """Check a recalculated workbook: recompute it as of its stamped moment and say whether
+    its results still match the rules, and which cells differ if not.
+
+    Exits 0 when every result matches and the rules are the ones stamped (same content
+    hash), 1 otherwise (also for a workbook cxrules never stamped).
+    """
+    from .evaluation import Evaluator
+    from .package_guard import Limits
+    from .verify import verify
+
+    rs = _load_or_exit(rules)
+    bar = _Progress(Path(workbook).name) if not as_json and sys.stderr.isatty() else None
+    try:
+        rep = verify(workbook, Evaluator(rs), Limits.from_env(), progress=bar or (lambda *a: None))
+    finally:
+        if bar:
+            bar.close()
+    if as_json:
+        _echo_json(rep.to_dict())
+    else:
+        _print_verify(rep, _rules_path(rules))
+    sys.exit(0 if rep.ok else 1)
+
+
+VERIFY_SHOWN = 50  # differences printed; --json lists more
+
+
+def _print_verify(rep, rules_path) -> None:
+    if rep.stamp is None:
+        _echo(rep.no_stamp_message)
+        return
+    from .values import display
+    from .verify import shown
+
+    st = rep.stamp
+    when = f"as of {display(st.as_of)}"
+    n, rows = rep.differing, rep.differing_rows
+    if rep.ok:
+        _echo(f"{rep.path}: the results match the rules ({when}; {rep.cells} result cells in {rep.rows} rows)")
+    elif n:
+        _echo(f"{rep.path}: {n} result cell{'s' if n != 1 else ''} in {rows} row{'s' if rows != 1 else ''} "
+              f"differ{'s' if n == 1 else ''} from what the rules give ({when})")
+    elif rep.not_checked:
+        _echo(f"{rep.path}: some results could not be checked ({when})")
+    else:
+        _echo(f"{rep.path}: the results match, but the rules are not the ones stamped ({when}; "
+              f"{rep.cells} result cells in {rep.rows} rows)")
+    if rep.hash_matches:
+        _echo(f"  rules hash {rep.rules_hash} ({rules_path}), as stamped")
+    else:
+        _echo(f"  rules hash {rep.rules_hash} ({rules_path}); the stamp says {st.rules_hash}: the rule files changed since")
+    if st.revision:
+        now = "" if rep.rules_revision == st.revision else f"; the rules are at {rep.rules_revision or 'no git revision'} now"
+        _echo(f"  stamped rules revision (git): {st.revision}{now}")
+    if st.version != __version__:
+        _echo(f"  stamped by cxrules {st.version or '(unknown)'}; this is cxrules {__version__}")
+    if st.options:
+        _echo(f"  recomputed with the stamped options: {st.options_text}")
+    for d in rep.differences[:VERIFY_SHOWN]:
+        _echo(f"  {d.sheet} row {d.row}, column {d.column} ({d.header}): stamped {shown(d.stamped)}, recomputed {shown(d.recomputed)}")
+    if n > VERIFY_SHOWN:
+        _echo(f"  ... and {n - VERIFY_SHOWN} more (--json lists up to {len(rep.differences)})")
+    for text in rep.not_checked:
+        _echo(f"  not checked: {text}")
+
+
 def _mapping_option(maps):
     from .mapping import parse_option
 
@@ -329,6 +400,67 @@ def sample(folder, seed):
     Path(folder).mkdir(parents=True, exist_ok=True)
     for p in write_samples(folder, seed):
         _echo(str(p))
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(), default="rules")
+@click.option("--force", is_flag=True, help="Write into an existing folder, replacing rule files of the same names (others are kept).")
+def init(folder, force):
+    """Copy the bundled rule files into FOLDER (default: ./rules) to edit them.
+
+    Commands run in the folder that holds ./rules use those rules.
+    """
+    import shutil
+
+    src = rulesets.bundled_rules_dir()
+    dst = Path(folder)
+    names = [p.name for p in sorted(src.glob("*.yaml"))]
+    if not names:
+        raise click.ClickException(f"this cxrules has no bundled rules in {src}; reinstall it (docs/install.md)")
+    if dst.exists() and not dst.is_dir():
+        raise click.ClickException(f"{dst} is a file, not a folder; give a folder name")
+    if dst.is_dir():
+        if dst.resolve() == src.resolve():
+            raise click.ClickException(f"{dst} is the bundled rules folder itself; give another folder")
+        if any(dst.iterdir()) and not force:
+            raise click.ClickException(f"{dst} already exists and is not empty; nothing was written. Give a new folder, "
+                                       f"or add --force to replace the bundled rule files in it (other files are kept)")
+    try:
+        dst.mkdir(parents=True, exist_ok=True)
+        for n in names:
+            shutil.copyfile(src / n, dst / n)
+    except OSError as e:
+        raise click.ClickException(f"could not write the rules into {dst}: {e.strerror or e}") from None
+    click.echo(f"wrote {len(names)} rule files into {dst}: {', '.join(names)}")
+    shown = str(dst) if " " not in str(dst) else f'"{dst}"'
+    click.echo(f"Edit them (docs/rules.md), then: cxrules check {shown} && cxrules test {shown}")
+
+
+@cli.command()
+@click.option("--rules", type=click.Path(), help=RULES_HELP)
+@click.option("--excel", is_flag=True, help="Also require the Excel add-in (Windows).")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+def doctor(rules, excel, as_json):
+    """Check this installation: Python, the rule engine, xlwings, the rules, the Excel add-in.
+
+    Says what to do about each problem. Exits 0 only when all is well.
+    """
+    from .doctor import run
+
+    checks = run(rules, excel=excel)
+    problems = [c for c in checks if not c.ok]
+    if as_json:
+        click.echo(json.dumps({"ok": not problems, "checks": [c.to_dict() for c in checks]}, ensure_ascii=False, indent=2))
+    else:
+        width = max(len(c.topic) for c in checks)
+        for c in checks:
+            mark = "ok" if c.ok and not c.info else ("--" if c.ok else "PROBLEM")
+            click.echo(f"{mark:<8} {c.topic:<{width}}  {c.found}")
+            if c.fix:
+                click.echo(f"{'':<8} {'':<{width}}  what to do: {c.fix}")
+        n = len(problems)
+        click.echo("All is well." if not n else f"{n} problem{'' if n == 1 else 's'} found; each says what to do.")
+    sys.exit(1 if problems else 0)
 
 
 class _Progress:

@@ -8,25 +8,65 @@ matches and loses batched actions (see docs/engine.md).
 from __future__ import annotations
 
 import re
+import sys
 import threading
 
-import durable_rules_engine as _dre
 import orjson
 
 from .compiler import KEY, Compiled
+from .problems import CxError
+
+try:
+    import durable_rules_engine as _dre
+except (ImportError, OSError) as e:  # not installed, or a build that cannot load here (the PyPI build on 3.13)
+    _dre = None
+    _import_error: Exception | None = e
+else:
+    _import_error = None
 
 CHUNK = 250  # the engine slows sharply with thousands of messages in one state call
-_ROW_ERRORS = (orjson.JSONEncodeError, _dre.error)  # what one bad row can cause; anything else is a bug
+_ROW_ERRORS = (orjson.JSONEncodeError,) + ((_dre.error,) if _dre is not None else ())  # what one bad row can cause; anything else is a bug
 
 
 class EngineError(Exception):
     """The C engine refused something; names the ruleset and the code it answered."""
 
 
+class EngineUnavailable(CxError):
+    """durable-rules cannot be loaded in this Python; the message says how to fix it."""
+
+
+def unavailable_reason() -> str | None:
+    """Why the engine cannot be used here, with the fix; None when it loaded."""
+    if _import_error is None:
+        return None
+    detail = str(_import_error).strip().splitlines()[0] if str(_import_error).strip() else type(_import_error).__name__
+    py = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if isinstance(_import_error, ModuleNotFoundError):
+        what = f"durable-rules, the rule engine, is not installed in this Python ({sys.executable})"
+    elif "PyEval_CallObject" in detail:
+        what = f"durable-rules 2.0.28 as built from PyPI does not work on Python {py} ({detail})"
+    else:
+        what = f"durable-rules, the rule engine, cannot be loaded in Python {py} ({detail})"
+    exe = f'"{sys.executable}"' if " " in sys.executable else sys.executable
+    return (f"{what}. Install the patched durable-rules wheel for this Python: {exe} -m pip install --force-reinstall "
+            "--no-deps --only-binary durable-rules --find-links WHEELS durable-rules==2.0.28, where WHEELS is the "
+            "wheels folder of the cxrules bundle, or vendor/durable-rules/dist after "
+            "'python vendor/durable-rules/build.py' in a cxrules clone (see docs/install.md)")
+
+
+def require() -> None:
+    """Raise EngineUnavailable (one sentence naming the fix) if the engine cannot be used."""
+    reason = unavailable_reason()
+    if reason:
+        raise EngineUnavailable(reason)
+
+
 class Engine:
     """Registered rulesets by content name; one per process (the C engine is not thread-safe)."""
 
     def __init__(self):
+        require()
         self._handles: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -222,6 +262,23 @@ def _drain(h):
             yield rule, k
 
 
+def self_test() -> None:
+    """One row through a one-rule ruleset, as the driver runs rows; EngineUnavailable if the
+    engine cannot load or answers wrong (for `cxrules doctor`)."""
+    require()
+    global _self_tests
+    _self_tests += 1  # a ruleset name can be registered once per process
+    try:
+        h = _dre.create_ruleset(f"cxrules_self_test_{_self_tests}", _json({"one": {"all": [{"m": {"x": 1}}]}}))
+        _dre.assert_events(h, _json([{KEY: 0, "x": 1}]))
+        got = list(_drain(h))
+    except Exception as e:  # noqa: BLE001 - any failure here is the answer
+        raise EngineUnavailable(f"durable-rules loads but does not run a rule ({type(e).__name__}: {e}); reinstall it as docs/install.md says") from None
+    if got != [("one", 0)]:
+        raise EngineUnavailable(f"durable-rules loads but answered {got!r} for a one-rule test; reinstall it as docs/install.md says")
+
+
+_self_tests = 0
 _engine: Engine | None = None
 
 

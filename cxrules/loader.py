@@ -20,9 +20,11 @@ from .model import (
     Output,
     Rule,
     RuleSet,
+    RuleSource,
     Table,
 )
 from .problems import ERROR, WARNING, Problem, Problems, did_you_mean
+from .stamp import file_digest
 from .unary import is_dash, parse_output, parse_test
 from .values import TYPES, ValueProblem, norm_text, parse_literal
 from .yamlsrc import Map, Scalar, Seq, YamlSyntaxError, parse_documents
@@ -121,6 +123,8 @@ class _Loader:
         except OSError as e:
             self.err(f"cannot read the file: {e.strerror}", shown, code="io")
             return
+        # hashed as read, so a stamp names exactly the content that was evaluated
+        self.rs.sources.append(RuleSource(path.name, str(path.resolve()), file_digest(raw)))
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as e:

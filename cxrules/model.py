@@ -247,12 +247,22 @@ class Table:
         return self.hit == RULE_ORDER or (self.hit == COLLECT and self.aggregate is None)
 
 
+@dataclass(frozen=True)
+class RuleSource:
+    """A rule file as it was read: what the rule set's content hash is made of."""
+
+    name: str  # the file's name (no folder: the hash is the same wherever the rules are)
+    path: str  # where it was read from, absolute
+    digest: str  # SHA-256 of its normalised bytes (stamp.normalise)
+
+
 @dataclass
 class RuleSet:
     tables: dict[str, Table] = field(default_factory=dict)
     fields: dict[str, Field] = field(default_factory=dict)
     calendars: dict[str, Any] = field(default_factory=dict)  # name -> calendars.Calendar
     files: list[str] = field(default_factory=list)
+    sources: list[RuleSource] = field(default_factory=list)  # the files read, in the order loaded
     timezone: str = "UTC"
     aliases: Aliases = field(default_factory=Aliases)  # other spellings of text values
 

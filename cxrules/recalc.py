@@ -24,6 +24,7 @@ from typing import Callable
 
 from .advice import advice
 from .aliases import has_cjk
+from . import __version__
 from .evaluation import Evaluator, RowProblem, now_in
 from .files import check_destination
 from .i18n import Translator
@@ -31,6 +32,7 @@ from .loader import COLOURS
 from .mapping import SETTINGS_SHEET, SETTINGS_SHEETS, Mapping, read_settings
 from .model import RuleSet
 from .problems import ERROR, WARNING, Problem
+from .stamp import Stamp, make_stamp
 from .values import Duration, ValueProblem, display, norm_header
 from .workbook import (
     BarChart,
@@ -97,6 +99,7 @@ class RecalcReport:
     problems: list[Problem] = field(default_factory=list)
     language: str = "en"  # of the headers: the sheets cxrules makes and the values it writes follow it
     issues_sheet: str = ISSUES_SHEET  # its name in that language
+    stamp: Stamp | None = None  # what the results are recorded as made from (summary sheet, document properties)
 
     @property
     def rows(self) -> int:
@@ -127,6 +130,7 @@ class RecalcReport:
             ],
             "skipped": self.skipped,
             "problems": [p.to_dict() for p in self.problems],
+            "stamp": self.stamp.to_dict() if self.stamp else None,
         }
 
 
@@ -291,13 +295,12 @@ def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_
     dst = Path(output) if output else src
     as_of = as_of or now_in(rs.timezone)
     report = RecalcReport(str(src), str(dst), as_of)
+    # the options given, not the workbook's own mapping sheet: that travels with the workbook
+    report.stamp = make_stamp(rs, as_of, dayfirst, header_row, mapping)
     with open_workbook(src, limits) as wb:
         if not dry_run:  # refuse before the work, not after it
             check_destination(src, dst, force)
-        # its own sheets, by name or by the mark an earlier run left (a name taken by a
-        # person's sheet made it 'Issues (2)'), are never data
-        own = set(OWN_SHEETS) | {name for name, asked in wb.cxrules_sheets.items() if asked in OWN_SHEETS}
-        sheets = [s for s in wb.worksheets if s.name not in own]
+        sheets = data_sheets(wb)
         mapping = workbook_mapping(wb, report).merged(mapping or Mapping())
 
         def read():
@@ -309,11 +312,18 @@ def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_
     if not report.sheets or dry_run:
         return report
     progress("writing", len(sheets), len(sheets))
-    wr = write_workbook(src, dst, edits, new_sheets, limits)
+    wr = write_workbook(src, dst, edits, new_sheets, limits, properties=report.stamp.properties())
     report.problems.extend(wr.problems)
     report.issues_sheet = wr.sheet_names.get(report.issues_sheet, report.issues_sheet)
     report.written = True
     return report
+
+
+def data_sheets(wb) -> list:
+    """The worksheets that may hold data: its own sheets, by name or by the mark an earlier
+    run left (a name taken by a person's sheet made it 'Issues (2)'), are never data."""
+    own = set(OWN_SHEETS) | {name for name, asked in wb.cxrules_sheets.items() if asked in OWN_SHEETS}
+    return [s for s in wb.worksheets if s.name not in own]
 
 
 def workbook_mapping(wb, report: RecalcReport | None = None) -> Mapping:
@@ -328,15 +338,20 @@ def workbook_mapping(wb, report: RecalcReport | None = None) -> Mapping:
 
 
 def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport, dayfirst: bool = False,
-         header_row: int | None = None, mapping: Mapping | None = None, release_rows: bool = False):
+         header_row: int | None = None, mapping: Mapping | None = None,
+         sheet_done: Callable[[object, list[SheetEdit]], None] | None = None, release_rows: bool = False):
     """What recalculating these sheets writes: (sheet edits, new sheets); fills `report`.
 
     `sheets` yields SheetData, from a file or from a workbook open in Excel; the caller
-    applies the edits with the xlsx writer or through xlwings. release_rows: a sheet's
-    cells are not needed after its last range is computed (its rows are emptied then, so a
-    big sheet is not held beside its results).
+    applies the edits with the xlsx writer or through xlwings. sheet_done(data, edits) is
+    called after each sheet with the edits made for it (verify compares them there, so no
+    sheet's cells are held longer than its own turn). release_rows: a sheet's cells are not
+    needed after its last range is computed (its rows are emptied then, so a big sheet is
+    not held beside its results).
     """
     rs = evaluator.rs
+    if report.stamp is None:
+        report.stamp = make_stamp(rs, as_of, dayfirst, header_row)
     want = wanted_columns(rs)
     mapping = mapping or Mapping()
     report.problems.extend(mapping.check(want, SETTINGS_SHEET))
@@ -349,6 +364,7 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
         report.problems.extend(found_problems)
         several = len(regions) > 1
         done = 0
+        edits_before = len(edits)
         results = _outputs(rs) | {DAYS_OVERDUE}
         for header in regions:
             header.ref = _range_label(data, header, results)
@@ -396,6 +412,8 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
             done += 1
             if edit.columns:
                 edits.append(edit)
+        if sheet_done is not None:
+            sheet_done(data, edits[edits_before:])
         if not done:
             report.skipped.append(data.name)
         if not regions:  # no header the rules know: say so if some look close
@@ -928,8 +946,16 @@ def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
 
     add([tr(SUMMARY_SHEET)], CellFormat(bold=True))
     add([tr("Workbook"), os.path.basename(report.path)])
-    add([tr("As of"), f"{report.as_of:%Y-%m-%d %H:%M}"])  # text: it runs on to the right, beside its label
+    add([tr("As of"), display(report.as_of)])  # text: it runs on to the right, beside its label
     add([tr("Rules"), _rules_folder(rs, tr)])
+    stamp = report.stamp
+    add(["cxrules", stamp.version if stamp else __version__])
+    if stamp:  # the rest of the stamp (docs/recalc.md); the document's custom properties hold it too
+        add([tr("Rules hash"), stamp.rules_hash])
+        if stamp.revision:
+            add([tr("Rules revision (git)"), stamp.revision])
+        if stamp.options:
+            add([tr("Options"), stamp.options_text])
     add()
     add([tr("Sheet"), tr("Rows"), tr("Overdue"), tr("Problems"), None, tr("Decisions")], bold)
     for s in report.sheets:

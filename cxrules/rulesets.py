@@ -14,23 +14,27 @@ ENV_VAR = "CXRULES_RULES"
 
 
 def bundled_rules_dir() -> Path:
-    """The rules shipped with cxrules (the repository's rules/ folder)."""
+    """The rules shipped with cxrules: the repository's rules/ folder, which an installed
+    wheel carries as cxrules/bundled_rules (setup.cfg maps it there)."""
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "rules", here / "bundled_rules"):
-        if candidate.is_dir():
-            return candidate
-    return here.parent / "rules"
+    packaged = here / "bundled_rules"
+    return packaged if packaged.is_dir() else here.parent / "rules"
 
 
 def default_rules_dir() -> Path:
     """$CXRULES_RULES, else ./rules if it holds rule files, else the bundled rules."""
+    return default_rules_origin()[0]
+
+
+def default_rules_origin() -> tuple[Path, str]:
+    """The default rules and, in words, why they are the ones used."""
     env = os.environ.get(ENV_VAR)
     if env:
-        return Path(env)
+        return Path(env), f"${ENV_VAR}"
     local = Path("rules")
     if local.is_dir() and rule_files(local):
-        return local
-    return bundled_rules_dir()
+        return local, "./rules in the current folder"
+    return bundled_rules_dir(), "the rules bundled with cxrules"
 
 
 def load(paths=None, check: bool = True) -> tuple[RuleSet, Problems]:

@@ -1,4 +1,5 @@
-"""The workbook-level parts cxrules edits: workbook.xml, its relationships, content types, app.xml.
+"""The workbook-level parts cxrules edits: workbook.xml, its relationships, content types,
+app.xml, and the package's relationships and custom properties (the stamp).
 
 Each is an lxml tree (xmlparts.XmlPart), so what we add takes whatever prefixes the
 writer of the workbook chose, and a part we do not change keeps its bytes.
@@ -7,11 +8,23 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
+import re
 import zipfile
 
 from lxml import etree
 
-from .xlsx_read import REL_CALCCHAIN, Rel, WorkbookError, parse_rels, parse_sheets, rels_path, workbook_part
+from .xlsx_read import (
+    NS_CUSTOM_PROPS,
+    REL_CALCCHAIN,
+    REL_CUSTOM_PROPS,
+    Rel,
+    WorkbookError,
+    parse_rels,
+    parse_sheets,
+    rels_path,
+    resolve_target,
+    workbook_part,
+)
 from .xmlparts import NS_CT, NS_MAIN, NS_PKG_REL, NS_REL, NS_VT, PartError, XmlPart, child, children, element, q
 
 WORKBOOK_ORDER = (
@@ -20,6 +33,12 @@ WORKBOOK_ORDER = (
     "smartTagTypes", "webPublishing", "fileRecoveryPr", "webPublishObjects", "extLst",
 )
 CT_FILE = "[Content_Types].xml"
+ROOT_RELS = "_rels/.rels"
+CUSTOM_PROPS_PART = "docProps/custom.xml"
+CT_CUSTOM_PROPS = "application/vnd.openxmlformats-officedocument.custom-properties+xml"
+FMTID_USER = "{D5CDD505-2E9C-101B-9397-08002B2CF9AE}"  # the format id Office gives every user-defined property
+# characters XML 1.0 cannot hold: written the way Excel writes them in text (_x001B_)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 def rel_target(from_part: str, to_part: str) -> str:
@@ -74,6 +93,7 @@ class Package:
         self.removed: set[str] = set()
         self.new_parts: dict[str, object] = {}  # name -> bytes or iterable of bytes
         self.renamed: dict[str, str] = {}  # sheet names changed: old -> new (app.xml titles follow)
+        self.root_rels: XmlPart | None = None  # _rels/.rels, loaded when a part is linked from it
         pr = child(self.wb.root, NS_MAIN, "workbookPr")
         self.date1904 = pr is not None and (pr.get("date1904") or "0").lower() in ("1", "true")
 
@@ -193,12 +213,86 @@ class Package:
             el.text = value
             self.wb.dirty = True
 
+    # custom document properties
+    def set_custom_properties(self, props: dict[str, str | None]) -> str | None:
+        """Set these custom properties (None: remove it), keeping every other one, its pid and
+        its place; the part and its relationship are made when the package has none. Returns
+        why they could not be set, or None. Unchanged values leave the part's bytes alone."""
+        if ROOT_RELS not in self.names:
+            return "the workbook has no package relationships (_rels/.rels)"
+        if self.root_rels is None:
+            try:
+                self.root_rels = self._load(ROOT_RELS)
+            except WorkbookError:
+                return "the workbook's package relationships (_rels/.rels) are damaged"
+        rel = next((r for r in self.root_rels.root if isinstance(r.tag, str) and r.get("Type") == REL_CUSTOM_PROPS
+                    and r.get("TargetMode") != "External"), None)
+        part = resolve_target("", rel.get("Target") or "") if rel is not None else None
+        if part is not None and part in self.names and part not in self.removed:
+            try:
+                xml = self._load(part)
+            except WorkbookError:
+                return f"the workbook's custom document properties ({part}) are damaged"
+            if xml.root.tag != q(NS_CUSTOM_PROPS, "Properties"):
+                return f"the workbook's custom document properties ({part}) are not in the form Office writes"
+            made = False
+        else:
+            if all(v is None for v in props.values()):
+                return None
+            if part is None:
+                part, n = CUSTOM_PROPS_PART, 2
+                taken = {p.casefold() for p in self.taken()}
+                while part.casefold() in taken:  # an unlinked part of that name is someone else's
+                    part, n = f"docProps/custom{n}.xml", n + 1
+                add_rel(self.root_rels, REL_CUSTOM_PROPS, rel_target("", part))
+            xml = XmlPart.new(part, f'<Properties xmlns="{NS_CUSTOM_PROPS}" xmlns:vt="{NS_VT}"/>')
+            made = True
+        _update_properties(xml, props)
+        if xml.dirty:
+            self.add_part(part, xml.to_bytes(), CT_CUSTOM_PROPS if made else None)
+        return None
+
     def finish(self) -> None:
         for part in self.removed:  # here, not at removal: a part made again keeps its entry's place
             self.ct_remove(part)
-        for p in (self.wb, self.wb_rels, self.ct):
-            if p.dirty:
+        for p in (self.wb, self.wb_rels, self.ct, self.root_rels):
+            if p is not None and p.dirty:
                 self.add_part(p.name, p.to_bytes(), None)
+
+
+def _update_properties(xml: XmlPart, props: dict[str, str | None]) -> None:
+    """Each named property set to a text value (vt:lpwstr) or removed; a new one gets the
+    next free pid (Office numbers them from 2) and goes last."""
+    root = xml.root
+    tag = q(NS_CUSTOM_PROPS, "property")
+    existing = [p for p in root if p.tag == tag]
+    pids = [int(p.get("pid")) for p in existing if (p.get("pid") or "").isdigit()]
+    next_pid = max(pids + [1]) + 1
+    for name, value in props.items():
+        mine = [p for p in existing if (p.get("name") or "").casefold() == name.casefold()]
+        for extra in mine[1:] if value is not None else mine:
+            root.remove(extra)
+            xml.dirty = True
+        if value is None:
+            continue
+        value = _NOT_XML.sub(lambda m: f"_x{ord(m.group()):04X}_", value)
+        if mine:
+            el = mine[0]
+            kids = list(el)
+            if len(kids) == 1 and kids[0].tag == q(NS_VT, "lpwstr") and (kids[0].text or "") == value:
+                continue
+            for c in kids:
+                el.remove(c)
+            el.text = None
+        else:
+            el = etree.SubElement(root, tag)
+            for k, v in (("fmtid", FMTID_USER), ("pid", str(next_pid)), ("name", name)):
+                el.set(k, v)
+            next_pid += 1
+        # the vt prefix in scope is used; where none is, one is declared on the value
+        nsmap = None if NS_VT in el.nsmap.values() else {"vt": NS_VT}
+        etree.SubElement(el, q(NS_VT, "lpwstr"), nsmap=nsmap).text = value
+        xml.dirty = True
 
 
 def update_app_titles(app: XmlPart, worksheet_names: list[str], added: list[str], renamed: dict | None = None) -> bool:

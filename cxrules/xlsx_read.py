@@ -25,6 +25,8 @@ REL_TABLE = NS_REL + "/table"
 REL_STYLES = NS_REL + "/styles"
 REL_CALCCHAIN = NS_REL + "/calcChain"
 REL_OFFICE_DOC = NS_REL + "/officeDocument"
+REL_CUSTOM_PROPS = NS_REL + "/custom-properties"
+NS_CUSTOM_PROPS = "http://schemas.openxmlformats.org/officeDocument/2006/custom-properties"
 
 OK_SUFFIXES = (".xlsx", ".xlsm", ".xltx", ".xltm")
 MAX_ROW, MAX_COL = 1048576, 16384
@@ -420,6 +422,27 @@ class Workbook:
 
     def tables(self, name: str) -> list[Table]:
         return sheet_tables(self._zf, self.sheet(name).part)
+
+    def custom_properties(self) -> dict[str, str]:
+        """The document's custom properties (Excel: File > Info > Properties > Advanced >
+        Custom), name -> value as its text; empty when it has none."""
+        from .xmlparts import PartError, XmlPart
+
+        rel = next((r for r in parse_rels(read_text(self._zf, "_rels/.rels") or "", "")
+                    if r.type == REL_CUSTOM_PROPS and not r.external), None)
+        if rel is None or rel.part not in self._names:
+            return {}
+        try:
+            root = XmlPart(rel.part, self._zf.read(rel.part)).root
+        except PartError as e:
+            raise WorkbookError(f"{self.path}: its custom document properties are damaged ({e}); "
+                                "open it in Excel and save it again") from None
+        out: dict[str, str] = {}
+        for p in root.findall(f"{{{NS_CUSTOM_PROPS}}}property"):
+            value = next((c for c in p if isinstance(c.tag, str)), None)
+            if p.get("name") is not None:
+                out.setdefault(p.get("name"), (value.text or "") if value is not None else "")
+        return out
 
     def read_sheet(self, name: str) -> SheetData:
         sh = self.sheet(name)

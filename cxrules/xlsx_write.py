@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import files
+from . import __version__, files
 from .package_guard import vet_package
 from .problems import WARNING, Problem
 from .values import Duration, display
@@ -65,6 +65,7 @@ from .xlsx_read import (
 KINDS = ("number", "text", "date", "datetime", "boolean", "duration", "general")
 MAX_ROW, MAX_COL = 1048576, 16384
 MARKER = "_cxrules_made"  # hidden sheet-local defined name on sheets cxrules made
+VERSION_NAME = "_cxrules_version"  # hidden workbook-level defined name: the cxrules that wrote the workbook
 CT_WORKSHEET = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
 CT_DRAWING = "application/vnd.openxmlformats-officedocument.drawing+xml"
 CT_CHART = "application/vnd.openxmlformats-officedocument.drawingml.chart+xml"
@@ -1252,11 +1253,13 @@ def _table_name(s: str) -> str:
     return _ooxml_text(s).replace("\n", "_x000a_").replace("\r", "_x000d_").replace("\t", "_x0009_")
 
 
-def extend_tables(zin: zipfile.ZipFile, tables: list[Table], edit: SheetEdit, sheet: str, report: WriteReport) -> dict[str, bytes]:
-    """A new column written just right of a table, with its header on the table's header
-    row, joins the table. Headers inside a table keep the table's column name (formulas
-    may refer to it by name)."""
-    out: dict[str, bytes] = {}
+def table_extensions(tables: list[Table], edit: SheetEdit, sheet: str, report: WriteReport) -> list[tuple[Table, int, list[str]]]:
+    """Which tables the edit's new columns join: (table, its new last column, the headers
+    added). A new column written just right of a table, with its header on the table's
+    header row, joins it. Headers inside a table keep the table's column name (formulas
+    may refer to it by name): such a column's header is set to None here. Shared by the
+    file writer and the Excel layer, so both extend the same tables."""
+    out = []
     for t in tables:
         if t.header_rows != 1:
             continue
@@ -1289,8 +1292,17 @@ def extend_tables(zin: zipfile.ZipFile, tables: list[Table], edit: SheetEdit, sh
             names.append(cw.header)
             added.append(cw.header)
             c2 += 1
-        if not added:
-            continue
+        if added:
+            out.append((t, c2, added))
+    return out
+
+
+def extend_tables(zin: zipfile.ZipFile, tables: list[Table], edit: SheetEdit, sheet: str, report: WriteReport) -> dict[str, bytes]:
+    """The table parts table_extensions changes, rewritten."""
+    out: dict[str, bytes] = {}
+    for t, c2, added in table_extensions(tables, edit, sheet, report):
+        r1, c1, r2, _ = t.ref
+        names = list(t.columns) + added
         xml = unprefix(zin.read(t.part))
         ids = [int(x) for x in re.findall(rb'<tableColumn\b[^>]*?\sid="(\d+)"', xml)]
         nid = max(ids + [0])
@@ -1300,7 +1312,7 @@ def extend_tables(zin: zipfile.ZipFile, tables: list[Table], edit: SheetEdit, sh
         new_ref = range_ref(r1, c1, r2, c2).encode()
         xml = re.sub(rb'(<table\b[^>]*?\sref=")[^"]*', lambda m: m.group(1) + new_ref, xml, count=1)
 
-        def af(m):
+        def af(m, c2=c2):
             a1, b1, a2, _ = parse_range(m.group(2).decode())
             return m.group(1) + range_ref(a1, b1, a2, c2).encode()
 
@@ -1715,11 +1727,14 @@ def _check_edit(e: SheetEdit, where: str) -> None:
             argb(h.font_color)
 
 
-def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_sheets: Sequence[NewSheet] = (), limits=None) -> WriteReport:
+def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_sheets: Sequence[NewSheet] = (), limits=None,
+                   properties: dict[str, str | None] | None = None) -> WriteReport:
     """Write edits and new sheets from src_path into dst_path (may be the same file).
 
     The result is written to a temporary file beside dst_path and moved over it at the
     end; on any failure dst_path is left as it was. limits: see open_workbook.
+    properties: custom document properties to set (None as a value removes one); the
+    workbook's other custom properties are kept.
     """
     src, dst = Path(src_path), Path(os.path.realpath(dst_path))
     check_readable(src)
@@ -1826,6 +1841,15 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                     _print_titles(pkg, sh, e.header_row, replace=False)
             zscratch.close()
 
+            # 2. custom document properties, before the Issues sheet is completed: it lists why they could not be set
+            if properties:
+                why = pkg.set_custom_properties(properties)
+                if why:
+                    report.problems.append(Problem(
+                        f"{why}, so the stamp (version, rules hash, as-of) is only on the summary sheet",
+                        WARNING, "properties-not-written",
+                        suggestion="open the workbook in Excel and save it, then run cxrules again"))
+
             # 3. sheets we make
             for ns in new_sheets:
                 if ns.complete is not None:
@@ -1842,6 +1866,7 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                     pkg.add_part(part, data, CT_STYLES)
                 else:
                     pkg.changed[styles_rel.part] = data
+            _record_version(pkg)
             pkg.finish()
 
             # 5. assemble beside the destination, then move it over
@@ -1889,6 +1914,19 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
         if scratch is not None:
             scratch.close()
     return report
+
+
+def _record_version(pkg: Package) -> None:
+    """One workbook-level VERSION_NAME holding this cxrules' version, the last defined name
+    (names of our sheets are re-added on each run: after them, a rerun writes the same bytes)."""
+    value = '"' + __version__ + '"'
+    names = pkg.defined_names()
+    mine = [d for d in names if (d.get("name") or "").casefold() == VERSION_NAME and d.get("localSheetId") is None]
+    if len(mine) == 1 and mine[0] is names[-1] and mine[0].text == value:
+        return
+    for d in mine:
+        pkg.remove_defined_name(d)
+    pkg.add_defined_name(VERSION_NAME, value)
 
 
 def _replace(tmp: str, dst: Path, src: Path) -> None:

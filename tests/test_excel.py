@@ -4,6 +4,8 @@ import shutil
 
 import pytest
 
+pytest.importorskip("xlwings", reason="the Excel layer needs xlwings 0.37.8, which needs Python 3.11+")
+
 from cxrules import excel, rulesets
 
 AS_OF = dt.datetime(2026, 11, 23, 10, 0)

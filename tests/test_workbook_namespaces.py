@@ -133,6 +133,8 @@ def test_recalc_of_a_differently_spelled_workbook_is_readable(variant, tmp_path,
                                 ["tier"], AS_OF)
     tiers = [r[head.index("Tier")] for r in got[1:]]
     assert tiers == expect.columns["tier"] and tiers[0] == "VIP"
+    # the stamp, linked from the package's relationships in their writer's prefixes
+    assert {p.name: p.value for p in book.custom_doc_props.props}["cxrules as of"] == "2026-11-23 10:00:00"
 
     # parts cxrules does not own are the writer's bytes
     for name in before:

@@ -359,6 +359,8 @@ def test_openpyxl_opens_the_result_and_sees_the_results(corpus, expected, writer
     assert after.sheetnames[: len(before.sheetnames)] == before.sheetnames
     assert set(after.sheetnames[len(before.sheetnames):]) == OWN_SHEETS
     assert _check_results(after, expected, "openpyxl") == []
+    stamp = {p.name: p.value for p in after.custom_doc_props.props}
+    assert (stamp.get("cxrules as of"), stamp.get("cxrules rules hash", "")[:7]) == (AS_OF.isoformat(sep=" "), "sha256:")
 
     # what the user had is still there, formulas included
     for ws in before.worksheets:
@@ -433,6 +435,8 @@ def _owned_parts(parts: dict[str, bytes], data_sheets: list[str]) -> set[str]:
     wb_part = next(t for _, ty, t in root if ty == REL + "/officeDocument")
     owned = {wb_part, posixpath.join(posixpath.dirname(wb_part), "_rels", posixpath.basename(wb_part) + ".rels"), "[Content_Types].xml"}
     owned |= {t for _, ty, t in root if ty.endswith("/extended-properties")}
+    # the stamp goes into the custom properties; _rels/.rels gains their relationship when a workbook has none
+    owned |= {"_rels/.rels", "docProps/custom.xml"} | {t for _, ty, t in root if ty == REL + "/custom-properties"}
     wb_rels = _rels(parts, wb_part)
     owned |= {t for _, ty, t in wb_rels if ty in (REL + "/styles", REL + "/calcChain")}
     if not any(ty == REL + "/styles" for _, ty, _ in wb_rels):

@@ -16,8 +16,8 @@ Public Sub CxRegisterFunctions()
         Description:="Evaluates a decision for every row of a range with a header row; spills all its outputs under a header. Columns in the range are used as given (a Tier column is not recomputed).", _
         Category:="CX Rules", _
         ArgumentDescriptions:=Array("Name of the decision, e.g. ""tier"" (see CX_DECISIONS()).", _
-            "A range whose first row is a header, e.g. A1:F5000; headers may be column names, labels or input names.", _
-            "Optional: the moment 'now' is (default: now in the rules' time zone).")
+            "A range whose first row is a header, e.g. Customers[#All] or A1:F5000; headers may be column names, labels or input names.", _
+            "Optional: the moment 'now' is. NOW(), TODAY() or CX_NOW() keep the result current; without it, now at the last calculation.")
     Application.MacroOptions Macro:="'" & ThisWorkbook.Name & "'!CX_DECISIONS", _
         Description:="Lists the decisions of the rules: name, title, the inputs each reads and the outputs it writes.", _
         Category:="CX Rules"
@@ -32,13 +32,13 @@ Public Sub CxRegisterFunctions()
         Category:="CX Rules", _
         ArgumentDescriptions:=Array("Name of the decision, e.g. ""tier"".", _
             "A range with a header row and data rows, or two columns of name / value pairs.", _
-            "Optional: the moment 'now' is (default: now).")
+            "Optional: the moment 'now' is. NOW(), TODAY() or CX_NOW() keep the result current; without it, now at the last calculation.")
     Application.MacroOptions Macro:="'" & ThisWorkbook.Name & "'!CX_LEVEL", _
         Description:="Escalation level 0-3 (24 h / 72 h / 7 days open), one per row given.", _
         Category:="CX Rules", _
         ArgumentDescriptions:=Array("When the case was opened: a cell or a column.", _
             "Case status (Resolved and Closed cases do not escalate): a cell or a column.", _
-            "Optional: the moment 'now' is (default: now).")
+            "Optional: the moment 'now' is. NOW(), TODAY() or CX_NOW() keep the result current; without it, now at the last calculation.")
     Application.MacroOptions Macro:="'" & ThisWorkbook.Name & "'!CX_NEXT_CONTACT", _
         Description:="Next contact date from the tier's contact cadence, one per row given.", _
         Category:="CX Rules", _
@@ -46,7 +46,10 @@ Public Sub CxRegisterFunctions()
             "The customer's tier (e.g. from CX_TIER): a cell or a column.", _
             "Optional: date of the first purchase (new customers get a welcome call).", _
             "Optional: tier last period.", _
-            "Optional: the moment 'now' is (default: now).")
+            "Optional: the moment 'now' is. NOW(), TODAY() or CX_NOW() keep the result current; without it, now at the last calculation.")
+    Application.MacroOptions Macro:="'" & ThisWorkbook.Name & "'!CX_NOW", _
+        Description:="Now on the rules' clock (their time zone), recalculated at every recalculation: give it as as_of to keep results current.", _
+        Category:="CX Rules"
     Application.MacroOptions Macro:="'" & ThisWorkbook.Name & "'!CX_NPS", _
         Description:="NPS group (Promoter, Passive, Detractor), one per row given.", _
         Category:="CX Rules", _
@@ -66,5 +69,5 @@ Public Sub CxRegisterFunctions()
             "Spend in the last 12 months: a cell or a column (the top-20 % rule ranks within the rows given).", _
             "Optional: tier last period.", _
             "Optional: months of rising spend.", _
-            "Optional: the moment 'now' is (default: now).")
+            "Optional: the moment 'now' is. NOW(), TODAY() or CX_NOW() keep the result current; without it, now at the last calculation.")
 End Sub

@@ -1,27 +1,16 @@
 Attribute VB_Name = "CxRules"
-' Runs the macros of cxrules.excel, and hands the add-in's settings to Python.
+' Runs the macros of cxrules.excel. The rules folder and the header mapping are read by
+' Python at every call and button press, from the workbook and the add-in's settings.
 Option Explicit
 
-#If Mac Then
-#ElseIf VBA7 Then
-    Private Declare PtrSafe Function SetEnvironmentVariableW Lib "kernel32" (ByVal lpName As LongPtr, ByVal lpValue As LongPtr) As Long
-#Else
-    Private Declare Function SetEnvironmentVariableW Lib "kernel32" (ByVal lpName As Long, ByVal lpValue As Long) As Long
-#End If
-
-Public Sub CxApplySettings()
-    ' Python (RunPython and the function server) inherits Excel's environment, so the
-    ' CXRULES_RULES setting (workbook or add-in cxrules.conf sheet, or a cxrules.conf
-    ' file) becomes the environment variable cxrules reads.
-    Dim folder As String
-    folder = GetConfig("CXRULES_RULES", "")
-    #If Not Mac Then
-    If folder <> "" Then SetEnvironmentVariableW StrPtr("CXRULES_RULES"), StrPtr(folder)
-    #End If
-End Sub
+Public Function CxNeedWorkbook() As Boolean
+    ' The ribbon is there before any workbook is open; RunPython and GetConfig need one
+    CxNeedWorkbook = Not ActiveWorkbook Is Nothing
+    If Not CxNeedWorkbook Then MsgBox "Open a workbook first.", vbInformation, "CX Rules"
+End Function
 
 Public Sub CxRun(macroName As String)
-    CxApplySettings
+    If Not CxNeedWorkbook Then Exit Sub
     RunPython "import cxrules.excel; cxrules.excel." & macroName & "()"
 End Sub
 

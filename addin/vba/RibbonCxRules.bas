@@ -19,11 +19,12 @@ Sub CxReloadRules(control As IRibbonControl)
 End Sub
 
 Sub CxImportFunctions(control As IRibbonControl)
-    CxApplySettings
+    If Not CxNeedWorkbook Then Exit Sub
     ImportPythonUDFsToAddin
     CxRegisterFunctions
 End Sub
 
 Sub CxRestartPython(control As IRibbonControl)
+    If Not CxNeedWorkbook Then Exit Sub
     KillPy
 End Sub

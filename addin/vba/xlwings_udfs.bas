@@ -4,10 +4,10 @@ Attribute VB_Name = "xlwings_udfs"
 Function CX_DEADLINES(opened_at, severity, Optional tier, Optional case_type)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        CX_DEADLINES = XLPy.CallUDF("cxrules.excel", "CX_DEADLINES", Array(opened_at, severity, tier, case_type), ActiveWorkbook, Application.Caller)
+        CX_DEADLINES = XLPy.CallUDF("cxrules.excel", "CX_DEADLINES", Array(opened_at, severity, tier, case_type, Nothing), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        CX_DEADLINES = XLPy.CallUDF("cxrules.excel", "CX_DEADLINES", Array(opened_at, severity, tier, case_type))
+        CX_DEADLINES = XLPy.CallUDF("cxrules.excel", "CX_DEADLINES", Array(opened_at, severity, tier, case_type, Nothing))
         Exit Function
     #End If
 failed:
@@ -17,10 +17,10 @@ End Function
 Function CX_DECIDE(decision, data, Optional as_of)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        CX_DECIDE = XLPy.CallUDF("cxrules.excel", "CX_DECIDE", Array(decision, data, as_of), ActiveWorkbook, Application.Caller)
+        CX_DECIDE = XLPy.CallUDF("cxrules.excel", "CX_DECIDE", Array(decision, data, as_of, Nothing), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        CX_DECIDE = XLPy.CallUDF("cxrules.excel", "CX_DECIDE", Array(decision, data, as_of))
+        CX_DECIDE = XLPy.CallUDF("cxrules.excel", "CX_DECIDE", Array(decision, data, as_of, Nothing))
         Exit Function
     #End If
 failed:
@@ -30,10 +30,10 @@ End Function
 Function CX_DECISIONS()
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        CX_DECISIONS = XLPy.CallUDF("cxrules.excel", "CX_DECISIONS", Array(), ActiveWorkbook, Application.Caller)
+        CX_DECISIONS = XLPy.CallUDF("cxrules.excel", "CX_DECISIONS", Array(Nothing), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        CX_DECISIONS = XLPy.CallUDF("cxrules.excel", "CX_DECISIONS", Array())
+        CX_DECISIONS = XLPy.CallUDF("cxrules.excel", "CX_DECISIONS", Array(Nothing))
         Exit Function
     #End If
 failed:
@@ -43,10 +43,10 @@ End Function
 Function CX_DUE(start, duration, Optional calendar)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        CX_DUE = XLPy.CallUDF("cxrules.excel", "CX_DUE", Array(start, duration, calendar), ActiveWorkbook, Application.Caller)
+        CX_DUE = XLPy.CallUDF("cxrules.excel", "CX_DUE", Array(start, duration, calendar, Nothing), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        CX_DUE = XLPy.CallUDF("cxrules.excel", "CX_DUE", Array(start, duration, calendar))
+        CX_DUE = XLPy.CallUDF("cxrules.excel", "CX_DUE", Array(start, duration, calendar, Nothing))
         Exit Function
     #End If
 failed:
@@ -56,10 +56,10 @@ End Function
 Function CX_EXPLAIN(decision, data, Optional as_of)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        CX_EXPLAIN = XLPy.CallUDF("cxrules.excel", "CX_EXPLAIN", Array(decision, data, as_of), ActiveWorkbook, Application.Caller)
+        CX_EXPLAIN = XLPy.CallUDF("cxrules.excel", "CX_EXPLAIN", Array(decision, data, as_of, Nothing), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        CX_EXPLAIN = XLPy.CallUDF("cxrules.excel", "CX_EXPLAIN", Array(decision, data, as_of))
+        CX_EXPLAIN = XLPy.CallUDF("cxrules.excel", "CX_EXPLAIN", Array(decision, data, as_of, Nothing))
         Exit Function
     #End If
 failed:
@@ -69,10 +69,10 @@ End Function
 Function CX_LEVEL(opened_at, status, Optional as_of)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        CX_LEVEL = XLPy.CallUDF("cxrules.excel", "CX_LEVEL", Array(opened_at, status, as_of), ActiveWorkbook, Application.Caller)
+        CX_LEVEL = XLPy.CallUDF("cxrules.excel", "CX_LEVEL", Array(opened_at, status, as_of, Nothing), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        CX_LEVEL = XLPy.CallUDF("cxrules.excel", "CX_LEVEL", Array(opened_at, status, as_of))
+        CX_LEVEL = XLPy.CallUDF("cxrules.excel", "CX_LEVEL", Array(opened_at, status, as_of, Nothing))
         Exit Function
     #End If
 failed:
@@ -82,23 +82,37 @@ End Function
 Function CX_NEXT_CONTACT(last_contact, tier, Optional first_purchase, Optional previous_tier, Optional as_of)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        CX_NEXT_CONTACT = XLPy.CallUDF("cxrules.excel", "CX_NEXT_CONTACT", Array(last_contact, tier, first_purchase, previous_tier, as_of), ActiveWorkbook, Application.Caller)
+        CX_NEXT_CONTACT = XLPy.CallUDF("cxrules.excel", "CX_NEXT_CONTACT", Array(last_contact, tier, first_purchase, previous_tier, as_of, Nothing), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        CX_NEXT_CONTACT = XLPy.CallUDF("cxrules.excel", "CX_NEXT_CONTACT", Array(last_contact, tier, first_purchase, previous_tier, as_of))
+        CX_NEXT_CONTACT = XLPy.CallUDF("cxrules.excel", "CX_NEXT_CONTACT", Array(last_contact, tier, first_purchase, previous_tier, as_of, Nothing))
         Exit Function
     #End If
 failed:
     CX_NEXT_CONTACT = Err.Description
 End Function
 
+Function CX_NOW()
+    Application.Volatile
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        CX_NOW = XLPy.CallUDF("cxrules.excel", "CX_NOW", Array(Nothing), ActiveWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        CX_NOW = XLPy.CallUDF("cxrules.excel", "CX_NOW", Array(Nothing))
+        Exit Function
+    #End If
+failed:
+    CX_NOW = Err.Description
+End Function
+
 Function CX_NPS(score)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        CX_NPS = XLPy.CallUDF("cxrules.excel", "CX_NPS", Array(score), ActiveWorkbook, Application.Caller)
+        CX_NPS = XLPy.CallUDF("cxrules.excel", "CX_NPS", Array(score, Nothing), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        CX_NPS = XLPy.CallUDF("cxrules.excel", "CX_NPS", Array(score))
+        CX_NPS = XLPy.CallUDF("cxrules.excel", "CX_NPS", Array(score, Nothing))
         Exit Function
     #End If
 failed:
@@ -108,10 +122,10 @@ End Function
 Function CX_OFFER(severity, tier, Optional prior_complaints, Optional level)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        CX_OFFER = XLPy.CallUDF("cxrules.excel", "CX_OFFER", Array(severity, tier, prior_complaints, level), ActiveWorkbook, Application.Caller)
+        CX_OFFER = XLPy.CallUDF("cxrules.excel", "CX_OFFER", Array(severity, tier, prior_complaints, level, Nothing), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        CX_OFFER = XLPy.CallUDF("cxrules.excel", "CX_OFFER", Array(severity, tier, prior_complaints, level))
+        CX_OFFER = XLPy.CallUDF("cxrules.excel", "CX_OFFER", Array(severity, tier, prior_complaints, level, Nothing))
         Exit Function
     #End If
 failed:
@@ -121,10 +135,10 @@ End Function
 Function CX_TIER(last_purchase, orders_12m, spend_12m, Optional previous_tier, Optional rising_months, Optional as_of)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        CX_TIER = XLPy.CallUDF("cxrules.excel", "CX_TIER", Array(last_purchase, orders_12m, spend_12m, previous_tier, rising_months, as_of), ActiveWorkbook, Application.Caller)
+        CX_TIER = XLPy.CallUDF("cxrules.excel", "CX_TIER", Array(last_purchase, orders_12m, spend_12m, previous_tier, rising_months, as_of, Nothing), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        CX_TIER = XLPy.CallUDF("cxrules.excel", "CX_TIER", Array(last_purchase, orders_12m, spend_12m, previous_tier, rising_months, as_of))
+        CX_TIER = XLPy.CallUDF("cxrules.excel", "CX_TIER", Array(last_purchase, orders_12m, spend_12m, previous_tier, rising_months, as_of, Nothing))
         Exit Function
     #End If
 failed:

@@ -561,3 +561,64 @@ def test_every_macro_takes_no_arguments_and_uses_the_caller():
     for m in excel.MACROS:
         assert not inspect.signature(m).parameters, m.__name__
         assert m.__doc__
+
+
+# ------------------------------------------------------------------ the stamp in the document's properties
+class _Property:
+    def __init__(self, owner, name, value, type_):
+        self.owner, self.Name, self.Value, self.Type = owner, name, value, type_
+
+    def Delete(self):
+        self.owner.items.remove(self)
+
+
+class _DocumentProperties:
+    """Office's DocumentProperties collection as COM exposes it: 1-based Item, Add by keyword,
+    Add refusing a name already there (Excel raises), Delete on the property."""
+
+    def __init__(self, props):
+        self.items = [_Property(self, n, v, t) for n, v, t in props]
+
+    @property
+    def Count(self):
+        return len(self.items)
+
+    def Item(self, i):
+        return self.items[i - 1]
+
+    def Add(self, Name, LinkToContent, Type, Value):
+        assert LinkToContent is False
+        if any(p.Name.casefold() == Name.casefold() for p in self.items):
+            raise RuntimeError(f"a property named {Name} exists")
+        self.items.append(_Property(self, Name, Value, Type))
+
+
+class _ComApi(dict):
+    pass
+
+
+def test_a_recalculated_book_is_stamped_in_its_document_properties_too():
+    from cxrules.stamp import Stamp, rules_hash
+
+    b = ops_book()
+    props = _DocumentProperties([("Department", "CX", 4), ("cxrules as of", 46000.0, 5)])  # a person's; an older stamp's
+    api = _ComApi(b.impl._api)
+    api.CustomDocumentProperties = props
+    b.impl._api = api
+    excel.recalculate()
+    got = {p.Name: p.Value for p in props.items}
+    assert got["Department"] == "CX"
+    stamp = Stamp.from_properties({k: v for k, v in got.items() if k != "Department"})
+    assert stamp.as_of == AS_OF
+    assert stamp.rules_hash == rules_hash(rulesets.load_or_raise(str(rulesets.bundled_rules_dir())).sources)
+    assert all(p.Type == 4 for p in props.items)  # text, the old number-typed one replaced
+    assert len(props.items) == 1 + sum(v is not None for v in stamp.properties().values())  # no options: none written
+    assert "cxrules options" not in got
+    summary = Replay(b).grid("CX summary")
+    assert any(row[:2] == ["Rules hash", stamp.rules_hash] for row in summary)
+
+
+def test_a_book_without_document_properties_is_still_recalculated():
+    b = ops_book()  # xlwings' remote engines have no DocumentProperties: the summary sheet holds the stamp
+    excel.recalculate()
+    assert any(row[0] == "Rules hash" for row in Replay(b).grid("CX summary"))

@@ -660,6 +660,8 @@ def _filled_rows(columns: dict[str, list], n: int) -> list[int]:
     """Indexes of the rows with a value in at least one of the columns."""
     if not columns:
         return []
+    if any(None not in col for col in columns.values()):  # a column filled in every row (an ID): all are
+        return list(range(n))
     import numpy as np
 
     blank = np.ones(n, dtype=bool)
@@ -686,8 +688,13 @@ def _fit_width(title: str, values, kind: str) -> tuple[float, bool]:
     count double), with room for a filter button; texts wider than MAX_WIDTH wrap."""
     widest = text_width(title) + 2
     fixed = {"date": 10, "datetime": 16}.get(kind)
+    some = values[:20000]
+    try:  # a few distinct values (tiers, dates): each measured once
+        some = [v for _, v in set(zip(map(type, some), some))]
+    except TypeError:  # lists (collect tables): each as it is
+        pass
     seen: set = set()
-    for v in values[:20000]:
+    for v in some:
         if v is None or v.__class__ is bool or (v.__class__ in (str, int, float) and v in seen):
             continue
         if v.__class__ in (str, int, float):

@@ -9,7 +9,9 @@ indexes (A = 0); rows[i][j] of a SheetData is row first_row + i, column first_co
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Mapping, Sequence
 
 from .problems import WARNING, Problem
@@ -279,11 +281,14 @@ def find_regions(data: SheetData, wanted: Mapping[str, Sequence[str]], max_scan:
                 continue
             starts.append(best[1])
         i0 = starts[0]
-        blank = [_blank(r, lo, hi) for r in grid_m]
-        for i in range(i0 + 2, len(grid_m)):  # stacked ranges start after a blank row
+        if lo == 0 and max(map(len, grid_m), default=0) <= hi + 1:  # whole rows: counted at C speed
+            blank = list(map(operator.eq, map(operator.countOf, grid_m, repeat(None)), map(len, grid_m)))
+        else:
+            blank = [_blank(r, lo, hi) for r in grid_m]
+        # stacked ranges start after a blank row
+        after_blank = [i for i, (was, now) in enumerate(zip(blank, blank[1:]), 1) if was and not now and i >= i0 + 2]
+        for i in after_blank:
             row = grid_m[i]
-            if blank[i] or not blank[i - 1]:
-                continue
             if len(_match_row(row, aliases, lo, hi + 1)) >= 2 and all(
                     v is None or isinstance(v, str) for v in row[lo:hi + 1]):
                 starts.append(i)

@@ -17,7 +17,7 @@ import operator
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import compress, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Callable
@@ -549,7 +549,8 @@ def _no_room(rs: RuleSet, data, header: Header, runs, kept, first: int, last: in
     occupied = [t for t in data.tables if not (t.ref[2] < data.first_row + i1 or t.ref[0] > data.first_row + i2 - 1)
                 and t.ref[3] >= data.first_col + start and t.name != header.table]
     first_used = min([t.ref[1] - data.first_col for t in occupied], default=None)
-    for r in data.rows[i1:i2]:
+    rows = data.rows[i1:i2]
+    for r in rows if max(map(len, rows), default=0) > start else ():  # calamine's rows end at the range's last column
         for j in range(start, len(r)):
             if r[j] is not None:
                 if first_used is None or j < first_used:
@@ -588,7 +589,8 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
     keep = _filled_rows(columns, len(block))
     if len(keep) != len(block):
         columns = {k: [c[i] for i in keep] for k, c in columns.items()}
-    excel_rows = [data.first_row + first + i for i in keep]
+    top = data.first_row + first
+    excel_rows = list(range(top, top + len(keep))) if len(keep) == len(block) else [top + i for i in keep]
     if release:
         del block
         data.rows = []
@@ -688,6 +690,9 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
 def _columns(block: list[list], reads: dict[str, int]) -> dict[str, list]:
     """The columns `reads` names (name -> index in a row) of the rows in `block`."""
     if block and reads and min(map(len, block)) > max(reads.values()):  # calamine's rows are all as wide
+        if max(map(len, block)) <= 2 * len(reads):  # the rules read most columns: all turned at once
+            cols = list(zip(*block))
+            return {k: list(cols[j]) for k, j in reads.items()}
         return {k: list(map(itemgetter(j), block)) for k, j in reads.items()}
     return {k: [r[j] if j < len(r) else None for r in block] for k, j in reads.items()}
 
@@ -760,8 +765,12 @@ def _due_counts(result: SheetResult, rs: RuleSet, runs, ev, as_of: dt.datetime) 
             settled = ev.settled.get(d.name, ())
             counts: dict[str, list[int]] = {}
             # rows share a few (group, due) pairs: count the pairs, then weigh each once
-            pairs = Counter(gv for i, gv in enumerate(zip(groups if groups else repeat(None), values))
-                            if gv[1] is not None and i not in settled)
+            keep = [True] * len(values)
+            for i in settled:
+                if i < len(keep):
+                    keep[i] = False
+            pairs = Counter(compress(zip(groups if groups else repeat(None), values), keep))
+            pairs = {gv: k for gv, k in pairs.items() if gv[1] is not None}
             for (g, v), k in pairs.items():
                 c = counts.setdefault(display(g) if g is not None else "(blank)", [0, 0, 0])
                 v = _due_value(rs, d, v)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import compress, repeat
 from typing import Mapping, Sequence
 
 from .problems import WARNING, Problem
@@ -137,7 +137,7 @@ def find_header(rows, wanted: Mapping[str, Sequence[str]], max_scan: int = 30) -
     if best is None:
         return None
     _, _, i, found, table = best
-    width = max((len(r) for r in grid), default=0)
+    width = max(map(len, grid), default=0)
     return _header_at(grid, i, aliases, 0, width - 1, first_row, first_col, sheet, table, data.merged if data else ())
 
 
@@ -168,7 +168,7 @@ def _blank(row, lo: int, hi: int) -> bool:
 
 def _plain_bands(grid, masked) -> list[tuple[int, int]]:
     """Column ranges [lo, hi] of cells outside Excel tables, split at fully empty columns."""
-    width = max((len(r) for r in grid), default=0)
+    width = max(map(len, grid), default=0)
     used = []
     for j in range(width):
         used.append(any(j < len(r) and r[j] is not None and not masked(i, j) for i, r in enumerate(grid)))
@@ -286,7 +286,7 @@ def find_regions(data: SheetData, wanted: Mapping[str, Sequence[str]], max_scan:
         else:
             blank = [_blank(r, lo, hi) for r in grid_m]
         # stacked ranges start after a blank row
-        after_blank = [i for i, (was, now) in enumerate(zip(blank, blank[1:]), 1) if was and not now and i >= i0 + 2]
+        after_blank = [i for i in compress(range(1, len(blank)), map(operator.gt, blank, blank[1:])) if i >= i0 + 2]
         for i in after_blank:
             row = grid_m[i]
             if len(_match_row(row, aliases, lo, hi + 1)) >= 2 and all(

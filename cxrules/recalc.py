@@ -714,6 +714,14 @@ def _filled_rows(columns: dict[str, list], n: int) -> list[int]:
 def _converted(values: list, conv) -> list:
     """[conv(v)] for outputs, which are a few objects shared by many rows: each converted once
     (the column itself when nothing changes)."""
+    if set(map(type, values)) <= {str, type(None)}:  # texts hash at C speed (cached): by value
+        distinct = set(values)
+        distinct.discard(None)
+        by_value = {v: conv(v) for v in distinct}
+        if all(by_value[v] is v for v in distinct):
+            return values
+        by_value[None] = None
+        return list(map(by_value.__getitem__, values))
     objs = dict(zip(map(id, values), values))
     table = {i: (conv(v) if v is not None else None) for i, v in objs.items()}
     if all(table[i] is v for i, v in objs.items()):

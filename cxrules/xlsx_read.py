@@ -576,6 +576,8 @@ _LETTERS_AT_LEAST = [(n, re.compile(rb'r="[A-Za-z]{%d,}\d' % n)) for n in (4, 3,
 # two-letter columns: a first letter from N on means columns up to ZZ (26 x 26 + 26), ...
 _FIRST_LETTER = [(top, re.compile(rb'r="[%s-Z][A-Z]\d' % bytes([c]))) for c, top in ((ord("N"), 26), (ord("G"), 13), (ord("D"), 6), (ord("B"), 3))]
 _DIGITS_AT_LEAST = [(d, re.compile(rb'r="[A-Za-z]{0,3}\d{%d}' % d)) for d in (7, 6, 5, 4, 3, 2)]  # 8+ digits: 7 finds them
+# either of the two above (two letters or more, more digits than d): one pass where, as usual, neither is there
+_MORE = {d: re.compile(rb'r="(?:[A-Za-z]{2,}\d|[A-Za-z]{0,3}\d{%d})' % (d + 1)) for d in range(1, 7)}
 _BEYOND = re.compile(rb'r="(?:[A-Za-z]{0,3}(?:[2-9]\d{6}|1[1-9]\d{5}|10[5-9]\d{4}|\d{8})|(?:XF[E-Z]|X[G-Z][A-Z]|[YZ][A-Z]{2}|[A-Z]{4})\d)')
 _NO_REF_FIRST = [re.compile(rb'<c(?:>|\s(?!r="))'), re.compile(rb':c(?:>|\s(?!r="))')]
 _NO_REF = [re.compile(rb'<c(?:>|\s(?![^>]*?\br\s*=))'), re.compile(rb':c(?:>|\s(?![^>]*?\br\s*=))')]
@@ -590,11 +592,12 @@ class UsedArea:
         self.letters, self.first, self.digits, self.counted, self.odd, self.beyond = 1, 1, 1, False, False, False
 
     def see(self, chunk: bytes) -> None:
-        if self.letters < 4 and _LETTERS_AT_LEAST[-1][1].search(chunk):  # any column past Z at all
+        news = not (self.letters < 4 and self.digits < 7) or _MORE[self.digits].search(chunk) is not None
+        if news and self.letters < 4 and _LETTERS_AT_LEAST[-1][1].search(chunk):  # any column past Z at all
             self.letters = next((n for n, p in _LETTERS_AT_LEAST if n > self.letters and p.search(chunk)), self.letters)
         if self.letters == 2:
             self.first = next((c for c, p in _FIRST_LETTER if c > self.first and p.search(chunk)), self.first)
-        if self.digits < 7 and _DIGITS_AT_LEAST[6 - self.digits][1].search(chunk):  # more digits than so far: how many
+        if news and self.digits < 7 and _DIGITS_AT_LEAST[6 - self.digits][1].search(chunk):  # more digits than so far: how many
             self.digits = next((d for d, p in _DIGITS_AT_LEAST if d > self.digits and p.search(chunk)), self.digits)
         if (self.digits == 7 or self.letters >= 3) and not self.beyond:
             self.beyond = bool(_BEYOND.search(chunk)) or self.letters > 3

@@ -326,8 +326,6 @@ def _read_ahead(wb, sheets: list, progress: Progress):
     caller computes the one before: calamine parses without the GIL, so a second core does
     it meanwhile. Its errors are raised when its turn comes, as a plain read raises them;
     one sheet at a time is read (calamine's workbook takes one call at a time)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     pool = None
     ahead = None
     try:
@@ -341,7 +339,10 @@ def _read_ahead(wb, sheets: list, progress: Progress):
                 except Exception:  # noqa: BLE001 - its read, in turn, says what is wrong
                     size = None
                 if size is not None and size <= READ_AHEAD_UP_TO:
-                    pool = pool or ThreadPoolExecutor(1, thread_name_prefix="cxrules-read")
+                    if pool is None:
+                        from concurrent.futures import ThreadPoolExecutor
+
+                        pool = ThreadPoolExecutor(1, thread_name_prefix="cxrules-read")
                     ahead = pool.submit(wb.read_sheet, sheets[k + 1].name)
             yield data
     finally:

@@ -4,6 +4,8 @@ Coordinates: rows are Excel row numbers (1-based), columns are 0-based indexes (
 """
 from __future__ import annotations
 
+import itertools
+import operator
 import posixpath
 import re
 import xml.etree.ElementTree as ET
@@ -474,9 +476,9 @@ class Workbook:
         except _cal.CalamineError as e:
             raise WorkbookError(f"{self.path}: sheet '{sh.name}' cannot be read ({e}); open it in Excel and save it again") from None
         first_row, first_col = (start[0] + 1, start[1]) if start else (1, 0)
-        for i, row in enumerate(rows):  # calamine gives '' for blank cells
-            if "" in row:
-                rows[i] = [None if v == "" else v for v in row]
+        # calamine gives '' for blank cells (rows holding one found at C speed)
+        for i in itertools.compress(range(len(rows)), map(operator.contains, rows, itertools.repeat(""))):
+            rows[i] = [None if v == "" else v for v in rows[i]]
         while rows and not any(v is not None for v in rows[-1]):
             rows.pop()
         for (r, c), code in errors.items():

@@ -359,6 +359,7 @@ class Workbook:
         self._zf = zf
         self._names = set(zf.namelist())
         self._book = book
+        self._deferred: set[str] = set()  # sheet parts whose read also checks their size (package_guard.inflated)
         self.workbook_part = wb_part
         self.sheets = sheets
         self._wb_xml = wb_xml
@@ -458,11 +459,16 @@ class Workbook:
         if sh.part not in self._names:
             raise WorkbookError(f"{self.path}: is damaged: sheet '{sh.name}' is listed, but its part {sh.part or '(none)'} is not in the file; "
                                 "open it in Excel, let it repair, and save it again")
+        from .package_guard import PackageError, inflated  # it imports this module
+
         try:
             area = UsedArea()
-            errors, no_value, placeholders = scan_sheet_xml(self._zf, sh.part, area.see, self.full_calc_on_load)
+            pieces = inflated(self.path, self._zf.getinfo(sh.part), 8 << 20) if sh.part in self._deferred else None
+            errors, no_value, placeholders = scan_sheet_xml(self._zf, sh.part, area.see, self.full_calc_on_load, pieces)
             area.check(self.path, sh.name, self._zf, sh.part)  # before calamine lays the sheet out
             tables = sheet_tables(self._zf, sh.part)
+        except PackageError:  # says the file and the part already
+            raise
         except WorkbookError as e:
             raise WorkbookError(f"{self.path}: sheet '{sh.name}': {e}") from None
         except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, ET.ParseError) as e:
@@ -534,12 +540,12 @@ def check_sheet_list(path: Path, sheets: list[Sheet]) -> None:
 
 def open_workbook(path, limits=None) -> Workbook:
     """limits: a package_guard.Limits for zip bombs (None: from the environment, else defaults)."""
-    from .package_guard import vet_package  # it imports this module
+    from .package_guard import check_inflation, inflatable, vet_package  # it imports this module
 
     path = Path(path)
     check_readable(path)
     check_not_open(path)
-    vet_package(path, limits)
+    vet_package(path, limits, inflate=False)  # zipfile stops at declared sizes: the parts below read safely
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
@@ -555,6 +561,11 @@ def open_workbook(path, limits=None) -> Workbook:
         sheets = parse_sheets(wb_xml, rels)
         check_sheet_list(path, sheets)
         check_shared_strings(path, zf, wb_part)
+        # a sheet's own read checks that it holds no more than it declares, as it unpacks it
+        # for the guard scan (one unpacking less); every other part before calamine opens it
+        names = set(zf.namelist())
+        deferred = {s.part for s in sheets if s.kind == "worksheet" and s.part in names and inflatable(zf.getinfo(s.part))}
+        check_inflation(path, deferred)
         book = _cal.CalamineWorkbook.from_path(str(path))
     except WorkbookError:
         zf.close()
@@ -562,7 +573,9 @@ def open_workbook(path, limits=None) -> Workbook:
     except (_cal.CalamineError, zipfile.BadZipFile, zlib.error, EOFError, KeyError, UnicodeDecodeError, ValueError, OSError) as e:
         zf.close()
         raise WorkbookError(f"{path}: is damaged or not a workbook Excel saved ({e}); open it in Excel, let it repair, and save it again") from None
-    return Workbook(path, zf, book, wb_part, wb_xml, sheets)
+    wb = Workbook(path, zf, book, wb_part, wb_xml, sheets)
+    wb._deferred = deferred
+    return wb
 
 
 # ------------------------------------------------------------------ what calamine would allocate
@@ -689,36 +702,43 @@ _F_NO_V = re.compile(rb'<c\b([^>]*)>\s*<f\b[^>]*?(?:/>|>[^<]*</f>)\s*(<v\s*/>|<v
 _ROW_END = b"</row>"
 
 
-def iter_row_chunks(zf: zipfile.ZipFile, part: str, size: int = 8 << 20):
-    """The sheet XML in pieces that each end after a </row> (the last piece ends the file)."""
+def _read_pieces(zf: zipfile.ZipFile, part: str, size: int):
     with zf.open(part) as f:
-        rest = b""
-        while True:
-            data = f.read(size)
-            if not data:
-                if rest:
-                    yield rest
-                return
-            buf = rest + data
-            cut = buf.rfind(_ROW_END)
-            if cut < 0:
-                rest = buf
-                continue
-            cut += len(_ROW_END)
-            yield buf[:cut]
-            rest = buf[cut:]
+        yield from iter(lambda: f.read(size), b"")
 
 
-def scan_sheet_xml(zf: zipfile.ZipFile, part: str, observe=None, all_formulas: bool = False):
+def iter_row_chunks(zf: zipfile.ZipFile, part: str, size: int = 8 << 20, pieces=None):
+    """The sheet XML in pieces that each end after a </row> (the last piece ends the file);
+    from `pieces` (the part's bytes, unpacked by the caller) if given."""
+    it = iter(pieces if pieces is not None else _read_pieces(zf, part, size))
+    rest = b""
+    while True:
+        data = next(it, b"")
+        if not data:
+            if rest:
+                yield rest
+            return
+        buf = rest + data
+        cut = buf.rfind(_ROW_END)
+        if cut < 0:
+            rest = buf
+            continue
+        cut += len(_ROW_END)
+        yield buf[:cut]
+        rest = buf[cut:]
+
+
+def scan_sheet_xml(zf: zipfile.ZipFile, part: str, observe=None, all_formulas: bool = False, pieces=None):
     """Error cells {(row, col): '#N/A'}, formula cells without a cached value, and (with
     all_formulas) every formula cell, whose values are placeholders.
 
-    `observe` is called with every piece of the XML, so one pass serves other scans too.
+    `observe` is called with every piece of the XML, so one pass serves other scans too;
+    `pieces`: the part's bytes as the caller unpacks them (default: read from `zf`).
     """
     errors: dict[tuple[int, int], str] = {}
     no_value: set[tuple[int, int]] = set()
     every: set[tuple[int, int]] = set()
-    chunks = iter_row_chunks(zf, part)
+    chunks = iter_row_chunks(zf, part, pieces=pieces)
     slow = False
     for chunk in chunks:
         if observe is not None:

@@ -303,11 +303,12 @@ def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_
         sheets = data_sheets(wb)
         mapping = workbook_mapping(wb, report).merged(mapping or Mapping())
 
-        reader = _read_ahead(wb, sheets, progress)
-        try:
-            edits, new_sheets = plan(reader, evaluator, as_of, report, dayfirst, header_row, mapping, release_rows=True)
-        finally:
-            reader.close()  # a sheet still being read is waited for before the workbook closes
+        def read():
+            for k, sheet in enumerate(sheets):
+                progress(f"reading {sheet.name}", k, len(sheets))
+                yield wb.read_sheet(sheet.name)
+
+        edits, new_sheets = plan(read(), evaluator, as_of, report, dayfirst, header_row, mapping, release_rows=True)
     if not report.sheets or dry_run:
         return report
     progress("writing", len(sheets), len(sheets))
@@ -316,44 +317,6 @@ def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_
     report.issues_sheet = wr.sheet_names.get(report.issues_sheet, report.issues_sheet)
     report.written = True
     return report
-
-
-READ_AHEAD_UP_TO = 32 << 20  # a next sheet of up to this much XML is read while the one before is computed
-
-
-def _read_ahead(wb, sheets: list, progress: Progress):
-    """The sheets' SheetData in order. A small next sheet is read by a thread while the
-    caller computes the one before: calamine parses without the GIL, so a second core does
-    it meanwhile. Its errors are raised when its turn comes, as a plain read raises them;
-    one sheet at a time is read (calamine's workbook takes one call at a time)."""
-    pool = None
-    ahead = None
-    try:
-        for k, sheet in enumerate(sheets):
-            progress(f"reading {sheet.name}", k, len(sheets))
-            data = ahead.result() if ahead is not None else wb.read_sheet(sheet.name)
-            ahead = None
-            if k + 1 < len(sheets):
-                try:
-                    size = wb.part_size(sheets[k + 1].name)
-                except Exception:  # noqa: BLE001 - its read, in turn, says what is wrong
-                    size = None
-                if size is not None and size <= READ_AHEAD_UP_TO:
-                    if pool is None:
-                        from concurrent.futures import ThreadPoolExecutor
-
-                        pool = ThreadPoolExecutor(1, thread_name_prefix="cxrules-read")
-                    ahead = pool.submit(wb.read_sheet, sheets[k + 1].name)
-            yield data
-    finally:
-        if ahead is not None:
-            ahead.cancel()
-            try:
-                ahead.result()
-            except BaseException:  # noqa: BLE001 - not wanted any more: the caller stopped
-                pass
-        if pool is not None:
-            pool.shutdown(wait=True)
 
 
 def data_sheets(wb) -> list:

@@ -426,11 +426,6 @@ class Workbook:
     def tables(self, name: str) -> list[Table]:
         return sheet_tables(self._zf, self.sheet(name).part)
 
-    def part_size(self, name: str) -> int | None:
-        """The unpacked size of a sheet's XML as the package states it (None if it has no part)."""
-        sh = self.sheet(name)
-        return self._zf.getinfo(sh.part).file_size if sh.part in self._names else None
-
     def custom_properties(self) -> dict[str, str]:
         """The document's custom properties (Excel: File > Info > Properties > Advanced >
         Custom), name -> value as its text; empty when it has none."""

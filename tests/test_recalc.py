@@ -268,8 +268,8 @@ def test_formula_without_a_cached_value_is_a_row_problem(tmp_path):
 
 
 def test_a_damaged_later_sheet_is_refused_with_its_name_and_nothing_is_written(book):
-    """The sheet after the first is read while the first is computed: its damage is still
-    said, naming it, and the workbook is left as it was."""
+    """A later sheet's damage is said, naming it, after the first sheet was computed; the
+    workbook is left as it was."""
     from cxrules.xlsx_read import open_workbook
 
     with open_workbook(book) as wb:

@@ -468,6 +468,8 @@ class Workbook:
             raise WorkbookError(f"{self.path}: sheet '{sh.name}': {e}") from None
         except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, ET.ParseError) as e:
             raise WorkbookError(f"{self.path}: sheet '{sh.name}' is damaged ({e}); open it in Excel, let it repair, and save it again") from None
+        except OSError as e:  # the file itself (reopened to unpack the sheet) went away
+            raise WorkbookError(f"{self.path}: sheet '{sh.name}' cannot be read ({e.strerror or e})") from None
         try:
             cs = self._book.get_sheet_by_name(sh.name)
             rows = cs.to_python(skip_empty_area=True)

@@ -972,9 +972,9 @@ class Calendar:
         # n working days on: from the next working moment, the same clock time
         move = good & (n > 0)
         if move.any():
-            later = sod[:, None] < e_h[None, :]
-            has = later.any(axis=1) & (kind == 1)
-            first = np.argmax(later, axis=1)
+            open_after = sod[:, None] < e_h[None, :]  # hours that close after the start's clock time
+            has = open_after.any(axis=1) & (kind == 1)
+            first = np.argmax(open_after, axis=1)
             snapped = np.maximum(s_h[first], sod)
             off = move & ~has  # a day without work, or after closing: the next working day's opening
             o1 = o.copy()

@@ -654,9 +654,6 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
 def _columns(block: list[list], reads: dict[str, int]) -> dict[str, list]:
     """The columns `reads` names (name -> index in a row) of the rows in `block`."""
     if block and reads and min(map(len, block)) > max(reads.values()):  # calamine's rows are all as wide
-        if max(map(len, block)) <= 2 * len(reads):  # the rules read most columns: all turned at once
-            cols = list(zip(*block))
-            return {k: list(cols[j]) for k, j in reads.items()}
         return {k: list(map(itemgetter(j), block)) for k, j in reads.items()}
     return {k: [r[j] if j < len(r) else None for r in block] for k, j in reads.items()}
 

@@ -1517,6 +1517,8 @@ def _placed(p: Problem, origins: dict, sheets: dict, shown: str) -> Problem:
     pick = next(((ref, sheet) for n, ref, text, sheet in org if text and f"'{text}'" in p.message), None)
     if pick is None and p.column:
         pick = next(((ref, sheet) for n, ref, text, sheet in org if n == p.column), None)
+        if pick is None and isinstance(t, JourneyDoc) and org:  # a journey's line is one step setting: its cell
+            pick = (org[0][1], org[0][3])
         if pick is None and t is not None and ("attr", p.column, "name") in t.refs:
             pick = (t.refs[("attr", p.column, "name")], t.sheet)
     if pick is None and org:

@@ -1132,8 +1132,13 @@ def _edit_journey(fe: _FileEdit, b: JourneyDoc, j: JourneyDoc) -> None:
 
     leave = b.node.get("leave")
     if [r.key() for r in b.leave] != [r.key() for r in j.leave]:
+        steps_key = b.node.key_node("steps") if "steps" in b.node.keys() else None
         if not j.leave:
             ed.remove_key(b.node, "leave")
+        elif leave is None and steps_key is not None and not b.node.flow:  # the first leave events: above steps:
+            at = ed.line_start(steps_key.start)
+            pad = " " * (steps_key.start - at)
+            ed.replace(at, at, f"{pad}leave:{nl}" + "".join(f"{pad}  - {leave_text(r.cells)}{nl}" for r in j.leave))
         elif not b.leave or not isinstance(leave, Seq):
             raise Structural("leave")
         else:

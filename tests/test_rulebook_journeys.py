@@ -245,3 +245,31 @@ def test_a_journey_sheet_copied_and_renamed_is_a_new_journey(rules, xlsx):
     assert after[len(before):].startswith("---\njourney: return_survey\ntitle: Survey after a return\n")
     j = rulesets.load_or_raise(rules).tables["return_survey"].journey
     assert j.steps[0].wait.seconds == 5 * 86400 and j.start_label == "Order completed"
+
+
+def test_a_first_leave_event_and_steps_moved(rules, xlsx):
+    before = (rules / "journeys.yaml").read_text(encoding="utf-8")
+    wb = openpyxl.load_workbook(xlsx)
+    ws = wb["complaint_callback"]
+    ref = ws.tables["leave_complaint_callback"].ref
+    row = int(ref.split(":")[1][1:])  # the empty row of a journey without leave events
+    ws[f"B{row}"], ws[f"C{row}"], ws[f"D{row}"] = "review_opened_on", "start", "Escalated to a review"
+    new = wb["new_customer"]
+    guide, invite = _step_row(new, "Guide"), _step_row(new, "Community invite")
+    rows = [[c.value for c in new[r]] for r in (guide, invite)]
+    for r, values in zip((guide, invite), reversed(rows)):  # the invite moved above the guide
+        for c, v in enumerate(values, 1):
+            new.cell(r, c).value = v
+    wb.save(xlsx)
+    res = rulebook.import_book(xlsx, rules)
+    assert not res.rewritten
+    after = (rules / "journeys.yaml").read_text(encoding="utf-8")
+    guide_lines = ["  - step: Guide", "    wait: 3d", "    from: start", "    action: Send the getting-started guide",
+                   "    channel: SMS", "    done: guide_sent_on"]
+    # the guide's lines moved below the invite's, as they were; the leave events above steps:
+    assert _diff(before, after) == ["-" + x for x in guide_lines] + ["+" + x for x in guide_lines] + [
+        "+leave:", "+  - {on: review_opened_on, after: start, step: Escalated to a review}"]
+    assert after.index("  - step: Community invite") < after.index("  - step: Guide")
+    rs = rulebook.load_rules(rules)[0]
+    assert [s.name for s in rs.tables["new_customer"].journey.steps] == ["Welcome coupon", "Community invite", "Guide"]
+    assert rs.tables["complaint_callback"].journey.leave[0].label == "Escalated to a review"

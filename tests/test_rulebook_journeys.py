@@ -1,12 +1,16 @@
 """Journeys and contact caps in a rules workbook: sheets, edits back to YAML, checks by cell."""
+import dataclasses
 import shutil
 
 import openpyxl
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cxrules import rulebook, rulesets
 from cxrules.cli import cli
+from cxrules.rulebook_yaml import START_COLS, JourneyDoc, read_file
 from cxrules.testing import run_examples
 
 from test_rulebook import _bytes, _cell, _diff, _model
@@ -273,3 +277,38 @@ def test_a_first_leave_event_and_steps_moved(rules, xlsx):
     rs = rulebook.load_rules(rules)[0]
     assert [s.name for s in rs.tables["new_customer"].journey.steps] == ["Welcome coupon", "Community invite", "Guide"]
     assert rs.tables["complaint_callback"].journey.leave[0].label == "Escalated to a review"
+
+
+TEXTS = st.text(alphabet=st.sampled_from(list("aZ09 -,:#'\"]()<>=.!&*}%@|?客户~") + ["\\"]), min_size=1, max_size=10).map(str.strip)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data())
+def test_any_edit_of_journey_cells_reads_back(data):
+    """Any step, leave, start or setting cell of any journey set to any text (blank: the key
+    removed) reads back as set, the lines of what did not change kept."""
+    src = rulebook.read_source(BUNDLED)
+    f = next(f for f in src.files if f.name == "journeys.yaml")
+    journeys = []
+    for j in src.journeys:
+        def edit(cells, first=0):
+            return [data.draw(TEXTS) if k >= first and data.draw(st.integers(0, 5)) == 0 else c for k, c in enumerate(cells)]
+
+        steps = [dataclasses.replace(r, cells=[r.cells[0] or "x"] + edit(r.cells, 1)[1:]) for r in j.steps]
+        leave = [dataclasses.replace(r, cells=edit(r.cells)) for r in j.leave]
+        leave = [r for r in leave if any(r.cells)]
+        start = {k: v for k, v in zip(START_COLS, edit([j.start.get(k, "") for k in START_COLS])) if v}
+        props = {k: v for k, v in j.props.items() if k not in ("columns", "caps", "only_if")}  # kept as lists / maps
+        props.update({k: v for k, v in zip(("title", "description"), edit([props.get("title", ""), props.get("description", "")])) if v})
+        journeys.append(dataclasses.replace(j, steps=steps, leave=leave, start=start, props=props))
+    res = rulebook.plan_import(rulebook.Book(journeys=journeys), src)
+    text = res.texts.get("journeys.yaml", f.text)
+    back = {d.name: d for d in read_file("journeys.yaml", text.encode("utf-8")).docs if isinstance(d, JourneyDoc)}
+    for j in journeys:
+        b = back[j.name]
+        assert [r.cells for r in b.steps] == [r.cells for r in j.steps]
+        assert [r.cells for r in b.leave] == [r.cells for r in j.leave]
+        assert b.start == j.start and {k: v for k, v in b.props.items() if k in ("title", "description")} == \
+            {k: v for k, v in j.props.items() if k in ("title", "description")}
+    if not res.rewritten:  # comments stay
+        assert [x for x in f.text.splitlines() if x.startswith("#")] == [x for x in text.splitlines() if x.startswith("#")]

@@ -312,3 +312,24 @@ def test_any_edit_of_journey_cells_reads_back(data):
             {k: v for k, v in j.props.items() if k in ("title", "description")}
     if not res.rewritten:  # comments stay
         assert [x for x in f.text.splitlines() if x.startswith("#")] == [x for x in text.splitlines() if x.startswith("#")]
+
+
+def test_a_journey_renamed_deleted_or_copied_unrenamed(rules, xlsx):
+    before = _bytes(rules)
+    wb = openpyxl.load_workbook(xlsx)
+    wb.copy_worksheet(wb["lapsed"]).title = "lapsed again"
+    wb.save(xlsx)
+    problems, _ = rulebook.check_book(xlsx)
+    assert [(p.sheet, p.cell, p.message) for p in problems.errors] == [("lapsed again", "B2", "journey 'lapsed' is also on sheet 'lapsed'")]
+    r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
+    assert r.exit_code == 1 and _bytes(rules) == before
+    wb = openpyxl.load_workbook(xlsx)
+    del wb["lapsed again"], wb["order_survey"], wb["order_survey examples"]  # a sheet deleted: the journey is kept
+    wb["new_customer"]["B2"] = "welcome"  # renamed on its sheet; its examples sheet still says new_customer
+    wb.save(xlsx)
+    text = (rules / "journeys.yaml").read_text(encoding="utf-8")
+    r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
+    assert r.exit_code == 0 and "journey 'order_survey' has no sheet in the workbook; kept as it is" in r.output
+    assert _diff(text, (rules / "journeys.yaml").read_text(encoding="utf-8")) == ["-journey: new_customer", "+journey: welcome"]
+    rs = rulesets.load_or_raise(rules)
+    assert "welcome" in rs.tables and "order_survey" in rs.tables and len(rs.tables["welcome"].examples) == 14

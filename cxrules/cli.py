@@ -75,10 +75,10 @@ def check(rules, rules_opt, as_json):
     """
     path = _rules_path(_rules_arg(rules, rules_opt))
     if path.suffix.lower() in (".xlsx", ".xlsm"):  # a rules workbook: problems by sheet and cell
-        from .rulebook import check_book
+        from .rulebook import check_book_counts
 
-        problems, n = check_book(path)
-        files, k = [path.name], 0
+        problems, n, k = check_book_counts(path)
+        files = [path.name]
     else:
         rs, problems = rulesets.load(path)
         k = sum(1 for t in rs.tables.values() if hasattr(t, "journey"))
@@ -106,10 +106,10 @@ def _test_book(path: Path, decision, verbose):
     from .rulebook import check, read_workbook
 
     book = read_workbook(path)
-    names = [t.decision for t in book.tables]
+    names = [t.decision for t in book.tables + book.journeys]
     unknown = [d for d in decision if d not in names]
     if unknown:
-        raise click.UsageError(f"no decision named '{unknown[0]}'; decisions are: {', '.join(names)}")
+        raise click.UsageError(f"no decision or journey named '{unknown[0]}'; they are: {', '.join(names)}")
     problems, _, ran = check(book, path.name, examples=list(decision) or True)
     if problems.errors:
         for p in problems.errors:
@@ -130,7 +130,7 @@ def _test_book(path: Path, decision, verbose):
 
 @cli.group("rules")
 def rules_group():
-    """Rules as a workbook: export every decision table to a sheet, import the edited workbook."""
+    """Rules as a workbook: export every decision table and journey to a sheet, import the edited workbook."""
 
 
 @rules_group.command("export")
@@ -145,7 +145,8 @@ def rules_export(args):
     rules, dst = (args[0], args[1]) if len(args) == 2 else (None, args[0])
     src = _rules_path(rules)
     rep = export_book(src, dst)
-    _echo(f"wrote {dst}: {rep['tables']} decision tables from {rep['files']} files in {src}")
+    _echo(f"wrote {dst}: {rep['tables']} decision tables" + (f", {rep['journeys']} journeys" if rep["journeys"] else "")
+          + f" from {rep['files']} files in {src}")
 
 
 @rules_group.command("import")
@@ -168,9 +169,11 @@ def rules_import(workbook, rules):
     for name in res.created:
         _echo(f"created {folder / name}")
     for name, dec in res.rewritten:
-        _echo(f"  {name}: decision '{dec}' written afresh (its columns or layout changed)")
+        _echo(f"  {name}: '{dec}' written afresh (its columns or layout changed)")
     for dec in res.kept:
         _echo(f"  decision '{dec}' has no sheet in the workbook; kept as it is")
+    for name in res.kept_journeys:
+        _echo(f"  journey '{name}' has no sheet in the workbook; kept as it is")
     if res.old_errors:
         _echo(f"  the rule files already had {res.old_errors} error(s) the workbook did not fix; see cxrules check {folder}")
     if not res.changed and not res.created:

@@ -1052,14 +1052,16 @@ def _check_rules_book(book, grids):
     from .problems import cell_ref
     from .workbook import CellFormat, NewSheet
 
-    problems, n, ran = rulebook.check(rulebook.read_grids(grids), book.name, examples=True)
+    rules_book = rulebook.read_grids(grids)
+    problems, n, ran = rulebook.check(rules_book, book.name, examples=True)
     failed = [(r, p) for r, p in ran if p is not None]
     rows = [["Severity", "Cell", "Decision", "Row", "Column", "Problem", "What to do"]]
     for p in list(problems) + [f for _, f in failed]:
         where = cell_ref(p.sheet, p.cell) if p.sheet and p.cell else (p.sheet or "")
         rows.append(["example" if p.code == "example" else p.severity, where, p.table, p.row, p.column, p.message, p.suggestion])
     n_err, n_warn = len(problems.errors), len(problems.warnings)
-    summary = f"{n_err} error(s), {n_warn} warning(s), {len(failed)} failed example(s) in the {n} decision table(s) of this rules workbook"
+    summary = (f"{n_err} error(s), {n_warn} warning(s), {len(failed)} failed example(s) in the {n} decision table(s)"
+               + (f" and {len(rules_book.journeys)} journey(s)" if rules_book.journeys else "") + " of this rules workbook")
     if len(rows) == 1:
         rows.append([None, None, None, None, None, "No problems found", None])
     report = RecalcReport(book.fullname, book.fullname, dt.datetime.now())

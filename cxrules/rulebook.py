@@ -24,27 +24,36 @@ from .loader import load_rules, rule_files
 from .problems import CxError, Problem, Problems
 from .rulebook_yaml import (
     ATTRS,
+    CAP_ATTRS,
     ENTRY_KINDS,
     INPUT_ATTRS,
+    JOURNEY_PROPS,
+    LEAVE_COLS,
     OUTPUT_ATTRS,
     PROPS,
+    START_COLS,
+    STEP_COLS,
     Col,
     Editor,
     Entry,
     FileSrc,
+    JourneyDoc,
     Out,
     Row,
     Structural,
     TableDoc,
-    specs_of,
     check_flow,
     example_text,
+    leave_text,
     read_file,
     render_entries,
+    render_journey,
     render_table,
     row_text,
     scalar,
     spec_text,
+    specs_of,
+    step_lines,
     value_yaml,
 )
 from .values import TYPES, display
@@ -56,6 +65,7 @@ ATTR_ROWS = ("type", "unit") + ATTRS[1:]  # `unit` is shown, never read back
 ENTRY_COLUMNS = {
     "fields": ("field", ("type", "label", "columns", "optional", "values", "description")),
     "calendars": ("calendar", ("timezone", "hours", "workdays", "holidays", "extra_holidays", "extra_workdays")),
+    "contact_caps": ("cap", CAP_ATTRS),
     "values": ("value", ("spellings",)),
 }
 # What each row of a table sheet is, in English and Chinese (a cell comment).
@@ -81,6 +91,25 @@ HELP = {
     "description ": "What the column means. 说明",
 }
 IN_FILL, OUT_FILL = "DDEBF7", "E2EFDA"
+# The rows and columns of a journey sheet, in English and Chinese (a cell comment).
+JOURNEY_HELP = {
+    "journey": "The journey's name: its columns are NAME_step, NAME_due, ... 旅程名称",
+    "title": "A human name, shown in reports. 标题",
+    "columns": "The header prefix of its columns, English and Chinese, e.g. [Win-back journey, 挽回旅程]. 列名前缀",
+    "description": "What the journey is for. 说明",
+    "file": "The rule file the journey is in. 所在规则文件",
+    "only_if": "Only rows whose cells match, e.g. {tier: VIP}. 适用条件",
+    "caps": "Contact caps (sheet contact_caps) that apply, e.g. [reach_70, no_sms_vip]. 触达上限",
+    "start from": "The date field a customer enters on; blank: not in the journey. 进入日期字段",
+    "start wait": "Enter this long after that date, e.g. 90d. 进入前等待",
+    "start step": "The step column's value before the first step is reached. 初始步骤名称",
+    "start description": "What the start means. 说明",
+    "leave": "Events that take a customer out: a date in 'on' on or after 'after' (start or a step). 退出事件",
+    "step": "The steps in order: a customer goes on when the step's 'done' column holds a date. "
+            "wait: reached this long after the step before (or 'from') was done; within: reached at once, due this long after; "
+            "next: the step after (default the one below) or end. 步骤",
+}
+JOURNEY_TOP = ("journey",) + JOURNEY_PROPS[:3] + ("file",) + JOURNEY_PROPS[3:] + tuple(f"start {k}" for k in START_COLS)
 
 
 class RulebookError(CxError):
@@ -98,12 +127,23 @@ class Source:
         return [d for f in self.files for d in f.docs if isinstance(d, TableDoc)]
 
     @property
+    def journeys(self) -> list[JourneyDoc]:
+        return [d for f in self.files for d in f.docs if isinstance(d, JourneyDoc)]
+
+    @property
     def entries(self) -> list[Entry]:
         return [e for f in self.files for e in f.entries]
 
 
 def _exportable(f: FileSrc) -> None:
     """Rows a sheet cannot show as they are: refused, so an import never changes them unasked."""
+    for j in [d for d in f.docs if isinstance(d, JourneyDoc)]:
+        for what, rows, like in (("step", j.steps, "{step: Guide, action: ...}"), ("leave: entry", j.leave, "{on: FIELD, step: NAME}"),
+                                 ("example", j.examples, "{as_of: 2026-11-01, ...}")):
+            for k, r in enumerate(rows, 1):
+                if not isinstance(r.node, Map):
+                    raise RulebookError(f"{f.name}:{r.node.line}: {what} {k} of journey '{j.name}' is not a mapping like "
+                                        f"{like}; fix it (cxrules check) before export or import")
     for t in [d for d in f.docs if isinstance(d, TableDoc)]:
         for k, r in enumerate(t.rules, 1):
             if isinstance(r.node, Seq) and len(r.cells) != len(t.cols) or not isinstance(r.node, (Seq, Map)):
@@ -361,6 +401,65 @@ def _write_table(wb, t: TableDoc, model, lists: _Lists, titles: set, tnames: set
     return ws
 
 
+def _write_journey(wb, j: JourneyDoc, lists: _Lists, choices: dict, titles: set, tnames: set):
+    """A journey's sheet: settings at the top, then its leave events and its steps as tables."""
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
+    ws = wb.create_sheet(_sheet_title(j.name, titles))
+    bold = Font(bold=True)
+    ws.cell(1, 1, f"{j.name}: {j.props.get('title', '')}".rstrip(": ")).font = Font(bold=True, size=14)
+    r = 2
+    for k in JOURNEY_TOP:
+        ws.cell(r, 1, k).font = bold
+        ws.cell(r, 1).comment = Comment(JOURNEY_HELP[k], "cxrules")
+        text = (j.name if k == "journey" else j.file if k == "file" else j.start.get(k[6:], "") if k.startswith("start ")
+                else j.props.get(k, ""))
+        _put(ws, r, 2, text, numeric=False)
+        if k == "start from":
+            _validation(ws, lists, choices["dates"], f"B{r}", strict=False)
+        r += 1
+    names = [row.cells[0] for row in j.steps if row.cells[0]]
+    r += 1
+    head = r
+    for c, h in enumerate(("leave",) + LEAVE_COLS, 1):
+        ws.cell(head, c, h).font = bold
+    ws.cell(head, 1).comment = Comment(JOURNEY_HELP["leave"], "cxrules")
+    for k, row in enumerate(j.leave, 1):
+        ws.cell(head + k, 1, k)
+        for c, text in enumerate(row.cells, 2):
+            _put(ws, head + k, c, text, numeric=False)
+    last = head + max(1, len(j.leave))
+    _add_table(ws, "leave", j.name, tnames, f"A{head}:{get_column_letter(len(LEAVE_COLS) + 1)}{last}", ["leave", *LEAVE_COLS], "TableStyleLight9")
+    _validation(ws, lists, choices["dates"], f"B{head + 1}:B{last + 3}", strict=False)
+    _validation(ws, lists, ["start"] + names, f"C{head + 1}:C{last + 3}", strict=False)
+    r = last + 4  # room to add leave events above the steps
+    for c, h in enumerate(STEP_COLS, 1):
+        ws.cell(r, c, h).font = bold
+    ws.cell(r, 1).comment = Comment(JOURNEY_HELP["step"], "cxrules")
+    for k, row in enumerate(j.steps, 1):
+        for c, text in enumerate(row.cells, 1):
+            _put(ws, r + k, c, text, numeric=False)
+    last = r + max(1, len(j.steps))
+    end_col = get_column_letter(len(STEP_COLS))
+    _add_table(ws, "steps", j.name, tnames, f"A{r}:{end_col}{last}", list(STEP_COLS), "TableStyleMedium2")
+    body_end = max(last, r + 100)
+    for col, values in (("channel", choices["channels"]), ("owner", choices["owners"]), ("done", choices["dates"]),
+                        ("from", ["start"] + names), ("next", names + ["end"])):
+        letter = get_column_letter(STEP_COLS.index(col) + 1)
+        _validation(ws, lists, values, f"{letter}{r + 1}:{letter}{body_end}", strict=False)
+    left = Alignment(horizontal="left")
+    for row in ws.iter_rows(min_row=2, max_row=last, min_col=2, max_col=len(STEP_COLS)):
+        for cell in row:
+            cell.alignment = left
+    for c, h in enumerate(STEP_COLS, 1):
+        texts = [h] + [row.cells[c - 1] for row in j.steps] + ([row.cells[c - 2] for row in j.leave if c - 2 < len(LEAVE_COLS)] if c > 1 else [])
+        ws.column_dimensions[get_column_letter(c)].width = min(45, max(10, max(len(x) for x in texts) + 3))
+    ws.column_dimensions["A"].width = max(18, ws.column_dimensions["A"].width)
+    return ws
+
+
 def _write_examples(wb, t: TableDoc, titles: set, tnames: set):
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
@@ -420,6 +519,8 @@ def build_workbook(src: Source):
         "(blue) and output (green) with its type, label, columns, allowed values..., then the rule rows.",
         "Its examples are on the sheet '<decision> examples'; fields, calendars and values (other spellings)",
         "have sheets of their own. Cells hold what the rule file holds: '>= 5', '[2..4]', 'VIP, Gold', '-', 14d.",
+        "Each journey is a sheet too: its start and settings at the top, its leave events and steps as tables,",
+        "its examples on '<journey> examples'; contact caps are on the sheet contact_caps.",
         "Edit, add or delete rows, then:  cxrules check rules.xlsx   and   cxrules rules import rules.xlsx rules",
         "每个决策表一个工作表；编辑后运行 cxrules check rules.xlsx 检查，再用 cxrules rules import 写回规则文件。",
     ]
@@ -441,6 +542,14 @@ def build_workbook(src: Source):
         except IllegalCharacterError:
             raise RulebookError(f"{t.file}: table '{t.decision}' holds a control character (e.g. \\x07), which a "
                                 "workbook cannot hold; remove it from the rule file") from None
+    choices = _journey_choices(src, rs)
+    for j in src.journeys:
+        try:
+            _write_journey(wb, j, lists, choices, titles, tnames)
+            _write_examples(wb, j, titles, tnames)
+        except IllegalCharacterError:
+            raise RulebookError(f"{j.file}: journey '{j.name}' holds a control character (e.g. \\x07), which a "
+                                "workbook cannot hold; remove it from the rule file") from None
     for kind in ENTRY_KINDS:
         try:
             _write_entries(wb, kind, [e for e in src.entries if e.kind == kind], titles, tnames)
@@ -449,6 +558,22 @@ def build_workbook(src: Source):
                                 "remove it from the rule file") from None
     wb.move_sheet("_lists", offset=len(wb.sheetnames))
     return wb
+
+
+def _journey_choices(src: Source, rs) -> dict:
+    """The drop-down lists of journey sheets: date fields, and the channels and owners in use."""
+    from .yamlsrc import parse_documents
+
+    dates = [n for n, f in rs.fields.items() if f.type in ("date", "datetime")]
+    chans = [r.cells[STEP_COLS.index("channel")] for j in src.journeys for r in j.steps]
+    for e in src.entries:
+        if e.kind == "contact_caps" and e.attrs.get("channels", "").startswith("["):
+            try:
+                chans += [i.text for i in parse_documents("x: " + e.attrs["channels"])[0].get("x").items]
+            except (YamlSyntaxError, AttributeError):
+                pass
+    owners = [r.cells[STEP_COLS.index("owner")] for j in src.journeys for r in j.steps]
+    return {"dates": dates, "channels": list(dict.fromkeys(c for c in chans if c)), "owners": list(dict.fromkeys(o for o in owners if o))}
 
 
 def export_book(rules, dst) -> dict:
@@ -475,7 +600,7 @@ def export_book(rules, dst) -> dict:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return {"workbook": str(dst), "tables": len(src.tables), "files": len(src.files),
+    return {"workbook": str(dst), "tables": len(src.tables), "journeys": len(src.journeys), "files": len(src.files),
             "entries": len(src.entries)}
 
 
@@ -486,6 +611,7 @@ class Book:
     entries: list = field(default_factory=list)  # Entry
     problems: list = field(default_factory=list)
     entry_sheets: dict = field(default_factory=dict)  # fields/calendars/values -> its sheet
+    journeys: list = field(default_factory=list)  # JourneyDoc
 
 
 def _ref(r: int, c: int) -> str:
@@ -600,6 +726,79 @@ def _read_table(book: Book, name: str, grid) -> TableDoc | None:
     return t
 
 
+def _read_journey(book: Book, name: str, grid) -> JourneyDoc | None:
+    j = JourneyDoc("", "")
+    j.sheet = name
+    n = len(grid)
+    leave_head = step_head = None
+    for r in range(1, n):
+        m = _marker(grid, r)
+        if m == "leave" and leave_head is None and step_head is None:
+            leave_head = r
+        elif m == "step" and _at(grid, r, 1).lower() == "action":
+            step_head = r
+            break
+        elif leave_head is None and m in JOURNEY_TOP:
+            text = _at(grid, r, 1)
+            ref = _ref(r, 1)
+            if m == "journey":
+                j.name = text
+                j.refs[("prop", "decision")] = ref
+            elif m == "file":
+                j.file = text if not text or _file_ok(book, name, ref, text) else ""
+                j.refs[("prop", "file")] = ref
+            elif m.startswith("start "):
+                j.refs[("start", m[6:])] = ref
+                if text and _flow_ok(book, name, ref, text):
+                    j.start[m[6:]] = text
+            else:
+                j.refs[("prop", m)] = ref
+                if text and _flow_ok(book, name, ref, text):
+                    j.props[m] = text
+    if not j.name:
+        book.problems.append(Problem("the sheet has no journey name next to 'journey'", code="sheet", sheet=name, cell="B2"))
+        return None
+    if step_head is None:
+        book.problems.append(Problem("the sheet has no step table (a row starting with 'step', 'action')", code="sheet", sheet=name, cell="A1"))
+        return None
+    if not j.file:
+        j.file = f"{j.name}.yaml"
+        if not _file_ok(book, name, j.refs.get(("prop", "file"), "B6"), j.file):
+            return None
+
+    def table(head, stop, keys, first):
+        """Rows under a header row, each as cells in `keys` order (columns found by their header)."""
+        headers = {}
+        for c in range(first, len(grid[head])):
+            h = _at(grid, head, c)
+            if not h:
+                continue
+            if h not in keys or h in headers:
+                book.problems.append(Problem(f"column '{h}' is {'there twice' if h in headers else 'not one of: ' + ', '.join(keys)}",
+                                             code="sheet", sheet=name, cell=_ref(head, c)))
+                continue
+            headers[h] = c
+        rows = []
+        for rr in range(head + 1, stop):
+            refs = [_ref(rr, headers[k]) if k in headers else None for k in keys]
+            cells = [_at(grid, rr, headers[k]) if k in headers else "" for k in keys]
+            if not any(cells):
+                continue
+            for k, text, ref in zip(keys, cells, refs):
+                if text and not _flow_ok(book, name, ref, text):
+                    cells[keys.index(k)] = ""
+            rows.append(Row(cells, "", refs=refs))
+        return rows
+
+    if leave_head is not None:
+        j.leave = table(leave_head, step_head, LEAVE_COLS, 1)
+    j.steps = table(step_head, n, STEP_COLS, 0)
+    for row in j.steps:
+        if row.cells[0]:
+            j.refs.setdefault(("attr", row.cells[0], "name"), row.refs[0])
+    return j
+
+
 def _read_examples(book: Book, name: str, grid) -> tuple[str, list, list] | None:
     dec = _at(grid, 1, 1)
     head = next((r for r in range(2, len(grid)) if _marker(grid, r) == "example"), None)
@@ -661,6 +860,10 @@ def read_grids(grids) -> Book:
             t = _read_table(book, name, grid)
             if t is not None:
                 book.tables.append(t)
+        elif _marker(grid, 1) == "journey":
+            j = _read_journey(book, name, grid)
+            if j is not None:
+                book.journeys.append(j)
         elif _marker(grid, 1) == "examples of":
             ex = _read_examples(book, name, grid)
             if ex is not None:
@@ -668,21 +871,24 @@ def read_grids(grids) -> Book:
         elif _marker(grid, 0) == "file" and _at(grid, 0, 1).lower() in kinds:
             _read_entries(book, name, grid, kinds[_at(grid, 0, 1).lower()])
     seen: dict = {}
-    for t in list(book.tables):
-        if t.decision in seen:  # a copied sheet not yet renamed
-            book.problems.append(Problem(f"decision '{t.decision}' is also on sheet '{seen[t.decision]}'", code="sheet", sheet=t.sheet,
-                                         cell=t.refs.get(("prop", "decision"), "B2"), suggestion="give this table a name of its own"))
-            book.tables.remove(t)
-        seen.setdefault(t.decision, t.sheet)
-    for t in book.tables:
+    for group in (book.tables, book.journeys):
+        for t in list(group):
+            if t.decision in seen:  # a copied sheet not yet renamed
+                what = "journey" if isinstance(t, JourneyDoc) else "decision"
+                book.problems.append(Problem(f"{what} '{t.decision}' is also on sheet '{seen[t.decision]}'", code="sheet", sheet=t.sheet,
+                                             cell=t.refs.get(("prop", "decision"), "B2"), suggestion=f"give this {'table' if what == 'decision' else what} a name of its own"))
+                group.remove(t)
+            seen.setdefault(t.decision, t.sheet)
+    every = book.tables + book.journeys
+    for t in every:
         if t.decision in examples:
             t.ex_sheet, t.ex_keys, t.examples = examples.pop(t.decision)
-    for t in book.tables:  # a decision renamed on its sheet: its examples sheet still names the old one
+    for t in every:  # renamed on its sheet: its examples sheet still names the old one
         old = next((d for d, (name, _, _) in examples.items() if name == f"{t.sheet} examples"), None)
-        if t.ex_sheet is None and old is not None and old not in {x.decision for x in book.tables}:
+        if t.ex_sheet is None and old is not None and old not in {x.decision for x in every}:
             t.ex_sheet, t.ex_keys, t.examples = examples.pop(old)
     for dec, (name, _, _) in examples.items():
-        book.problems.append(Problem(f"examples of '{dec}', but no sheet has that decision", code="sheet", sheet=name, cell="B2"))
+        book.problems.append(Problem(f"examples of '{dec}', but no sheet has that decision or journey", code="sheet", sheet=name, cell="B2"))
     return book
 
 
@@ -858,6 +1064,12 @@ def _edit_table(fe: _FileEdit, b: TableDoc, t: TableDoc) -> None:
             ed.replace(node.start, node.end, row_text(new.cells, names, new.note))
 
     _edit_rows(fe, b.node.get("rules"), b.rules, t.rules, rule_row, edit_rule)
+    _edit_examples(fe, b, t)
+
+
+def _edit_examples(fe: _FileEdit, b, t) -> None:
+    """The examples of a table or journey (b: as in the file, t: as on the sheet)."""
+    ed, nl = fe.ed, fe.nl
     # Examples are compared by name, so a column added, moved or deleted on the sheet
     # changes only the examples that have a value in it.
     keys = list(dict.fromkeys(t.ex_keys + b.ex_keys))
@@ -892,6 +1104,60 @@ def _edit_table(fe: _FileEdit, b: TableDoc, t: TableDoc) -> None:
             ed.replace(old.node.start, old.node.end, example_text(new.cells, keys))
 
     _edit_rows(fe, ex_node, base_ex, new_ex, ex_row, edit_ex)
+
+
+def _edit_journey(fe: _FileEdit, b: JourneyDoc, j: JourneyDoc) -> None:
+    """A journey's changed cells edited in its document: settings, start, leave events, steps, examples."""
+    from .journeys import JOURNEY_KEYS, START_KEYS, STEP_KEYS
+
+    ed, nl = fe.ed, fe.nl
+    if b.name != j.name:  # renamed on its sheet
+        ed.set_scalar(b.node.get("journey"), j.name)
+    ed.sync_map(b.node, b.props, j.props, nl, order=JOURNEY_KEYS)
+    if b.start != j.start:
+        start = b.node.get("start")
+        if not isinstance(start, Map):
+            raise Structural("start")
+        ed.sync_map(start, b.start, j.start, nl, order=START_KEYS)
+
+    def as_map(cols, row: Row) -> dict:
+        return {k: v for k, v in zip(cols, row.cells) if v != ""}
+
+    def edit_as_map(cols, order):
+        def edit(old: Row, new: Row) -> None:
+            if not isinstance(old.node, Map):
+                raise Structural("not a mapping")
+            ed.sync_map(old.node, as_map(cols, old), as_map(cols, new), nl, order=order)
+        return edit
+
+    leave = b.node.get("leave")
+    if [r.key() for r in b.leave] != [r.key() for r in j.leave]:
+        steps_key = b.node.key_node("steps") if "steps" in b.node.keys() else None
+        if not j.leave:
+            ed.remove_key(b.node, "leave")
+        elif leave is None and steps_key is not None and not b.node.flow:  # the first leave events: above steps:
+            at = ed.line_start(steps_key.start)
+            pad = " " * (steps_key.start - at)
+            ed.replace(at, at, f"{pad}leave:{nl}" + "".join(f"{pad}  - {leave_text(r.cells)}{nl}" for r in j.leave))
+        elif not b.leave or not isinstance(leave, Seq):
+            raise Structural("leave")
+        else:
+            _edit_rows(fe, leave, b.leave, j.leave, lambda r, ref: leave_text(r.cells), edit_as_map(LEAVE_COLS, LEAVE_COLS))
+
+    def step_row(r: Row, ref) -> str:
+        if isinstance(ref, Map) and ref.flow:
+            return spec_text(dict(zip(STEP_COLS, r.cells)), STEP_KEYS)
+        indent = ref.start - ed.line_start(ref.start)
+        return fe.nl.join(step_lines(r.cells, indent))
+
+    _edit_rows(fe, b.node.get("steps"), b.steps, j.steps, step_row, edit_as_map(STEP_COLS, STEP_KEYS))
+    _edit_examples(fe, b, j)
+
+
+def _render_journey_doc(j: JourneyDoc, nl: str) -> str:
+    out = Out()
+    render_journey(j, out)
+    return out.text(nl).rstrip("\r\n")
 
 
 def _edit_entries(fe: _FileEdit, base: list, new: list, kind: str) -> None:
@@ -965,6 +1231,7 @@ class ImportResult:
     created: list = field(default_factory=list)
     rewritten: list = field(default_factory=list)  # (file, decision): written afresh, not edited
     kept: list = field(default_factory=list)  # decisions in the files but not in the workbook
+    kept_journeys: list = field(default_factory=list)  # journeys likewise
     old_errors: int = 0  # errors the rule files already had, still there
     texts: dict = field(default_factory=dict)  # file name -> new text
 
@@ -1007,6 +1274,7 @@ def plan_import(book: Book, src: Source) -> ImportResult:
         else:
             new_files.setdefault(t.file, []).append(_render_doc(t, "\n"))
     res.kept = [b.decision for f, b in orphans]
+    _plan_journeys(book, src, edits, new_files, res)
     kinds = [k for k in ENTRY_KINDS if k in book.entry_sheets]  # a kind without its sheet is kept as it is
     for fname, fe in edits.items():
         mark, amark = len(fe.ed.edits), len(fe.appended)
@@ -1036,6 +1304,39 @@ def plan_import(book: Book, src: Source) -> ImportResult:
         res.texts[name] = ("\n---\n".join(docs)) + "\n"
         res.created.append(name)
     return res
+
+
+def _plan_journeys(book: Book, src: Source, edits: dict, new_files: dict, res) -> None:
+    """Journeys: edited in place where they are, appended to their file when new; one renamed on
+    its sheet is the journey of its file that no sheet names, with the same steps."""
+    base = {}
+    for f in src.files:
+        for d in f.docs:
+            if isinstance(d, JourneyDoc):
+                base.setdefault(d.name, (f, d))
+    named = {j.name for j in book.journeys}
+    orphans = [fb for n, fb in base.items() if n not in named]
+    for j in book.journeys:
+        fb = base.get(j.name)
+        if fb is None:
+            fb = next((o for o in orphans if o[0].name == j.file and [r.cells[0] for r in o[1].steps] == [r.cells[0] for r in j.steps]), None)
+            if fb is not None:
+                orphans.remove(fb)
+        if fb is not None:
+            f, b = fb
+            fe = edits[f.name]
+            mark = len(fe.ed.edits)
+            try:
+                _edit_journey(fe, b, j)
+            except Structural:
+                del fe.ed.edits[mark:]
+                fe.ed.replace(b.node.start, b.node.end, _render_journey_doc(j, fe.nl))
+                res.rewritten.append((f.name, j.name))
+        elif j.file in edits:
+            edits[j.file].appended.append(_render_journey_doc(j, edits[j.file].nl))
+        else:
+            new_files.setdefault(j.file, []).append(_render_journey_doc(j, "\n"))
+    res.kept_journeys = [b.name for f, b in orphans]
 
 
 def _errors(folder) -> list[Problem]:
@@ -1103,6 +1404,8 @@ def render_book(book: Book, folder: Path) -> dict:
     per_file: dict[str, list] = {}
     for t in book.tables:
         per_file.setdefault(t.file, []).append(("table", t))
+    for j in book.journeys:
+        per_file.setdefault(j.file, []).append(("journey", j))
     for kind in ENTRY_KINDS:
         for fname in dict.fromkeys(e.file for e in book.entries if e.kind == kind):
             per_file.setdefault(fname, []).append(("entries", (kind, [e for e in book.entries if e.kind == kind and e.file == fname])))
@@ -1114,6 +1417,10 @@ def render_book(book: Book, folder: Path) -> dict:
                 render_table(d, out)
                 sheet = d.sheet
                 texts = _cell_texts(d)
+            elif what == "journey":
+                render_journey(d, out)
+                sheet = d.sheet
+                texts = _journey_cell_texts(d)
             else:
                 render_entries(d[0], d[1], out)
                 sheet = book.entry_sheets.get(d[0], d[0])
@@ -1143,10 +1450,30 @@ def _cell_texts(t: TableDoc) -> dict:
     return out
 
 
+def _journey_cell_texts(j: JourneyDoc) -> dict:
+    out = {(j.refs.get(("prop", k)), False): text for k, text in j.props.items()}
+    out.update({(j.refs.get(("start", k)), False): text for k, text in j.start.items()})
+    out[(j.refs.get(("prop", "decision")), False)] = j.name
+    for r in j.leave + j.steps:
+        for ref, text in zip(r.refs or [], r.cells):
+            out[(ref, False)] = text
+    for r in j.examples:
+        for ref, text in zip(r.refs or [], r.cells):
+            out[(ref, True)] = text
+    return out
+
+
 def check_book(path) -> tuple[Problems, int]:
     """Every problem of a rules workbook, named by sheet and cell; and the number of tables."""
     problems, n, _ = check(read_workbook(path), Path(path).name)
     return problems, n
+
+
+def check_book_counts(path) -> tuple[Problems, int, int]:
+    """check_book, with the number of journeys too."""
+    book = read_workbook(path)
+    problems, n, _ = check(book, Path(path).name)
+    return problems, n, len(book.journeys)
 
 
 def check(book: Book, shown: str, examples: bool | list = False) -> tuple[Problems, int, list]:
@@ -1159,7 +1486,8 @@ def check(book: Book, shown: str, examples: bool | list = False) -> tuple[Proble
     problems = Problems()
     for p in book.problems:
         problems.append(replace(p, file=shown))
-    sheets = {t.decision: t for t in book.tables}
+    sheets = {t.decision: t for t in book.tables + book.journeys}
+    journeys = {j.name for j in book.journeys}
     ran = []
     with tempfile.TemporaryDirectory() as tmp:
         origins = render_book(book, Path(tmp))
@@ -1175,8 +1503,11 @@ def check(book: Book, shown: str, examples: bool | list = False) -> tuple[Proble
                         ran.append((r, None))
                         continue
                     msg = r.describe().split("\n", 1)[1].strip() if "\n" in r.describe() else r.describe()
+                    col = (r.mismatches or [None])[0]
+                    if r.table in journeys and col and col.startswith(r.table + "_"):
+                        col = col[len(r.table) + 1:]  # lapsed_due is the examples' due column
                     p = Problem(f"example {r.index} fails: {' '.join(msg.split())}", code="example", file=r.file,
-                                line=r.line, table=r.table, row=r.index, column=(r.mismatches or [None])[0])
+                                line=r.line, table=r.table, row=r.index, column=col)
                     ran.append((r, _placed(p, origins, sheets, shown)))
     for p in items:
         problems.append(_placed(p, origins, sheets, shown))
@@ -1191,6 +1522,8 @@ def _placed(p: Problem, origins: dict, sheets: dict, shown: str) -> Problem:
     pick = next(((ref, sheet) for n, ref, text, sheet in org if text and f"'{text}'" in p.message), None)
     if pick is None and p.column:
         pick = next(((ref, sheet) for n, ref, text, sheet in org if n == p.column), None)
+        if pick is None and isinstance(t, JourneyDoc) and org:  # a journey's line is one step setting: its cell
+            pick = (org[0][1], org[0][3])
         if pick is None and t is not None and ("attr", p.column, "name") in t.refs:
             pick = (t.refs[("attr", p.column, "name")], t.sheet)
     if pick is None and org:

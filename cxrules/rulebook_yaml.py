@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from .journeys import CAP_KEYS, JOURNEY_KEYS, LEAVE_KEYS, RESULTS, START_KEYS, STEP_KEYS
 from .yamlsrc import Map, Node, Scalar, Seq, YamlSyntaxError, parse_documents
 
 try:
@@ -32,7 +33,14 @@ PROPS = ("title", "hit", "description")
 INPUT_ATTRS = ("type", "label", "columns", "from", "decision", "output", "allowed", "optional", "values", "description")
 OUTPUT_ATTRS = ("type", "label", "columns", "allowed", "highlight", "values", "description")
 ATTRS = ("type", "label", "columns", "from", "decision", "output", "allowed", "optional", "values", "highlight", "description")
-ENTRY_KINDS = ("fields", "calendars", "values")
+ENTRY_KINDS = ("fields", "calendars", "contact_caps", "values")
+CAP_ATTRS = tuple(k for k in CAP_KEYS if k != "description") + ("description",)
+# A journey as its sheet shows it: settings at the top, leave events and steps as tables.
+JOURNEY_PROPS = ("title", "columns", "description", "only_if", "caps")
+START_COLS = START_KEYS
+LEAVE_COLS = LEAVE_KEYS
+STEP_COLS = ("step", "action", "channel", "owner", "done", "wait", "within", "from", "only_if", "next", "description")
+assert set(STEP_COLS) == set(STEP_KEYS) and set(JOURNEY_PROPS) < set(JOURNEY_KEYS)
 
 
 # ----------------------------------------------------------------- the texts of a file
@@ -77,6 +85,28 @@ class TableDoc:
     @property
     def outputs(self):
         return [c for c in self.cols if c.role == "output"]
+
+
+@dataclass
+class JourneyDoc:
+    """A `journey:` document's texts: settings, start, leave events and steps as rows."""
+
+    name: str
+    file: str
+    props: dict = field(default_factory=dict)  # JOURNEY_PROPS -> text
+    start: dict = field(default_factory=dict)  # START_COLS -> text
+    leave: list = field(default_factory=list)  # [Row] whose cells follow LEAVE_COLS
+    steps: list = field(default_factory=list)  # [Row] whose cells follow STEP_COLS
+    examples: list = field(default_factory=list)
+    ex_keys: list = field(default_factory=list)
+    node: Map | None = None
+    refs: dict = field(default_factory=dict)  # ("prop", k) / ("start", k) / ("attr", step, "name") -> workbook cell
+    sheet: str | None = None
+    ex_sheet: str | None = None
+
+    @property
+    def decision(self) -> str:  # the name examples sheets and checks go by
+        return self.name
 
 
 @dataclass
@@ -170,18 +200,47 @@ def table_of(doc: Map, src: str, file: str) -> TableDoc:
             t.rules.append(Row([node_text(r.get(n), src) for n in names], node_text(r.get("note"), src), r))
         else:
             t.rules.append(Row([node_text(r, src)], "", r))
-    examples = doc.get("examples")
+    order = {n: i for i, n in enumerate(names)}
+    t.ex_keys, t.examples = _examples(doc.get("examples"), src, lambda k: order.get(k, len(order)))
+    return t
+
+
+def _examples(examples, src: str, rank) -> tuple[list, list]:
+    """(keys, rows) of an examples: list, the keys ordered by rank then as first seen."""
     keys: list = []
     for ex in (examples.items if isinstance(examples, Seq) else []):
         for k in (ex.keys() if isinstance(ex, Map) else []):
             if k not in keys:
                 keys.append(k)
-    order = {n: i for i, n in enumerate(names)}
-    t.ex_keys = sorted(keys, key=lambda k: (order.get(k, len(order)), keys.index(k)))
+    keys = sorted(keys, key=lambda k: (rank(k), keys.index(k)))
+    rows = []
     for ex in (examples.items if isinstance(examples, Seq) else []):
-        cells = [node_text(ex.get(k), src) if isinstance(ex, Map) else "" for k in t.ex_keys]
-        t.examples.append(Row(cells, "", ex))
-    return t
+        cells = [node_text(ex.get(k), src) if isinstance(ex, Map) else "" for k in keys]
+        rows.append(Row(cells, "", ex))
+    return keys, rows
+
+
+def _rows(node, src: str, cols) -> list:
+    """A list of mappings (steps, leave events) as rows; a single mapping is one row."""
+    items = node.items if isinstance(node, Seq) else [] if node is None else [node]
+    return [Row([node_text(it.get(c), src) if isinstance(it, Map) else "" for c in cols], "", it) for it in items]
+
+
+def journey_of(doc: Map, src: str, file: str) -> JourneyDoc:
+    name = doc.get("journey")
+    j = JourneyDoc(name.text if isinstance(name, Scalar) and not name.is_null else "", file, node=doc)
+    for k in JOURNEY_PROPS:
+        if doc.get(k) is not None:
+            j.props[k] = node_text(doc.get(k), src)
+    start = doc.get("start")
+    if isinstance(start, Map):
+        j.start = {k: node_text(v, src) for k, (_, v) in start.entries.items() if k in START_COLS}
+    j.leave = _rows(doc.get("leave"), src, LEAVE_COLS)
+    j.steps = _rows(doc.get("steps"), src, STEP_COLS)
+    # as_of first, then what goes in, then the results in the order they are written
+    j.ex_keys, j.examples = _examples(doc.get("examples"), src,
+                                      lambda k: -1 if k == "as_of" else 1 + RESULTS.index(k) if k in RESULTS else 0)
+    return j
 
 
 def read_file(name: str, raw: bytes) -> FileSrc:
@@ -192,6 +251,8 @@ def read_file(name: str, raw: bytes) -> FileSrc:
     for doc in parse_documents(text):
         if isinstance(doc, Map) and "decision" in doc.keys():
             f.docs.append(table_of(doc, text, name))
+        elif isinstance(doc, Map) and "journey" in doc.keys():
+            f.docs.append(journey_of(doc, text, name))
         elif isinstance(doc, Map):
             f.docs.append(("entries", doc))
             for kind in ENTRY_KINDS:
@@ -341,13 +402,55 @@ def render_entries(kind: str, entries: list, out: Out) -> None:
         origins = [(e.name, e.ref)] + [(a, e.refs.get(a)) for a in e.attrs]
         if kind == "values":
             out.add(f"  {scalar(e.name)}: {value_yaml(e.attrs.get('spellings', '')) or '~'}", origins)
-        elif kind == "calendars":
+        elif kind in ("calendars", "contact_caps"):
             out.add(f"  {scalar(e.name)}:", origins[:1])
             for a, v in e.attrs.items():
                 if v != "":
                     out.add(f"    {a}: {value_yaml(v)}", [(a, e.refs.get(a))])
         else:
             out.add(f"  {scalar(e.name)}: {spec_text(e.attrs, ('type', 'label', 'columns', 'optional', 'values', 'description'))}", origins)
+
+
+def step_lines(cells: list, indent: int) -> list[str]:
+    """A step as a block mapping, its keys in the rule files' order: lines after `- `."""
+    m = dict(zip(STEP_COLS, cells))
+    keys = [k for k in STEP_KEYS if m.get(k, "") != ""]
+    return [(" " * indent if i else "") + f"{k}: {value_yaml(m[k])}" for i, k in enumerate(keys)]
+
+
+def leave_text(cells: list) -> str:
+    return spec_text(dict(zip(LEAVE_COLS, cells)), LEAVE_COLS)
+
+
+def render_journey(j: JourneyDoc, out: Out) -> None:
+    r = j.refs
+    out.add(f"journey: {scalar(j.name)}", [("journey", r.get(("prop", "decision")))])
+    for k in ("title", "columns", "description", "only_if"):
+        if j.props.get(k, "") != "":
+            out.add(f"{k}: {value_yaml(j.props[k])}", [(k, r.get(("prop", k)))])
+    out.add("start:")
+    for k in START_COLS:
+        if j.start.get(k, "") != "":
+            out.add(f"  {k}: {value_yaml(j.start[k])}", [(k, r.get(("start", k)))])
+    if j.props.get("caps", "") != "":
+        out.add(f"caps: {value_yaml(j.props['caps'])}", [("caps", r.get(("prop", "caps")))])
+    if j.leave:
+        out.add("leave:")
+        for row in j.leave:
+            out.add("  - " + leave_text(row.cells), list(zip(LEAVE_COLS, row.refs or [])))
+    out.add("steps:")
+    for row in j.steps:
+        refs = dict(zip(STEP_COLS, row.refs or []))
+        m = dict(zip(STEP_COLS, row.cells))
+        keys = [k for k in STEP_KEYS if m.get(k, "") != ""]
+        for i, line in enumerate(step_lines(row.cells, 4)):
+            out.add(("  - " if i == 0 else "") + line, [(keys[i], refs.get(keys[i]))])
+        if not keys:
+            out.add("  - {}", [("step", refs.get("step"))])
+    if j.examples:
+        out.add("examples:")
+        for ex in j.examples:
+            out.add("  - " + example_text(ex.cells, j.ex_keys), [(k, ref, "examples") for k, ref in zip(j.ex_keys, ex.refs or [])])
 
 
 # ----------------------------------------------------------------- editing in place

@@ -187,6 +187,8 @@ def applicable(rs: RuleSet, found: set[str], blocked: frozenset = frozenset()):
         if any(u not in runs and u not in blocked and u not in cannot for u in upstream):
             continue
         own = [(i.derive.field if i.derive else i.name, i.name, _optional(rs, i)) for i in t.inputs if not i.decision]
+        # the date and group a derivation over dated rows reads are needed as much as its value
+        own += [(f, f, f in rs.fields and rs.fields[f].optional) for i in t.inputs if i.derive for f in i.derive.reads[1:]]
         own += [(d.source, d.source, d.source in rs.fields and rs.fields[d.source].optional) for d in t.due]
         # evidence: the distinct required columns (optional ones only when nothing is required)
         evidence = list(dict.fromkeys(key for key, _, opt in own if not opt and (key not in outputs or key in rs.fields)))

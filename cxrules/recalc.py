@@ -21,6 +21,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Callable
 
+from . import contact_plan
 from .advice import advice
 from .aliases import has_cjk
 from . import __version__
@@ -58,7 +59,7 @@ ISSUES_SHEET = "Issues"
 # language an earlier run wrote them in
 SUMMARY_SHEETS = tuple(dict.fromkeys(Translator(lang)(SUMMARY_SHEET) for lang in LANGS))
 ISSUES_SHEETS = tuple(dict.fromkeys(Translator(lang)(ISSUES_SHEET) for lang in LANGS))
-OWN_SHEETS = SUMMARY_SHEETS + ISSUES_SHEETS + SETTINGS_SHEETS
+OWN_SHEETS = SUMMARY_SHEETS + ISSUES_SHEETS + SETTINGS_SHEETS + contact_plan.PLAN_SHEETS
 FONT = {"FFC7CE": "9C0006", "FFD8A8": "7F3F00", "FFF2A8": "7F6000", "C6EFCE": "006100"}
 OVERDUE_FILL = COLOURS["red"]
 DAYS_OVERDUE = "days_overdue"
@@ -99,6 +100,8 @@ class RecalcReport:
     language: str = "en"  # of the headers: the sheets cxrules makes and the values it writes follow it
     issues_sheet: str = ISSUES_SHEET  # its name in that language
     stamp: Stamp | None = None  # what the results are recorded as made from (summary sheet, document properties)
+    contacts: list = field(default_factory=list)  # contact_plan.Contact: overdue or due in the next 4 weeks
+    plans_contacts: bool = False  # a contact source ran on some sheet: the Contact plan sheet is written
 
     @property
     def rows(self) -> int:
@@ -439,7 +442,10 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
     report.language = "zh" if sum(langs) * 2 > len(langs) else "en"
     issues = issues_sheet(report, rs)
     report.issues_sheet = issues.name
-    return edits, [summary_sheet(report, rs), issues]
+    made = [summary_sheet(report, rs)]
+    if report.plans_contacts:
+        made.append(contact_plan.plan_sheet(report, rs, translator(rs, report.language, report), report.contacts))
+    return edits, made + [issues]
 
 
 def _range_label(data, header: Header, results: set) -> str:
@@ -555,6 +561,8 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
     if len(keep) != len(block):
         columns = {k: [c[i] for i in keep] for k, c in columns.items()}
     excel_rows = [data.first_row + first + i for i in keep]
+    sources = contact_plan.active(rs, runs)
+    ids = contact_plan.identity(data, header, block, keep) if sources else {}
     if release:
         del block
         data.rows = []
@@ -644,6 +652,9 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
         edit.columns.append(cw)
         _count(result, rs, runs, name, label, values)
     _due_counts(result, rs, runs, ev, as_of)
+    if sources:
+        report.plans_contacts = True
+        report.contacts.extend(contact_plan.collect(rs, sources, ev, ids, sheet, excel_rows, as_of))
     _highlights(edit, rs, runs, col_of, header, excel_rows, next_col, lang == 1)
     edit.owned = set(data.owned or ()) | {(header.row, c) for c in col_of.values()}
     edit.header_row = header.row

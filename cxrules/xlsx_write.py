@@ -152,6 +152,7 @@ class BarChart:
     anchor: tuple[int, int] = (1, 4)  # (row index, col) of the top-left corner
     size: tuple[int, int] = (8, 16)  # (columns, rows) covered
     horizontal: bool = True
+    stacked: bool = False  # the series' bars on top of each other (a total per category)
 
 
 @dataclass
@@ -1542,6 +1543,7 @@ def chart_xml(ch: BarChart, ns: NewSheet, sheet_name: str, uid: int) -> bytes:
         )
     a1, a2 = 50010000 + uid * 2, 50010001 + uid * 2
     bar_dir = "bar" if ch.horizontal else "col"
+    overlap = '<c:overlap val="100"/>' if ch.stacked else ""
     legend = '<c:legend><c:legendPos val="b"/><c:overlay val="0"/></c:legend>' if len(ch.series) > 1 else ""
     title = (
         f'<c:title><c:tx><c:rich><a:bodyPr/><a:lstStyle/><a:p><a:pPr><a:defRPr sz="1200" b="1"/></a:pPr><a:r><a:rPr lang="en-US" sz="1200" b="1"/><a:t>{esc(ch.title)}</a:t></a:r></a:p></c:rich></c:tx><c:overlay val="0"/></c:title><c:autoTitleDeleted val="0"/>'
@@ -1553,8 +1555,8 @@ def chart_xml(ch: BarChart, ns: NewSheet, sheet_name: str, uid: int) -> bytes:
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
         f'<c:chartSpace xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" xmlns:r="{NS_REL}">'
         f'<c:lang val="en-US"/><c:roundedCorners val="0"/><c:chart>{title}<c:plotArea><c:layout/>'
-        f'<c:barChart><c:barDir val="{bar_dir}"/><c:grouping val="clustered"/><c:varyColors val="0"/>{"".join(sers)}'
-        f'<c:gapWidth val="80"/><c:axId val="{a1}"/><c:axId val="{a2}"/></c:barChart>'
+        f'<c:barChart><c:barDir val="{bar_dir}"/><c:grouping val="{"stacked" if ch.stacked else "clustered"}"/><c:varyColors val="0"/>{"".join(sers)}'
+        f'<c:gapWidth val="80"/>{overlap}<c:axId val="{a1}"/><c:axId val="{a2}"/></c:barChart>'
         f'<c:catAx><c:axId val="{a1}"/><c:scaling><c:orientation val="{cat_orient}"/></c:scaling><c:delete val="0"/><c:axPos val="{"l" if ch.horizontal else "b"}"/>'
         f'<c:numFmt formatCode="General" sourceLinked="1"/><c:tickLblPos val="nextTo"/><c:crossAx val="{a2}"/><c:crosses val="autoZero"/><c:auto val="1"/><c:lblAlgn val="ctr"/><c:lblOffset val="100"/><c:noMultiLvlLbl val="0"/></c:catAx>'
         f'<c:valAx><c:axId val="{a2}"/><c:scaling><c:orientation val="minMax"/></c:scaling><c:delete val="0"/><c:axPos val="{"b" if ch.horizontal else "l"}"/><c:majorGridlines/>'

@@ -578,7 +578,8 @@ class _Loader:
                     want = {"percentile": ("number",), "week_over_week": ("number",), "sum_last_days": ("number",),
                             "days_in_a_row": None, "count_last_days": None}.get(d.func, ("date", "datetime"))
                     if want and ftype not in want:
-                        self.err(f"{d.func}() needs a {' or '.join(want)} field, but '{d.field}' is {ftype}", file, line=d.line, code="type", **where)
+                        hint = f"write {FORMS[d.func]} with a {' or '.join(want)} field as FIELD" if d.func in DATED else None
+                        self.err(f"{d.func}() needs a {' or '.join(want)} field, but '{d.field}' is {ftype}", file, line=d.line, code="type", suggestion=hint, **where)
                     if isinstance(d.test, str):
                         try:
                             inp.derive = d = dataclasses.replace(d, test=parse_test(d.test, ftype))
@@ -593,7 +594,9 @@ class _Loader:
                     if name not in fields:
                         self.err(f"{d.func}() reads '{name}' as its {role}, which is neither a field nor an input column", file, line=d.line, suggestion=did_you_mean(name, fields) or "declare it under fields:", code="unknown-field", **where)
                     elif role == "date" and fields[name] not in ("date", "datetime"):
-                        self.err(f"{d.func}() needs a date or datetime field to date the rows, but '{name}' is {fields[name]}", file, line=d.line, code="type", **where)
+                        dates = [n for n, ty in fields.items() if ty in ("date", "datetime")]
+                        self.err(f"{d.func}() needs a date or datetime field to date the rows, but '{name}' is {fields[name]}", file, line=d.line, code="type",
+                                 suggestion=f"the second argument is the rows' date: one of {', '.join(dates)}" if dates else "declare the date column under fields: with type: date", **where)
                 if d.calendar is not None and d.calendar not in rs.calendars:
                     self.err(f"unknown calendar '{d.calendar}'", file, line=d.line, suggestion=did_you_mean(d.calendar, rs.calendars) or "define it under calendars:", code="unknown-calendar", **where)
 

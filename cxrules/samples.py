@@ -65,10 +65,10 @@ CASE_COLUMNS = [
     ("score", "NPS score", "推荐评分", "int"),
 ]
 MEASURE_COLUMNS = [
-    ("measure_date", "Date", "日期", "date"),
+    ("measure_date", "Measure date", "指标日期", "date"),
     ("department", "Department", "部门", "text"),
-    ("nps_value", "Net Promoter Score", "净推荐值", "score"),
-    ("churn_rate", "Churn rate (%)", "流失率(%)", "score"),
+    ("net_promoter_score", "Net Promoter Score", "净推荐值", "score"),
+    ("churn_percent", "Churn rate (%)", "流失率(%)", "score"),
     ("negative_feedback", "Negative feedback", "负面反馈数", "int"),
 ]
 SHEETS = {
@@ -474,7 +474,7 @@ def _measures(seed: int, lang: str, today: dt.date) -> list[dict]:
             if back < len(end_neg):
                 neg = end_neg[len(end_neg) - 1 - back]
             rows.append({"measure_date": day, "department": ZH_DEPARTMENTS[dep] if lang == "zh" else dep,
-                         "nps_value": nps, "churn_rate": churn, "negative_feedback": neg})
+                         "net_promoter_score": nps, "churn_percent": churn, "negative_feedback": neg})
     return rows
 
 

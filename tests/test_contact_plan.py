@@ -126,7 +126,7 @@ def test_alerts_fire_at_the_samples_as_of_and_nowhere_else(done):
     }
     for lang, (path, _rep) in done.items():
         df = pd.read_excel(path, sheet_name=MEASURES[lang], engine="openpyxl")
-        date_h, dep_h = ("Date", "Department") if lang == "en" else ("日期", "部门")
+        date_h, dep_h = ("Measure date", "Department") if lang == "en" else ("指标日期", "部门")
         fired = set()
         for alert in {h for _, h in want[lang]}:
             for _, r in df[df[alert].notna()].iterrows():

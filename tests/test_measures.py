@@ -28,7 +28,7 @@ def ev():
 
 def alerts(ev, rows):
     """The bundled alert tables over measure rows given as dicts."""
-    cols = {k: [r.get(k) for r in rows] for k in ("measure_date", "department", "nps_value", "churn_rate", "negative_feedback")}
+    cols = {k: [r.get(k) for r in rows] for k in ("measure_date", "department", "net_promoter_score", "churn_percent", "negative_feedback")}
     out = ev.evaluate_columns(cols, len(rows), ["nps_alert", "churn_alert", "feedback_alert"], AS_OF)
     return out
 
@@ -100,7 +100,7 @@ def test_last_days_equals_a_plain_count(rows, n):
 def series(dep, start, nps=None, churn=None, neg=None):
     n = max(len(x) for x in (nps or [], churn or [], neg or []))
     return [{"measure_date": day(start + k), "department": dep,
-             "nps_value": (nps or [None] * n)[k], "churn_rate": (churn or [None] * n)[k],
+             "net_promoter_score": (nps or [None] * n)[k], "churn_percent": (churn or [None] * n)[k],
              "negative_feedback": (neg or [None] * n)[k]} for k in range(n)]
 
 
@@ -141,15 +141,15 @@ def test_a_duplicate_day_is_a_row_problem_and_the_other_rows_still_run(ev):
 
 # ------------------------------------------------------------------ cxrules check on bad from:
 BAD = {
-    "week_over_weak(nps_value, measure_date)": "unknown derivation 'week_over_weak()'",
-    "week_over_week(nps_value)": "week_over_week() takes 2 arguments and an optional 'by GROUP', got 1",
+    "week_over_weak(net_promoter_score, measure_date)": "unknown derivation 'week_over_weak()'",
+    "week_over_week(net_promoter_score)": "week_over_week() takes 2 arguments and an optional 'by GROUP', got 1",
     "week_over_week(department, measure_date)": "week_over_week() needs a number field, but 'department' is text",
-    "week_over_week(nps_value, department)": "needs a date or datetime field to date the rows, but 'department' is text",
-    "week_over_week(nps_value, measure_dat)": "reads 'measure_dat' as its date, which is neither a field nor an input column",
-    "week_over_week(nps_value, measure_date, by dept)": "reads 'dept' as its group, which is neither a field nor an input column",
-    "sum_last_days(nps_value, measure_date, seven)": "the number of days must be a whole number from 1 to 3660, not 'seven'",
-    "count_last_days(nps_value, measure_date, 0)": "the number of days must be a whole number from 1 to 3660, not '0'",
-    "days_in_a_row(nps_value, measure_date, > five)": "days_in_a_row(): the test '> five' for 'nps_value': 'five' is not a number",
+    "week_over_week(net_promoter_score, department)": "needs a date or datetime field to date the rows, but 'department' is text",
+    "week_over_week(net_promoter_score, measure_dat)": "reads 'measure_dat' as its date, which is neither a field nor an input column",
+    "week_over_week(net_promoter_score, measure_date, by dept)": "reads 'dept' as its group, which is neither a field nor an input column",
+    "sum_last_days(net_promoter_score, measure_date, seven)": "the number of days must be a whole number from 1 to 3660, not 'seven'",
+    "count_last_days(net_promoter_score, measure_date, 0)": "the number of days must be a whole number from 1 to 3660, not '0'",
+    "days_in_a_row(net_promoter_score, measure_date, > five)": "days_in_a_row(): the test '> five' for 'net_promoter_score': 'five' is not a number",
 }
 
 
@@ -171,7 +171,8 @@ rules:
     p = errors[0]
     assert BAD[frm] in p.message
     assert p.suggestion  # what to write instead
-    assert (p.file.endswith("a.yaml"), p.line, p.table, p.column) == (True, 15, "probe", "x")
+    line = (tmp_path / "a.yaml").read_text(encoding="utf-8").splitlines().index(f'  x: {{type: number, from: "{frm}"}}') + 1
+    assert (p.file.endswith("a.yaml"), p.line, p.table, p.column) == (True, line, "probe", "x")
 
 
 def test_a_test_with_commas_and_a_group_read_right(tmp_path):

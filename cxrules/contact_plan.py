@@ -18,7 +18,10 @@ from .xlsx_write import BarChart, CellFormat, ChartSeries, NewSheet, text_width
 
 PLAN_SHEET = "Contact plan"
 DAYS = 28  # the next 4 weeks, today included
-MAX_CALLS = 50_000  # rows of the call list on the sheet
+# rows of the call list on the sheet: a day's calls for a large team; the rest are counted in
+# the table above and found by sorting the customer sheet on its Days overdue column
+MAX_CALLS = 5_000
+FIT_ROWS = 2_000  # column widths fitted to the sheet's first rows
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ IDENTITY = [
 ]
 
 
-@dataclass
+@dataclass(slots=True)
 class Contact:
     sheet: str
     row: int  # Excel row
@@ -100,16 +103,20 @@ def collect(rs, sources: list[Source], ev, ids: dict[str, list], sheet: str, exc
         cols = [ev.columns.get(n) or blank if n else blank for n in (s.channel, s.owner, s.priority, s.purpose)]
         who = [ids.get(k, blank) for k, _, _ in IDENTITY]
         rank = _rank(rs, s.priority)
+        seen: dict = {}  # due value -> (as the sheet reads it, overdue, days overdue), or None past the 4 weeks
         for i, v in enumerate(dues):
             if v is None or i in settled:
                 continue
-            v = _due_value(rs, d, v)
-            day = v.date() if isinstance(v, dt.datetime) else v
-            late = v < as_of if isinstance(v, dt.datetime) else day < today
-            if not late and day > horizon:
+            got = seen.get(v, seen)
+            if got is seen:
+                w = _due_value(rs, d, v)
+                day = w.date() if isinstance(w, dt.datetime) else w
+                late = w < as_of if isinstance(w, dt.datetime) else day < today
+                got = seen[v] = None if not late and day > horizon else (w, late, _lateness(rs, d, w, as_of) if late else 0)
+            if got is None:
                 continue
-            out.append(Contact(sheet, excel_rows[i], v, late, _lateness(rs, d, v, as_of) if late else 0,
-                               cols[0][i], cols[1][i], cols[2][i], cols[3][i], tuple(w[i] for w in who), s, rank(cols[2][i])))
+            out.append(Contact(sheet, excel_rows[i], *got, cols[0][i], cols[1][i], cols[2][i], cols[3][i],
+                               tuple(w[i] for w in who), s, rank(cols[2][i])))
     return out
 
 
@@ -118,7 +125,15 @@ def _rank(rs, source_name: str | None):
     t = rs.producer(source_name) if source_name else None
     o = t.output(source_name) if t else None
     order = {display(v).casefold(): k for k, v in enumerate(o.allowed or [])} if o else {}
-    return lambda v: order.get(display(v).casefold(), len(order)) if v is not None else len(order) + 1
+    memo: dict = {None: len(order) + 1}
+
+    def rank(v):
+        r = memo.get(v)
+        if r is None:
+            r = memo[v] = order.get(display(v).casefold(), len(order))
+        return r
+
+    return rank
 
 
 def call_order(contacts: list[Contact], today: dt.date) -> list[Contact]:
@@ -156,10 +171,16 @@ def plan_sheet(report, rs, tr, contacts: list[Contact]) -> NewSheet:
     as_of = report.as_of
     zh = report.language == "zh"
 
+    spelt: dict = {}  # a few values on many rows: each spelt once
+
     def value(name, v):
-        if v is None:
-            return None
-        return rs.aliases.written(name, v, zh) if isinstance(v, str) and name else v
+        if v is None or not name or not isinstance(v, str):
+            return v
+        key = (name, v)
+        got = spelt.get(key)
+        if got is None:
+            got = spelt[key] = rs.aliases.written(name, v, zh)
+        return got
 
     rows: list[list] = []
     formats: dict[tuple[int, int], CellFormat] = {}
@@ -217,16 +238,19 @@ def plan_sheet(report, rs, tr, contacts: list[Contact]) -> NewSheet:
         if c.late:
             formats[(i, 1)] = red
     if len(calls) > MAX_CALLS:
-        add([None, None, None, None, tr.fmt("{n} more contacts are not listed", n=len(calls) - MAX_CALLS)])
+        add([tr.fmt("{n} more contacts are not listed: sort the customer sheet by Days overdue to see them all",
+                    n=len(calls) - MAX_CALLS)])
     if not calls:
         add([tr("No contact is due today")])
 
     widths: dict[int, float] = {0: 16}
-    for i, r in enumerate(rows):
+    seen: set = set()
+    for i, r in enumerate(rows[:FIT_ROWS]):  # the first rows show how wide a column must be
         if i in row_formats and len(r) == 1:  # a heading runs on to the right
             continue
         for j, v in enumerate(r):
-            if v is not None and not isinstance(v, dt.date):
+            if v is not None and not isinstance(v, dt.date) and (j, v) not in seen:
+                seen.add((j, v))
                 widths[j] = min(max(widths.get(j, 8), text_width(display(v)) * 1.1 + 2), 40)
     widths[2] = max(widths.get(2, 8), 12)
     return NewSheet(tr(PLAN_SHEET), rows, widths=widths, formats=formats, row_formats=row_formats, charts=charts,

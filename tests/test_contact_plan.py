@@ -205,3 +205,14 @@ def test_sources_name_results_of_the_bundled_rules(evaluator):
         assert t is not None and s.due in [d.name for d in t.due]
         for name in (s.channel, s.owner, s.priority, s.purpose):
             assert name is None or rs.producer(name) is not None, name
+
+
+def test_a_long_call_list_is_cut_and_says_how_many_more(tmp_path, evaluator, monkeypatch):
+    path = write_sample(tmp_path / "s.xlsx", n_customers=100, n_cases=40)
+    monkeypatch.setattr(contact_plan, "MAX_CALLS", 10)
+    recalc(path, evaluator, as_of=AS_OF)
+    table, _channels, calls, rows = plan_sheet(path, "en")
+    due = table["overdue"][-1] + table[AS_OF.date()][-1]
+    assert len(calls) == 11 and calls[:10] == sorted(calls[:10], key=lambda c: TIERS["en"].index(c[0]))
+    assert calls[10][0] == f"{due - 10} more contacts are not listed: sort the customer sheet by Days overdue to see them all"
+    assert any(str(r[0]).startswith(f"Today's call list: {due} contacts due today or overdue") for r in rows)

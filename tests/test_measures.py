@@ -113,7 +113,7 @@ def test_nps_alert_fires_at_exactly_five_percent_down_and_not_just_under(ev):
     assert got[9] is None  # up
     assert got[:7] == [None] * 7  # no week-earlier row yet
     assert got[17] == "Root-cause analysis"  # B's own drop, not compared with A
-    assert out.columns["rca_due"][7] == dt.datetime(2026, 11, 9, 0, 0)  # 24 h after the day
+    assert out.columns["rca_due"][7] == dt.date(2026, 11, 9)  # 24 h after the day: the next day
 
 
 def test_churn_alert_on_the_third_day_above_five_percent(ev):
@@ -129,7 +129,7 @@ def test_feedback_alert_when_the_last_seven_days_reach_thirty(ev):
     # A: 29 on day 5, 30 on day 6 (days 0-6), 20 on day 7 (day 0 has left the window)
     assert got[:8] == [None] * 6 + ["Department improvement plan", None]
     assert got[8] is None  # B: 29
-    assert out.columns["plan_due"][6] == dt.datetime(2026, 11, 9, 0, 0)  # 48 h after the day
+    assert out.columns["plan_due"][6] == dt.date(2026, 11, 9)  # 48 h after the day
 
 
 def test_a_duplicate_day_is_a_row_problem_and_the_other_rows_still_run(ev):

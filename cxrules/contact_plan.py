@@ -11,6 +11,7 @@ are one more entry here.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 from .values import display, norm_header
@@ -97,7 +98,8 @@ def collect(rs, sources: list[Source], ev, ids: dict[str, list], sheet: str, exc
     out: list[Contact] = []
     blank = [None] * ev.n
     for s in sources:
-        d = next(x for t in rs.tables.values() for x in t.due if x.name == s.due)
+        # a `due:` date is read as recalc reads it; a date or date-time output as it is
+        d = next((x for t in rs.tables.values() for x in t.due if x.name == s.due), None)
         dues = ev.columns.get(s.due) or blank
         settled = ev.settled.get(s.due, ())
         cols = [ev.columns.get(n) or blank if n else blank for n in (s.channel, s.owner, s.priority, s.purpose)]
@@ -109,10 +111,16 @@ def collect(rs, sources: list[Source], ev, ids: dict[str, list], sheet: str, exc
                 continue
             got = seen.get(v, seen)
             if got is seen:
-                w = _due_value(rs, d, v)
+                if not isinstance(v, dt.date):  # not a date (a text in a date output): not a contact
+                    seen[v] = None
+                    continue
+                w = _due_value(rs, d, v) if d is not None else v
                 day = w.date() if isinstance(w, dt.datetime) else w
                 late = w < as_of if isinstance(w, dt.datetime) else day < today
-                got = seen[v] = None if not late and day > horizon else (w, late, _lateness(rs, d, w, as_of) if late else 0)
+                if late:
+                    late_by = _lateness(rs, d, w, as_of) if d is not None else (
+                        round(math.ceil((as_of - w).total_seconds() / 60) / 1440, 6) if isinstance(w, dt.datetime) else (today - w).days)
+                got = seen[v] = None if not late and day > horizon else (w, late, late_by if late else 0)
             if got is None:
                 continue
             out.append(Contact(sheet, excel_rows[i], *got, cols[0][i], cols[1][i], cols[2][i], cols[3][i],
@@ -252,7 +260,7 @@ def plan_sheet(report, rs, tr, contacts: list[Contact]) -> NewSheet:
             if v is not None and not isinstance(v, dt.date) and (j, v) not in seen:
                 seen.add((j, v))
                 widths[j] = min(max(widths.get(j, 8), text_width(display(v)) * 1.1 + 2), 40)
-    widths[2] = max(widths.get(2, 8), 12)
+    widths[2] = max(widths.get(2, 8), 13)
     return NewSheet(tr(PLAN_SHEET), rows, widths=widths, formats=formats, row_formats=row_formats, charts=charts,
                     fit_width=True, also=tuple(x for x in _names() if x != tr(PLAN_SHEET)))
 

@@ -216,3 +216,32 @@ def test_a_long_call_list_is_cut_and_says_how_many_more(tmp_path, evaluator, mon
     assert len(calls) == 11 and calls[:10] == sorted(calls[:10], key=lambda c: TIERS["en"].index(c[0]))
     assert calls[10][0] == f"{due - 10} more contacts are not listed: sort the customer sheet by Days overdue to see them all"
     assert any(str(r[0]).startswith(f"Today's call list: {due} contacts due today or overdue") for r in rows)
+
+
+def test_another_source_is_one_entry(tmp_path, monkeypatch):
+    """A result that plans contacts (a journey's next step, say) joins the plan by one Source."""
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    (rules / "followup.yaml").write_text("""decision: followup
+hit: first
+inputs:
+  tier: {decision: tier}
+outputs:
+  followup_on:      {type: date, label: Follow-up on, columns: [Follow-up on]}
+  followup_channel: {type: text, label: Follow-up channel, columns: [Follow-up channel]}
+rules:
+  - [VIP, 2026-11-23, Visit]
+  - ["-", "-", "-"]
+""", encoding="utf-8")
+    ev = Evaluator(rulesets.load_or_raise(rules))
+    monkeypatch.setattr(contact_plan, "SOURCES", contact_plan.SOURCES + [
+        contact_plan.Source(due="followup_on", channel="followup_channel", priority="tier")])
+    path = write_sample(tmp_path / "s.xlsx", n_customers=150, n_cases=40)
+    rep = recalc(path, ev, as_of=AS_OF)
+    vips = sum(1 for c in rep.contacts if c.source.due == "next_contact" and c.priority == "VIP")
+    assert vips
+    table, channels, calls, _ = plan_sheet(path, "en")
+    assert "Visit" in channels
+    visits = table[AS_OF.date()][channels.index("Visit")]
+    assert visits == sum(1 for c in rep.contacts if c.channel == "Visit") > 0
+    assert sum(1 for c in calls if c[3] == "Visit") == visits

@@ -15,8 +15,9 @@ result for a row never depends on --as-of or on the order of the rows.
 - count_last_days: rows dated in the N days ending on this row's day whose value is not blank.
 - sum_last_days: the sum of the value over those rows.
 
-week_over_week and days_in_a_row need one row per group and day: a second row for the
-same day is a problem of both rows (their results stay blank), never a guess.
+week_over_week and days_in_a_row need one value per group and day: rows of the same day
+with the same value are one (a row pasted twice); with different values they are a problem
+of each of them (their results stay blank), never a guess.
 """
 from __future__ import annotations
 
@@ -46,6 +47,13 @@ def _keyed(dates, groups):
     return index, days, groups
 
 
+def _one(index, key, values) -> tuple[object, bool]:
+    """(the value of that group and day, whether its rows agree on it)."""
+    rows = index[key]
+    first = values[rows[0]]
+    return first, all(values[i] == first for i in rows[1:])
+
+
 def _same_day(index, g, d, what: str, label: str, group_label: str | None) -> str:
     rows = index[(g, d)]
     whose = f" for {group_label} {display(g)}" if group_label and g is not None else ""
@@ -58,18 +66,17 @@ def week_over_week(values, dates, groups=None, label: str = "the value", group_l
     out: list = [None] * len(values)
     problems: Problems = []
     for i, (v, d, g) in enumerate(zip(values, days, groups)):
-        if d is None:
+        if d is None or v is None:
             continue
-        if len(index[(g, d)]) > 1:
+        if not _one(index, (g, d), values)[1]:
             problems.append((i, _same_day(index, g, d, "the change week over week", label, group_label)))
             continue
-        prev = index.get((g, d - 7))
-        if not prev or v is None:
+        if (g, d - 7) not in index:
             continue
-        if len(prev) > 1:
+        p, ok = _one(index, (g, d - 7), values)
+        if not ok:
             problems.append((i, _same_day(index, g, d - 7, "the change week over week", label, group_label)))
             continue
-        p = values[prev[0]]
         if p is None or p == 0:
             continue
         # rounded so that a change of exactly 5 % reads as 5, not 5.000000000000004
@@ -83,11 +90,11 @@ def days_in_a_row(values, dates, test: Test, type_: str, groups=None, label: str
     passed: dict[tuple, bool] = {}
     problems: Problems = []
     dup: set = set()
-    for key, rows in index.items():
-        if len(rows) > 1:
+    for key in index:
+        v, ok = _one(index, key, values)
+        if not ok:
             dup.add(key)
             continue
-        v = values[rows[0]]
         passed[key] = matches(test, encode(v, type_) if v is not None else None)
     run: dict[tuple, int] = {}
     for g, d in sorted(passed, key=lambda k: k[1]):  # earlier days first: each run counted once

@@ -55,6 +55,11 @@ def test_two_rows_for_one_day_are_a_problem_of_both_not_a_guess():
     assert out == [None, None, None]
     assert sorted(i for i, _ in problems) == [0, 1, 2]
     assert "2 rows are dated 2026-11-01 for Department A" in problems[0][1]
+    # the same row pasted twice is one value, not a problem
+    out, problems = measures.week_over_week([60, 60, 57], [day(0), day(0), day(7)], ["A", "A", "A"])
+    assert (out, problems) == ([None, None, -5.0], [])
+    out, problems = measures.days_in_a_row([6, 6, 6], [day(0), day(0), day(1)], parse_test("> 5", "number"), "number")
+    assert (out, problems) == ([1, 1, 2], [])
 
 
 def test_days_in_a_row_counts_consecutive_days_and_a_gap_breaks_the_run():
@@ -133,7 +138,7 @@ def test_feedback_alert_when_the_last_seven_days_reach_thirty(ev):
 
 
 def test_a_duplicate_day_is_a_row_problem_and_the_other_rows_still_run(ev):
-    rows = series("A", 0, churn=[6, 6, 6]) + series("A", 2, churn=[6]) + series("B", 0, churn=[6, 6, 6])
+    rows = series("A", 0, churn=[6, 6, 6]) + series("A", 2, churn=[4]) + series("B", 0, churn=[6, 6, 6])
     out = alerts(ev, rows)
     assert out.columns["churn_alert"][4:] == [None, None, "Churn above 5 % three days running"]  # B
     assert {p.index for p in out.problems if "rows are dated 2026-11-03" in p.message} == {2, 3}
@@ -198,3 +203,16 @@ rules:
     out = Evaluator(rs).evaluate_columns({"day": [day(0), day(1), day(2)], "status": ["red", "Amber", "Green"], "team": ["T"] * 3},
                                          3, ["red_days"], AS_OF)
     assert out.columns["n"] == [1, 2, 0]
+
+
+def test_the_duplicate_day_message_reads_in_chinese(ev):
+    from cxrules.recalc import translator
+
+    rows = series("物流配送部", 0, churn=[6, 7])
+    rows[1]["measure_date"] = day(0)
+    out = alerts(ev, rows)
+    (msg,) = {p.message for p in out.problems}
+    assert msg == "2 rows are dated 2026-11-01 for Department Delivery, so the days in a row of Churn rate (%) cannot tell which to use; keep one row per day"
+    tr = translator(ev.rs, "zh")
+    assert tr(msg) == "部门为 物流配送部 的行中有 2 行日期都是 2026-11-01，无法确定用哪一行计算流失率(%)的连续天数；每天只保留一行"
+    assert tr("remove or merge the duplicate row") == "删除或合并重复的行"

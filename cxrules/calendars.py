@@ -997,7 +997,7 @@ class Calendar:
         return add1
 
     def _business_kernel(self):
-        datetime, date, timedelta = dt.datetime, dt.date, dt.timedelta
+        datetime, timedelta = dt.datetime, dt.timedelta
         fromordinal = dt.date.fromordinal
         H = self.hours_us
         D = sum(e - s for s, e in H)

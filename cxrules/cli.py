@@ -268,6 +268,60 @@ def recalc(workbooks, rules, as_of, output, force, dry_run, dayfirst, header_row
     sys.exit(1 if failed or refused or (strict and problems) else 0)
 
 
+@cli.command("run")
+@click.argument("source", type=click.Path())
+@click.argument("out", type=click.Path())
+@click.option("--as-of", "as_of", required=True, help="The moment 'now' is, fixed for every row, e.g. '2026-11-23 09:30' (required).")
+@click.option("--key", required=True, metavar="COLUMN", help="The column that names each row (customer or case id); the results carry it.")
+@click.option("--engine", type=click.Choice(["local", "dask", "spark"]), default="local", show_default=True,
+              help="One process, Dask (pip install 'cxrules[dask]') or Spark (pip install 'cxrules[spark]', needs Java).")
+@click.option("--rules", type=click.Path(), help=RULES_HELP)
+@click.option("--decision", "-d", "decisions", multiple=True, help="Only this decision and those it reads (repeatable; default: every one the columns allow).")
+@click.option("--dayfirst", is_flag=True, help="Read dates written as text like 23/11/2026 day first.")
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+@click.option("--workers", type=click.IntRange(1, 1024), help="Dask: worker processes on this machine (default: one per core).")
+@click.option("--scheduler", metavar="ADDRESS", help="Dask: a running cluster's scheduler, e.g. tcp://10.0.0.5:8786.")
+@click.option("--master", metavar="URL", help="Spark: the master (default: the active session, else local[*]).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--silent", "-s", is_flag=True, help="No progress and no summary.")
+@click.option("--strict", is_flag=True, help="Exit 1 if any row has a problem.")
+def run_cmd(source, out, as_of, key, engine, rules, decisions, dayfirst, force, workers, scheduler, master, as_json, silent, strict):
+    """Evaluate the rules over Parquet or CSV (a file or a folder of them) too big for a sheet.
+
+    Writes the key, every result and each row's problems to OUT: one file (.parquet, or .csv
+    by its name) for the local engine, a folder of part files for Dask and Spark. OUT is
+    replaced whole or not at all. Percentiles rank each row in the whole table.
+    """
+    from .run import run
+
+    if engine != "dask" and (workers or scheduler):
+        raise click.UsageError("--workers and --scheduler are for --engine dask")
+    if engine != "spark" and master:
+        raise click.UsageError("--master is for --engine spark")
+    if scheduler and workers:
+        raise click.UsageError("--workers starts workers on this machine; a cluster given by --scheduler has its own; give one")
+    rs = _load_or_exit(rules)
+    moment = _as_of(as_of)
+    show = not silent and not as_json and sys.stderr.isatty()
+    bar = _Progress(Path(source).name) if show and engine == "local" else None
+    try:
+        rep = run(source, out, rs, as_of=moment, key=key, engine=engine, decisions=list(decisions) or None, dayfirst=dayfirst,
+                  force=force, progress=bar or (show or None), workers=workers, scheduler=scheduler, master=master)
+    finally:
+        if bar:
+            bar.close()
+    if as_json:
+        _echo_json({k: v for k, v in rep.__dict__.items()})
+    elif not silent:
+        _echo(f"{source} -> {rep.output} ({rep.engine}, as of {moment:%Y-%m-%d %H:%M}): {rep.rows} rows, "
+              f"{rep.rows_with_problems} with problems, {', '.join(rep.decisions)} in {rep.seconds:.1f} s")
+        for dec, lacks in rep.not_run.items():
+            _echo(f"  not run: {dec} (no column for {', '.join(lacks)})")
+        for dec, names in rep.missing.items():
+            _echo(f"  note: no column for {', '.join(names)} ({dec}); read as blank")
+    sys.exit(1 if strict and rep.rows_with_problems else 0)
+
+
 @cli.command("verify")
 @click.argument("workbook", type=click.Path())
 @click.option("--rules", type=click.Path(), help=RULES_HELP)
@@ -295,6 +349,63 @@ def verify_cmd(workbook, rules, as_json):
     else:
         _print_verify(rep, _rules_path(rules))
     sys.exit(0 if rep.ok else 1)
+
+
+@cli.command("impact")
+@click.argument("workbooks", nargs=-1, required=True, type=click.Path())
+@click.option("--rules", "new", required=True,
+              help="The new rules: a folder or file, or a git revision (REV:PATH, e.g. my-branch:rules).")
+@click.option("--base", help="The rules in force (default: ./rules, else the bundled rules): a folder or file, "
+                             "REV:PATH (HEAD~1:rules), or a revision (v1.2) of the rules folder.")
+@click.option("--as-of", "as_of", help="The moment 'now' is, e.g. '2026-11-23 09:30' (default: now in the rules' time zone).")
+@click.option("--output", "-o", type=click.Path(), help="Also write the report as a workbook (summary, charts, changed rows).")
+@click.option("--force", is_flag=True, help="Replace an existing workbook named by --output.")
+@click.option("--dayfirst", is_flag=True, help="Read dates written as text like 23/11/2026 day first.")
+@click.option("--header-row", type=click.IntRange(1, 1048576), help="The row of the headers, when they are below the first 30 rows.")
+@click.option("--map", "maps", multiple=True, metavar='"HEADER=name"', help="Read a header as a rule name (repeatable), as recalc does.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def impact_cmd(workbooks, new, base, as_of, output, force, dayfirst, header_row, maps, as_json):
+    """Show what a rule change does before it goes live: both rule sets evaluated over the
+    same rows and as-of; what changes per decision (from -> to), due dates that move, rows
+    that become or stop being overdue, due per week by channel or owner, totals (offer
+    values), and the rows behind each figure. Nothing in the workbooks is changed.
+
+    Exits 0 when the report is made (whether or not anything changes), 1 on an error.
+    """
+    from .evaluation import Evaluator
+    from .impact import impact
+    from .impact_report import sheets, text_lines, write_xlsx
+    from .package_guard import Limits
+    from .revisions import load_pair
+
+    mapping = _mapping_option(maps)
+    moment = _as_of(as_of)
+    try:
+        rules_new, rules_base = load_pair(new, base)
+    except RuleSetError as e:
+        for p in e.problems:
+            if p.is_error:
+                _echo(str(p), err=True)
+        raise click.ClickException(printable("the rules have errors; fix them first (cxrules check)")) from None
+    bar = _Progress("impact") if not as_json and sys.stderr.isatty() else None
+    try:
+        rep = impact(workbooks, Evaluator(rules_new.rs), Evaluator(rules_base.rs), moment, dayfirst=dayfirst,
+                     header_row=header_row, mapping=mapping, limits=Limits.from_env(),
+                     base_label=rules_base.label, new_label=rules_new.label, progress=bar)
+    finally:
+        if bar:
+            bar.close()
+    if output:
+        write_xlsx(sheets(rep, rules_new.rs), output, like=workbooks[0], force=force)
+    if as_json:
+        d = rep.to_dict()
+        d["report"] = output
+        _echo_json(d)
+        return
+    for line in text_lines(rep):
+        _echo(line)
+    if output:
+        _echo(f"report written to {output}")
 
 
 VERIFY_SHOWN = 50  # differences printed; --json lists more

@@ -114,12 +114,16 @@ class Evaluator:
         rows = _rows_arg(rows)
         names, as_of = self._arguments(decisions, as_of)
         source = _RowSource(rows)
-        return self._evaluate(source, len(rows), names, as_of, given_wins, dayfirst, source.bad)
+        return self._evaluate(source, len(rows), names, as_of, given_wins, dayfirst, source.bad, {})
 
-    def evaluate_columns(self, columns, n: int, decisions=None, as_of: dt.datetime | None = None, *, given_wins=False, dayfirst: bool = False) -> Evaluation:
+    def evaluate_columns(self, columns, n: int, decisions=None, as_of: dt.datetime | None = None, *, given_wins=False,
+                         dayfirst: bool = False, table_values: Mapping | None = None) -> Evaluation:
         """`evaluate` over columns: `columns` maps a name to its n raw values (faster for sheets).
 
         given_wins: True, or the names (a set) whose given values win over computing them.
+        table_values: derived inputs computed over a whole table of which these rows are a
+        part (percentile ranks, by cxrules.batch): name -> n values. They are used instead of
+        deriving from these rows alone; a column of the same name in `columns` never replaces them.
         """
         if n.__class__ is not int or n < 0:
             raise ArgumentError(f"n must be the number of rows (an int of 0 or more), not {_described(n)}")
@@ -132,7 +136,28 @@ class Evaluator:
                 if len(col) != n:
                     raise ArgumentError(f"column '{shown(name)}' has {len(col)} values for {n} rows")
         names, as_of = self._arguments(decisions, as_of)
-        return self._evaluate(columns, n, names, as_of, given_wins, dayfirst, {})
+        table = self._table_values(table_values, n)
+        return self._evaluate(columns, n, names, as_of, given_wins, dayfirst, {}, table)
+
+    def _table_values(self, given, n: int) -> dict:
+        """`table_values` checked: each a derived input of the rules, n numbers or blanks."""
+        if given is None:
+            return {}
+        if not isinstance(given, Mapping):
+            raise ArgumentError(f"table_values must map derived input names to lists of values, not {_described(given)}")
+        derived = {i.name for t in self.rs.tables.values() for i in t.inputs if i.derive}
+        out = {}
+        for name, col in given.items():
+            if name not in derived:
+                hint = did_you_mean(str(name), derived) or f"derived inputs: {', '.join(sorted(derived)) or 'none'}"
+                raise ArgumentError(f"table_values names '{shown(str(name))}', which is no derived input of the rules; {hint}")
+            if not hasattr(col, "__len__") or isinstance(col, (str, bytes, Mapping)) or len(col) != n:
+                raise ArgumentError(f"table_values['{shown(name)}'] must hold {n} values, one per row")
+            col = list(col)
+            if not set(map(type, col)) <= {int, float, type(None)} or not _finite(col):
+                raise ArgumentError(f"table_values['{shown(name)}'] must hold numbers or None")
+            out[name] = col
+        return out
 
     def _arguments(self, decisions, as_of) -> tuple[list[str], dt.datetime]:
         """The decision names and the moment of `evaluate`, or one ArgumentError naming the bad argument."""
@@ -162,11 +187,13 @@ class Evaluator:
             return names, dt.datetime(as_of.year, as_of.month, as_of.day)
         raise ArgumentError(f"as_of must be a date and time (datetime), or None for now; it is {_described(as_of)}")
 
-    def _evaluate(self, source, n: int, names: list[str], as_of: dt.datetime, given_wins, dayfirst: bool, bad_rows: dict) -> Evaluation:
+    def _evaluate(self, source, n: int, names: list[str], as_of: dt.datetime, given_wins, dayfirst: bool, bad_rows: dict,
+                  table_values: dict) -> Evaluation:
         rs = self.rs
         ev = Evaluation(n)
         bad: dict[str, set] = {}  # name -> rows whose value is unusable
         ctx = _Context(self, source, ev, bad, as_of, dayfirst)
+        ctx.table_values = table_values
         for i, why in bad_rows.items():
             ev.problems.append(RowProblem(i, None, why))
         ctx.bad_rows = set(bad_rows)
@@ -744,6 +771,7 @@ class _Context:
     def __init__(self, evaluator: Evaluator, rows, ev: Evaluation, bad, as_of, dayfirst):
         self.evaluator, self.rows, self.ev, self.bad, self.as_of, self.dayfirst = evaluator, rows, ev, bad, as_of, dayfirst
         self.bad_rows: set[int] = set()  # rows that are not dicts: every output blank
+        self.table_values: dict[str, list] = {}  # derived inputs computed over the whole table
         self._given: dict[str, bool] = {}
 
     def given(self, name: str) -> bool:
@@ -867,7 +895,10 @@ class _Context:
         bad |= self.bad.get(d.field, set())
         as_of = self.as_of
         out: list = [None] * len(src)
-        if d.date is not None:
+        whole = self.table_values.get(inp.name)
+        if whole is not None:  # computed over the whole table; the source's bad cells stay blank
+            out = [None if i in bad else v for i, v in enumerate(whole)] if bad else whole
+        elif d.date is not None:
             out = self._dated(inp, src, bad)
         elif d.func == "percentile":
             out = _percentiles(src)

@@ -15,6 +15,7 @@ text, newer ones (#SPILL!, #CALC!, ...) as large negative ints.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import csv
 import datetime as dt
@@ -1045,7 +1046,90 @@ def reload_rules(book):
     return ev
 
 
-MACROS = (recalculate, flag_overdue, check_rules, reload_rules)
+NEW_RULES_SETTING = "CXRULES_NEW_RULES"  # the rules to preview, in the cxrules.conf sheet or file
+NEW_RULES_NAME = "CX_NEW_RULES"  # or in a cell of this name
+
+
+def _new_rules_spec(book) -> tuple[str | None, str]:
+    """The new rules to preview and where that was set: the cell named CX_NEW_RULES, else
+    CXRULES_NEW_RULES in the workbook's cxrules.conf sheet, in a cxrules.conf beside it, or
+    in the add-in's settings file. A relative folder is relative to the workbook."""
+    value, where = None, ""
+    v = _named_cell(book, NEW_RULES_NAME)
+    if v is not None and str(v).strip():
+        value, where = str(v).strip(), f"the cell named {NEW_RULES_NAME}"
+    base = _book_folder(book)
+    if value is None:
+        candidates = [(lambda: _conf_sheet(book), f"the {CONF_SHEET} sheet of this workbook")]
+        if base is not None:
+            candidates.append((lambda: _conf_file(base / "cxrules.conf"), str(base / "cxrules.conf")))
+        candidates.append((lambda: _conf_file(user_conf_path()), str(user_conf_path())))
+        for read, at in candidates:
+            v = read().get(NEW_RULES_SETTING, "").strip()
+            if v:
+                value, where = _expand(v), at
+                break
+    if value and base is not None and not os.path.isabs(value) and (base / value).exists():
+        value = str(base / value)
+    return value, where
+
+
+def _named_cell(book, name: str):
+    """The value of the cell a workbook-level name refers to; None when there is no such name."""
+    try:
+        n = book.names[name]
+    except Exception:  # noqa: BLE001 - no such name (COM raises, other engines too)
+        return None
+    try:
+        return n.refers_to_range.value
+    except Exception:  # noqa: BLE001 - engines that cannot resolve it: read =Sheet!$B$1 ourselves
+        m = re.fullmatch(r"=?(?:'((?:[^']|'')+)'|([^!]+))!\$?([A-Z]{1,3})\$?(\d+)", (n.refers_to or "").strip())
+        if not m:
+            return None
+        sheet = (m.group(1) or "").replace("''", "'") or m.group(2)
+        with contextlib.suppress(Exception):
+            return book.sheets[sheet].range(f"{m.group(3)}{m.group(4)}").value
+        return None
+
+
+@_run_macro
+def preview_rule_change(book):
+    """Evaluate the new rules (the cell named CX_NEW_RULES, or CXRULES_NEW_RULES in the
+    cxrules.conf sheet) beside the rules in force over this workbook's data, as
+    `cxrules impact` does; the report goes to the 'CX impact' and 'CX impact rows' sheets.
+    Nothing else in the workbook changes."""
+    from .excel_write import apply, read_book, read_sheet
+    from .impact import describe as what_changes, impact_sheets
+    from .impact_report import sheets as report_sheets
+    from .revisions import load_pair
+
+    spec, where = _new_rules_spec(book)
+    if not spec:
+        _message(book, f"Which rules should be previewed? Put their folder (or a git revision such as HEAD~1:rules) in a "
+                       f"cell named {NEW_RULES_NAME}, or as {NEW_RULES_SETTING} in column A of a '{CONF_SHEET}' sheet with "
+                       f"the folder in column B; then press Preview rule change again. Nothing was changed.")
+        return None
+    try:
+        new, base = load_pair(spec, rules_folder())
+    except RuleSetError as e:
+        first = next((p for p in e.problems if p.is_error), None)
+        raise CxError(f"the rules to preview ({spec}, set in {where}) have errors; fix them first. First: {first}") from None
+    s = _settings_now()
+    state = read_book(book)
+    skip = set(OWN_SHEETS) | set(CONF_SHEETS) | state.own_sheets | {CHECK_SHEET}
+    data = [read_sheet(sh, state) for sh in book.sheets if sh.name not in skip]
+    rep = impact_sheets([(book.name, data, s.mapping)], Evaluator(new.rs), Evaluator(base.rs), now_in(base.rs.timezone),
+                        base_label=base.label, new_label=new.label)
+    report = RecalcReport(book.fullname, book.fullname, rep.as_of)
+    made = report_sheets(rep, new.rs)
+    apply(book, [], made, report, state)
+    shown = made[0].name
+    _message(book, f"Preview of {new.label} against {base.label} as of {rep.as_of:%Y-%m-%d %H:%M}: {what_changes(rep)}. "
+                   f"See the '{shown}' sheet; nothing else was changed.")
+    return rep
+
+
+MACROS = (recalculate, flag_overdue, check_rules, reload_rules, preview_rule_change)
 
 
 if __name__ == "__main__":  # debugging from Python: python -m cxrules.excel BOOK.xlsx

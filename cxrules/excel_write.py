@@ -532,7 +532,34 @@ def prepare(book, edits: list[SheetEdit], new_sheets: list[NewSheet], report, st
             report.issues_sheet = name
     if report is not None:
         report.problems.extend(wr.problems)
+        stamp = getattr(report, "stamp", None)
+        if new_sheets and stamp is not None:  # a whole-book recalc: stamp it as `cxrules recalc` does
+            ops.append(_properties_op(book, stamp.properties()))
     return ops
+
+
+MSO_PROPERTY_TYPE_STRING = 4  # Office's msoPropertyTypeString
+
+
+def _properties_op(book, props: dict[str, str | None]) -> Op:
+    """The stamp as custom document properties (File > Info > Properties > Advanced), through
+    COM's DocumentProperties. An engine without it (xlwings' remote engines) leaves the stamp
+    in the summary sheet alone."""
+    def op():
+        found = getattr(book.api, "CustomDocumentProperties", None)
+        if found is None:
+            return
+        have = {}
+        for i in range(1, found.Count + 1):
+            p = found.Item(i)
+            have[p.Name.casefold()] = p
+        for name, value in props.items():
+            old = have.get(name.casefold())
+            if old is not None:
+                old.Delete()  # a property's type cannot change: replaced, not edited
+            if value is not None:
+                found.Add(Name=name, LinkToContent=False, Type=MSO_PROPERTY_TYPE_STRING, Value=value)
+    return op
 
 
 @contextlib.contextmanager

@@ -59,7 +59,10 @@ ISSUES_SHEET = "Issues"
 # language an earlier run wrote them in
 SUMMARY_SHEETS = tuple(dict.fromkeys(Translator(lang)(SUMMARY_SHEET) for lang in LANGS))
 ISSUES_SHEETS = tuple(dict.fromkeys(Translator(lang)(ISSUES_SHEET) for lang in LANGS))
-OWN_SHEETS = SUMMARY_SHEETS + ISSUES_SHEETS + SETTINGS_SHEETS + contact_plan.PLAN_SHEETS
+IMPACT_SHEET = "CX impact"  # cxrules impact's report (Excel's Preview rule change writes it into the workbook)
+IMPACT_ROWS_SHEET = "CX impact rows"
+IMPACT_SHEETS = tuple(dict.fromkeys(Translator(lang)(n) for n in (IMPACT_SHEET, IMPACT_ROWS_SHEET) for lang in LANGS))
+OWN_SHEETS = SUMMARY_SHEETS + ISSUES_SHEETS + SETTINGS_SHEETS + IMPACT_SHEETS + contact_plan.PLAN_SHEETS
 FONT = {"FFC7CE": "9C0006", "FFD8A8": "7F3F00", "FFF2A8": "7F6000", "C6EFCE": "006100"}
 OVERDUE_FILL = COLOURS["red"]
 DAYS_OVERDUE = "days_overdue"
@@ -343,7 +346,8 @@ def workbook_mapping(wb, report: RecalcReport | None = None) -> Mapping:
 
 def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport, dayfirst: bool = False,
          header_row: int | None = None, mapping: Mapping | None = None,
-         sheet_done: Callable[[object, list[SheetEdit]], None] | None = None, release_rows: bool = False):
+         sheet_done: Callable[[object, list[SheetEdit]], None] | None = None, release_rows: bool = False,
+         computed: Callable | None = None):
     """What recalculating these sheets writes: (sheet edits, new sheets); fills `report`.
 
     `sheets` yields SheetData, from a file or from a workbook open in Excel; the caller
@@ -351,7 +355,8 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
     called after each sheet with the edits made for it (verify compares them there, so no
     sheet's cells are held longer than its own turn). release_rows: a sheet's cells are not
     needed after its last range is computed (its rows are emptied then, so a big sheet is
-    not held beside its results).
+    not held beside its results). computed(data, header, excel_rows, ev, runs) is called for
+    each range evaluated, with the evaluation's own values (impact compares two rule sets so).
     """
     rs = evaluator.rs
     if report.stamp is None:
@@ -409,7 +414,7 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
                     suggestion="leave empty columns to the right of the table (one more than it needs, to keep the tables apart), or move the other table"))
                 continue
             edit, result = _recalc_sheet(rs, evaluator, data, header, runs, missing, as_of, dayfirst, report, (first, last), kept,
-                                         release_rows and header is regions[-1])
+                                         release_rows and header is regions[-1], computed)
             langs.append(_lang(header))
             result.region = header.ref if several else None
             report.sheets.append(result)
@@ -537,7 +542,7 @@ def _no_room(rs: RuleSet, data, header: Header, runs, kept, first: int, last: in
 
 
 def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, dayfirst, report: RecalcReport, span, kept,
-                  release: bool = False):
+                  release: bool = False, computed=None):
     sheet = data.name
     result = SheetResult(sheet, header_row=header.row, decisions=list(runs), missing={},
                          reads={k: header.texts.get(k, k) for k in header.columns})
@@ -606,6 +611,8 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
         outputs.append((DAYS_OVERDUE, DAYS_OVERDUE_LABELS[_lang(header)], DAYS_OVERDUE_LABELS, "number"))
         ev.columns[DAYS_OVERDUE] = overdue
         result.overdue = sum(1 for x in overdue if x)
+    if computed is not None:
+        computed(data, header, excel_rows, ev, runs)
     col_of: dict[str, int] = {}
     lang = _lang(header)
     new: dict[str, str] = {}  # outputs that need a new column -> its title

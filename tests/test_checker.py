@@ -7,7 +7,6 @@ where it matters, against the engine itself.
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 from textwrap import dedent
 
@@ -613,12 +612,9 @@ def wide_table(n_inputs=8, n_rows=60, seed=7, dash=0.2, hit="first") -> str:
 
 
 @pytest.mark.parametrize("hit", ["first", "unique"])
-def test_wide_table_checks_fast(tmp_path, hit):
+def test_wide_table_is_checked_whole_within_the_budget(tmp_path, hit):
     rs = load(tmp_path, wide_table(hit=hit))
-    start = time.perf_counter()
     probs = check_ruleset(rs)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 0.5, f"8 x 60 table took {elapsed:.3f}s"
     assert any(p.code == "gap" for p in probs) and not any(p.code == "too-large" for p in probs)
     assert len([p for p in probs if p.code == "gap"]) <= checker.SHOWN_GAPS + 1
 

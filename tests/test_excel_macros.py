@@ -592,3 +592,116 @@ def test_every_macro_takes_no_arguments_and_uses_the_caller():
     for m in excel.MACROS:
         assert not inspect.signature(m).parameters, m.__name__
         assert m.__doc__
+
+
+# ------------------------------------------------------------------ the stamp in the document's properties
+class _Property:
+    def __init__(self, owner, name, value, type_):
+        self.owner, self.Name, self.Value, self.Type = owner, name, value, type_
+
+    def Delete(self):
+        self.owner.items.remove(self)
+
+
+class _DocumentProperties:
+    """Office's DocumentProperties collection as COM exposes it: 1-based Item, Add by keyword,
+    Add refusing a name already there (Excel raises), Delete on the property."""
+
+    def __init__(self, props):
+        self.items = [_Property(self, n, v, t) for n, v, t in props]
+
+    @property
+    def Count(self):
+        return len(self.items)
+
+    def Item(self, i):
+        return self.items[i - 1]
+
+    def Add(self, Name, LinkToContent, Type, Value):
+        assert LinkToContent is False
+        if any(p.Name.casefold() == Name.casefold() for p in self.items):
+            raise RuntimeError(f"a property named {Name} exists")
+        self.items.append(_Property(self, Name, Value, Type))
+
+
+class _ComApi(dict):
+    pass
+
+
+def test_a_recalculated_book_is_stamped_in_its_document_properties_too():
+    from cxrules.stamp import Stamp, rules_hash
+
+    b = ops_book()
+    props = _DocumentProperties([("Department", "CX", 4), ("cxrules as of", 46000.0, 5)])  # a person's; an older stamp's
+    api = _ComApi(b.impl._api)
+    api.CustomDocumentProperties = props
+    b.impl._api = api
+    excel.recalculate()
+    got = {p.Name: p.Value for p in props.items}
+    assert got["Department"] == "CX"
+    stamp = Stamp.from_properties({k: v for k, v in got.items() if k != "Department"})
+    assert stamp.as_of == AS_OF
+    assert stamp.rules_hash == rules_hash(rulesets.load_or_raise(str(rulesets.bundled_rules_dir())).sources)
+    assert all(p.Type == 4 for p in props.items)  # text, the old number-typed one replaced
+    assert len(props.items) == 1 + sum(v is not None for v in stamp.properties().values())  # no options: none written
+    assert "cxrules options" not in got
+    summary = Replay(b).grid("CX summary")
+    assert any(row[:2] == ["Rules hash", stamp.rules_hash] for row in summary)
+
+
+def test_a_book_without_document_properties_is_still_recalculated():
+    b = ops_book()  # xlwings' remote engines have no DocumentProperties: the summary sheet holds the stamp
+    excel.recalculate()
+    assert any(row[0] == "Rules hash" for row in Replay(b).grid("CX summary"))
+
+# ------------------------------------------------------------------ Preview rule change
+def _vip_rules(tmp_path):
+    rules = tmp_path / "new rules"
+    shutil.copytree(rulesets.bundled_rules_dir(), rules)
+    tier = rules / "tier.yaml"
+    tier.write_text(tier.read_text(encoding="utf-8").replace('">= 500000"', '">= 8000"'), encoding="utf-8")
+    return rules
+
+
+def test_preview_rule_change_writes_the_impact_sheets(tmp_path):
+    rules = _vip_rules(tmp_path)
+    conf = sheet("cxrules.conf", [["CXRULES_NEW_RULES", str(rules)]])
+    b = ops_book(extra=[conf])
+    excel.preview_rule_change()
+    assert [a["args"][1] for a in actions(b, "addSheet")] == ["CX impact", "CX impact rows"]
+    r = Replay(b)
+    rows = r.grid("CX impact rows")
+    assert rows[0] == ["Workbook", "Sheet", "Row", "Key", "Result", "From", "To"]
+    tier = [x for x in rows[1:] if x[4] == "Tier"]
+    # independently: Ann (spend 8000, High value) reaches the new VIP line of 8000; Bo is VIP already; Cy's date is bad
+    assert [(x[1], x[2], x[3], x[5], x[6]) for x in tier] == [("Customers", 2, "Ann", "High value", "VIP")]
+    summary = {row[0]: row[1:] for row in r.grid("CX impact") if row and row[0]}
+    assert summary["High value -> VIP"][0] == 1
+    assert "Preview of" in alerts(b)[-1] and "row" in alerts(b)[-1] and "'CX impact'" in alerts(b)[-1]
+    # the data sheets are as they were
+    assert not [a for a in b.json()["actions"] if a.get("sheet_position") in (0, 1, 2) and a["func"] == "setValues"]
+
+
+def test_preview_rule_change_reads_a_named_cell(tmp_path):
+    rules = _vip_rules(tmp_path)
+    conf = sheet("Setup", [["New rules", str(rules)]])
+    b = ops_book(extra=[conf], names=[name("CX_NEW_RULES", "=Setup!$B$1")])
+    excel.preview_rule_change()
+    assert "Preview of" in alerts(b)[-1]
+
+
+def test_preview_rule_change_without_new_rules_says_where_to_put_them():
+    b = ops_book()
+    excel.preview_rule_change()
+    assert not actions(b, "addSheet")
+    assert "CX_NEW_RULES" in alerts(b)[-1] and "Nothing was changed" in alerts(b)[-1]
+
+
+def test_preview_rule_change_with_broken_rules_is_a_message(tmp_path):
+    rules = _vip_rules(tmp_path)
+    tier = rules / "tier.yaml"
+    tier.write_text(tier.read_text(encoding="utf-8").replace("hit: first", "hit: sometimes"), encoding="utf-8")
+    b = ops_book(extra=[sheet("cxrules.conf", [["CXRULES_NEW_RULES", str(rules)]])])
+    excel.preview_rule_change()
+    assert not actions(b, "addSheet")
+    assert "have errors" in alerts(b)[-1] and "tier.yaml" in alerts(b)[-1] and "sometimes" in alerts(b)[-1]

@@ -14,7 +14,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import warnings
 import zipfile
 from pathlib import Path
@@ -49,26 +48,36 @@ def run(*args, env=None):
     return CliRunner().invoke(cli, [str(a) for a in args], env=env)
 
 
+# Linux carries a process's peak RSS across fork and exec: a child forked from this (large)
+# test process would report this process's size. A small launcher starts cxrules instead and
+# reports the wait4 figure of its own child, whose peak starts from the launcher's few MB.
+_LAUNCHER = """
+import os, resource, signal, sys
+cap = int(sys.argv[1]) * 1024 * 1024
+pid = os.fork()
+if pid == 0:
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    signal.alarm(int(sys.argv[3]))  # kept across exec: a child past its time is ended
+    os.execv(sys.executable, [sys.executable, "-m", "cxrules.cli", *sys.argv[4:]])
+_, status, ru = os.wait4(pid, 0)
+open(sys.argv[2], "w").write(str(ru.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_child(args, cwd, cap_mb=3000, timeout=120):
     """cxrules in a child process under an address-space cap, so a regression fails the test
     instead of filling the machine: (exit code, stdout, stderr, peak RSS in MB)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-
-    def cap():
-        resource.setrlimit(resource.RLIMIT_AS, (cap_mb * MIB, cap_mb * MIB))
-
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        p = subprocess.Popen([sys.executable, "-m", "cxrules.cli", *map(str, args)], cwd=cwd, env=env, preexec_fn=cap, stdout=out, stderr=err)
-        timer = threading.Timer(timeout, p.kill)
-        timer.start()
-        try:
-            _, status, ru = os.wait4(p.pid, 0)  # this child's own rusage
-        finally:
-            timer.cancel()
-        p.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as tmp:
+        rss_file = os.path.join(tmp, "rss")
+        p = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(cap_mb), rss_file, str(timeout), *map(str, args)], cwd=cwd, env=env,
+                             stdout=out, stderr=err)
+        p.wait()
         out.seek(0)
         err.seek(0)
-        return p.returncode, out.read().decode(), err.read().decode(), ru.ru_maxrss / 1024
+        rss = int(open(rss_file).read()) / 1024 if os.path.exists(rss_file) else float("inf")
+        return p.returncode, out.read().decode(), err.read().decode(), rss
 
 
 # ------------------------------------------------------------------ small packages, built by hand

@@ -27,6 +27,10 @@ Public Sub CxCheckRuleFiles()
     CxRun "check_rules"
 End Sub
 
+Public Sub CxPreviewRuleChangeOnWorkbook()
+    CxRun "preview_rule_change"
+End Sub
+
 Public Sub CxReloadRuleFiles()
     CxRun "reload_rules"
 End Sub

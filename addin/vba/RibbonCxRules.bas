@@ -18,6 +18,10 @@ Sub CxReloadRules(control As IRibbonControl)
     CxRun "reload_rules"
 End Sub
 
+Sub CxPreviewRuleChange(control As IRibbonControl)
+    CxRun "preview_rule_change"
+End Sub
+
 Sub CxImportFunctions(control As IRibbonControl)
     If Not CxNeedWorkbook Then Exit Sub
     ImportPythonUDFsToAddin

@@ -1,0 +1,149 @@
+"""Parquet and CSV files (or folders of them) for `cxrules run`: what to read, how its types
+are fixed, and writing the results so that the destination is replaced whole or not at all.
+
+A CSV's column types are inferred once, by Arrow, from the first file; every engine then
+reads every file with those types, so the engines see the same values.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from .batch import PROBLEMS
+from .problems import CxError
+
+FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+
+
+class DataFileError(CxError, OSError):
+    """Input that cannot be read or a destination that cannot be written: says which and why."""
+
+
+@dataclass
+class Inputs:
+    files: list[str]
+    format: str  # parquet or csv
+    schema: pa.Schema
+
+    def dataset(self) -> ds.Dataset:
+        if self.format == "csv":
+            return ds.dataset(self.files, format=ds.CsvFileFormat(convert_options=self.csv_options()), schema=self.schema)
+        return ds.dataset(self.files, format="parquet")
+
+    def csv_options(self) -> pacsv.ConvertOptions:
+        return pacsv.ConvertOptions(column_types=self.schema)
+
+    def read_csv(self, path: str) -> pa.Table:
+        return pacsv.read_csv(path, convert_options=self.csv_options())
+
+
+def inputs(path) -> Inputs:
+    """The Parquet or CSV files at `path`: a file, or a folder of them (searched below too;
+    names starting with . or _ are skipped, as Spark and Dask leave such files)."""
+    p = Path(path)
+    if not p.exists():
+        raise DataFileError(f"{path}: no such file or folder")
+    if p.is_dir():
+        files = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in FORMATS
+                       and not any(part.startswith((".", "_")) for part in f.relative_to(p).parts))
+        if not files:
+            raise DataFileError(f"{path}: the folder holds no .parquet or .csv files")
+    else:
+        if p.suffix.lower() not in FORMATS:
+            raise DataFileError(f"{path}: not a .parquet or .csv file; give Parquet or CSV files, or a folder of them")
+        files = [str(p)]
+    kinds = {FORMATS[Path(f).suffix.lower()] for f in files}
+    if len(kinds) > 1:
+        raise DataFileError(f"{path}: the folder holds both Parquet and CSV files; give one kind")
+    fmt = kinds.pop()
+    try:
+        schema = pq.read_schema(files[0]) if fmt == "parquet" else pacsv.read_csv(files[0]).schema
+    except (pa.ArrowInvalid, OSError) as e:
+        raise DataFileError(f"{files[0]}: cannot be read as {fmt.upper()} ({str(e).splitlines()[0]})") from None
+    return Inputs(files, fmt, schema)
+
+
+def output_format(path) -> str:
+    return "csv" if str(path).lower().endswith(".csv") else "parquet"
+
+
+def for_csv(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """CSV holds no lists: a list output as its items joined by ', ', problems as
+    'severity: name: message' joined by '; '."""
+    arrays, fields = [], []
+    for f, col in zip(batch.schema, batch.columns):
+        if f.name == PROBLEMS:
+            col = pa.array([None if ps is None else "; ".join(
+                f"{p['severity']}: {p['name'] + ': ' if p['name'] else ''}{p['message']}" for p in ps) for ps in col.to_pylist()],
+                type=pa.string())
+        elif pa.types.is_list(f.type):
+            col = pa.array([None if v is None else ", ".join("" if x is None else str(x) for x in v) for v in col.to_pylist()],
+                           type=pa.string())
+        arrays.append(col)
+        fields.append(pa.field(f.name, col.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+class Destination:
+    """Results written to a temporary sibling, put in place by commit() (a file or a folder
+    replaced whole), or removed by discard(): a failed run leaves OUT as it was."""
+
+    def __init__(self, path, force: bool = False, folder: bool = False):
+        self.path = Path(path)
+        if self.path.exists() and not force:
+            raise DataFileError(f"{path} exists; give --force to replace it, or another name")
+        if self.path.exists() and self.path.is_dir() != folder:
+            kind = "a folder" if self.path.is_dir() else "a file"
+            raise DataFileError(f"{path} is {kind}, and the results would be {'a folder' if folder else 'a file'}; give another name")
+        parent = self.path.parent
+        if not parent.is_dir():
+            raise DataFileError(f"{parent}: no such folder to write {self.path.name} into")
+        self.folder = folder
+        fd, tmp = tempfile.mkstemp(prefix=".~cxrules-", suffix=".tmp", dir=parent)
+        os.close(fd)
+        if folder:
+            os.unlink(tmp)  # engines create the folder themselves
+        self.tmp = Path(tmp)
+
+    def commit(self) -> None:
+        if not self.folder:
+            os.replace(self.tmp, self.path)
+            return
+        old = None
+        if self.path.exists():
+            old = self.path.with_name(self.tmp.name + ".old")
+            os.rename(self.path, old)
+        os.rename(self.tmp, self.path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def discard(self) -> None:
+        if self.tmp.is_dir():
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        elif self.tmp.exists():
+            self.tmp.unlink()
+
+
+class Writer:
+    """Record batches into one Parquet or CSV file."""
+
+    def __init__(self, path, fmt: str, schema: pa.Schema):
+        self.fmt = fmt
+        if fmt == "csv":
+            self.w = pacsv.CSVWriter(str(path), for_csv(pa.RecordBatch.from_pylist([], schema=schema)).schema)
+        else:
+            self.w = pq.ParquetWriter(str(path), schema)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.w.write_batch(for_csv(batch) if self.fmt == "csv" else batch)
+
+    def close(self) -> None:
+        self.w.close()

@@ -734,7 +734,7 @@ def _render(book: SampleBook) -> bytes:
                 c.data_type, c.quotePrefix = "s", True
 
     # measures last, so the other sheets keep their parts
-    meas = table_sheet(sheets["measures"], MEASURE_COLUMNS, book.measures, 1, dict(widths, text=16, score=12, int=12))
+    meas = table_sheet(sheets["measures"], MEASURE_COLUMNS, book.measures, 1, {"date": 14, "text": 16, "score": 20, "int": 18})
     meas.auto_filter.ref = f"A1:{col_letter(len(MEASURE_COLUMNS) - 1)}{1 + len(book.measures)}"
 
     wb.properties.creator = "cxrules"

@@ -69,17 +69,24 @@ def _rules_arg(positional, option):
 @click.option("--rules", "rules_opt", type=click.Path(), help=RULES_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
 def check(rules, rules_opt, as_json):
-    """Check rule files: syntax, types, names, overlaps, gaps, unreachable rows, loops.
+    """Check rule files, or a rules workbook (rules.xlsx): syntax, types, names, overlaps, gaps, unreachable rows, loops.
 
     Exits 1 if there are errors; warnings alone exit 0.
     """
     path = _rules_path(_rules_arg(rules, rules_opt))
-    rs, problems = rulesets.load(path)
+    if path.suffix.lower() in (".xlsx", ".xlsm"):  # a rules workbook: problems by sheet and cell
+        from .rulebook import check_book
+
+        problems, n = check_book(path)
+        files = [path.name]
+    else:
+        rs, problems = rulesets.load(path)
+        files, n = rs.files, len(rs.tables)
     errors, warnings = problems.errors, problems.warnings
     if as_json:
         _echo_json({
             "rules": str(path),
-            "files": rs.files,
+            "files": files,
             "errors": len(errors),
             "warnings": len(warnings),
             "problems": [p.to_dict() for p in problems],
@@ -87,9 +94,85 @@ def check(rules, rules_opt, as_json):
     else:
         for p in problems:
             _echo(str(p))
-        n = len(rs.tables)
-        _echo(_summary(len(errors), len(warnings), len(rs.files)) + f" ({n} decision{'' if n == 1 else 's'})")
+        _echo(_summary(len(errors), len(warnings), len(files)) + f" ({n} decision{'' if n == 1 else 's'})")
     sys.exit(1 if errors else 0)
+
+
+def _test_book(path: Path, decision, verbose):
+    """`cxrules test rules.xlsx`: the examples of a rules workbook, each failure named by its cell."""
+    from .problems import cell_ref
+    from .rulebook import check, read_workbook
+
+    book = read_workbook(path)
+    names = [t.decision for t in book.tables]
+    unknown = [d for d in decision if d not in names]
+    if unknown:
+        raise click.UsageError(f"no decision named '{unknown[0]}'; decisions are: {', '.join(names)}")
+    problems, _, ran = check(book, path.name, examples=list(decision) or True)
+    if problems.errors:
+        for p in problems.errors:
+            _echo(str(p), err=True)
+        raise click.ClickException(printable(f"the rules in {path} have errors; fix them first (cxrules check {path})"))
+    for r, p in ran:
+        if p is not None:
+            where = cell_ref(p.sheet, p.cell) if p.sheet and p.cell else r.table
+            _echo(f"FAIL {path.name}, {where}: " + r.describe().split(": ", 1)[1])
+        elif verbose:
+            _echo(f"ok   {r.table} example {r.index}")
+    failed = sum(p is not None for _, p in ran)
+    _echo(f"{len(ran) - failed} passed, {failed} failed")
+    if not ran:
+        _echo("no examples found: add rows to the '<table> examples' sheets")
+    sys.exit(1 if failed else 0)
+
+
+@cli.group("rules")
+def rules_group():
+    """Rules as a workbook: export every decision table to a sheet, import the edited workbook."""
+
+
+@rules_group.command("export")
+@click.argument("args", nargs=-1, type=click.Path())
+def rules_export(args):
+    """Write the rules as a workbook: cxrules rules export [RULES] rules.xlsx."""
+    from .rulebook import export_book
+
+    if len(args) not in (1, 2):
+        raise click.UsageError("give the workbook to write, and before it the rules folder if not ./rules: "
+                               "cxrules rules export [RULES] rules.xlsx")
+    rules, dst = (args[0], args[1]) if len(args) == 2 else (None, args[0])
+    src = _rules_path(rules)
+    rep = export_book(src, dst)
+    _echo(f"wrote {dst}: {rep['tables']} decision tables from {rep['files']} files in {src}")
+
+
+@rules_group.command("import")
+@click.argument("workbook", type=click.Path())
+@click.argument("rules", required=False, type=click.Path())
+def rules_import(workbook, rules):
+    """Write a rules workbook back into the rule files (changed lines only)."""
+    from .rulebook import import_book
+
+    if rules:
+        folder = Path(rules)
+    else:
+        folder, _ = rulesets.default_rules_origin()
+        if folder == rulesets.bundled_rules_dir():  # never into cxrules' own copy
+            raise click.UsageError("give the rules folder to write into: cxrules rules import rules.xlsx RULES "
+                                   "(there is no ./rules here; 'cxrules init' makes one)")
+    res = import_book(workbook, folder)
+    for name in res.changed:
+        _echo(f"changed {folder / name}")
+    for name in res.created:
+        _echo(f"created {folder / name}")
+    for name, dec in res.rewritten:
+        _echo(f"  {name}: decision '{dec}' written afresh (its columns or layout changed)")
+    for dec in res.kept:
+        _echo(f"  decision '{dec}' has no sheet in the workbook; kept as it is")
+    if res.old_errors:
+        _echo(f"  the rule files already had {res.old_errors} error(s) the workbook did not fix; see cxrules check {folder}")
+    if not res.changed and not res.created:
+        _echo(f"nothing changed in {folder}")
 
 
 @cli.command("test")
@@ -98,10 +181,13 @@ def check(rules, rules_opt, as_json):
 @click.option("--decision", "-d", multiple=True, help="Only the examples of this decision (repeatable).")
 @click.option("--verbose", "-v", is_flag=True, help="List passing examples too.")
 def test_cmd(rules, rules_opt, decision, verbose):
-    """Run every `examples:` row of the rule files; show expected vs got for failures."""
+    """Run every `examples:` row of the rule files (or of a rules workbook); show expected vs got for failures."""
     from .testing import run_examples
 
-    rs = _load_or_exit(_rules_arg(rules, rules_opt))
+    given = _rules_arg(rules, rules_opt)
+    if given and Path(given).suffix.lower() in (".xlsx", ".xlsm"):
+        return _test_book(Path(given), decision, verbose)
+    rs = _load_or_exit(given)
     unknown = [d for d in decision if d not in rs.tables]
     if unknown:
         raise click.UsageError(f"no decision named '{unknown[0]}'; decisions are: {', '.join(rs.tables)}")

@@ -1002,13 +1002,62 @@ def flag_overdue(book):
     return report
 
 
+def _rules_book_grids(book):
+    """The sheets of a rules workbook (cxrules rules export) as values, or None for another workbook."""
+    from .rulebook import MARKER
+
+    about = _sheet(book, ("about",))
+    rows = _sheet_rows(about) if about is not None else []
+    if not rows or not rows[0] or str(rows[0][0] or "").strip().lower() != MARKER:
+        return None
+    return [(s.name, _rows_from_a1(s)) for s in book.sheets if s.name != CHECK_SHEET]
+
+
+def _rows_from_a1(sheet) -> list[list]:
+    """A sheet's values as from A1 (its used range may start lower or further right), so
+    the cells a check names are the cells Excel shows."""
+    rng = sheet.used_range
+    rows = rng.options(ndim=2, err_to_str=True).value or []
+    top, left = rng.row - 1, rng.column - 1
+    return [[] for _ in range(top)] + [[None] * left + list(r) for r in rows]
+
+
+def _check_rules_book(book, grids):
+    """Check this rules workbook and run its examples; each problem named by its sheet and cell."""
+    from . import rulebook
+    from .excel_write import apply, read_book
+    from .problems import cell_ref
+    from .workbook import CellFormat, NewSheet
+
+    problems, n, ran = rulebook.check(rulebook.read_grids(grids), book.name, examples=True)
+    failed = [(r, p) for r, p in ran if p is not None]
+    rows = [["Severity", "Cell", "Decision", "Row", "Column", "Problem", "What to do"]]
+    for p in list(problems) + [f for _, f in failed]:
+        where = cell_ref(p.sheet, p.cell) if p.sheet and p.cell else (p.sheet or "")
+        rows.append(["example" if p.code == "example" else p.severity, where, p.table, p.row, p.column, p.message, p.suggestion])
+    n_err, n_warn = len(problems.errors), len(problems.warnings)
+    summary = f"{n_err} error(s), {n_warn} warning(s), {len(failed)} failed example(s) in the {n} decision table(s) of this rules workbook"
+    if len(rows) == 1:
+        rows.append([None, None, None, None, None, "No problems found", None])
+    report = RecalcReport(book.fullname, book.fullname, dt.datetime.now())
+    apply(book, [], [NewSheet(CHECK_SHEET, [[summary], []] + rows, formats={(0, 0): CellFormat(bold=True)},
+                              row_formats={2: CellFormat(bold=True)}, freeze_rows=3)], report, read_book(book))
+    first = [f"{r[1]}: {_short(r[5])}" for r in rows[1:4] if r[1]]
+    _message(book, summary + (":\n" + "\n".join(first) if first else ".") + (f"\nSee the '{CHECK_SHEET}' sheet." if first else ""))
+    return problems
+
+
 @_run_macro
 def check_rules(book):
-    """Check the rule files and run their examples; the report goes to the 'CX rule check' sheet."""
+    """Check the rules and run their examples: this workbook's when it is a rules workbook (each
+    problem named by its sheet and cell), else the rule files; the report goes to the 'CX rule check' sheet."""
     from .excel_write import apply, read_book
     from .testing import run_examples
     from .workbook import CellFormat, NewSheet
 
+    grids = _rules_book_grids(book)
+    if grids is not None:
+        return _check_rules_book(book, grids)
     folder = rules_folder()
     rs, problems = rulesets.load(folder)
     rows = [["Severity", "File", "Line", "Decision", "Problem", "What to do"]]

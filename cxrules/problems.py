@@ -26,6 +26,7 @@ class Problem:
     column: str | None = None
     sheet: str | None = None
     suggestion: str | None = None
+    cell: str | None = None  # with sheet: the cell, e.g. D7 (a rules workbook's problems)
 
     @property
     def is_error(self) -> bool:
@@ -35,7 +36,9 @@ class Problem:
         parts = []
         if self.file:
             parts.append(f"{self.file}:{self.line}" if self.line else self.file)
-        if self.sheet:
+        if self.sheet and self.cell:
+            parts.append(cell_ref(self.sheet, self.cell))
+        elif self.sheet:
             parts.append(f"sheet '{self.sheet}'")
         if self.table:
             parts.append(f"table '{self.table}'")
@@ -53,6 +56,12 @@ class Problem:
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def cell_ref(sheet: str, cell: str) -> str:
+    """A cell as Excel names it: tier!D7, 'tier examples'!B3."""
+    plain = sheet.replace("_", "").isalnum() and not sheet[:1].isdigit()
+    return f"{sheet}!{cell}" if plain else "'" + sheet.replace("'", "''") + f"'!{cell}"
 
 
 @dataclass

@@ -20,6 +20,11 @@ except ImportError:  # pragma: no cover
 class Node:
     line: int  # 1-based
     col: int  # 1-based
+    # where the node's text starts and ends in the file's text (character offsets), so that
+    # a rules workbook's import can change one cell's text and leave the rest as it was
+    start: int = field(default=-1, kw_only=True, compare=False, repr=False)
+    end: int = field(default=-1, kw_only=True, compare=False, repr=False)
+    shared: bool = field(default=False, kw_only=True, compare=False, repr=False)  # anchored (&name), or inside one
 
 
 @dataclass
@@ -51,6 +56,7 @@ class Map(Node):
     # key text -> (key node, value node), in file order
     entries: dict = field(default_factory=dict)
     duplicates: list = field(default_factory=list)  # (key scalar, first line)
+    flow: bool = False
 
     def get(self, key, default=None):
         e = self.entries.get(key)
@@ -132,16 +138,17 @@ class _Builder:
                 if tag is None or tag == "!":
                     tag = ld.resolve(yaml.ScalarNode, ev.value, ev.implicit)
                 m = ev.start_mark
-                node = Scalar(m.line + 1, m.column + 1, ev.value, ev.style in ("'", '"'), tag or "")
+                node = Scalar(m.line + 1, m.column + 1, ev.value, ev.style in ("'", '"'), tag or "",
+                              start=m.index, end=ev.end_mark.index)
                 self._anchor(ev, node, 1, anchors)
             elif isinstance(ev, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
                 m = ev.start_mark
                 if len(stack) >= MAX_DEPTH:
                     raise _too_deep(m.line + 1, m.column + 1)
                 if isinstance(ev, yaml.SequenceStartEvent):
-                    node = Seq(m.line + 1, m.column + 1, [], bool(ev.flow_style))
+                    node = Seq(m.line + 1, m.column + 1, [], bool(ev.flow_style), start=m.index)
                 else:
-                    node = Map(m.line + 1, m.column + 1)
+                    node = Map(m.line + 1, m.column + 1, flow=bool(ev.flow_style), start=m.index)
                 if ev.anchor is not None:
                     self._anchor(ev, node, 0, anchors)
                     open_anchors[ev.anchor] = node
@@ -149,9 +156,11 @@ class _Builder:
                 continue
             else:  # the end of a list or mapping
                 node, size, name, _ = stack.pop()
+                node.end = ev.end_mark.index if node.flow else _last_end(node)
                 if name is not None:
                     anchors[name] = (node, size)
                     del open_anchors[name]
+                    _mark_shared(node)
             if not stack:
                 return node
             top = stack[-1]
@@ -173,11 +182,31 @@ class _Builder:
     def _anchor(ev, node: Node, size: int, anchors: dict) -> None:
         if ev.anchor is None:
             return
+        node.shared = True
         if ev.anchor in anchors:
             first = anchors[ev.anchor][0]
             raise YamlSyntaxError(f"the anchor &{ev.anchor} is defined twice (first on line {first.line})",
                                   ev.start_mark.line + 1, ev.start_mark.column + 1, "give each anchor its own name")
         anchors[ev.anchor] = (node, size)
+
+
+def _mark_shared(node: Node) -> None:
+    """An anchored value and everything in it may be repeated elsewhere by an alias. An
+    anchor inside it (and so any alias) is marked already: each node is visited once."""
+    node.shared = True
+    for child in (node.items if isinstance(node, Seq) else [v for _, v in node.entries.values()] if isinstance(node, Map) else []):
+        if not child.shared:
+            _mark_shared(child)
+
+
+def _last_end(node: Node) -> int:
+    """A block list or mapping ends where its last value does (the parser's own end mark
+    is at the next token, past comments and blank lines)."""
+    if isinstance(node, Seq) and node.items:
+        return node.items[-1].end
+    if isinstance(node, Map) and node.entries:
+        return list(node.entries.values())[-1][1].end
+    return node.start
 
 
 def _hint(problem: str, text: str, line: int | None) -> str | None:

@@ -579,6 +579,60 @@ def test_check_rules_runs_the_examples(tmp_path, monkeypatch):
     assert len(failed) == 1 and failed[0][1] == "survey.yaml" and "expected Passive, got Promoter" in failed[0][4]
 
 
+def test_check_rules_on_a_rules_workbook_names_sheet_and_cell(tmp_path):
+    import openpyxl
+
+    from cxrules import rulebook
+
+    xlsx = tmp_path / "rules.xlsx"
+    rulebook.export_book(rulesets.bundled_rules_dir(), xlsx)
+    wb = openpyxl.load_workbook(xlsx)
+    bad = next(c for row in wb["tier"].iter_rows() for c in row if c.value == "[2..4]")
+    bad.value = "[2..four]"
+    wb.save(xlsx)
+    sheets, names = com.payload_sheets_from_xlsx(xlsx)
+    b = book(*sheets, names=names, filename="rules.xlsx")
+    excel.check_rules()
+    rows = Replay(b).grid("CX rule check")
+    assert rows[0][0].startswith("1 error(s), 0 warning(s), 0 failed example(s) in the 8 decision table(s)")
+    assert rows[2] == ["Severity", "Cell", "Decision", "Row", "Column", "Problem", "What to do"]
+    assert rows[3][:6] == ["error", f"tier!{bad.coordinate}", "tier", 6, "frequency", "'four' is not a number"]
+    assert f"tier!{bad.coordinate}: 'four' is not a number" in alerts(b)[-1]
+
+
+def test_check_rules_on_a_rules_workbook_runs_its_examples(tmp_path):
+    import openpyxl
+
+    from cxrules import rulebook
+
+    xlsx = tmp_path / "rules.xlsx"
+    rulebook.export_book(rulesets.bundled_rules_dir(), xlsx)
+    wb = openpyxl.load_workbook(xlsx)
+    ex = wb["nps examples"]
+    assert [c.value for c in ex[4]][:3] == ["example", "score", "nps_group"] and ex["B5"].value == 10
+    ex["C5"] = "Passive"  # an example that now fails: score 10 is a Promoter
+    wb.save(xlsx)
+    sheets, names = com.payload_sheets_from_xlsx(xlsx)
+    b = book(*sheets, names=names, filename="rules.xlsx")
+    excel.check_rules()
+    rows = Replay(b).grid("CX rule check")
+    assert rows[0][0].startswith("0 error(s), 0 warning(s), 1 failed example(s)")
+    assert rows[3][:5] == ["example", "'nps examples'!C5", "nps", 1, "nps_group"]
+    assert "expected Passive, got Promoter" in rows[3][5]
+
+
+def test_check_rules_on_a_clean_rules_workbook(tmp_path):
+    from cxrules import rulebook
+
+    xlsx = tmp_path / "rules.xlsx"
+    rulebook.export_book(rulesets.bundled_rules_dir(), xlsx)
+    sheets, names = com.payload_sheets_from_xlsx(xlsx)
+    b = book(*sheets, names=names, filename="rules.xlsx")
+    excel.check_rules()
+    assert Replay(b).grid("CX rule check")[0][0].startswith("0 error(s), 0 warning(s), 0 failed example(s)")
+    assert alerts(b)[-1].endswith("of this rules workbook.")
+
+
 def test_reload_rules_recalculates_and_confirms():
     b = ops_book()
     excel.reload_rules()

@@ -594,7 +594,7 @@ def test_check_rules_on_a_rules_workbook_names_sheet_and_cell(tmp_path):
     b = book(*sheets, names=names, filename="rules.xlsx")
     excel.check_rules()
     rows = Replay(b).grid("CX rule check")
-    assert rows[0][0].startswith("1 error(s), 0 warning(s), 0 failed example(s) in the 8 decision table(s)")
+    assert rows[0][0].startswith("1 error(s), 0 warning(s), 0 failed example(s) in the 11 decision table(s)")
     assert rows[2] == ["Severity", "Cell", "Decision", "Row", "Column", "Problem", "What to do"]
     assert rows[3][:6] == ["error", f"tier!{bad.coordinate}", "tier", 6, "frequency", "'four' is not a number"]
     assert f"tier!{bad.coordinate}: 'four' is not a number" in alerts(b)[-1]

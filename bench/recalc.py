@@ -267,6 +267,7 @@ def run_phases(path, rules):
 
     xlsx_read.vet_package = timed(package_guard, "vet_package", "zip guard")
     xlsx_write.vet_package = package_guard.vet_package
+    timed(package_guard, "check_inflation", "zip guard")  # the parts but the sheets (a sheet's read checks its own)
     timed(xlsx_read, "scan_sheet_xml", "guard scan (used area, errors)")
     timed(xlsx_read.Workbook, "read_sheet", "read (guard scan + calamine)")
     timed(evaluation.Evaluator, "evaluate_columns", "evaluate")

@@ -795,6 +795,7 @@ class Calendar:
         bulk = self._everyday_bulk(starts, amounts) if self.is_everyday and len(starts) >= 64 else None
         if bulk is not None:
             return bulk
+        pre = self._business_bulk(starts, amounts) if not self.is_everyday and len(starts) >= 64 else None
         kernel = self._kernel()
         general = self._add_parts
         parts_of = self._parts_of
@@ -803,7 +804,10 @@ class Calendar:
         by_id: dict[int, tuple[int, int]] = {}
         out = []
         append = out.append
-        for start, amount in zip(starts, amounts):
+        for start, amount, got in zip(starts, amounts, pre if pre is not None else repeat(slow)):
+            if got is not slow:  # answered in bulk (None for a blank)
+                append(got)
+                continue
             if start is None or amount is None:
                 append(None)
                 continue
@@ -893,6 +897,140 @@ class Calendar:
             out = list(map(operator.add, repeat(_UNIX), map(dt.timedelta, repeat(0), repeat(0), np.where(live, r, 0).tolist())))
         for i in np.flatnonzero(blank).tolist():
             out[i] = None
+        return out
+
+    def _business_bulk(self, starts, amounts) -> list | None:
+        """add_many for naive date-times in a business calendar, a column at a time with numpy:
+        the business kernel's steps (to the next working moment, n working days on, then T of
+        working time through the day's hours) for every row at once, Python only once per
+        distinct day. A list with each row's answer, None for a blank, and _SLOW for the rows
+        the per-row path answers (a day with a DST change, negative amounts, the ends of time,
+        an amount that is not a duration); None when no row is for this path."""
+        H = self.hours_us
+        D = sum(e - s for s, e in H)
+        if not H or D <= 0 or set(map(type, starts)) - {dt.datetime, type(None)}:
+            return None
+        if any(s is not None and s.tzinfo is not None for s in starts):
+            return None
+        import numpy as np
+
+        rows = len(starts)
+        parts: dict = {}
+        for a in dict(zip(map(id, amounts), amounts)).values():
+            try:
+                p = (0, 0) if a is None else self._parts_of(a)
+            except Exception:  # noqa: BLE001 - the per-row path says what is wrong
+                p = (-1, -1)
+            parts[id(a)] = p if type(p[0]) is int and type(p[1]) is int else (-1, -1)
+        order = sorted(parts)
+        at = np.searchsorted(np.array(order, dtype=np.uint64), np.fromiter(map(id, amounts), np.uint64, rows))
+        n = np.array([parts[k][0] for k in order], dtype=object)[at]
+        T = np.array([parts[k][1] for k in order], dtype=object)[at]
+        blank = (np.fromiter(map(operator.is_, starts, repeat(None)), bool, rows)
+                 | np.fromiter(map(operator.is_, amounts, repeat(None)), bool, rows))
+        big = D << 22  # days to count stay below 2**23 (see per_day)
+        ok = ~blank & (n >= 0).astype(bool) & (T >= 0).astype(bool) & ((n > 0) | (T > 0)).astype(bool)
+        ok &= (n < 4_000_000).astype(bool) & (T < big).astype(bool)
+        idx = np.flatnonzero(ok)
+        out: list = [_SLOW] * rows
+        for i in np.flatnonzero(blank).tolist():
+            out[i] = None
+        if not len(idx):
+            return out
+        n, T = n[idx].astype(np.int64), T[idx].astype(np.int64)
+        present = [starts[i] for i in idx.tolist()]
+        us = np.fromiter(map(operator.floordiv, map(operator.sub, present, repeat(_UNIX)), repeat(_US)), np.int64, len(present))
+        o = us // DAY_US + _UNIX_ORD
+        sod = us - (o - _UNIX_ORD) * DAY_US
+        good = np.ones(len(idx), dtype=bool)
+        recs, day_rec, nth_after, shifts = self._recs, self._day_rec, self._nth_after, self._shifts
+        s_h = np.array([a for a, _ in H], dtype=np.int64)
+        e_h = np.array([b for _, b in H], dtype=np.int64)
+
+        def per_day(keys, f):
+            """f(*key) once per distinct key (rows of int arrays); -1 where it cannot answer."""
+            key = keys[0] if len(keys) == 1 else keys[0] * (1 << 23) + keys[1]  # ordinals and counts < 2**23
+            uniq, inv = np.unique(key, return_inverse=True)
+            got = []
+            for k in uniq.tolist():
+                try:
+                    got.append(f(k) if len(keys) == 1 else f(*divmod(k, 1 << 23)))
+                except Exception:  # noqa: BLE001 - the per-row path gives the answer or error
+                    got.append(-1)
+            return np.array(got, dtype=np.int64)[inv.reshape(-1)]
+
+        def rec(x):
+            return recs.get(x) or day_rec(x)
+
+        def next_wd(x, k):  # the k-th day with working time after day x (the kernel's lookup)
+            r = rec(x)
+            wd, j = r[3].wd, r[5] + k - 1
+            return wd[j] if j < len(wd) else nth_after(x, k)
+
+        kind = per_day([o], lambda x: rec(x)[0])
+        good &= (kind == 0) | (kind == 1)
+        # n working days on: from the next working moment, the same clock time
+        move = good & (n > 0)
+        if move.any():
+            open_after = sod[:, None] < e_h[None, :]  # hours that close after the start's clock time
+            has = open_after.any(axis=1) & (kind == 1)
+            first = np.argmax(open_after, axis=1)
+            snapped = np.maximum(s_h[first], sod)
+            off = move & ~has  # a day without work, or after closing: the next working day's opening
+            o1 = o.copy()
+            if off.any():
+                o1[off] = per_day([o[off]], lambda x: next_wd(x, 1))
+                good[off] &= o1[off] >= 0
+            sod = np.where(move, np.where(has, snapped, H[0][0]), sod)
+            k1 = per_day([o1[off]], lambda x: rec(x)[0]) if off.any() else None
+            if k1 is not None:
+                good[off] &= k1 == 1
+            m = move & good
+            o2 = o.copy()
+            if m.any():
+                o2[m] = per_day([o1[m], n[m]], next_wd)
+                good[m] &= o2[m] >= 0
+            m &= good
+            k2 = np.zeros(len(o), dtype=np.int64)
+            if m.any():
+                k2[m] = per_day([o2[m]], lambda x: rec(x)[0])
+            good &= ~move | (k2 == 1)
+            o = np.where(move, o2, o)
+            kind = np.where(move, 1, kind)
+        # T of working time: first through what is left of the day, then whole days of D
+        avail = np.where(kind[:, None] == 1, np.clip(e_h[None, :] - np.maximum(s_h[None, :], sod[:, None]), 0, None), 0)
+        cum = np.cumsum(avail, axis=1)
+        today = good & (T > 0) & (cum[:, -1] >= T)
+        seg = np.argmax(cum >= T[:, None], axis=1)
+        before = np.take_along_axis(cum, seg[:, None], axis=1)[:, 0] - np.take_along_axis(avail, seg[:, None], axis=1)[:, 0]
+        end_o, end_sod = o.copy(), sod.copy()
+        end_sod[today] = (np.maximum(s_h[seg], sod) + T - before)[today]
+        later = good & (T > 0) & ~today
+        if later.any():
+            rest = T - cum[:, -1]
+            k = -(-rest // D)
+            o3 = np.full(len(o), -1, dtype=np.int64)
+
+            def on(x, kk):
+                y = next_wd(x, kk)
+                i = bisect_right(shifts, x)
+                if i < len(shifts) and shifts[i] <= y:  # a DST change on the way
+                    return -1
+                return y if rec(y)[0] == 1 else -1
+
+            o3[later] = per_day([o[later], k[later]], on)
+            good &= ~later | (o3 >= 0)
+            left = rest - (k - 1) * D
+            full = np.cumsum(e_h - s_h)
+            seg2 = np.minimum(np.searchsorted(full, left, side="left"), len(full) - 1)
+            end_o = np.where(later, o3, end_o)
+            end_sod = np.where(later, s_h[seg2] + left - (full[seg2] - (e_h - s_h)[seg2]), end_sod)
+        good &= end_o < _MAX_ORD - 1  # answers within datetime's years
+        done = np.flatnonzero(good)
+        if len(done):
+            t = ((end_o[done] - _UNIX_ORD) * DAY_US + end_sod[done]).astype("datetime64[us]").tolist()
+            for i, v in zip(idx[done].tolist(), t):
+                out[i] = v
         return out
 
     def _add_parts(self, start, n: int, T: int):

@@ -781,6 +781,7 @@ def _unused_problems(rs: RuleSet) -> list[Problem]:
             if i.derive is not None:
                 read.update(i.derive.reads)
         read.update(d.source for d in t.due)
+        read.update(getattr(t, "reads", ()))
         if not t.rules:
             continue
         for col, i in enumerate(t.inputs):
@@ -841,7 +842,7 @@ def _spelling_problems(rs: RuleSet) -> list[Problem]:
 # ----------------------------------------------------------------- entry point
 def analyse_ruleset(rs: RuleSet, budget: int | None = None) -> dict[str, TableAnalysis]:
     """Every table analysed, each knowing what the decisions it reads can give."""
-    return {t.name: analyse_table(t, rs, budget) for t in rs.tables.values()}
+    return {t.name: analyse_table(t, rs, budget) for t in rs.tables.values() if not hasattr(t, "journey")}
 
 
 def check_ruleset(rs: RuleSet) -> list[Problem]:
@@ -849,7 +850,9 @@ def check_ruleset(rs: RuleSet) -> list[Problem]:
     problems: list[Problem] = []
     analyses = analyse_ruleset(rs)
     for t in rs.tables.values():  # report in file order
-        an = analyses[t.name]
+        an = analyses.get(t.name)
+        if an is None:  # a journey: its mistakes are found as it loads (journeys._check)
+            continue
         value_probs, flagged = _allowed_problems(t, an.domains)
         problems += value_probs
         problems += _calendar_problems(t, rs)

@@ -78,10 +78,11 @@ def check(rules, rules_opt, as_json):
         from .rulebook import check_book
 
         problems, n = check_book(path)
-        files = [path.name]
+        files, k = [path.name], 0
     else:
         rs, problems = rulesets.load(path)
-        files, n = rs.files, len(rs.tables)
+        k = sum(1 for t in rs.tables.values() if hasattr(t, "journey"))
+        files, n = rs.files, len(rs.tables) - k
     errors, warnings = problems.errors, problems.warnings
     if as_json:
         _echo_json({
@@ -94,7 +95,8 @@ def check(rules, rules_opt, as_json):
     else:
         for p in problems:
             _echo(str(p))
-        _echo(_summary(len(errors), len(warnings), len(files)) + f" ({n} decision{'' if n == 1 else 's'})")
+        _echo(_summary(len(errors), len(warnings), len(files)) + f" ({n} decision{'' if n == 1 else 's'}"
+              + (f", {k} journey{'' if k == 1 else 's'})" if k else ")"))
     sys.exit(1 if errors else 0)
 
 

@@ -11,6 +11,7 @@ import dataclasses
 import itertools
 import datetime as dt
 import math
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -224,6 +225,10 @@ class Evaluator:
 
     # ----------------------------------------------------------------- stages
     def _run_table(self, table: Table, ctx: "_Context", wins):
+        if hasattr(table, "journey"):  # dated steps, not a decision table (see journeys.py)
+            from .journey_replay import run
+
+            return run(self, table, ctx)
         ev, n = ctx.ev, ctx.ev.n
         cols, rows_bad = [], set(ctx.bad_rows)
         for inp in table.inputs:
@@ -369,6 +374,48 @@ class Evaluator:
         for o in table.outputs:
             ctx.bad[o.name] = bad_out
 
+    def _due_rows(self, d, table: Table, ctx: "_Context", base, amount, bad: set, fixed, names, todo: dict, notes: dict) -> None:
+        """_due's rows to compute by calendar, and its notes, a column at a time (the
+        calendar named per row looked up once per name); todo left empty if names are
+        not all hashable (the per-row loop then does it)."""
+        from .columnar import np
+
+        n = len(base)
+        skip = np.fromiter(map(operator.is_, amount, itertools.repeat(None)), bool, n)
+        if bad:
+            skip[sorted(bad)] = True
+        no_base = np.fromiter(map(operator.is_, base, itertools.repeat(None)), bool, n) & ~skip
+        for i in np.flatnonzero(no_base).tolist():
+            notes[i] = RowProblem(i, d.source, f"{ctx.label(d.source)} is blank, so {d.label} cannot be computed", table.name, WARNING)
+        live = ~skip & ~no_base
+        if fixed is not None:
+            if live.any():
+                todo[id(fixed)] = (fixed, np.flatnonzero(live).tolist())
+            return
+        if names:
+            ids: dict = {}
+            try:
+                code = np.fromiter(map(ids.setdefault, names, itertools.count()), np.int64, n)
+            except TypeError:  # a name that is not text: the per-row loop says so
+                notes.clear()
+                return
+        else:
+            ids, code = {None: 0}, np.zeros(n, dtype=np.int64)
+        rows_of: dict = {}
+        for cname, first in ids.items():
+            rows = live & (code == first)
+            if not rows.any():
+                continue
+            cal = self.rs.calendars.get(cname) if cname else None
+            if cal is None:
+                for i in np.flatnonzero(rows).tolist():
+                    notes[i] = RowProblem(i, d.name, f"'{d.calendar}' gives '{cname}', which is not a calendar", table.name)
+                    bad.add(i)
+                continue
+            rows_of.setdefault(id(cal), (cal, []))[1].append(np.flatnonzero(rows))
+        for key, (cal, parts) in sorted(rows_of.items(), key=lambda kv: min(int(p[0]) for p in kv[1][1])):
+            todo[key] = (cal, np.sort(np.concatenate(parts)).tolist())
+
     def _due(self, table: Table, ctx: "_Context", rows_bad: set):
         ev, n = ctx.ev, ctx.ev.n
         for d in table.due:
@@ -383,7 +430,9 @@ class Evaluator:
             notes: dict[int, RowProblem] = {}
             if fixed is not None and not bad and None not in amount and None not in base:
                 todo[id(fixed)] = (fixed, range(n))  # every row, as they are: no per-row gathering
-            for i in range(n) if not todo else ():
+            elif n >= 64:
+                self._due_rows(d, table, ctx, base, amount, bad, fixed, names, todo, notes)
+            for i in range(n) if not todo and not notes else ():
                 if i in bad or amount[i] is None:
                     continue
                 if base[i] is None:

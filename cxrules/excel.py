@@ -668,6 +668,25 @@ def CX_DECIDE(decision, data, as_of=None, caller=None):
 
 
 @xw.func(category=CATEGORY)
+@xw.arg("journey", err_to_str=True, doc="Name of the journey, e.g. \"lapsed\" or \"new_customer\" (see rules/journeys.yaml).")
+@xw.arg("data", UsedRows, ndim=2, err_to_str=True, doc="A range whose first row is a header, e.g. Customers[#All]: the journey's date columns (signed up on, coupon sent on, ...).")
+@xw.arg("as_of", err_to_str=True, doc=AS_OF_DOC)
+@_safe
+def CX_JOURNEY(journey, data, as_of=None, caller=None):
+    """Where each customer is in a journey, computed from the dated columns: spills step, since, next action, channel, owner, due and deferred under a header."""
+    ev = evaluator()
+    t = _table(ev, journey)
+    if not hasattr(t, "journey"):
+        names = [n for n, x in ev.rs.tables.items() if hasattr(x, "journey")]
+        raise CxError(f"'{t.name}' is a decision, not a journey; use CX_DECIDE, or one of: {', '.join(names)}")
+    names = t.result_names
+    headers: dict = {}
+    rows, blank = _rows_from_table(ev, data, headers)
+    texts = [x for x in (data[0] if data and isinstance(data[0], list) else []) if isinstance(x, str)]
+    return [_titles(ev, t.name, names, texts)] + _evaluate(ev, rows, blank, t.name, names, as_of, False, headers)
+
+
+@xw.func(category=CATEGORY)
 @_column_arg("last_purchase", "Date of the last purchase: a cell or a column.")
 @_column_arg("orders_12m", "Orders in the last 12 months: a cell or a column.")
 @_column_arg("spend_12m", "Spend in the last 12 months: a cell or a column (the top-20 % rule ranks within the rows given).")
@@ -839,6 +858,10 @@ def CX_EXPLAIN(decision, data, as_of=None, caller=None):
     for k, i in enumerate(todo):
         fired = r.fired.get(decision, [None] * len(todo))[k]
         results = ", ".join(f"{n}={display(r.columns[n][k])}" for n in t.result_names if r.columns.get(n) and r.columns[n][k] is not None)
+        if hasattr(t, "journey"):  # no rule rows: where the dates put the row
+            where = f"journey '{decision}' ({Path(t.loc.file).name}:{t.loc.line})" if t.loc.file else f"journey '{decision}'"
+            out[i][0] = msgs[k] or (f"{where}: {results}" if results else f"not in {where} as of this moment")
+            continue
         if fired is None or fired == []:
             out[i][0] = msgs[k] or ERR + f"no rule row of '{decision}' matched"
             continue
@@ -869,7 +892,7 @@ def CX_NOW(caller=None):
     return now_in(evaluator().rs.timezone)
 
 
-FUNCTIONS = (CX_DECIDE, CX_TIER, CX_NEXT_CONTACT, CX_DEADLINES, CX_LEVEL, CX_OFFER, CX_NPS, CX_DUE, CX_EXPLAIN, CX_DECISIONS, CX_NOW)
+FUNCTIONS = (CX_DECIDE, CX_JOURNEY, CX_TIER, CX_NEXT_CONTACT, CX_DEADLINES, CX_LEVEL, CX_OFFER, CX_NPS, CX_DUE, CX_EXPLAIN, CX_DECISIONS, CX_NOW)
 
 
 # ------------------------------------------------------------------ macros (RunPython)

@@ -159,11 +159,15 @@ class _Loader:
 
     def load_document(self, doc, file):
         if not isinstance(doc, Map):
-            self.err("a rule file document must be a mapping that starts with 'decision:', 'fields:' or 'calendars:'", file, doc, code="document")
+            self.err("a rule file document must be a mapping that starts with 'decision:', 'journey:', 'fields:' or 'calendars:'", file, doc, code="document")
             return
         keys = doc.keys()
         if "decision" in keys:
             self.load_table(doc, file)
+        elif "journey" in keys or "contact_caps" in keys:
+            from . import journeys
+
+            journeys.load_document(self, doc, file)
         elif "fields" in keys or "calendars" in keys or "values" in keys:
             for k in keys:
                 if k == "fields":
@@ -529,6 +533,9 @@ class _Loader:
         rs = self.rs
         for table, doc, file in self.pending:
             self.resolve_inputs(table, file)
+        from . import journeys
+
+        journeys.resolve(self)  # after the tables: a journey's only_if may test their outputs
         self.find_loops()
         for table, doc, file in self.pending:
             table.due = self.due_of(doc.get("due"), table, file)

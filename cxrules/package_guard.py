@@ -135,6 +135,62 @@ def vet_package(path, limits: Limits | None = None, inflate: bool = True) -> Non
                     _check_inflation(f, info, name)
 
 
+def check_inflation(path, skip=()) -> None:
+    """vet_package's check that no part holds more than it declares, for every part but those
+    in `skip` (parts whose reader unpacks them with inflated(), which checks the same)."""
+    name = str(path)
+    with open(path, "rb") as f, zipfile.ZipFile(f) as zf:
+        for info in zf.infolist():
+            if info.filename not in skip:
+                _check_inflation(f, info, name)
+
+
+def inflatable(info: zipfile.ZipInfo) -> bool:
+    """Can inflated() read this part (deflated, not encrypted)?"""
+    return info.compress_type == zipfile.ZIP_DEFLATED and not info.flag_bits & 1 and not info.filename.endswith("/")
+
+
+def inflated(path, info: zipfile.ZipInfo, size: int = _CHUNK):
+    """The unpacked bytes of a deflated part, in pieces of at most `size`, checked as they
+    come: PackageError if it holds more than its entry declares (as vet_package says it),
+    zipfile.BadZipFile if its CRC is wrong (as zipfile says it).
+    One unpacking serves the guard and the reader."""
+    name = str(path)
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        h = f.read(30)
+        if h[:4] != b"PK\x03\x04":
+            raise PackageError(f"{name}: is damaged (the zip entry of {info.filename} is missing); open it in Excel, let it repair, and save it again")
+        n, m = struct.unpack("<HH", h[26:30])
+        f.seek(info.header_offset + 30 + n + m)
+        d = zlib.decompressobj(-15)
+        left, out, limit, crc = info.compress_size, 0, info.file_size, 0
+        buf = b""
+        try:
+            while not d.eof:
+                if not buf:
+                    if not left:
+                        break
+                    buf = f.read(min(left, _CHUNK))
+                    if not buf:
+                        break
+                    left -= len(buf)
+                piece = d.decompress(buf, size)
+                buf = d.unconsumed_tail
+                out += len(piece)
+                if out > limit:
+                    raise PackageError(
+                        f"{name}: refused as a possible zip bomb: its part {info.filename} unpacks to more than the "
+                        f"{show_size(limit)} its zip entry declares")
+                if piece:
+                    crc = zlib.crc32(piece, crc)
+                    yield piece
+        except zlib.error as e:
+            raise PackageError(f"{name}: is damaged ({info.filename}: {e}); open it in Excel, let it repair, and save it again") from None
+        if crc != info.CRC:  # (a part shorter than it declares is read as it is, as zipfile reads it)
+            raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
+
+
 def _check_directory(f, name: str) -> None:
     end = getattr(zipfile, "_EndRecData", None)  # private, but stable since Python 2
     if end is None:

@@ -13,10 +13,11 @@ import contextlib
 import datetime as dt
 import gc
 import math
+import operator
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import compress, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Callable
@@ -184,6 +185,7 @@ def applicable(rs: RuleSet, found: set[str], blocked: frozenset = frozenset()):
     """
     outputs = {n for t in rs.tables.values() for n in t.result_names}
     runs: list[str] = []
+    made: set[str] = set()
     missing: dict[str, list[str]] = {}
     cannot: dict[str, list[str]] = {}
     for t in rs.order():
@@ -204,13 +206,14 @@ def applicable(rs: RuleSet, found: set[str], blocked: frozenset = frozenset()):
         ok = (bool(have) or not evidence) if upstream else len(have) * 2 > len(evidence)
         if not ok:
             continue
-        lack = [(key, n, opt) for key, n, opt in own if key not in found]
+        lack = [(key, n, opt) for key, n, opt in own if key not in found and key not in made]  # made: computed on this sheet first
         required = list(dict.fromkeys(key for key, _, opt in lack if not opt))
         stuck = [f"decision:{u}" for u in upstream if u in cannot]
         if required or stuck:
             cannot[t.name] = required + stuck
             continue
         runs.append(t.name)
+        made.update(t.result_names)
         if lack:
             missing[t.name] = [n for _, n, _ in lack]
     return runs, missing, cannot
@@ -525,7 +528,8 @@ def _no_room(rs: RuleSet, data, header: Header, runs, kept, first: int, last: in
     occupied = [t for t in data.tables if not (t.ref[2] < data.first_row + i1 or t.ref[0] > data.first_row + i2 - 1)
                 and t.ref[3] >= data.first_col + start and t.name != header.table]
     first_used = min([t.ref[1] - data.first_col for t in occupied], default=None)
-    for r in data.rows[i1:i2]:
+    rows = data.rows[i1:i2]
+    for r in rows if max(map(len, rows), default=0) > start else ():  # calamine's rows end at the range's last column
         for j in range(start, len(r)):
             if r[j] is not None:
                 if first_used is None or j < first_used:
@@ -561,11 +565,11 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
     old_results = _outputs(rs)
     reads = {k: j for k, j in header.columns.items() if k not in old_results or k in kept}
     columns = _columns(block, reads)
-    width = len(columns)
-    keep = [i for i, t in enumerate(zip(*columns.values())) if t.count(None) != width] if width else []
+    keep = _filled_rows(columns, len(block))
     if len(keep) != len(block):
         columns = {k: [c[i] for i in keep] for k, c in columns.items()}
-    excel_rows = [data.first_row + first + i for i in keep]
+    top = data.first_row + first
+    excel_rows = list(range(top, top + len(keep))) if len(keep) == len(block) else [top + i for i in keep]
     sources = contact_plan.active(rs, runs)
     ids = contact_plan.identity(data, header, block, keep) if sources else {}
     if release:
@@ -577,9 +581,10 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
     no_value |= placeholders
     for key, j in reads.items():
         col = columns[key]
-        for i, v in enumerate(col):
-            if v is not None and v.__class__ is CellError:
-                col[i] = v.code
+        if CellError in set(map(type, col)):
+            for i, v in enumerate(col):
+                if v is not None and v.__class__ is CellError:
+                    col[i] = v.code
         if no_value:
             for i, r in enumerate(excel_rows):
                 if (r, data.first_col + j) in no_value:  # a bad cell for that row, not a blank
@@ -635,7 +640,7 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
             continue
         values = ev.columns.get(name, [None] * len(excel_rows))
         if kind == "due":
-            kind = "datetime" if any(isinstance(v, dt.datetime) for v in values) else "date"
+            kind = "datetime" if any(issubclass(k, dt.datetime) for k in set(map(type, values))) else "date"
         if name in header.columns:
             col, title = header.col(name), None
             result.columns_written.append(header.texts.get(name, label))
@@ -675,9 +680,31 @@ def _columns(block: list[list], reads: dict[str, int]) -> dict[str, list]:
     return {k: [r[j] if j < len(r) else None for r in block] for k, j in reads.items()}
 
 
+def _filled_rows(columns: dict[str, list], n: int) -> list[int]:
+    """Indexes of the rows with a value in at least one of the columns."""
+    if not columns:
+        return []
+    if any(None not in col for col in columns.values()):  # a column filled in every row (an ID): all are
+        return list(range(n))
+    import numpy as np
+
+    blank = np.ones(n, dtype=bool)
+    for col in columns.values():
+        blank &= np.fromiter(map(operator.is_, col, repeat(None)), bool, n)
+    return np.flatnonzero(~blank).tolist()
+
+
 def _converted(values: list, conv) -> list:
     """[conv(v)] for outputs, which are a few objects shared by many rows: each converted once
     (the column itself when nothing changes)."""
+    if set(map(type, values)) <= {str, type(None)}:  # texts hash at C speed (cached): by value
+        distinct = set(values)
+        distinct.discard(None)
+        by_value = {v: conv(v) for v in distinct}
+        if all(by_value[v] is v for v in distinct):
+            return values
+        by_value[None] = None
+        return list(map(by_value.__getitem__, values))
     objs = dict(zip(map(id, values), values))
     table = {i: (conv(v) if v is not None else None) for i, v in objs.items()}
     if all(table[i] is v for i, v in objs.items()):
@@ -693,13 +720,13 @@ def _fit_width(title: str, values, kind: str) -> tuple[float, bool]:
     count double), with room for a filter button; texts wider than MAX_WIDTH wrap."""
     widest = text_width(title) + 2
     fixed = {"date": 10, "datetime": 16}.get(kind)
-    seen: set = set()
-    head = values[:20000]
-    try:
-        head = list(dict.fromkeys(head))  # the same widths, each value measured once
-    except TypeError:
+    some = values[:20000]
+    try:  # a few distinct values (tiers, dates): each measured once
+        some = [v for _, v in set(zip(map(type, some), some))]
+    except TypeError:  # lists (collect tables): each as it is
         pass
-    for v in head:
+    seen: set = set()
+    for v in some:
         if v is None or v.__class__ is bool or (v.__class__ in (str, int, float) and v in seen):
             continue
         if v.__class__ in (str, int, float):
@@ -729,8 +756,12 @@ def _due_counts(result: SheetResult, rs: RuleSet, runs, ev, as_of: dt.datetime) 
             settled = ev.settled.get(d.name, ())
             counts: dict[str, list[int]] = {}
             # rows share a few (group, due) pairs: count the pairs, then weigh each once
-            pairs = Counter(gv for i, gv in enumerate(zip(groups if groups else repeat(None), values))
-                            if gv[1] is not None and i not in settled)
+            keep = [True] * len(values)
+            for i in settled:
+                if i < len(keep):
+                    keep[i] = False
+            pairs = Counter(compress(zip(groups if groups else repeat(None), values), keep))
+            pairs = {gv: k for gv, k in pairs.items() if gv[1] is not None}
             for (g, v), k in pairs.items():
                 c = counts.setdefault(display(g) if g is not None else "(blank)", [0, 0, 0])
                 v = _due_value(rs, d, v)
@@ -817,15 +848,13 @@ def _days_overdue(rs: RuleSet, runs, ev, as_of: dt.datetime):
     for t, d in dues:
         values = ev.columns.get(d.name) or []
         settled = ev.settled.get(d.name, ())
-        memo: dict = {}
-        for i, v in enumerate(values):
-            if v is None or i in settled:
-                continue
-            late = memo.get(v)
-            if late is None:
-                late = memo[v] = _lateness(rs, d, v, as_of)
-            if late > 0:
-                out[i] = max(out[i] or 0, late)
+        lateness = {v: _lateness(rs, d, v, as_of) for v in set(values) if v is not None}
+        lates = list(map(lateness.get, values))  # None for a blank
+        for i in settled:
+            if i < len(lates):
+                lates[i] = None
+        for i in [i for i, late in enumerate(lates) if late is not None and late > 0]:
+            out[i] = max(out[i] or 0, lates[i])
     return out
 
 
@@ -858,7 +887,7 @@ def _count(result: SheetResult, rs, runs, name, label, values):
         if o is None or name in {d.calendar for d in t.due}:  # a calendar's name is not worth a count
             continue
         # count first, word later
-        raw = Counter(tuple(v) if isinstance(v, list) else v for v in values) if t.is_multi else Counter(values)
+        raw = Counter(tuple(v) if isinstance(v, list) else v for v in values) if t.is_multi else _counted(values)
         shown = Counter()
         for v, k in raw.items():
             shown[display(v) if v is not None else "(blank)"] += k
@@ -997,44 +1026,51 @@ def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
     formats[(i, 0)] = CellFormat(fill=OVERDUE_FILL, font_color=FONT[OVERDUE_FILL])
     add()
 
-    # due today and this week, per channel (contacts) or owner (cases)
-    for s in report.sheets:
-        for due_label, d in s.due.items():
-            if not d["counts"]:
-                continue
-            by = d["by"]
-            head = tr.fmt("{sheet}: {label_due}, per {label_by}", sheet=s.sheet, label_due=due_label, label_by=by) if by else \
-                tr.fmt("{sheet}: {label_due}", sheet=s.sheet, label_due=due_label)
-            top = add([head], bold)
-            add([tr.label(by) if by else "", tr("Overdue"), tr("Due today"), tr("Due this week")], bold)
-            first = len(rows)
-            name = _output_name(rs, by)
-            for g, (late, today, week) in sorted(d["counts"].items(), key=lambda kv: (-kv[1][2], -kv[1][1], kv[0])):
-                add([value(name, g), late, today, week])
-            last = len(rows) - 1
-            totals = [sum(c[k] for c in d["counts"].values()) for k in range(3)]
-            i = add([tr("Total")] + totals, bold)
-            chart(head, top, first, last, [ChartSeries(first, last, 2, tr("Due today")), ChartSeries(first, last, 3, tr("Due this week"))])
-            add()
+    def due_table(s, due_label, d):
+        by = d["by"]
+        head = tr.fmt("{sheet}: {label_due}, per {label_by}", sheet=s.sheet, label_due=due_label, label_by=by) if by else \
+            tr.fmt("{sheet}: {label_due}", sheet=s.sheet, label_due=due_label)
+        top = add([head], bold)
+        add([tr.label(by) if by else "", tr("Overdue"), tr("Due today"), tr("Due this week")], bold)
+        first = len(rows)
+        name = _output_name(rs, by)
+        for g, (late, today, week) in sorted(d["counts"].items(), key=lambda kv: (-kv[1][2], -kv[1][1], kv[0])):
+            add([value(name, g), late, today, week])
+        last = len(rows) - 1
+        totals = [sum(c[k] for c in d["counts"].values()) for k in range(3)]
+        add([tr("Total")] + totals, bold)
+        chart(head, top, first, last, [ChartSeries(first, last, 2, tr("Due today")), ChartSeries(first, last, 3, tr("Due this week"))])
+        add()
 
-    # counts per tier, level, ... as of today
-    for s in report.sheets:
-        for label, counts in s.counts.items():
-            head = tr.fmt("{sheet}: {label}", sheet=s.sheet, label=label)
-            top = add([head, tr("Count")] + ([tr("Total")] if label in s.sums else []), bold)
-            first = len(rows)
-            name = _output_name(rs, label)
-            for v, n in sorted(counts.items(), key=_count_order(rs, label)):
-                row = [value(name, v), n]
-                if label in s.sums:
-                    try:
-                        row.append(float(v) * n)
-                    except ValueError:
-                        row.append(None)
-                add(row)
-            last = len(rows) - 1
-            chart(head, top, first, last, [ChartSeries(first, last, 1, tr("Count"))])
-            add()
+    def count_table(s, label, counts):
+        head = tr.fmt("{sheet}: {label}", sheet=s.sheet, label=label)
+        top = add([head, tr("Count")] + ([tr("Total")] if label in s.sums else []), bold)
+        first = len(rows)
+        name = _output_name(rs, label)
+        for v, n in sorted(counts.items(), key=_count_order(rs, label)):
+            row = [value(name, v), n]
+            if label in s.sums:
+                try:
+                    row.append(float(v) * n)
+                except ValueError:
+                    row.append(None)
+            add(row)
+        last = len(rows) - 1
+        chart(head, top, first, last, [ChartSeries(first, last, 1, tr("Count"))])
+        add()
+
+    # due today and this week, per channel (contacts) or owner (cases); then counts per tier,
+    # level, ... as of today; the journeys' (their steps) after the decisions'
+    journey = {x.label for t in rs.tables.values() if hasattr(t, "journey") for x in [*t.outputs, *t.due]}
+    for journeys in (False, True):
+        for s in report.sheets:
+            for due_label, d in s.due.items():
+                if d["counts"] and (due_label in journey) == journeys:
+                    due_table(s, due_label, d)
+        for s in report.sheets:
+            for label, counts in s.counts.items():
+                if (label in journey) == journeys:
+                    count_table(s, label, counts)
     # Labels set column A (a heading alone on its row runs on to the right), the tables'
     # headings B-D; file names, paths and the decisions run on to the right too.
     widths = {0: min(max(text_width(str(r[0])) for r in rows if len(r) > 1 and r[0] is not None) * 1.1 + 1, 36)}
@@ -1061,6 +1097,19 @@ def _rules_folder(rs: RuleSet, tr: Translator | None = None) -> str:
     if len(files) == 1:
         return folder
     return tr.fmt("{path} ({n} files)", path=folder or ".", n=len(files)) if tr else f"{folder or '.'} ({len(files)} files)"
+
+
+def _counted(values: list) -> Counter:
+    """Counter(values), counting the shared objects of rule rows by identity first when they
+    are Durations (whose hash is Python code)."""
+    if Duration not in set(map(type, values)):
+        return Counter(values)
+    by_id = Counter(map(id, values))
+    objs = dict(zip(map(id, values), values))
+    out: Counter = Counter()
+    for i, k in by_id.items():
+        out[objs[i]] += k
+    return out
 
 
 def _count_order(rs: RuleSet, label: str):

@@ -51,6 +51,19 @@ CUSTOMER_COLUMNS = [
     ("last_contact", "Last contact", "上次回访日期", "date"),
     ("region", "Region", "地区", "text"),
     ("phone", "Phone", "联系电话", "text"),
+    # journeys (rules/journeys.yaml): the dates the team fills in as it works
+    ("signed_up_on", "Signed up on", "注册日期", "date"),
+    ("welcome_sent_on", "Welcome coupon sent on", "欢迎券发放日期", "date"),
+    ("guide_sent_on", "Guide sent on", "新手指南发送日期", "date"),
+    ("invite_sent_on", "Community invite sent on", "社群邀请日期", "date"),
+    ("survey_sent_on", "Win-back survey sent on", "挽回问卷发送日期", "date"),
+    ("replied_on", "Replied on", "回复日期", "date"),
+    ("coupon_50_sent_on", "CNY 50 coupon sent on", "50元券发放日期", "date"),
+    ("winback_call_on", "Senior callback on", "资深员工回访日期", "date"),
+    ("order_completed_on", "Order completed on", "订单完成日期", "date"),
+    ("order_survey_sent_on", "Satisfaction survey sent on", "满意度调查发送日期", "date"),
+    ("pushes_30d", "Pushes sent 30d", "30天推送次数", "int"),
+    ("eligible_pushes_30d", "Eligible pushes 30d", "30天可推送次数", "int"),
 ]
 CASE_COLUMNS = [
     ("case_id", "Case ID", "工单编号", "id"),
@@ -63,6 +76,11 @@ CASE_COLUMNS = [
     ("prior_complaints", "Prior complaints", "历史投诉次数", "int"),
     ("failure", "Failure type", "问题类型", "text"),
     ("score", "NPS score", "推荐评分", "int"),
+    ("resolved_at", "Resolved at", "解决时间", "datetime"),
+    ("callback_at", "Callback at", "回访时间", "datetime"),
+    ("review_opened_on", "Review opened on", "复盘立案日期", "date"),
+    ("vip_problem", "Problem raised in callback", "回访提出问题", "text"),
+    ("management_follow_up_at", "Management follow-up at", "管理层跟进时间", "datetime"),
 ]
 MEASURE_COLUMNS = [
     ("measure_date", "Measure date", "指标日期", "date"),
@@ -370,6 +388,70 @@ def _cases(rng: random.Random, lang: str, n: int, as_of: dt.datetime, customers:
     return rows
 
 
+# ------------------------------------------------------------------ journeys
+def _done(rng: random.Random, due: dt.date, today: dt.date, p: float) -> dt.date | None:
+    """The day the team did a step due on `due`: mostly on time, sometimes a day late, some not yet."""
+    if due > today or rng.random() > p:
+        return None
+    return min(today, due + dt.timedelta(days=_pick(rng, [(0, 70), (1, 25), (2, 5)])))
+
+
+def _journey_facts(rng: random.Random, customers: list[dict], tiers: list[str], cases: list[dict], as_of: dt.datetime, lang: str) -> None:
+    """Dated facts for rules/journeys.yaml, so that every step of every journey occurs."""
+    today = as_of.date()
+    for row, tier in zip(customers, tiers):
+        recency = (today - row["last_purchase"]).days
+        fresh = row["first_purchase"] == row["last_purchase"] and recency <= 6
+        if fresh or (tier in ("VIP", "High value") and rng.random() < 0.08):  # new, or newly joined the app
+            up = today - dt.timedelta(days=rng.randint(0, 14))
+            row["signed_up_on"] = up
+            row["welcome_sent_on"] = w = _done(rng, up, today, 0.9)
+            if w:
+                row["guide_sent_on"] = g = _done(rng, up + dt.timedelta(days=3), today, 0.85)
+                if g:
+                    row["invite_sent_on"] = _done(rng, up + dt.timedelta(days=7), today, 0.85)
+        if recency >= 90:
+            start = row["last_purchase"] + dt.timedelta(days=90)
+            row["survey_sent_on"] = sv = _done(rng, start, today, 0.85)
+            if sv and rng.random() < 0.3:
+                row["replied_on"] = min(today, sv + dt.timedelta(days=rng.randint(1, 9)))
+            if sv and not row.get("replied_on"):
+                row["coupon_50_sent_on"] = c = _done(rng, sv + dt.timedelta(days=7), today, 0.85)
+                if c:
+                    row["winback_call_on"] = _done(rng, c + dt.timedelta(days=14), today, 0.6)
+        elif recency < 30 and not fresh and rng.random() < 0.03:  # won back: the survey went out, then a purchase
+            row["survey_sent_on"] = row["last_purchase"] - dt.timedelta(days=rng.randint(3, 12))
+        if recency <= 8:
+            done = min(today, row["last_purchase"] + dt.timedelta(days=rng.randint(0, 2)))
+            row["order_completed_on"] = done
+            row["order_survey_sent_on"] = _done(rng, done + dt.timedelta(days=3), today, 0.7)
+        if tier in ("VIP", "High value"):
+            sent = rng.randint(0, 12)
+            row["pushes_30d"], row["eligible_pushes_30d"] = sent, sent + rng.randint(1, 10)
+    yes, no = ("Yes", "No") if lang == "en" else ("是", "否")
+    for row in cases:
+        if row["kind"] != "Complaint" or row["status"] not in ("Resolved", "Closed"):
+            continue
+        span = (as_of - row["opened_at"]).total_seconds() / 3600
+        resolved = row["opened_at"] + dt.timedelta(hours=rng.uniform(0.5, max(0.6, span * 0.7)))
+        resolved = resolved.replace(second=0, microsecond=0)
+        row["resolved_at"] = resolved
+        if row["score"] is None:
+            continue
+        left = (as_of - resolved).total_seconds() / 3600
+        callback = (resolved + dt.timedelta(hours=rng.uniform(0.2, min(left, 80)))).replace(second=0, microsecond=0)
+        row["callback_at"] = callback
+        if row["score"] < 8 and (as_of - callback).days >= 1 and rng.random() < 0.5:
+            row["review_opened_on"] = callback.date() + dt.timedelta(days=rng.randint(0, 1))
+        if row["tier"] == "VIP":
+            raised = rng.random() < 0.6
+            row["vip_problem"] = yes if raised else no
+            if raised and rng.random() < 0.5:
+                at = callback + dt.timedelta(hours=rng.randint(2, 20))
+                if at <= as_of:
+                    row["management_follow_up_at"] = at
+
+
 # ------------------------------------------------------------------ planting bad cells
 def _date_text(d: dt.date, style: str) -> str:
     if style == "slash":
@@ -551,6 +633,8 @@ def build_sample(seed: int = SEED, lang: str = "en", as_of: dt.datetime = AS_OF,
     book.cases_header_row = 1
     customers, tiers = _customers(rng, lang, n_customers, as_of.date())
     cases = _cases(rng, lang, n_cases, as_of, customers, tiers)
+    # a stream of its own, so the columns above are drawn as before
+    _journey_facts(random.Random(f"{seed}-journeys"), customers, tiers, cases, as_of, lang)
     if lang == "zh":  # a Chinese team writes its values in Chinese too
         for row in customers + cases:
             for key in ZH_KEYS:
@@ -656,7 +740,7 @@ def _render(book: SampleBook) -> bytes:
             ws.column_dimensions[col_letter(j - 1)].width = widths.get(_kind, 14)
         for i, r in enumerate(rows, header_row + 1):
             for j, (key, _en, _zh, kind) in enumerate(columns, 1):
-                put(ws, i, j, r[key], kind)
+                put(ws, i, j, r.get(key), kind)
         ws.freeze_panes = f"A{header_row + 1}"
         return ws
 

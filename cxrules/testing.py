@@ -82,6 +82,10 @@ def run_examples(rs: RuleSet, tables: list[str] | None = None, evaluator: Evalua
 def run_table_examples(ev: Evaluator, table: Table) -> list[ExampleResult]:
     if not table.examples:
         return []
+    if hasattr(table, "journey"):
+        from .journey_replay import run_examples
+
+        return run_examples(ev, table)
     rows = [dict(e.inputs) for e in table.examples]
     out = []
     # One evaluation per example: examples may give different subsets of inputs.

@@ -23,6 +23,6 @@ def describe(rs: RuleSet) -> list[dict]:
             "line": t.loc.line,
             "inputs": [{"name": i.name, "label": i.label, "type": i.type, "source": input_source(i), "columns": i.columns} for i in t.inputs],
             "outputs": [{"name": o.name, "label": o.label, "type": t.output_type(o.name), "columns": o.columns} for o in t.outputs]
-            + [{"name": d.name, "label": d.label, "type": "datetime", "columns": d.columns, "due": f"{d.source} + {d.add} in {d.calendar}"} for d in t.due],
+            + [{"name": d.name, "label": d.label, "type": "datetime", "columns": d.columns, "due": f"{d.source} + {d.add} in {d.calendar}" if d.add else f"the next step of journey {t.name}"} for d in t.due],
         })
     return out

@@ -9,7 +9,9 @@ indexes (A = 0); rows[i][j] of a SheetData is row first_row + i, column first_co
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
+from itertools import compress, repeat
 from typing import Mapping, Sequence
 
 from .problems import WARNING, Problem
@@ -135,7 +137,7 @@ def find_header(rows, wanted: Mapping[str, Sequence[str]], max_scan: int = 30) -
     if best is None:
         return None
     _, _, i, found, table = best
-    width = max((len(r) for r in grid), default=0)
+    width = max(map(len, grid), default=0)
     return _header_at(grid, i, aliases, 0, width - 1, first_row, first_col, sheet, table, data.merged if data else ())
 
 
@@ -166,7 +168,7 @@ def _blank(row, lo: int, hi: int) -> bool:
 
 def _plain_bands(grid, masked) -> list[tuple[int, int]]:
     """Column ranges [lo, hi] of cells outside Excel tables, split at fully empty columns."""
-    width = max((len(r) for r in grid), default=0)
+    width = max(map(len, grid), default=0)
     used = []
     for j in range(width):
         used.append(any(j < len(r) and r[j] is not None and not masked(i, j) for i, r in enumerate(grid)))
@@ -279,11 +281,14 @@ def find_regions(data: SheetData, wanted: Mapping[str, Sequence[str]], max_scan:
                 continue
             starts.append(best[1])
         i0 = starts[0]
-        blank = [_blank(r, lo, hi) for r in grid_m]
-        for i in range(i0 + 2, len(grid_m)):  # stacked ranges start after a blank row
+        if lo == 0 and max(map(len, grid_m), default=0) <= hi + 1:  # whole rows: counted at C speed
+            blank = list(map(operator.eq, map(operator.countOf, grid_m, repeat(None)), map(len, grid_m)))
+        else:
+            blank = [_blank(r, lo, hi) for r in grid_m]
+        # stacked ranges start after a blank row
+        after_blank = [i for i in compress(range(1, len(blank)), map(operator.gt, blank, blank[1:])) if i >= i0 + 2]
+        for i in after_blank:
             row = grid_m[i]
-            if blank[i] or not blank[i - 1]:
-                continue
             if len(_match_row(row, aliases, lo, hi + 1)) >= 2 and all(
                     v is None or isinstance(v, str) for v in row[lo:hi + 1]):
                 starts.append(i)

@@ -4,6 +4,8 @@ Coordinates: rows are Excel row numbers (1-based), columns are 0-based indexes (
 """
 from __future__ import annotations
 
+import itertools
+import operator
 import posixpath
 import re
 import xml.etree.ElementTree as ET
@@ -357,6 +359,7 @@ class Workbook:
         self._zf = zf
         self._names = set(zf.namelist())
         self._book = book
+        self._deferred: set[str] = set()  # sheet parts whose read also checks their size (package_guard.inflated)
         self.workbook_part = wb_part
         self.sheets = sheets
         self._wb_xml = wb_xml
@@ -451,15 +454,22 @@ class Workbook:
         if sh.part not in self._names:
             raise WorkbookError(f"{self.path}: is damaged: sheet '{sh.name}' is listed, but its part {sh.part or '(none)'} is not in the file; "
                                 "open it in Excel, let it repair, and save it again")
+        from .package_guard import PackageError, inflated  # it imports this module
+
         try:
             area = UsedArea()
-            errors, no_value, placeholders = scan_sheet_xml(self._zf, sh.part, area.see, self.full_calc_on_load)
+            pieces = inflated(self.path, self._zf.getinfo(sh.part), 8 << 20) if sh.part in self._deferred else None
+            errors, no_value, placeholders = scan_sheet_xml(self._zf, sh.part, area.see, self.full_calc_on_load, pieces)
             area.check(self.path, sh.name, self._zf, sh.part)  # before calamine lays the sheet out
             tables = sheet_tables(self._zf, sh.part)
+        except PackageError:  # says the file and the part already
+            raise
         except WorkbookError as e:
             raise WorkbookError(f"{self.path}: sheet '{sh.name}': {e}") from None
         except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, ET.ParseError) as e:
             raise WorkbookError(f"{self.path}: sheet '{sh.name}' is damaged ({e}); open it in Excel, let it repair, and save it again") from None
+        except OSError as e:  # the file itself (reopened to unpack the sheet) went away
+            raise WorkbookError(f"{self.path}: sheet '{sh.name}' cannot be read ({e.strerror or e})") from None
         try:
             cs = self._book.get_sheet_by_name(sh.name)
             rows = cs.to_python(skip_empty_area=True)
@@ -469,9 +479,9 @@ class Workbook:
         except _cal.CalamineError as e:
             raise WorkbookError(f"{self.path}: sheet '{sh.name}' cannot be read ({e}); open it in Excel and save it again") from None
         first_row, first_col = (start[0] + 1, start[1]) if start else (1, 0)
-        for i, row in enumerate(rows):  # calamine gives '' for blank cells
-            if "" in row:
-                rows[i] = [None if v == "" else v for v in row]
+        # calamine gives '' for blank cells (rows holding one found at C speed)
+        for i in itertools.compress(range(len(rows)), map(operator.contains, rows, itertools.repeat(""))):
+            rows[i] = [None if v == "" else v for v in rows[i]]
         while rows and not any(v is not None for v in rows[-1]):
             rows.pop()
         for (r, c), code in errors.items():
@@ -527,12 +537,12 @@ def check_sheet_list(path: Path, sheets: list[Sheet]) -> None:
 
 def open_workbook(path, limits=None) -> Workbook:
     """limits: a package_guard.Limits for zip bombs (None: from the environment, else defaults)."""
-    from .package_guard import vet_package  # it imports this module
+    from .package_guard import check_inflation, inflatable, vet_package  # it imports this module
 
     path = Path(path)
     check_readable(path)
     check_not_open(path)
-    vet_package(path, limits)
+    vet_package(path, limits, inflate=False)  # zipfile stops at declared sizes: the parts below read safely
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
@@ -548,6 +558,11 @@ def open_workbook(path, limits=None) -> Workbook:
         sheets = parse_sheets(wb_xml, rels)
         check_sheet_list(path, sheets)
         check_shared_strings(path, zf, wb_part)
+        # a sheet's own read checks that it holds no more than it declares, as it unpacks it
+        # for the guard scan (one unpacking less); every other part before calamine opens it
+        names = set(zf.namelist())
+        deferred = {s.part for s in sheets if s.kind == "worksheet" and s.part in names and inflatable(zf.getinfo(s.part))}
+        check_inflation(path, deferred)
         book = _cal.CalamineWorkbook.from_path(str(path))
     except WorkbookError:
         zf.close()
@@ -555,7 +570,9 @@ def open_workbook(path, limits=None) -> Workbook:
     except (_cal.CalamineError, zipfile.BadZipFile, zlib.error, EOFError, KeyError, UnicodeDecodeError, ValueError, OSError) as e:
         zf.close()
         raise WorkbookError(f"{path}: is damaged or not a workbook Excel saved ({e}); open it in Excel, let it repair, and save it again") from None
-    return Workbook(path, zf, book, wb_part, wb_xml, sheets)
+    wb = Workbook(path, zf, book, wb_part, wb_xml, sheets)
+    wb._deferred = deferred
+    return wb
 
 
 # ------------------------------------------------------------------ what calamine would allocate
@@ -571,7 +588,9 @@ _LETTERS_AT_LEAST = [(n, re.compile(rb'r="[A-Za-z]{%d,}\d' % n)) for n in (4, 3,
 # two-letter columns: a first letter from N on means columns up to ZZ (26 x 26 + 26), ...
 _FIRST_LETTER = [(top, re.compile(rb'r="[%s-Z][A-Z]\d' % bytes([c]))) for c, top in ((ord("N"), 26), (ord("G"), 13), (ord("D"), 6), (ord("B"), 3))]
 _DIGITS_AT_LEAST = [(d, re.compile(rb'r="[A-Za-z]{0,3}\d{%d}' % d)) for d in (7, 6, 5, 4, 3, 2)]  # 8+ digits: 7 finds them
-_BEYOND = re.compile(rb'r="(?:[A-Za-z]{0,3}(?:[2-9]\d{6}|1[1-9]\d{5}|10[5-9]\d{4}|\d{8})|(?:XF[E-Z]|X[G-Z][A-Z]|[YZ][A-Z]{2}|[A-Z]{4})\d)')
+# either of the two above (two letters or more, more digits than d): one pass where, as usual, neither is there
+_MORE = {d: re.compile(rb'r="(?:[A-Za-z]{2,}\d|[A-Za-z]{0,3}\d{%d})' % (d + 1)) for d in range(1, 7)}
+_BEYOND = re.compile(rb'r="(?:[A-Za-z]{0,3}(?:[2-9]\d{6}|1[1-9]\d{5}|10[5-9]\d{4}|1049\d{3}|1048[6-9]\d\d|10485[89]\d|104857[7-9]|\d{8})|(?:XF[E-Z]|X[G-Z][A-Z]|[YZ][A-Z]{2}|[A-Z]{4})\d)')
 _NO_REF_FIRST = [re.compile(rb'<c(?:>|\s(?!r="))'), re.compile(rb':c(?:>|\s(?!r="))')]
 _NO_REF = [re.compile(rb'<c(?:>|\s(?![^>]*?\br\s*=))'), re.compile(rb':c(?:>|\s(?![^>]*?\br\s*=))')]
 _ANY_REF = re.compile(rb'\br\s*=\s*["\']([A-Za-z]*)(\d*)["\']')
@@ -585,11 +604,12 @@ class UsedArea:
         self.letters, self.first, self.digits, self.counted, self.odd, self.beyond = 1, 1, 1, False, False, False
 
     def see(self, chunk: bytes) -> None:
-        if self.letters < 4 and _LETTERS_AT_LEAST[-1][1].search(chunk):  # any column past Z at all
+        news = not (self.letters < 4 and self.digits < 7) or _MORE[self.digits].search(chunk) is not None
+        if news and self.letters < 4 and _LETTERS_AT_LEAST[-1][1].search(chunk):  # any column past Z at all
             self.letters = next((n for n, p in _LETTERS_AT_LEAST if n > self.letters and p.search(chunk)), self.letters)
         if self.letters == 2:
             self.first = next((c for c, p in _FIRST_LETTER if c > self.first and p.search(chunk)), self.first)
-        if self.digits < 7 and _DIGITS_AT_LEAST[6 - self.digits][1].search(chunk):  # more digits than so far: how many
+        if news and self.digits < 7 and _DIGITS_AT_LEAST[6 - self.digits][1].search(chunk):  # more digits than so far: how many
             self.digits = next((d for d, p in _DIGITS_AT_LEAST if d > self.digits and p.search(chunk)), self.digits)
         if (self.digits == 7 or self.letters >= 3) and not self.beyond:
             self.beyond = bool(_BEYOND.search(chunk)) or self.letters > 3
@@ -679,36 +699,43 @@ _F_NO_V = re.compile(rb'<c\b([^>]*)>\s*<f\b[^>]*?(?:/>|>[^<]*</f>)\s*(<v\s*/>|<v
 _ROW_END = b"</row>"
 
 
-def iter_row_chunks(zf: zipfile.ZipFile, part: str, size: int = 8 << 20):
-    """The sheet XML in pieces that each end after a </row> (the last piece ends the file)."""
+def _read_pieces(zf: zipfile.ZipFile, part: str, size: int):
     with zf.open(part) as f:
-        rest = b""
-        while True:
-            data = f.read(size)
-            if not data:
-                if rest:
-                    yield rest
-                return
-            buf = rest + data
-            cut = buf.rfind(_ROW_END)
-            if cut < 0:
-                rest = buf
-                continue
-            cut += len(_ROW_END)
-            yield buf[:cut]
-            rest = buf[cut:]
+        yield from iter(lambda: f.read(size), b"")
 
 
-def scan_sheet_xml(zf: zipfile.ZipFile, part: str, observe=None, all_formulas: bool = False):
+def iter_row_chunks(zf: zipfile.ZipFile, part: str, size: int = 8 << 20, pieces=None):
+    """The sheet XML in pieces that each end after a </row> (the last piece ends the file);
+    from `pieces` (the part's bytes, unpacked by the caller) if given."""
+    it = iter(pieces if pieces is not None else _read_pieces(zf, part, size))
+    rest = b""
+    while True:
+        data = next(it, b"")
+        if not data:
+            if rest:
+                yield rest
+            return
+        buf = rest + data
+        cut = buf.rfind(_ROW_END)
+        if cut < 0:
+            rest = buf
+            continue
+        cut += len(_ROW_END)
+        yield buf[:cut]
+        rest = buf[cut:]
+
+
+def scan_sheet_xml(zf: zipfile.ZipFile, part: str, observe=None, all_formulas: bool = False, pieces=None):
     """Error cells {(row, col): '#N/A'}, formula cells without a cached value, and (with
     all_formulas) every formula cell, whose values are placeholders.
 
-    `observe` is called with every piece of the XML, so one pass serves other scans too.
+    `observe` is called with every piece of the XML, so one pass serves other scans too;
+    `pieces`: the part's bytes as the caller unpacks them (default: read from `zf`).
     """
     errors: dict[tuple[int, int], str] = {}
     no_value: set[tuple[int, int]] = set()
     every: set[tuple[int, int]] = set()
-    chunks = iter_row_chunks(zf, part)
+    chunks = iter_row_chunks(zf, part, pieces=pieces)
     slow = False
     for chunk in chunks:
         if observe is not None:

@@ -353,26 +353,6 @@ _FACTOR_TYPES = {type(None), *_MEMO_TYPES}
 _OTHER_ROW = re.compile(rb'<row(?! r="\d)')  # a row whose first attribute is not its number
 
 
-def _cells_not_left_of(col: int) -> re.Pattern:
-    """A regex finding any cell that does not start with r="X.." for a column X left of `col`."""
-    letters = col_letter(col)
-    if len(letters) == 1:
-        left = b"[A-%s]" % bytes([ord(letters) - 1]) if letters != "A" else None
-    elif len(letters) == 2:
-        a, b = letters.encode()
-        parts = [b"[A-Z]"]
-        if a > 65:
-            parts.append(b"[A-%s][A-Z]" % bytes([a - 1]))
-        if b > 65:
-            parts.append(b"%s[A-%s]" % (bytes([a]), bytes([b - 1])))
-        left = b"(?:" + b"|".join(parts) + b")"
-    else:
-        left = None  # three letters: no fast path
-    if left is None:
-        return re.compile(rb"<c")
-    return re.compile(rb'<c(?! r="' + left + rb'\d)(?=[\s>/])')
-
-
 _HEAD = re.compile(rb"([A-Z]{1,3})\d")  # the start of a reference: column letters, then the row's first digit
 _ROW_NUM = re.compile(rb'<row r="(\d+)"')
 _SPANS = re.compile(rb' spans="([^"]*)"')

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cxrules import calendars
 from cxrules.calendars import Calendar, CalendarProblem, parse_calendar
 from cxrules.values import Duration
 
@@ -548,6 +549,38 @@ def test_add_many_of_a_long_column_is_add_per_row(batch):
                     assert g is None
                     continue
                 assert _same(g, _outcome(cal.add, s, a)), (name, s, a)
+
+
+@settings(PROPS, max_examples=80)
+@given(batch=batches())
+def test_a_long_column_of_naive_times_in_business_hours_is_add_per_row(batch):
+    """Business calendars add a long column of naive date-times with numpy (days looked up
+    once each): the answers are add()'s and the general path's, row by row."""
+    starts_, amounts = batch
+    rows = [(s, a) for s, a in zip(starts_, amounts) if s is None or (type(s) is dt.datetime and s.tzinfo is None)]
+    if not rows:
+        return
+    rows = rows * (64 // len(rows) + 1)
+    col, amts = [s for s, _ in rows], [a for _, a in rows]
+    for name, cal in BATCH_CALENDARS.items():
+        if cal.is_everyday:
+            continue
+        got = cal.add_many(col, amts)
+        for s, a, g in zip(col, amts, got):
+            if s is None or a is None:
+                assert g is None
+                continue
+            assert _same(g, _outcome(cal.add, s, a)), (name, s, a)
+            assert _same(g, _outcome(_general_add, cal, s, a)), (name, s, a)
+
+
+def test_business_hours_in_bulk_answer_most_rows(biz):
+    """The bulk path itself answers ordinary rows (not only hands them to the per-row path)."""
+    starts_ = [T(2026, 3, 2) + dt.timedelta(minutes=37 * k) for k in range(200)]
+    amounts = [H(2), H(8), D(1), Duration.of(days=1, hours=3)] * 50
+    pre = biz._business_bulk(starts_, amounts)
+    assert sum(p is not calendars._SLOW for p in pre) == 200
+    assert pre == [biz.add(s, a) for s, a in zip(starts_, amounts)]
 
 
 @PROPS

@@ -165,3 +165,16 @@ def test_a_contact_due_today_is_due_not_overdue(tmp_path, evaluator):
     assert got[1][got[0].index("Days overdue")] is None and rep.sheets[0].overdue == 0
     counts = rep.sheets[0].due["Next contact"]["counts"]
     assert sum(c[0] for c in counts.values()) == 0 and sum(c[1] for c in counts.values()) == 1
+
+
+@given(st.one_of(st.integers(1_048_000, 1_050_100), st.integers(1, 10**9)), st.sampled_from(["", "A", "Z", "AB", "XFD", "XFE", "ZZZ"]))
+def test_a_reference_is_beyond_the_grid_exactly_when_its_row_or_column_is(row, letters):
+    # the fast scan's verdict on a 7-digit-or-longer row or a 3-letter column: one row or column out is out
+    from cxrules.xlsx_read import _BEYOND, MAX_COL, MAX_ROW
+
+    col = 0
+    for ch in letters:
+        col = col * 26 + ord(ch) - 64
+    chunk = b'<c r="%s%d">' % (letters.encode(), row)
+    if len(str(row)) >= 7 or len(letters) == 3:
+        assert bool(_BEYOND.search(chunk)) == (row > MAX_ROW or col > MAX_COL)

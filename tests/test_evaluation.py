@@ -193,3 +193,47 @@ def test_chained_default_decisions_and_due_dates():
         (1, "date stored as text ('2026-11-15 09:00'); read as 2026-11-15 09:00", "warning"),
         (2, "date stored as text ('2026/11/01 09:00'); read as 2026-11-01 09:00", "warning"),
     ]
+
+
+DEADLINE = """\
+decision: deadline
+hit: first
+inputs:
+  kind: {type: text, columns: [Kind]}
+outputs:
+  within: {type: duration}
+  clock: {type: text}
+due:
+  by: {from: opened_at, add: within, calendar: clock, label: By, columns: [By]}
+rules:
+  - [A, 4h, business]
+  - [B, 1d, everyday]
+  - [C, 2h, nowhere]
+  - [D, 3h, ""]
+  - ["-", "", business]
+---
+fields:
+  opened_at: {type: datetime, columns: [Opened at]}
+---
+calendars:
+  business: {timezone: Asia/Shanghai, hours: ["09:00-12:00", "13:30-18:00"], workdays: [mon, tue, wed, thu, fri]}
+  everyday: {timezone: Asia/Shanghai, hours: ["00:00-24:00"]}
+"""
+
+
+def test_deadlines_of_a_long_column_are_those_of_each_row_alone(tmp_path):
+    """A column of rows (calendars named per row, looked up once per name) gives each row
+    the due date and the problems it gets when evaluated alone: blank starts, names that
+    are no calendar, rows with a bad cell."""
+    ev = load(tmp_path, DEADLINE)
+    kinds = ["A", "B", "C", "D", "E", None]
+    rows = [{"kind": kinds[k % 6], "opened_at": None if k % 7 == 3 else "seven" if k % 11 == 5 else dt.datetime(2026, 11, 2) + dt.timedelta(hours=5 * k)}
+            for k in range(90)]
+    whole = ev.evaluate(rows, None, AS_OF)
+    alone = [ev.evaluate([r], None, AS_OF) for r in rows]
+    assert whole.columns["by"] == [a.columns["by"][0] for a in alone]
+    assert sorted((p.index, p.name, p.message) for p in whole.problems) == sorted(
+        (i, p.name, p.message) for i, a in enumerate(alone) for p in a.problems)
+    assert any("'nowhere', which is not a calendar" in p.message for p in whole.problems)
+    assert any("is blank, so By cannot be computed" in p.message for p in whole.problems)
+    assert sum(v is not None for v in whole.columns["by"]) > 20

@@ -293,3 +293,26 @@ def test_the_calling_cell_is_never_an_argument_in_excel():
     assert re.search(r"^Function CX_TIER\(last_purchase, orders_12m, spend_12m, Optional previous_tier, "
                      r"Optional rising_months, Optional as_of\)$", wrappers, re.M)
     assert "Array(last_purchase, orders_12m, spend_12m, previous_tier, rising_months, as_of, Nothing)" in wrappers
+
+
+# ------------------------------------------------------------------ journeys
+def test_cx_journey_spills_step_since_next_action_channel_owner_deferred_and_due():
+    b = book(sheet("Customers", [["Last purchase", "Win-back survey sent on", "Replied on", "Tier", "Pushes sent 30d", "Eligible pushes 30d"],
+                                 [dt.datetime(2026, 8, 1), dt.datetime(2026, 10, 30), None, "Regular", None, None],
+                                 [dt.datetime(2026, 8, 1), dt.datetime(2026, 10, 30), dt.datetime(2026, 11, 2), None, None, None],
+                                 [dt.datetime(2026, 8, 1), dt.datetime(2026, 10, 30), None, "High value", 8.0, 10.0],
+                                 [None, None, None, None, None, None],
+                                 ["early Nov", None, None, None, None, None]]))
+    got = call("CX_JOURNEY", "lapsed", b.sheets[0].range("A1:F6"), dt.datetime(2026, 11, 7, 9))
+    assert got[0] == ["Win-back journey: step", "Win-back journey: since", "Win-back journey: next action", "Win-back journey: channel",
+                      "Win-back journey: owner", "Win-back journey: deferred", "Win-back journey: due"]
+    assert got[1] == ["CNY 50-off-200 coupon", dt.date(2026, 11, 6), "Send a CNY 50 off 200 coupon", "SMS", "", "", dt.date(2026, 11, 6)]
+    assert got[2][:3] == ["Replied to the survey", dt.date(2026, 11, 2), ""]
+    assert got[3][5] == "Deferred - high value is reached on at most 70 % of eligible pushes"
+    assert got[4] == [""] * 7
+    assert got[5][0].startswith("#CX: ") and "early Nov" in got[5][0]
+    assert call("CX_JOURNEY", "tier", b.sheets[0].range("A1:F2")).startswith("#CX: 'tier' is a decision, not a journey")
+    why = call("CX_EXPLAIN", "lapsed", b.sheets[0].range("A1:F3"), dt.datetime(2026, 11, 7, 9))
+    assert why[0] == ["journey 'lapsed' (journeys.yaml:82): lapsed_step=CNY 50-off-200 coupon, lapsed_since=2026-11-06, "
+                      "lapsed_next_action=Send a CNY 50 off 200 coupon, lapsed_channel=SMS, lapsed_due=2026-11-06"]
+    assert call("CX_EXPLAIN", "lapsed", b.sheets[0].range("A1:F2"), dt.datetime(2026, 10, 1)) == "not in journey 'lapsed' (journeys.yaml:82) as of this moment"

@@ -56,8 +56,8 @@ def test_cx_decisions(sheets):
     row = next(r for r in got if r[0] == "escalation_level")
     assert row[1] == "Escalation level" and row[4] == "escalation_level.yaml:3"
     assert row[2].startswith("status (text) <- column Status / 状态; ") and row[3] == "level (number); notify (text)"
-    documented("one row per decision (11 with the bundled rules)")
-    assert len(got) == 1 + 11
+    documented("one row per decision (16 with the bundled rules: 11 tables and 5 journeys)")
+    assert len(got) == 1 + 16
 
 
 def test_cx_tier(sheets):

@@ -759,3 +759,19 @@ def test_preview_rule_change_with_broken_rules_is_a_message(tmp_path):
     excel.preview_rule_change()
     assert not actions(b, "addSheet")
     assert "have errors" in alerts(b)[-1] and "tier.yaml" in alerts(b)[-1] and "sometimes" in alerts(b)[-1]
+
+
+def test_recalculate_writes_journey_columns_and_counts_their_overdue():
+    journey = [["Customer", "Last purchase", "Win-back survey sent on", "Replied on", "CNY 50 coupon sent on", "Senior callback on"],
+               ["Di", dt.datetime(2026, 8, 1), dt.datetime(2026, 10, 30), None, None, None],  # the CNY 50 coupon, due 2026-11-06
+               ["Ed", dt.datetime(2026, 8, 1), dt.datetime(2026, 10, 30), dt.datetime(2026, 11, 2), None, None]]  # replied
+    b = book(sheet("Winback", journey))
+    report = excel.recalculate()
+    assert [s.sheet for s in report.sheets] == ["Winback"] and "lapsed" in report.sheets[0].decisions
+    r = Replay(b)
+    _, steps = column(r, "Winback", "Win-back journey: step")
+    assert steps == ["CNY 50-off-200 coupon", "Replied to the survey"]
+    _, due = column(r, "Winback", "Win-back journey: due")
+    assert due == ["2026-11-06", None]
+    _, late = column(r, "Winback", "Days overdue")
+    assert late == [17, None]

@@ -402,6 +402,8 @@ FOUND = {
     "a table without a range": (lambda p: _edit(p, "xl/tables/table1.xml", b'ref="A1:J11"', b'ref=""'), "has no valid range"),
     "a value in XFD1048576": (_far_cell(b"XFD1048576"), "more than cxrules reads in one sheet"),
     "a cell past column XFD": (_far_cell(b"XFE1048576"), "is outside Excel's grid"),
+    "a cell one row past the grid": (_far_cell(b"A1048577"), "is outside Excel's grid"),
+    "a cell in row 1,049,999": (_far_cell(b"B1049999"), "is outside Excel's grid"),
     "shared strings that claim 2**32 texts": (
         lambda p: {**p, "xl/sharedStrings.xml": re.sub(rb'uniqueCount="\d+"', b'uniqueCount="4294967296"', p["xl/sharedStrings.xml"])},
         "claims 4,294,967,296 texts"),

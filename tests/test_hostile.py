@@ -362,3 +362,24 @@ def test_file_names_with_escapes_are_printed_visibly(tmp_path):
 def test_printable_shows_what_a_terminal_would_obey():
     assert printable("ok\ttab\nline") == "ok\ttab\nline"
     assert printable("\x1b[2J\r\x9b1m\x7f\u202eabc\ud800") == "\\x1b[2J\\x0d\\x9b1m\\x7f\\u202eabc\\ud800"
+
+
+def _with_sheet_entry(p, change):
+    """The package at p with sheet1's central-directory entry changed by change(bytearray, at)."""
+    data = bytearray(p.read_bytes())
+    at = data.find(b"PK\x01\x02")
+    while at >= 0:
+        n = struct.unpack("<H", data[at + 28:at + 30])[0]
+        if data[at + 46:at + 46 + n] == b"xl/worksheets/sheet1.xml":
+            change(data, at)
+        at = data.find(b"PK\x01\x02", at + 1)
+    p.write_bytes(bytes(data))
+    return p
+
+
+def test_a_sheet_with_a_wrong_checksum_is_damaged(tmp_path):
+    """The sheet is unpacked once for the guard and the scan: a wrong CRC is still said,
+    naming the sheet, and nothing is written."""
+    p = _with_sheet_entry(package(tmp_path / "crc.xlsx", base_parts()), lambda d, at: d.__setitem__(slice(at + 16, at + 20), b"\0\0\0\0"))
+    refused(p, message=f"{p}: sheet 'Customers' is damaged (Bad CRC-32 for file 'xl/worksheets/sheet1.xml'); "
+                       "open it in Excel, let it repair, and save it again")

@@ -268,3 +268,25 @@ def test_formula_without_a_cached_value_is_a_row_problem(tmp_path):
     rows = values(p, "Customers")
     assert rows[1][3] == "=2000*4"  # the formula itself is kept
     assert rows[1][5] is None and rows[2][5] == "High value"
+
+
+def test_a_damaged_later_sheet_is_refused_with_its_name_and_nothing_is_written(book):
+    """A later sheet's damage is said, naming it, after the first sheet was computed; the
+    workbook is left as it was."""
+    from cxrules.xlsx_read import open_workbook
+
+    with open_workbook(book) as wb:
+        assert [s.name for s in wb.worksheets][:2] == ["Customers", "Cases"]
+        part = wb.sheet("Cases").part
+    with zipfile.ZipFile(book) as z:
+        parts = {i.filename: z.read(i.filename) for i in z.infolist()}
+    parts[part] = parts[part].replace(b"</sheetData>", b'<row r="2000000"><c r="A2000000"><v>1</v></c></row></sheetData>')
+    with zipfile.ZipFile(book, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    before = book.read_bytes()
+    r = run("recalc", book, "--rules", RULES, "--as-of", AS_OF)
+    assert r.exit_code != 0
+    out = r.output + (r.stderr if _has_mix() else "")
+    assert "sheet 'Cases'" in out and "outside Excel's grid" in out and "Traceback" not in out
+    assert book.read_bytes() == before

@@ -33,6 +33,12 @@ Public Sub CxRegisterFunctions()
         ArgumentDescriptions:=Array("Name of the decision, e.g. ""tier"".", _
             "A range with a header row and data rows, or two columns of name / value pairs.", _
             "Optional: the moment 'now' is. NOW(), TODAY() or CX_NOW() keep the result current; without it, now at the last calculation.")
+    Application.MacroOptions Macro:="'" & ThisWorkbook.Name & "'!CX_JOURNEY", _
+        Description:="Where each customer is in a journey, computed from the dated columns: spills step, since, next action, channel, owner, due and deferred under a header.", _
+        Category:="CX Rules", _
+        ArgumentDescriptions:=Array("Name of the journey, e.g. ""lapsed"" or ""new_customer"" (see rules/journeys.yaml).", _
+            "A range whose first row is a header, e.g. Customers[#All]: the journey's date columns (signed up on, coupon sent on, ...).", _
+            "Optional: the moment 'now' is. NOW(), TODAY() or CX_NOW() keep the result current; without it, now at the last calculation.")
     Application.MacroOptions Macro:="'" & ThisWorkbook.Name & "'!CX_LEVEL", _
         Description:="Escalation level 0-3 (24 h / 72 h / 7 days open), one per row given.", _
         Category:="CX Rules", _

@@ -66,6 +66,19 @@ failed:
     CX_EXPLAIN = Err.Description
 End Function
 
+Function CX_JOURNEY(journey, data, Optional as_of)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        CX_JOURNEY = XLPy.CallUDF("cxrules.excel", "CX_JOURNEY", Array(journey, data, as_of, Nothing), ActiveWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        CX_JOURNEY = XLPy.CallUDF("cxrules.excel", "CX_JOURNEY", Array(journey, data, as_of, Nothing))
+        Exit Function
+    #End If
+failed:
+    CX_JOURNEY = Err.Description
+End Function
+
 Function CX_LEVEL(opened_at, status, Optional as_of)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed

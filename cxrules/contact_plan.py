@@ -3,10 +3,12 @@ and a stacked column chart, for staffing), and today's call list (due today or o
 sorted by tier and then overdue first, with owner and channel: the sheet an agent opens
 in the morning.
 
-Contacts come from SOURCES: each names, by rule names, a due date and the channel, owner,
+Contacts come from sources: each names, by rule names, a due date and the channel, owner,
 priority and purpose computed beside it. A source counts on every sheet where its due date
-is computed; more results that give contacts (a journey's next action and its due date)
-are one more entry here.
+is computed. SOURCES lists the decisions' (the contact cadence); every journey of the rule
+set adds its own (its next action, channel, owner and due; a contact its `deferred` column
+holds back is not due). A customer with a cadence contact and a journey action due is on
+the list twice: two things to do.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ class Source:
     owner: str | None = None
     priority: str | None = None  # an output with `allowed:`: its order ranks the call list (tier)
     purpose: str | None = None
+    held: str | None = None  # a result that, filled in, holds the contact back (a journey's deferred)
 
 
 SOURCES: list[Source] = [
@@ -64,10 +67,24 @@ class Contact:
     rank: int  # the priority's place in its allowed list
 
 
+def sources(rs) -> list[Source]:
+    """SOURCES, then one per journey of the rule set (journeys.py names its results)."""
+    out = list(SOURCES)
+    for t in rs.tables.values():
+        j = getattr(t, "journey", None)
+        if j is None:
+            continue
+        has = set(j.results())
+        out.append(Source(due=j.result("due"), channel=j.result("channel"),
+                          owner=j.result("owner") if "owner" in has else None, priority="tier",
+                          purpose=j.result("next_action"), held=j.result("deferred") if "deferred" in has else None))
+    return out
+
+
 def active(rs, runs) -> list[Source]:
     """The sources whose due date one of these decisions computes."""
     made = {n for r in runs for n in rs.tables[r].result_names}
-    return [s for s in SOURCES if s.due in made]
+    return [s for s in sources(rs) if s.due in made]
 
 
 def identity(data, header, block, keep) -> dict[str, list]:
@@ -103,11 +120,12 @@ def collect(rs, sources: list[Source], ev, ids: dict[str, list], sheet: str, exc
         dues = ev.columns.get(s.due) or blank
         settled = ev.settled.get(s.due, ())
         cols = [ev.columns.get(n) or blank if n else blank for n in (s.channel, s.owner, s.priority, s.purpose)]
+        held = ev.columns.get(s.held) or blank if s.held else blank
         who = [ids.get(k, blank) for k, _, _ in IDENTITY]
         rank = _rank(rs, s.priority)
         seen: dict = {}  # due value -> (as the sheet reads it, overdue, days overdue), or None past the 4 weeks
         for i, v in enumerate(dues):
-            if v is None or i in settled:
+            if v is None or i in settled or held[i] is not None:
                 continue
             got = seen.get(v, seen)
             if got is seen:

@@ -96,7 +96,7 @@ def test_the_stamp_is_in_the_summary_sheet_and_the_custom_properties(tmp_path, r
     assert _props(book) == {"cxrules version": cxrules.__version__, "cxrules rules hash": digest,
                             "cxrules as of": "2026-11-23 10:00:00"}
     assert _summary(book)[:7] == [
-        ["CX summary"], ["Workbook", "book.xlsx"], ["As of", "2026-11-23 10:00"], ["Rules", f"{rules} (9 files)"],
+        ["CX summary"], ["Workbook", "book.xlsx"], ["As of", "2026-11-23 10:00"], ["Rules", f"{rules} (10 files)"],
         ["cxrules", cxrules.__version__], ["Rules hash", digest], [],
     ]
     # the package links the part, and gives it its content type

@@ -213,7 +213,9 @@ def plan_sheet(report, rs, tr, contacts: list[Contact]) -> NewSheet:
     row_formats: dict[int, CellFormat] = {}
     bold = CellFormat(bold=True)
     red = CellFormat(fill="FFC7CE", font_color="9C0006")
+    red_part = CellFormat(num_fmt="0.00", fill="FFC7CE", font_color="9C0006")  # late by a moment: parts of a day show
     day_fmt = CellFormat(num_fmt="yyyy-mm-dd ddd")
+    moment = CellFormat(num_fmt="yyyy-mm-dd hh:mm")
 
     def add(row=(), fmt=None) -> int:
         rows.append(list(row))
@@ -262,7 +264,9 @@ def plan_sheet(report, rs, tr, contacts: list[Contact]) -> NewSheet:
         i = add([value(s.priority, c.priority), c.days_overdue or None, c.due, value(s.channel, c.channel),
                  value(s.owner, c.owner), *c.who, value(s.purpose, c.purpose), c.sheet, c.row])
         if c.late:
-            formats[(i, 1)] = red
+            formats[(i, 1)] = red if float(c.days_overdue).is_integer() else red_part
+        if isinstance(c.due, dt.datetime):
+            formats[(i, 2)] = moment
     if len(calls) > MAX_CALLS:
         add([tr.fmt("{n} more contacts are not listed: sort the customer sheet by Days overdue to see them all",
                     n=len(calls) - MAX_CALLS)])
@@ -278,7 +282,8 @@ def plan_sheet(report, rs, tr, contacts: list[Contact]) -> NewSheet:
             if v is not None and not isinstance(v, dt.date) and (j, v) not in seen:
                 seen.add((j, v))
                 widths[j] = min(max(widths.get(j, 8), text_width(display(v)) * 1.1 + 2), 40)
-    widths[2] = max(widths.get(2, 8), 13)
+    # the due column holds days, and moments (a callback within 72 h) where a source has them
+    widths[2] = max(widths.get(2, 8), 18 if any(isinstance(c.due, dt.datetime) for c in calls[:MAX_CALLS]) else 13)
     return NewSheet(tr(PLAN_SHEET), rows, widths=widths, formats=formats, row_formats=row_formats, charts=charts,
                     fit_width=True, also=tuple(x for x in _names() if x != tr(PLAN_SHEET)))
 

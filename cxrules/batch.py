@@ -134,6 +134,13 @@ class Job:
         # outputs of the decisions run are computed, never read from the data
         results = {n for d in runs for n in rules.tables[d].result_names}
         self.reads = {n: c for n, c in self.reads.items() if n not in results}
+        for d in runs:
+            for i in rules.tables[d].inputs:
+                if i.derive is not None and i.derive.date is not None:
+                    # a row's result depends on the rows of other days, which another part may hold
+                    raise BatchError(f"decision '{d}' reads {i.name} = {i.derive}, which compares each row with the rows of "
+                                     "other days; run it with cxrules recalc on the sheet of measures, or leave it out "
+                                     "with --decision")
         self.table_inputs = []
         for d in runs:
             for i in rules.tables[d].inputs:

@@ -277,6 +277,8 @@ def _source(inp: Input, rs: RuleSet | None) -> _Source:
             src.grid = 1 if t == "number" else _DAY
         elif inp.derive.func == "percentile":
             src.lo, src.hi = 0, 100
+        elif inp.derive.func in ("days_in_a_row", "count_last_days"):
+            src.grid, src.lo = 1, 0
     up = rs.tables.get(inp.decision) if (rs is not None and inp.decision) else None
     if up is not None:
         out = inp.output or inp.name
@@ -777,7 +779,7 @@ def _unused_problems(rs: RuleSet) -> list[Problem]:
     for t in rs.tables.values():
         for i in t.inputs:
             if i.derive is not None:
-                read.add(i.derive.field)
+                read.update(i.derive.reads)
         read.update(d.source for d in t.due)
         read.update(getattr(t, "reads", ()))
         if not t.rules:

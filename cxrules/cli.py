@@ -718,7 +718,7 @@ def _known_names(rs, decision) -> set:
         for i in t.inputs:
             names.add(i.name)
             if i.derive:
-                names.add(i.derive.field)
+                names.update(i.derive.reads)
         for d in t.due:
             names.add(d.source)
     return names

@@ -947,6 +947,8 @@ class _Context:
         whole = self.table_values.get(inp.name)
         if whole is not None:  # computed over the whole table; the source's bad cells stay blank
             out = [None if i in bad else v for i, v in enumerate(whole)] if bad else whole
+        elif d.date is not None:
+            out = self._dated(inp, src, bad)
         elif d.func == "percentile":
             out = _percentiles(src)
             if out is None:
@@ -974,4 +976,34 @@ class _Context:
                     secs = cal.elapsed(start, as_of).seconds
                 out[i] = Duration.from_seconds(secs) if inp.type == "duration" else secs / 3600
         ev.columns[inp.name] = out
+        return out
+
+    def _dated(self, inp, src: list, bad: set) -> list:
+        """A derivation over dated rows (measures.py); rows whose date or group cannot be
+        read drop out of every window and get no value."""
+        from . import measures
+
+        d = inp.derive
+        dates = self.column(d.date, self.field_type(d.date))
+        groups = self.column(d.by, self.field_type(d.by)) if d.by else None
+        unusable = self.bad.get(d.date, set()) | (self.bad.get(d.by, set()) if d.by else set())
+        if unusable:
+            bad |= unusable
+            dates = [None if i in unusable else v for i, v in enumerate(dates)]
+        if self.bad.get(d.field):  # a value that cannot be read is not a blank: its own row has no result
+            bad |= self.bad[d.field]
+        label, group = self.label(d.field), (self.label(d.by) if d.by else None)
+        if d.func == "week_over_week":
+            out, problems = measures.week_over_week(src, dates, groups, label, group)
+        elif d.func == "days_in_a_row":
+            out, problems = measures.days_in_a_row(src, dates, d.test, self.field_type(d.field), groups, label, group)
+        else:
+            out, problems = measures.last_days(src, dates, d.days, d.func == "sum_last_days", groups)
+        for i, msg in problems:
+            out[i] = None
+            bad.add(i)
+            self.ev.problems.append(RowProblem(i, inp.name, msg, suggestion="remove or merge the duplicate row"))
+        for i in bad:
+            if i < len(out):
+                out[i] = None
         return out

@@ -501,11 +501,12 @@ def _auto_widths(rows: list[list], sample: int = 2000) -> dict[int, float]:
 def _chart(sheet, ns: NewSheet, ch) -> None:
     try:
         first, last, col = ch.categories
-        s = ch.series[0]
+        stacked = getattr(ch, "stacked", False)
+        s = ch.series[-1] if stacked else ch.series[0]  # stacked: every channel, side by side in the table
         top = sheet.range((ch.anchor[0] + 1, ch.anchor[1] + 1))
         chart = sheet.charts.add(top.left, top.top, width=ch.size[0] * 48, height=ch.size[1] * 15)
         chart.set_source_data(sheet.range((first + 1, col + 1), (last + 1, s.col + 1)))
-        chart.chart_type = "bar_clustered" if ch.horizontal else "column_clustered"
+        chart.chart_type = ("bar_" if ch.horizontal else "column_") + ("stacked" if stacked else "clustered")
         chart.name = ch.title[:31]
     except Exception:  # noqa: BLE001 - a chart is a nicety; values are what matter
         pass

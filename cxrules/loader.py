@@ -1,6 +1,7 @@
 """Loading a rule set: YAML files -> checked model, collecting every problem with its place."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -44,7 +45,22 @@ DERIVATIONS = {
     "hours_since": (1, "duration", ("duration", "number")),
     "business_hours_since": (2, "duration", ("duration", "number")),
     "percentile": (1, "number", ("number",)),
+    # over dated rows (measures.py): (FIELD, DATE, ...) and an optional last `by GROUP`
+    "week_over_week": (2, "number", ("number",)),
+    "days_in_a_row": (3, "number", ("number",)),
+    "count_last_days": (3, "number", ("number",)),
+    "sum_last_days": (3, "number", ("number",)),
 }
+DATED = ("week_over_week", "days_in_a_row", "count_last_days", "sum_last_days")
+FORMS = {
+    "days_since": "days_since(FIELD)", "hours_since": "hours_since(FIELD)",
+    "business_hours_since": "business_hours_since(FIELD, CALENDAR)", "percentile": "percentile(FIELD)",
+    "week_over_week": "week_over_week(FIELD, DATE) or week_over_week(FIELD, DATE, by GROUP)",
+    "days_in_a_row": "days_in_a_row(FIELD, DATE, > 5) or days_in_a_row(FIELD, DATE, > 5, by GROUP)",
+    "count_last_days": "count_last_days(FIELD, DATE, 7) or count_last_days(FIELD, DATE, 7, by GROUP)",
+    "sum_last_days": "sum_last_days(FIELD, DATE, 7) or sum_last_days(FIELD, DATE, 7, by GROUP)",
+}
+_BY = re.compile(r"^by\s+(\S.*)$", re.I)
 HIT_ALIASES = {
     "u": "unique", "f": "first", "p": "priority", "a": "any", "r": "rule order", "c": "collect",
     "c+": "collect sum", "c<": "collect min", "c>": "collect max", "c#": "collect count",
@@ -401,18 +417,50 @@ class _Loader:
     def derivation(self, text, node, file, where) -> Derivation | None:
         m = _DERIVE.match(text)
         if not m:
-            self.err(f"'from: {text}' is not one of the derivations", file, node, suggestion="write days_since(FIELD), hours_since(FIELD), business_hours_since(FIELD, CALENDAR) or percentile(FIELD)", code="from", **where)
+            self.err(f"'from: {text}' is not one of the derivations", file, node, suggestion="write " + ", ".join(f.split(" or ")[0] for f in FORMS.values()), code="from", **where)
             return None
         func, args = m.group(1), [a.strip() for a in m.group(2).split(",")] if m.group(2).strip() else []
         if func not in DERIVATIONS:
             self.err(f"unknown derivation '{func}()'", file, node, suggestion=did_you_mean(func, DERIVATIONS) or "use " + ", ".join(DERIVATIONS), code="from", **where)
             return None
+        if func in DATED:
+            return self.dated(func, args, text, node, file, where)
         n = DERIVATIONS[func][0]
         if len(args) != n:
-            form = "business_hours_since(FIELD, CALENDAR)" if n == 2 else f"{func}(FIELD)"
-            self.err(f"{func}() takes {n} argument{'s' if n > 1 else ''}, got {len(args)}", file, node, suggestion=f"write {form}", code="from", **where)
+            self.err(f"{func}() takes {n} argument{'s' if n > 1 else ''}, got {len(args)}", file, node, suggestion=f"write {FORMS[func]}", code="from", **where)
             return None
         return Derivation(func, args[0], args[1] if n == 2 else None, node.line)
+
+    def dated(self, func, args, text, node, file, where) -> Derivation | None:
+        """week_over_week(FIELD, DATE), days_in_a_row(FIELD, DATE, TEST), count_last_days /
+        sum_last_days(FIELD, DATE, N), each with an optional last argument `by GROUP`. The
+        test is typed once the field's type is known (resolve_inputs)."""
+        by = None
+        if args and _BY.match(args[-1]):
+            by = _BY.match(args[-1]).group(1).strip()
+            args = args[:-1]
+        n = DERIVATIONS[func][0]
+        if func == "days_in_a_row" and len(args) > n:  # a test may hold commas: "Red, Amber"
+            args = args[: n - 1] + [", ".join(args[n - 1:])]
+        if len(args) != n or not all(args):
+            self.err(f"{func}() takes {n} arguments and an optional 'by GROUP', got {len(args)}", file, node, suggestion=f"write {FORMS[func]}", code="from", **where)
+            return None
+        for a in args[:2] + ([by] if by else []):
+            if not _NAME.match(a):
+                self.err(f"{func}(): '{a}' is not a field name", file, node, suggestion=f"write {FORMS[func]}", code="from", **where)
+                return None
+        days = test = None
+        if func in ("count_last_days", "sum_last_days"):
+            try:
+                days = int(args[2])
+                ok = str(days) == args[2].lstrip("+") and 1 <= days <= 3660
+            except ValueError:
+                ok = False
+            if not ok:
+                self.err(f"{func}(): the number of days must be a whole number from 1 to 3660, not '{args[2]}'", file, node, suggestion=f"write {FORMS[func]}", code="from", **where)
+                return None
+        return Derivation(func, args[0], None, node.line, date=args[1], by=by, days=days,
+                          test=args[2] if func == "days_in_a_row" else None, text=" ".join(text.split()))
 
     def outputs_of(self, node, file, table, at: int) -> list[Output]:
         out = []
@@ -534,9 +582,28 @@ class _Loader:
                     self.err(f"{d.func}() reads '{d.field}', which is neither a field nor an input column", file, line=d.line, suggestion=did_you_mean(d.field, fields) or "declare it under fields:", code="unknown-field", **where)
                 else:
                     ftype = fields[d.field]
-                    want = ("number",) if d.func == "percentile" else ("date", "datetime")
-                    if ftype not in want:
-                        self.err(f"{d.func}() needs a {' or '.join(want)} field, but '{d.field}' is {ftype}", file, line=d.line, code="type", **where)
+                    want = {"percentile": ("number",), "week_over_week": ("number",), "sum_last_days": ("number",),
+                            "days_in_a_row": None, "count_last_days": None}.get(d.func, ("date", "datetime"))
+                    if want and ftype not in want:
+                        hint = f"write {FORMS[d.func]} with a {' or '.join(want)} field as FIELD" if d.func in DATED else None
+                        self.err(f"{d.func}() needs a {' or '.join(want)} field, but '{d.field}' is {ftype}", file, line=d.line, code="type", suggestion=hint, **where)
+                    if isinstance(d.test, str):
+                        try:
+                            inp.derive = d = dataclasses.replace(d, test=parse_test(d.test, ftype))
+                        except ValueProblem as e:
+                            self.err(f"{d.func}(): the test '{d.test}' for '{d.field}': {e}", file, line=d.line, code="from", suggestion=f"write {FORMS[d.func]}", **where)
+                            inp.derive = d = dataclasses.replace(d, test=None)
+                if isinstance(d.test, str):  # its field is unknown: said above
+                    inp.derive = d = dataclasses.replace(d, test=None)
+                for role, name in (("date", d.date), ("group", d.by)):
+                    if name is None:
+                        continue
+                    if name not in fields:
+                        self.err(f"{d.func}() reads '{name}' as its {role}, which is neither a field nor an input column", file, line=d.line, suggestion=did_you_mean(name, fields) or "declare it under fields:", code="unknown-field", **where)
+                    elif role == "date" and fields[name] not in ("date", "datetime"):
+                        dates = [n for n, ty in fields.items() if ty in ("date", "datetime")]
+                        self.err(f"{d.func}() needs a date or datetime field to date the rows, but '{name}' is {fields[name]}", file, line=d.line, code="type",
+                                 suggestion=f"the second argument is the rows' date: one of {', '.join(dates)}" if dates else "declare the date column under fields: with type: date", **where)
                 if d.calendar is not None and d.calendar not in rs.calendars:
                     self.err(f"unknown calendar '{d.calendar}'", file, line=d.line, suggestion=did_you_mean(d.calendar, rs.calendars) or "define it under calendars:", code="unknown-calendar", **where)
 
@@ -714,7 +781,7 @@ class _Loader:
         # Fields that derived inputs and due dates read may be given too.
         known = self.known_fields()
         for t in self.rs.requires(table.name):
-            for f in [i.derive.field for i in t.inputs if i.derive] + [d.source for d in t.due]:
+            for f in [f for i in t.inputs if i.derive for f in i.derive.reads] + [d.source for d in t.due]:
                 if f in known and f not in upstream:
                     upstream[f] = Field(f, known[f], [])
         for eno, ex in enumerate(node.items, 1):

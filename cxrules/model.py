@@ -131,16 +131,30 @@ class Field:
 
 @dataclass(frozen=True)
 class Derivation:
-    """`from:` one of a closed vocabulary: days_since, hours_since, business_hours_since, percentile."""
+    """`from:` one of a closed vocabulary: days_since, hours_since, business_hours_since,
+    percentile, and over dated rows (measures.py) week_over_week, days_in_a_row,
+    count_last_days, sum_last_days."""
 
     func: str
     field: str
     calendar: str | None = None
     line: int | None = field(default=None, compare=False)
+    date: str | None = None  # over dated rows: the field that dates each row
+    by: str | None = None  # ...compared only with rows of the same value here (a department)
+    days: int | None = None  # count_last_days / sum_last_days: the window, this row's day included
+    test: Test | None = None  # days_in_a_row: what the value must be on each day
+    text: str | None = field(default=None, compare=False)  # as written
 
     def __str__(self) -> str:
+        if self.text:
+            return self.text
         args = self.field + (f", {self.calendar}" if self.calendar else "")
         return f"{self.func}({args})"
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """Every field it reads: the value, the date and the group."""
+        return tuple(x for x in (self.field, self.date, self.by) if x)
 
 
 @dataclass

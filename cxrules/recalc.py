@@ -22,6 +22,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Callable
 
+from . import contact_plan
 from .advice import advice
 from .aliases import has_cjk
 from . import __version__
@@ -62,7 +63,7 @@ ISSUES_SHEETS = tuple(dict.fromkeys(Translator(lang)(ISSUES_SHEET) for lang in L
 IMPACT_SHEET = "CX impact"  # cxrules impact's report (Excel's Preview rule change writes it into the workbook)
 IMPACT_ROWS_SHEET = "CX impact rows"
 IMPACT_SHEETS = tuple(dict.fromkeys(Translator(lang)(n) for n in (IMPACT_SHEET, IMPACT_ROWS_SHEET) for lang in LANGS))
-OWN_SHEETS = SUMMARY_SHEETS + ISSUES_SHEETS + SETTINGS_SHEETS + IMPACT_SHEETS
+OWN_SHEETS = SUMMARY_SHEETS + ISSUES_SHEETS + SETTINGS_SHEETS + IMPACT_SHEETS + contact_plan.PLAN_SHEETS
 FONT = {"FFC7CE": "9C0006", "FFD8A8": "7F3F00", "FFF2A8": "7F6000", "C6EFCE": "006100"}
 OVERDUE_FILL = COLOURS["red"]
 DAYS_OVERDUE = "days_overdue"
@@ -103,6 +104,8 @@ class RecalcReport:
     language: str = "en"  # of the headers: the sheets cxrules makes and the values it writes follow it
     issues_sheet: str = ISSUES_SHEET  # its name in that language
     stamp: Stamp | None = None  # what the results are recorded as made from (summary sheet, document properties)
+    contacts: list = field(default_factory=list)  # contact_plan.Contact: overdue or due in the next 4 weeks
+    plans_contacts: bool = False  # a contact source ran on some sheet: the Contact plan sheet is written
 
     @property
     def rows(self) -> int:
@@ -192,6 +195,8 @@ def applicable(rs: RuleSet, found: set[str], blocked: frozenset = frozenset()):
         if any(u not in runs and u not in blocked and u not in cannot for u in upstream):
             continue
         own = [(i.derive.field if i.derive else i.name, i.name, _optional(rs, i)) for i in t.inputs if not i.decision]
+        # the date and group a derivation over dated rows reads are needed as much as its value
+        own += [(f, f, f in rs.fields and rs.fields[f].optional) for i in t.inputs if i.derive for f in i.derive.reads[1:]]
         own += [(d.source, d.source, d.source in rs.fields and rs.fields[d.source].optional) for d in t.due]
         # evidence: the distinct required columns (optional ones only when nothing is required)
         evidence = list(dict.fromkeys(key for key, _, opt in own if not opt and (key not in outputs or key in rs.fields)))
@@ -445,7 +450,10 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
     report.language = "zh" if sum(langs) * 2 > len(langs) else "en"
     issues = issues_sheet(report, rs)
     report.issues_sheet = issues.name
-    return edits, [summary_sheet(report, rs), issues]
+    made = [summary_sheet(report, rs)]
+    if report.plans_contacts:
+        made.append(contact_plan.plan_sheet(report, rs, translator(rs, report.language, report), report.contacts))
+    return edits, made + [issues]
 
 
 def _range_label(data, header: Header, results: set) -> str:
@@ -562,6 +570,8 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
         columns = {k: [c[i] for i in keep] for k, c in columns.items()}
     top = data.first_row + first
     excel_rows = list(range(top, top + len(keep))) if len(keep) == len(block) else [top + i for i in keep]
+    sources = contact_plan.active(rs, runs)
+    ids = contact_plan.identity(data, header, block, keep) if sources else {}
     if release:
         del block
         data.rows = []
@@ -654,6 +664,9 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
         edit.columns.append(cw)
         _count(result, rs, runs, name, label, values)
     _due_counts(result, rs, runs, ev, as_of)
+    if sources:
+        report.plans_contacts = True
+        report.contacts.extend(contact_plan.collect(rs, sources, ev, ids, sheet, excel_rows, as_of))
     _highlights(edit, rs, runs, col_of, header, excel_rows, next_col, lang == 1)
     edit.owned = set(data.owned or ()) | {(header.row, c) for c in col_of.values()}
     edit.header_row = header.row

@@ -82,13 +82,20 @@ CASE_COLUMNS = [
     ("vip_problem", "Problem raised in callback", "回访提出问题", "text"),
     ("management_follow_up_at", "Management follow-up at", "管理层跟进时间", "datetime"),
 ]
+MEASURE_COLUMNS = [
+    ("measure_date", "Measure date", "指标日期", "date"),
+    ("department", "Department", "部门", "text"),
+    ("net_promoter_score", "Net Promoter Score", "净推荐值", "score"),
+    ("churn_percent", "Churn rate (%)", "流失率(%)", "score"),
+    ("negative_feedback", "Negative feedback", "负面反馈数", "int"),
+]
 SHEETS = {
-    "en": {"customers": "Customers", "cases": "Cases", "notes": "Notes"},
-    "zh": {"customers": "客户", "cases": "工单", "notes": "备注"},
+    "en": {"customers": "Customers", "cases": "Cases", "notes": "Notes", "measures": "Measures"},
+    "zh": {"customers": "客户", "cases": "工单", "notes": "备注", "measures": "指标"},
 }
 FORMATS = {
-    "en": {"date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd hh:mm", "money": "#,##0.00", "int": "0"},
-    "zh": {"date": "yyyy/m/d", "datetime": "yyyy-mm-dd hh:mm", "money": "#,##0.00", "int": "0"},
+    "en": {"date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd hh:mm", "money": "#,##0.00", "int": "0", "score": "0.0"},
+    "zh": {"date": "yyyy/m/d", "datetime": "yyyy-mm-dd hh:mm", "money": "#,##0.00", "int": "0", "score": "0.0"},
 }
 
 # ------------------------------------------------------------------ bad cells
@@ -144,6 +151,7 @@ class SampleBook:
     bad: list[BadCell] = field(default_factory=list)
     customers_header_row: int = 1
     cases_header_row: int = 1
+    measures: list[dict] = field(default_factory=list)
 
     @property
     def sheets(self) -> dict[str, str]:
@@ -508,6 +516,50 @@ def _plan_cases(lang: str):
     ]
 
 
+MEASURE_DAYS = 21
+DEPARTMENTS = ["After-sales", "Delivery", "Online store"]
+ZH_DEPARTMENTS = {"After-sales": "售后服务部", "Delivery": "物流配送部", "Online store": "线上商城部"}
+
+
+def _measures(seed: int, lang: str, today: dt.date) -> list[dict]:
+    """Daily measures per department for the 21 days to `today`, made so that at `today`
+    each bundled alert fires once and its edge case does not:
+
+    - NPS: Online store exactly 5 % below a week earlier (alert); After-sales 4.7 % below (none);
+    - churn above 5 %: Delivery three days running (alert); After-sales two days (none);
+    - negative feedback in the last 7 days: Online store 30 or more (plan); the others below.
+    Before those days the figures move within ±1 point and stay below every threshold. A
+    random stream of its own, so the customers and cases are those of a book without it.
+    """
+    rng = random.Random(seed * 7919 + 1)
+    base = {"After-sales": (64.0, 3.6, 2), "Delivery": (58.0, 4.0, 3), "Online store": (60.0, 3.2, 2)}
+    last = {"After-sales": (61.0, [5.3, 5.8], [3, 2, 4]), "Delivery": (57.0, [5.2, 5.6, 6.1], [3, 3, 3]),
+            "Online store": (57.0, [], [7, 8, 9])}
+    rows = []
+    for k in range(MEASURE_DAYS):
+        day = today - dt.timedelta(days=MEASURE_DAYS - 1 - k)
+        back = (today - day).days  # 0 today
+        for dep in DEPARTMENTS:
+            nps, churn, neg = base[dep]
+            nps = round(nps + rng.uniform(-1, 1), 1)
+            churn = round(churn + rng.uniform(-0.5, 0.5), 1)
+            neg = neg + rng.randint(0, 1)
+            end_nps, end_churn, end_neg = last[dep]
+            if back == 7:
+                nps = {"After-sales": 64.0, "Delivery": 58.0, "Online store": 60.0}[dep]  # a week before the last day
+            if back == 0:
+                nps = end_nps
+            if back < len(end_churn):
+                churn = end_churn[len(end_churn) - 1 - back]
+            elif back == len(end_churn):
+                churn = 4.5  # the day before a run: at or below 5 %
+            if back < len(end_neg):
+                neg = end_neg[len(end_neg) - 1 - back]
+            rows.append({"measure_date": day, "department": ZH_DEPARTMENTS[dep] if lang == "zh" else dep,
+                         "net_promoter_score": nps, "churn_percent": churn, "negative_feedback": neg})
+    return rows
+
+
 def _formula_for(rng: random.Random, value):
     """A sum someone typed instead of the number; its cached value is the number."""
     whole = int(round(value))
@@ -593,6 +645,7 @@ def build_sample(seed: int = SEED, lang: str = "en", as_of: dt.datetime = AS_OF,
                       book.customers_header_row + 1, lang, _fits_customer)
     book.bad += _plant(rng, cases, _plan_cases(lang), CASE_COLUMNS, sheets["cases"], book.cases_header_row + 1, lang, _fits_case)
     book.customers, book.cases = customers, cases
+    book.measures = _measures(seed, lang, as_of.date())
     return book
 
 
@@ -619,6 +672,7 @@ NOTES_TEXT = {
         "Sample data made by cxrules (seed {seed}, as of {as_of:%Y-%m-%d %H:%M}); every customer and case is made up.",
         "Customers: one row per customer; orders and spend cover the last 12 months, in CNY.",
         "Cases: service cases opened in the last 20 days; cxrules fills in deadlines, escalation levels and offers.",
+        "Measures: daily NPS, churn rate and negative feedback per department; cxrules writes the alerts beside them.",
         "Try: cxrules recalc {file}",
     ],
     "zh": [
@@ -626,6 +680,7 @@ NOTES_TEXT = {
         "cxrules 生成的示例数据（种子 {seed}，截至 {as_of:%Y-%m-%d %H:%M}）；客户与工单均为虚构。",
         "客户：每位客户一行；消费次数与年消费额为近 12 个月，单位：元。",
         "工单：近 20 天受理的服务工单；cxrules 会填写响应与解决时限、升级级别和补偿方案。",
+        "指标：各部门每日的净推荐值、流失率和负面反馈数；cxrules 在旁边写出预警。",
         "试一试：cxrules recalc {file}",
     ],
 }
@@ -761,6 +816,10 @@ def _render(book: SampleBook) -> bytes:
             c = notes.cell(row=k, column=j, value=v)
             if v.startswith("="):  # the text of a formula, not a formula
                 c.data_type, c.quotePrefix = "s", True
+
+    # measures last, so the other sheets keep their parts
+    meas = table_sheet(sheets["measures"], MEASURE_COLUMNS, book.measures, 1, {"date": 14, "text": 16, "score": 20, "int": 18})
+    meas.auto_filter.ref = f"A1:{col_letter(len(MEASURE_COLUMNS) - 1)}{1 + len(book.measures)}"
 
     wb.properties.creator = "cxrules"
     buf = io.BytesIO()

@@ -152,6 +152,8 @@ class BarChart:
     anchor: tuple[int, int] = (1, 4)  # (row index, col) of the top-left corner
     size: tuple[int, int] = (8, 16)  # (columns, rows) covered
     horizontal: bool = True
+    stacked: bool = False  # the series' bars on top of each other (a total per category)
+    date_format: str = "mm-dd ddd"  # categories that are days show so on the axis
 
 
 @dataclass
@@ -1503,8 +1505,15 @@ def chart_xml(ch: BarChart, ns: NewSheet, sheet_name: str, uid: int) -> bytes:
 
     cf, cl, cc = ch.categories
     cats = [cell(i, cc) for i in range(cf, cl + 1)]
-    pts = "".join(f'<c:pt idx="{k}"><c:v>{_ooxml_text(display(v))}</c:v></c:pt>' for k, v in enumerate(cats) if v is not None)
-    cat = f"<c:cat><c:strRef><c:f>{esc(area(cf, cl, cc))}</c:f><c:strCache><c:ptCount val=\"{len(cats)}\"/>{pts}</c:strCache></c:strRef></c:cat>"
+    cat_fmt = '<c:numFmt formatCode="General" sourceLinked="1"/>'
+    if cats and all(isinstance(v, dt.date) for v in cats):  # days: numbers shown as days on the axis
+        cat_fmt = f'<c:numFmt formatCode="{esc(ch.date_format)}" sourceLinked="0"/>'
+        pts = "".join(f'<c:pt idx="{k}"><c:v>{_num(_serial(v, False))}</c:v></c:pt>' for k, v in enumerate(cats))
+        cat = (f"<c:cat><c:numRef><c:f>{esc(area(cf, cl, cc))}</c:f><c:numCache><c:formatCode>{esc(ch.date_format)}</c:formatCode>"
+               f'<c:ptCount val="{len(cats)}"/>{pts}</c:numCache></c:numRef></c:cat>')
+    else:
+        pts = "".join(f'<c:pt idx="{k}"><c:v>{_ooxml_text(display(v))}</c:v></c:pt>' for k, v in enumerate(cats) if v is not None)
+        cat = f"<c:cat><c:strRef><c:f>{esc(area(cf, cl, cc))}</c:f><c:strCache><c:ptCount val=\"{len(cats)}\"/>{pts}</c:strCache></c:strRef></c:cat>"
     sers = []
     for k, s in enumerate(ch.series):
         name = s.name if s.name is not None else cell(s.first - 1, s.col)
@@ -1522,6 +1531,7 @@ def chart_xml(ch: BarChart, ns: NewSheet, sheet_name: str, uid: int) -> bytes:
         )
     a1, a2 = 50010000 + uid * 2, 50010001 + uid * 2
     bar_dir = "bar" if ch.horizontal else "col"
+    overlap = '<c:overlap val="100"/>' if ch.stacked else ""
     legend = '<c:legend><c:legendPos val="b"/><c:overlay val="0"/></c:legend>' if len(ch.series) > 1 else ""
     title = (
         f'<c:title><c:tx><c:rich><a:bodyPr/><a:lstStyle/><a:p><a:pPr><a:defRPr sz="1200" b="1"/></a:pPr><a:r><a:rPr lang="en-US" sz="1200" b="1"/><a:t>{esc(ch.title)}</a:t></a:r></a:p></c:rich></c:tx><c:overlay val="0"/></c:title><c:autoTitleDeleted val="0"/>'
@@ -1533,10 +1543,10 @@ def chart_xml(ch: BarChart, ns: NewSheet, sheet_name: str, uid: int) -> bytes:
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
         f'<c:chartSpace xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" xmlns:r="{NS_REL}">'
         f'<c:lang val="en-US"/><c:roundedCorners val="0"/><c:chart>{title}<c:plotArea><c:layout/>'
-        f'<c:barChart><c:barDir val="{bar_dir}"/><c:grouping val="clustered"/><c:varyColors val="0"/>{"".join(sers)}'
-        f'<c:gapWidth val="80"/><c:axId val="{a1}"/><c:axId val="{a2}"/></c:barChart>'
+        f'<c:barChart><c:barDir val="{bar_dir}"/><c:grouping val="{"stacked" if ch.stacked else "clustered"}"/><c:varyColors val="0"/>{"".join(sers)}'
+        f'<c:gapWidth val="80"/>{overlap}<c:axId val="{a1}"/><c:axId val="{a2}"/></c:barChart>'
         f'<c:catAx><c:axId val="{a1}"/><c:scaling><c:orientation val="{cat_orient}"/></c:scaling><c:delete val="0"/><c:axPos val="{"l" if ch.horizontal else "b"}"/>'
-        f'<c:numFmt formatCode="General" sourceLinked="1"/><c:tickLblPos val="nextTo"/><c:crossAx val="{a2}"/><c:crosses val="autoZero"/><c:auto val="1"/><c:lblAlgn val="ctr"/><c:lblOffset val="100"/><c:noMultiLvlLbl val="0"/></c:catAx>'
+        f'{cat_fmt}<c:tickLblPos val="nextTo"/><c:crossAx val="{a2}"/><c:crosses val="autoZero"/><c:auto val="1"/><c:lblAlgn val="ctr"/><c:lblOffset val="100"/><c:noMultiLvlLbl val="0"/></c:catAx>'
         f'<c:valAx><c:axId val="{a2}"/><c:scaling><c:orientation val="minMax"/></c:scaling><c:delete val="0"/><c:axPos val="{"b" if ch.horizontal else "l"}"/><c:majorGridlines/>'
         f'<c:numFmt formatCode="General" sourceLinked="1"/><c:tickLblPos val="nextTo"/><c:crossAx val="{a1}"/><c:crosses val="{val_cross}"/><c:crossBetween val="between"/></c:valAx>'
         f'</c:plotArea>{legend}<c:plotVisOnly val="1"/><c:dispBlanksAs val="gap"/></c:chart></c:chartSpace>'

@@ -203,3 +203,10 @@ def test_cli_run_refuses_clearly(tmp_path, table):
     r = _run(src, tmp_path / "o.parquet", "--as-of", "2026-11-23", "--key", KEY, "--workers", "2")
     assert r.exit_code == 2 and "--engine dask" in r.output
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".~cxrules")]  # no temp left behind
+
+
+def test_measures_over_dated_rows_are_refused_in_parts(rs):
+    cols = ["id", "Measure date", "Department", "Net Promoter Score", "Churn rate (%)", "Negative feedback"]
+    with pytest.raises(BatchError, match=r"decision 'nps_alert' reads nps_change = week_over_week\(net_promoter_score, "
+                                         r"measure_date, by department\), which compares each row with the rows of other days"):
+        Job(rs, cols, as_of=AS_OF, key="id")

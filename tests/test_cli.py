@@ -132,7 +132,7 @@ def test_every_command_has_help():
 def test_check_clean_rules_exit_0():
     r = run("check", RULES)
     assert r.exit_code == 0, r.output
-    assert r.output == "0 errors, 0 warnings in 9 files (8 decisions, 5 journeys)\n"
+    assert r.output == "0 errors, 0 warnings in 10 files (11 decisions, 5 journeys)\n"
 
 
 def test_check_shared_examples_warn_but_pass():

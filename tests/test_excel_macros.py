@@ -208,7 +208,7 @@ def test_conditional_formats_read_the_same_in_every_excel_language():
         english = names[f[1:]]
         assert english.startswith("=") and ";" not in english and re.search(r"\b(INDEX|AND|ISNUMBER|ROW)\(", english)
     overdue = [v for v in names.values() if ">0" in v]
-    assert overdue == ["=AND(ISNUMBER(INDEX(Customers!$N:$N,ROW())),INDEX(Customers!$N:$N,ROW())>0)",
+    assert overdue == ["=AND(ISNUMBER(INDEX(Customers!$O:$O,ROW())),INDEX(Customers!$O:$O,ROW())>0)",
                        "=AND(ISNUMBER(INDEX(Cases!$R:$R,ROW())),INDEX(Cases!$R:$R,ROW())>0)"]
 
 
@@ -255,7 +255,7 @@ def test_recalculate_adds_summary_and_issues_sheets_and_says_what_it_did():
     b = ops_book()
     excel.recalculate()
     r = Replay(b)
-    assert [s["name"] for s in r.sheets] == ["Customers", "Cases", "Notes", "CX summary", "Issues"]
+    assert [s["name"] for s in r.sheets] == ["Customers", "Cases", "Notes", "CX summary", "Contact plan", "Issues"]
     summary = r.grid("CX summary")
     assert summary[0][0] == "CX summary"
     assert any(row[:2] == ["Customers", 3] for row in summary)
@@ -282,12 +282,41 @@ def test_the_message_says_what_was_kept_and_what_did_not_run():
     assert Replay(b).values("Customers")[(2, 4)] == "Gold"
 
 
+MEASURES = [["Measure date", "Department", "Net Promoter Score", "Churn rate (%)", "Negative feedback"]] + [
+    [dt.datetime(2026, 11, 16 + k), "Delivery", nps, churn, neg]
+    for k, (nps, churn, neg) in enumerate([(60, 4, 3), (60, 4, 3), (60, 4, 3), (60, 4, 3), (60, 5.5, 3), (60, 6, 3), (60, 7, 3), (57, 5.2, 12)])]
+
+
+def test_recalculate_writes_the_alerts_over_measures_and_the_contact_plan():
+    b = ops_book(extra=[sheet("Measures", MEASURES)])
+    excel.recalculate()
+    r = Replay(b)
+    assert [s["name"] for s in r.sheets] == ["Customers", "Cases", "Notes", "Measures", "CX summary", "Contact plan", "Issues"]
+    _, nps = column(r, "Measures", "NPS alert")
+    _, churn = column(r, "Measures", "Churn alert")
+    _, plan = column(r, "Measures", "Improvement plan")
+    assert nps == [None] * 7 + ["Root-cause analysis"]  # 60 -> 57 a week later: -5 %
+    assert churn == [None] * 6 + ["Churn above 5 % three days running"] * 2  # 11-21, 11-22 and 11-23 above 5 %
+    assert plan == [None] * 7 + ["Department improvement plan"]  # 3 x 6 + 12 = 30 in the last 7 days
+    _, due = column(r, "Measures", "Analysis due")
+    assert due[-1] == "2026-11-24"  # 24 h after the day
+    grid = r.grid("Contact plan")
+    assert grid[0][0] == "Contact plan"
+    head = next(i for i, row in enumerate(grid) if row[:2] == ["Tier", "Days overdue"])
+    calls = [row for row in grid[head + 1:] if any(v is not None for v in row)]
+    # Ann (High value, contact every 7 days from 11-01) and Bo (VIP, 14 days from 10-01) are overdue
+    assert [(row[0], row[3], row[4], row[-1]) for row in calls] == [
+        ("VIP", "Phone (account manager)", "Account manager", 3), ("High value", "Phone", "Account manager", 2)]
+
+
 def test_recalculate_replaces_its_own_sheets_on_the_next_run():
-    made = [name("_cxrules_made", '="CX summary"', 3), name("_cxrules_made", '="Issues"', 4)]
-    b = ops_book(extra=[sheet("CX summary", [["old"]]), sheet("Issues", [["old"]])], names=made)
+    made = [name("_cxrules_made", '="CX summary"', 3), name("_cxrules_made", '="Contact plan"', 4),
+            name("_cxrules_made", '="Issues"', 5)]
+    b = ops_book(extra=[sheet("CX summary", [["old"]]), sheet("Contact plan", [["old"]]), sheet("Issues", [["old"]])], names=made)
     excel.recalculate()
     assert not actions(b, "addSheet")
-    assert {a["sheet_position"] for a in actions(b, "sheetClear")} == {3, 4}
+    assert {a["sheet_position"] for a in actions(b, "sheetClear")} == {3, 4, 5}
+    assert Replay(b).grid("Contact plan")[0][0] == "Contact plan"
     assert Replay(b).grid("Issues")[0][0] == "Sheet"
 
 
@@ -451,6 +480,7 @@ def _same_cells(path, tmp_path, name_):
 def test_recalculate_and_cxrules_recalc_give_the_same_cells(tmp_path):
     src = _parity_workbook(tmp_path / "src.xlsx")
     excel_cells, file_cells, r, out = _same_cells(src, tmp_path, "ops.xlsx")
+    # the person's own Next contact column keeps the contact decision from running: no contacts, no plan
     assert list(excel_cells) == list(file_cells) == ["Customers", "Cases", "Notes", "CX summary", "Issues"]
     for s in file_cells:
         assert excel_cells[s] == file_cells[s], s
@@ -471,6 +501,7 @@ def test_and_again_on_the_recalculated_workbook(tmp_path):
     src = _parity_workbook(tmp_path / "src.xlsx")
     _, _, _, once = _same_cells(src, tmp_path, "once.xlsx")
     excel_cells, file_cells, _, _ = _same_cells(once, tmp_path, "twice.xlsx")
+    # the person's own Next contact column keeps the contact decision from running: no contacts, no plan
     assert list(excel_cells) == list(file_cells) == ["Customers", "Cases", "Notes", "CX summary", "Issues"]
     for s in file_cells:
         assert excel_cells[s] == file_cells[s], s
@@ -563,7 +594,7 @@ def test_check_rules_on_a_rules_workbook_names_sheet_and_cell(tmp_path):
     b = book(*sheets, names=names, filename="rules.xlsx")
     excel.check_rules()
     rows = Replay(b).grid("CX rule check")
-    assert rows[0][0].startswith("1 error(s), 0 warning(s), 0 failed example(s) in the 8 decision table(s) and 5 journey(s) of this rules workbook")
+    assert rows[0][0].startswith("1 error(s), 0 warning(s), 0 failed example(s) in the 11 decision table(s) and 5 journey(s) of this rules workbook")
     assert rows[2] == ["Severity", "Cell", "Decision", "Row", "Column", "Problem", "What to do"]
     assert rows[3][:6] == ["error", f"tier!{bad.coordinate}", "tier", 6, "frequency", "'four' is not a number"]
     assert f"tier!{bad.coordinate}: 'four' is not a number" in alerts(b)[-1]

@@ -385,7 +385,7 @@ def test_full_disk_of_the_destination_names_its_folder(book, tmp_path, monkeypat
 
 
 # ------------------------------------------------------------------ no free column
-NEW = "Tier, Tier reason, Contact every, Channel, Contact purpose, Next contact, Days overdue"
+NEW = "Tier, Tier reason, Contact every, Channel, Contact purpose, Contact owner, Next contact, Days overdue"
 
 
 @pytest.mark.parametrize("last,why", [
@@ -405,7 +405,7 @@ def test_sheet_without_a_free_column_is_left_and_the_others_written(tmp_path, la
         wide_xml = z.read("xl/worksheets/sheet1.xml")
     r = recalc(p)
     assert r.exit_code == 1
-    assert error(r) == (f"Error: {p}: sheet 'Wide': no free column for 7 new results ({NEW}): {why}; nothing was written "
+    assert error(r) == (f"Error: {p}: sheet 'Wide': no free column for 8 new results ({NEW}): {why}; nothing was written "
                         "on this sheet; clear the unused cells at the far right of the sheet, or add these headers to columns "
                         "it has, and run again\n")
     with zipfile.ZipFile(p) as z:
@@ -414,4 +414,4 @@ def test_sheet_without_a_free_column_is_left_and_the_others_written(tmp_path, la
     with open_workbook(p) as book:
         assert book.read_sheet("Customers").rows[0][5:7] == ["Tier", "Tier reason"]
         issues = book.read_sheet("Issues").rows
-    assert any(row[0] == "Wide" and str(row[4]).startswith("no free column for 7 new results") for row in issues)
+    assert any(row[0] == "Wide" and str(row[4]).startswith("no free column for 8 new results") for row in issues)

@@ -202,7 +202,7 @@ def test_identical_rules_say_no_change(tmp_path):
     shutil.copytree(rulesets.bundled_rules_dir(), same)
     r = run("impact", SAMPLE, "--rules", same, "--base", rulesets.bundled_rules_dir(), "--as-of", AS_OF)
     assert r.exit_code == 0, r.output
-    assert "no change: the new rules give the same results on all 3600 rows" in r.output
+    assert "no change: the new rules give the same results on all 3663 rows" in r.output
     assert "Rows that change" not in r.output
 
 

@@ -82,7 +82,7 @@ def _column(rows, header):
 # ------------------------------------------------------------------ the samples
 def test_chinese_sample_in_chinese_values_sheet_names_and_messages_out(samples, rs):
     path, output = samples["zh"]
-    assert _names(path) == ["客户", "工单", "备注", "CX 汇总", "问题"]
+    assert _names(path) == ["客户", "工单", "备注", "指标", "CX 汇总", "回访计划", "问题"]
     customers, cases = _rows(path, "客户"), _rows(path, "工单")
     tiers = set(_column(customers, "客户层级"))
     assert tiers == {"贵宾客户", "高价值客户", "潜力客户", "新客户", "流失风险客户", "普通客户"}
@@ -138,7 +138,7 @@ def test_exact_translations_of_a_few_messages(samples, rs):
 
 def test_english_sample_stays_english(samples):
     path, _ = samples["en"]
-    assert _names(path) == ["Customers", "Cases", "Notes", "CX summary", "Issues"]
+    assert _names(path) == ["Customers", "Cases", "Notes", "Measures", "CX summary", "Contact plan", "Issues"]
     customers = _rows(path, "Customers")[2:]  # header on row 3
     for header in ("Tier", "Tier reason", "Channel", "Contact purpose"):
         assert not [v for v in _column(customers, header) if CJK.search(str(v))], header

@@ -71,14 +71,16 @@ def test_recalc_writes_typed_outputs_in_place(tmp_path):
     assert rows[0][0] == "Customers - November"
     head = rows[2]
     assert head[:5] == ["Customer", "Last purchase", "Orders 12m", "Spend 12m", "Last contact"]
-    assert head[5:] == ["Tier", "Tier reason", "Contact every", "Channel", "Contact purpose", "Next contact", "Days overdue"]
+    assert head[5:] == ["Tier", "Tier reason", "Contact every", "Channel", "Contact purpose", "Contact owner", "Next contact",
+                        "Days overdue"]
     a, b = rows[3], rows[4]
-    assert a[5:11] == ["High value", "RFM high value", "7d", "Phone", "Weekly reminder to the account owner", dt.datetime(2026, 11, 8)]
-    assert a[11] == 15  # next contact 2026-11-08 passed 15 days before the 23rd
-    assert b[5] == "Churn risk" and b[10] == dt.datetime(2026, 11, 27) and b[11] is None
+    assert a[5:12] == ["High value", "RFM high value", "7d", "Phone", "Weekly reminder to the account owner", "Account manager",
+                       dt.datetime(2026, 11, 8)]
+    assert a[12] == 15  # next contact 2026-11-08 passed 15 days before the 23rd
+    assert b[5] == "Churn risk" and b[11] == dt.datetime(2026, 11, 27) and b[12] is None
     wb = openpyxl.load_workbook(p)
-    assert wb["Customers"]["K4"].number_format == "yyyy-mm-dd"
-    assert wb.sheetnames == ["Customers", "CX summary", "Issues"]
+    assert wb["Customers"]["L4"].number_format == "yyyy-mm-dd"
+    assert wb.sheetnames == ["Customers", "CX summary", "Contact plan", "Issues"]
     assert "Customers" in r.output and "tier, contact" in r.output
 
 
@@ -101,7 +103,8 @@ def test_untouched_parts_are_byte_identical(book):
     assert r.exit_code == 0
     after = _parts(book)
     owned = {"xl/workbook.xml", "xl/_rels/workbook.xml.rels", "[Content_Types].xml", "xl/styles.xml",
-             "xl/worksheets/sheet1.xml", "xl/worksheets/sheet2.xml", "docProps/app.xml",
+             "xl/worksheets/sheet1.xml", "xl/worksheets/sheet2.xml", "xl/worksheets/sheet4.xml",  # 4: the measures' alerts
+             "docProps/app.xml",
              "_rels/.rels"}  # it gains the stamp's custom properties
     for name, data in before.items():
         if name in owned:
@@ -245,8 +248,8 @@ def test_plan_is_the_same_code_path_for_any_reader(small):
         sheets = [wb.read_sheet(s.name) for s in wb.worksheets]
     report = recalc_mod.RecalcReport(str(small), str(small), dt.datetime(2026, 11, 23, 10))
     edits, new = recalc_mod.plan(sheets, ev, report.as_of, report)
-    assert [e.sheet for e in edits] == ["Customers", "Cases"]
-    assert [n.name for n in new] == ["CX summary", "Issues"]
+    assert [e.sheet for e in edits] == ["Customers", "Cases", "Measures"]
+    assert [n.name for n in new] == ["CX summary", "Contact plan", "Issues"]
     levels = next(e for e in edits if e.sheet == "Cases").highlights
     assert {h.equals for h in levels} >= {1, 2, 3}
 

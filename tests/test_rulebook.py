@@ -367,7 +367,8 @@ def test_fields_values_and_example_columns_added_and_removed(tmp_path):
     vals.delete_rows(_cell(vals, "Detractor").row)  # a value's spellings removed
     ex = wb["contact examples"]
     assert [c.value for c in ex[4]][:6] == ["example", "tier", "previous_tier", "tenure", "every", "channel"]
-    ex["G4"], ex["G5"] = "purpose", "Care call - not a sales call"  # a new example column, filled in one example
+    new = next(c for c in range(1, 40) if ex.cell(4, c).value is None)  # the first column after the examples'
+    ex.cell(4, new).value, ex.cell(5, new).value = "purpose", "Care call - not a sales call"  # a new example column, filled in one example
     ex["D7"] = None  # and a value cleared in another
     cal = wb["calendars"]
     cal.cell(_cell(cal, "business").row, [c.column for c in cal[1] if c.value == "extra_holidays"][0]).value = "[2026-12-31]"
@@ -378,8 +379,9 @@ def test_fields_values_and_example_columns_added_and_removed(tmp_path):
     assert _diff(before["fields.yaml"], after["fields.yaml"]) == ["+  closed_at: {type: datetime, columns: [Closed at, 关闭时间]}"]
     assert _diff(before["survey.yaml"], after["survey.yaml"]) == ["-  Detractor: 贬损者"]
     assert _diff(before["contact.yaml"], after["contact.yaml"]) == [
-        "-  - {tier: VIP, tenure: 400, every: 14d, channel: Phone (account manager)}",
-        "+  - {tier: VIP, tenure: 400, every: 14d, channel: Phone (account manager), purpose: Care call - not a sales call}",
+        "-  - {tier: VIP, tenure: 400, every: 14d, channel: Phone (account manager), contact_owner: Account manager}",
+        "+  - {tier: VIP, tenure: 400, every: 14d, channel: Phone (account manager), contact_owner: Account manager, "
+        "purpose: Care call - not a sales call}",
         "-  - {tier: New, tenure: 9, every: 3d, channel: SMS}",
         "+  - {tier: New, every: 3d, channel: SMS}",
     ]
@@ -533,7 +535,7 @@ def test_cli_export_and_import(tmp_path):
     rules = _copy(FOLDERS["bundled"], tmp_path)
     x = tmp_path / "book.xlsx"
     r = CliRunner().invoke(cli, ["rules", "export", str(rules), str(x)])
-    assert r.exit_code == 0 and "8 decision tables" in r.output and x.exists()
+    assert r.exit_code == 0 and "11 decision tables" in r.output and x.exists()
     r = CliRunner().invoke(cli, ["rules", "import", str(x), str(rules)])
     assert r.exit_code == 0 and "nothing changed" in r.output
     r = CliRunner().invoke(cli, ["rules", "export", str(rules), str(tmp_path / "book.txt")])

@@ -96,7 +96,7 @@ def test_the_stamp_is_in_the_summary_sheet_and_the_custom_properties(tmp_path, r
     assert _props(book) == {"cxrules version": cxrules.__version__, "cxrules rules hash": digest,
                             "cxrules as of": "2026-11-23 10:00:00"}
     assert _summary(book)[:7] == [
-        ["CX summary"], ["Workbook", "book.xlsx"], ["As of", "2026-11-23 10:00"], ["Rules", f"{rules} (9 files)"],
+        ["CX summary"], ["Workbook", "book.xlsx"], ["As of", "2026-11-23 10:00"], ["Rules", f"{rules} (10 files)"],
         ["cxrules", cxrules.__version__], ["Rules hash", digest], [],
     ]
     # the package links the part, and gives it its content type
@@ -240,7 +240,7 @@ def test_verify_passes_on_a_fresh_result(tmp_path, rules):
     r = run("verify", book, "--rules", rules)
     assert r.exit_code == 0, r.output
     assert r.output.splitlines() == [
-        f"{book}: the results match the rules (as of 2026-11-23 10:00; 21 result cells in 3 rows)",
+        f"{book}: the results match the rules (as of 2026-11-23 10:00; 24 result cells in 3 rows)",
         f"  rules hash {_hash_by_hand(rules)} ({rules}), as stamped",
     ]
 
@@ -250,9 +250,9 @@ def test_verify_names_the_cells_a_person_changed(tmp_path, rules):
     _recalc(book, rules)
     wb = openpyxl.load_workbook(book)
     ws = wb["Customers"]
-    assert (ws["F2"].value, ws["K4"].value) == ("VIP", None)
+    assert (ws["F2"].value, ws["L4"].value) == ("VIP", None)
     ws["F2"] = "Regular"  # a tier typed over
-    ws["K4"] = dt.datetime(2026, 12, 1)  # a next contact filled in by hand
+    ws["L4"] = dt.datetime(2026, 12, 1)  # a next contact filled in by hand
     wb.save(book)
     r = run("verify", book, "--rules", rules)
     assert r.exit_code == 1
@@ -260,13 +260,13 @@ def test_verify_names_the_cells_a_person_changed(tmp_path, rules):
         f"{book}: 2 result cells in 2 rows differ from what the rules give (as of 2026-11-23 10:00)",
         f"  rules hash {_hash_by_hand(rules)} ({rules}), as stamped",
         "  Customers row 2, column F (Tier): stamped 'Regular', recomputed 'VIP'",
-        "  Customers row 4, column K (Next contact): stamped 2026-12-01, recomputed (blank)",
+        "  Customers row 4, column L (Next contact): stamped 2026-12-01, recomputed (blank)",
     ]
     out = json.loads(run("verify", book, "--rules", rules, "--json").output)
     assert (out["match"], out["results_match"], out["hash_matches"]) == (False, False, True)
     assert out["differences"] == [
         {"sheet": "Customers", "row": 2, "column": "F", "header": "Tier", "stamped": "Regular", "recomputed": "VIP"},
-        {"sheet": "Customers", "row": 4, "column": "K", "header": "Next contact", "stamped": "2026-12-01", "recomputed": None},
+        {"sheet": "Customers", "row": 4, "column": "L", "header": "Next contact", "stamped": "2026-12-01", "recomputed": None},
     ]
 
 
@@ -290,8 +290,8 @@ def test_verify_after_a_rule_change_says_the_hash_changed_and_which_rows_differ(
         "  Customers row 3, column I (Channel): stamped 'Phone', recomputed 'Phone (account manager)'",
         "  Customers row 3, column J (Contact purpose): stamped 'Weekly reminder to the account owner', "
         "recomputed 'Care call - not a sales call'",
-        "  Customers row 3, column K (Next contact): stamped 2026-11-08, recomputed 2026-11-15",
-        "  Customers row 3, column L (Days overdue): stamped 15, recomputed 8",
+        "  Customers row 3, column L (Next contact): stamped 2026-11-08, recomputed 2026-11-15",
+        "  Customers row 3, column M (Days overdue): stamped 15, recomputed 8",
     ]
 
 
@@ -304,7 +304,7 @@ def test_verify_with_a_rule_file_edited_but_the_same_results_fails_on_the_hash(t
     r = run("verify", book, "--rules", rules)
     assert r.exit_code == 1
     assert r.output.splitlines() == [
-        f"{book}: the results match, but the rules are not the ones stamped (as of 2026-11-23 10:00; 21 result cells in 3 rows)",
+        f"{book}: the results match, but the rules are not the ones stamped (as of 2026-11-23 10:00; 24 result cells in 3 rows)",
         f"  rules hash {_hash_by_hand(rules)} ({rules}); the stamp says {stamped}: the rule files changed since",
     ]
 

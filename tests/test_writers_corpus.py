@@ -44,7 +44,7 @@ CASE_INPUTS = {"Opened at": "opened_at", "Severity": "severity", "Tier": "tier",
 CUSTOMER_DECISIONS = ["tier", "contact"]
 CASE_DECISIONS = ["escalation", "escalation_level", "compensation_points", "compensation", "remedy", "nps"]
 DAYS_OVERDUE = "Days overdue"
-OWN_SHEETS = {"CX summary", "Issues"}
+OWN_SHEETS = {"CX summary", "Contact plan", "Issues"}
 
 NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
       "pr": "http://schemas.openxmlformats.org/package/2006/relationships",

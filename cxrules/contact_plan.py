@@ -1,0 +1,297 @@
+"""The Contact plan sheet: contacts due per day and channel for the next 4 weeks (a table
+and a stacked column chart, for staffing), and today's call list (due today or overdue),
+sorted by tier and then overdue first, with owner and channel: the sheet an agent opens
+in the morning.
+
+Contacts come from sources: each names, by rule names, a due date and the channel, owner,
+priority and purpose computed beside it. A source counts on every sheet where its due date
+is computed. SOURCES lists the decisions' (the contact cadence); every journey of the rule
+set adds its own (its next action, channel, owner and due; a contact its `deferred` column
+holds back is not due). A customer with a cadence contact and a journey action due is on
+the list twice: two things to do.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+from .values import display, norm_header
+from .xlsx_write import BarChart, CellFormat, ChartSeries, NewSheet, text_width
+
+PLAN_SHEET = "Contact plan"
+DAYS = 28  # the next 4 weeks, today included
+# rows of the call list on the sheet: a day's calls for a large team; the rest are counted in
+# the table above and found by sorting the customer sheet on its Days overdue column
+MAX_CALLS = 5_000
+FIT_ROWS = 2_000  # column widths fitted to the sheet's first rows
+
+
+@dataclass(frozen=True)
+class Source:
+    """Contacts: `due` (a due date's name) with the outputs beside it on the same row."""
+
+    due: str
+    channel: str
+    owner: str | None = None
+    priority: str | None = None  # an output with `allowed:`: its order ranks the call list (tier)
+    purpose: str | None = None
+    held: str | None = None  # a result that, filled in, holds the contact back (a journey's deferred)
+
+
+SOURCES: list[Source] = [
+    Source(due="next_contact", channel="channel", owner="contact_owner", priority="tier", purpose="purpose"),
+]
+
+# Who to call: columns of the customer's sheet shown on the call list (not read by any rule).
+IDENTITY = [
+    ("customer_id", "Customer ID", ("Customer ID", "客户编号", "Customer", "客户ID")),
+    ("name", "Name", ("Name", "姓名", "客户姓名", "Customer name")),
+    ("phone", "Phone", ("Phone", "联系电话", "电话", "Mobile", "手机")),
+]
+
+
+@dataclass(slots=True)
+class Contact:
+    sheet: str
+    row: int  # Excel row
+    due: object  # date or datetime, as the sheet's due column shows it
+    late: bool  # overdue at as_of
+    days_overdue: float
+    channel: object
+    owner: object
+    priority: object
+    purpose: object
+    who: tuple  # IDENTITY values
+    source: Source
+    rank: int  # the priority's place in its allowed list
+
+
+def sources(rs) -> list[Source]:
+    """SOURCES, then one per journey of the rule set (journeys.py names its results)."""
+    out = list(SOURCES)
+    for t in rs.tables.values():
+        j = getattr(t, "journey", None)
+        if j is None:
+            continue
+        has = set(j.results())
+        out.append(Source(due=j.result("due"), channel=j.result("channel"),
+                          owner=j.result("owner") if "owner" in has else None, priority="tier",
+                          purpose=j.result("next_action"), held=j.result("deferred") if "deferred" in has else None))
+    return out
+
+
+def active(rs, runs) -> list[Source]:
+    """The sources whose due date one of these decisions computes."""
+    made = {n for r in runs for n in rs.tables[r].result_names}
+    return [s for s in sources(rs) if s.due in made]
+
+
+def identity(data, header, block, keep) -> dict[str, list]:
+    """The IDENTITY columns of the kept rows of `block` (the range's data rows), by header."""
+    row = data.rows[header.index]
+    hi = header.hi if header.hi is not None else len(row) - 1
+    by_text = {}
+    for j in range(header.lo, min(hi, len(row) - 1) + 1):
+        if isinstance(row[j], str):
+            by_text.setdefault(norm_header(row[j]), j)
+    out = {}
+    for key, _label, aliases in IDENTITY:
+        j = next((by_text[norm_header(a)] for a in aliases if norm_header(a) in by_text), None)
+        if j is not None:
+            col = [block[i][j] if j < len(block[i]) else None for i in keep]
+            # as shown: an Excel error by its code, a number stored as text as typed
+            out[key] = [v if v is None or isinstance(v, (str, int, float, dt.date)) else str(getattr(v, "code", v)) for v in col]
+    return out
+
+
+def collect(rs, sources: list[Source], ev, ids: dict[str, list], sheet: str, excel_rows: list[int],
+            as_of: dt.datetime) -> list[Contact]:
+    """The contacts of one range that are overdue or due within DAYS of as_of."""
+    from .recalc import _due_value, _lateness  # the sheet's own reading of due dates
+
+    today = as_of.date()
+    horizon = today + dt.timedelta(days=DAYS - 1)
+    out: list[Contact] = []
+    blank = [None] * ev.n
+    for s in sources:
+        # a `due:` date is read as recalc reads it; a date or date-time output as it is
+        d = next((x for t in rs.tables.values() for x in t.due if x.name == s.due), None)
+        dues = ev.columns.get(s.due) or blank
+        settled = ev.settled.get(s.due, ())
+        cols = [ev.columns.get(n) or blank if n else blank for n in (s.channel, s.owner, s.priority, s.purpose)]
+        held = ev.columns.get(s.held) or blank if s.held else blank
+        who = [ids.get(k, blank) for k, _, _ in IDENTITY]
+        rank = _rank(rs, s.priority)
+        seen: dict = {}  # due value -> (as the sheet reads it, overdue, days overdue), or None past the 4 weeks
+        for i, v in enumerate(dues):
+            if v is None or i in settled or held[i] is not None:
+                continue
+            got = seen.get(v, seen)
+            if got is seen:
+                if not isinstance(v, dt.date):  # not a date (a text in a date output): not a contact
+                    seen[v] = None
+                    continue
+                w = _due_value(rs, d, v) if d is not None else v
+                day = w.date() if isinstance(w, dt.datetime) else w
+                late = w < as_of if isinstance(w, dt.datetime) else day < today
+                if late:
+                    late_by = _lateness(rs, d, w, as_of) if d is not None else (
+                        round(math.ceil((as_of - w).total_seconds() / 60) / 1440, 6) if isinstance(w, dt.datetime) else (today - w).days)
+                got = seen[v] = None if not late and day > horizon else (w, late, late_by if late else 0)
+            if got is None:
+                continue
+            out.append(Contact(sheet, excel_rows[i], *got, cols[0][i], cols[1][i], cols[2][i], cols[3][i],
+                               tuple(w[i] for w in who), s, rank(cols[2][i])))
+    return out
+
+
+def _rank(rs, source_name: str | None):
+    """value -> its place in the priority output's allowed list (others after)."""
+    t = rs.producer(source_name) if source_name else None
+    o = t.output(source_name) if t else None
+    order = {display(v).casefold(): k for k, v in enumerate(o.allowed or [])} if o else {}
+    memo: dict = {None: len(order) + 1}
+
+    def rank(v):
+        r = memo.get(v)
+        if r is None:
+            r = memo[v] = order.get(display(v).casefold(), len(order))
+        return r
+
+    return rank
+
+
+def call_order(contacts: list[Contact], today: dt.date) -> list[Contact]:
+    """Due today or overdue, by priority (tier), then overdue first (most overdue first),
+    then by due time and place."""
+    due = [c for c in contacts if c.late or _day(c.due) <= today]
+    return sorted(due, key=lambda c: (c.rank, not c.late, -c.days_overdue, _sortable(c.due), c.sheet, c.row))
+
+
+def _day(v) -> dt.date:
+    return v.date() if isinstance(v, dt.datetime) else v
+
+
+def _sortable(v) -> dt.datetime:
+    return v if isinstance(v, dt.datetime) else dt.datetime(v.year, v.month, v.day)
+
+
+def per_day(contacts: list[Contact], as_of: dt.datetime) -> tuple[list, list[dt.date], dict]:
+    """(channels by count, the DAYS days, {(day or 'overdue', channel): count}); channels
+    of every source are counted together (a phone call is a phone call)."""
+    today = as_of.date()
+    days = [today + dt.timedelta(days=k) for k in range(DAYS)]
+    counts: dict = {}
+    totals: dict = {}
+    for c in contacts:
+        key = ("overdue" if c.late else _day(c.due), c.channel)
+        counts[key] = counts.get(key, 0) + 1
+        totals[c.channel] = totals.get(c.channel, 0) + 1
+    channels = sorted(totals, key=lambda ch: (-totals[ch], display(ch)))
+    return channels, days, counts
+
+
+def plan_sheet(report, rs, tr, contacts: list[Contact]) -> NewSheet:
+    """The sheet, in the workbook's language (tr, value spellings on a Chinese workbook)."""
+    as_of = report.as_of
+    zh = report.language == "zh"
+
+    spelt: dict = {}  # a few values on many rows: each spelt once
+
+    def value(name, v):
+        if v is None or not name or not isinstance(v, str):
+            return v
+        key = (name, v)
+        got = spelt.get(key)
+        if got is None:
+            got = spelt[key] = rs.aliases.written(name, v, zh)
+        return got
+
+    rows: list[list] = []
+    formats: dict[tuple[int, int], CellFormat] = {}
+    row_formats: dict[int, CellFormat] = {}
+    bold = CellFormat(bold=True)
+    red = CellFormat(fill="FFC7CE", font_color="9C0006")
+    red_part = CellFormat(num_fmt="0.00", fill="FFC7CE", font_color="9C0006")  # late by a moment: parts of a day show
+    day_fmt = CellFormat(num_fmt="yyyy-mm-dd ddd")
+    moment = CellFormat(num_fmt="yyyy-mm-dd hh:mm")
+
+    def add(row=(), fmt=None) -> int:
+        rows.append(list(row))
+        if fmt is not None:
+            row_formats[len(rows) - 1] = fmt
+        return len(rows) - 1
+
+    channels, days, counts = per_day(contacts, as_of)
+    chan_name = {c.channel: c.source.channel for c in contacts}
+    calls = call_order(contacts, as_of.date())
+    n_late = sum(1 for c in contacts if c.late)
+    n_today = sum(1 for c in contacts if not c.late and _day(c.due) == as_of.date())
+    add([tr(PLAN_SHEET)], CellFormat(bold=True))
+    add([tr("As of"), display(as_of)])
+    add([tr("Due today"), n_today])
+    i = add([tr("Overdue"), n_late])
+    if n_late:
+        formats[(i, 1)] = red
+    add()
+
+    # contacts due per day and channel
+    top = add([tr("Contacts due per day and channel, next 4 weeks")], bold)
+    add([tr("Date")] + [value(chan_name[ch], ch) if ch is not None else tr("(blank)") for ch in channels] + [tr("Total")], bold)
+    i = add([tr("Overdue")] + [counts.get(("overdue", ch), 0) for ch in channels] + [n_late])
+    formats[(i, 0)] = red
+    first = len(rows)
+    for d in days:
+        i = add([d] + [counts.get((d, ch), 0) for ch in channels] + [sum(counts.get((d, ch), 0) for ch in channels)])
+        formats[(i, 0)] = day_fmt
+    last = len(rows) - 1
+    add([tr("Total")] + [sum(counts.get((k, ch), 0) for k in ["overdue"] + days) for ch in channels] + [len(contacts)], bold)
+    charts = []
+    if channels:
+        series = [ChartSeries(first, last, j + 1, rows[top + 1][j + 1]) for j in range(len(channels))]
+        charts.append(BarChart(tr("Contacts due per day and channel, next 4 weeks"), (first, last, 0), series,
+                               anchor=(top, len(channels) + 3), size=(12, DAYS + 4), horizontal=False, stacked=True))
+    add()
+
+    # today's call list
+    add([tr.fmt("Today's call list: {n} contacts due today or overdue, by tier, overdue first", n=len(calls))], bold)
+    head = [tr("Tier"), tr("Days overdue"), tr("Due"), tr("Channel"), tr("Owner")] + [tr(lbl) for _, lbl, _ in IDENTITY] + \
+        [tr("Purpose"), tr("Sheet"), tr("Row")]
+    add(head, bold)
+    for c in calls[:MAX_CALLS]:
+        s = c.source
+        i = add([value(s.priority, c.priority), c.days_overdue or None, c.due, value(s.channel, c.channel),
+                 value(s.owner, c.owner), *c.who, value(s.purpose, c.purpose), c.sheet, c.row])
+        if c.late:
+            formats[(i, 1)] = red if float(c.days_overdue).is_integer() else red_part
+        if isinstance(c.due, dt.datetime):
+            formats[(i, 2)] = moment
+    if len(calls) > MAX_CALLS:
+        add([tr.fmt("{n} more contacts are not listed: sort the customer sheet by Days overdue to see them all",
+                    n=len(calls) - MAX_CALLS)])
+    if not calls:
+        add([tr("No contact is due today")])
+
+    widths: dict[int, float] = {0: 16}
+    seen: set = set()
+    for i, r in enumerate(rows[:FIT_ROWS]):  # the first rows show how wide a column must be
+        if i in row_formats and len(r) == 1:  # a heading runs on to the right
+            continue
+        for j, v in enumerate(r):
+            if v is not None and not isinstance(v, dt.date) and (j, v) not in seen:
+                seen.add((j, v))
+                widths[j] = min(max(widths.get(j, 8), text_width(display(v)) * 1.1 + 2), 40)
+    # the due column holds days, and moments (a callback within 72 h) where a source has them
+    widths[2] = max(widths.get(2, 8), 18 if any(isinstance(c.due, dt.datetime) for c in calls[:MAX_CALLS]) else 13)
+    return NewSheet(tr(PLAN_SHEET), rows, widths=widths, formats=formats, row_formats=row_formats, charts=charts,
+                    fit_width=True, also=tuple(x for x in _names() if x != tr(PLAN_SHEET)))
+
+
+def _names() -> tuple[str, ...]:
+    from .i18n import Translator
+
+    return tuple(dict.fromkeys(Translator(lang)(PLAN_SHEET) for lang in ("en", "zh")))
+
+
+PLAN_SHEETS = _names()

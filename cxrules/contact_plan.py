@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from itertools import repeat
 
 from .values import display, norm_header
 from .xlsx_write import BarChart, CellFormat, ChartSeries, NewSheet, text_width
@@ -124,25 +125,32 @@ def collect(rs, sources: list[Source], ev, ids: dict[str, list], sheet: str, exc
         who = [ids.get(k, blank) for k, _, _ in IDENTITY]
         rank = _rank(rs, s.priority)
         seen: dict = {}  # due value -> (as the sheet reads it, overdue, days overdue), or None past the 4 weeks
-        for i, v in enumerate(dues):
-            if v is None or i in settled or held[i] is not None:
-                continue
-            got = seen.get(v, seen)
-            if got is seen:
-                if not isinstance(v, dt.date):  # not a date (a text in a date output): not a contact
-                    seen[v] = None
-                    continue
-                w = _due_value(rs, d, v) if d is not None else v
-                day = w.date() if isinstance(w, dt.datetime) else w
-                late = w < as_of if isinstance(w, dt.datetime) else day < today
-                if late:
-                    late_by = _lateness(rs, d, w, as_of) if d is not None else (
-                        round(math.ceil((as_of - w).total_seconds() / 60) / 1440, 6) if isinstance(w, dt.datetime) else (today - w).days)
-                got = seen[v] = None if not late and day > horizon else (w, late, late_by if late else 0)
-            if got is None:
-                continue
-            out.append(Contact(sheet, excel_rows[i], *got, cols[0][i], cols[1][i], cols[2][i], cols[3][i],
-                               tuple(w[i] for w in who), s, rank(cols[2][i])))
+
+        def reading(v):
+            if not isinstance(v, dt.date):  # not a date (a text in a date output): not a contact
+                return None
+            w = _due_value(rs, d, v) if d is not None else v
+            day = w.date() if isinstance(w, dt.datetime) else w
+            late = w < as_of if isinstance(w, dt.datetime) else day < today
+            if late:
+                late_by = _lateness(rs, d, w, as_of) if d is not None else (
+                    round(math.ceil((as_of - w).total_seconds() / 60) / 1440, 6) if isinstance(w, dt.datetime) else (today - w).days)
+            return None if not late and day > horizon else (w, late, late_by if late else 0)
+
+        # the rows with a due date, then each distinct date read once: a few hundred dates for 100k rows
+        rows = [i for i, v in enumerate(dues) if v is not None]
+        if settled:
+            rows = [i for i in rows if i not in settled]
+        if held is not blank:
+            rows = [i for i in rows if held[i] is None]
+        got = [seen[v] if v in seen else seen.setdefault(v, reading(v)) for v in map(dues.__getitem__, rows)]
+        rows = [i for i, g in zip(rows, got) if g is not None]
+        got = [g for g in got if g is not None]
+        if not rows:
+            continue
+        pick = [list(map(c.__getitem__, rows)) for c in cols]
+        whos = zip(*(map(w.__getitem__, rows) for w in who)) if who else repeat(())
+        out += map(Contact, repeat(sheet), map(excel_rows.__getitem__, rows), *zip(*got), *pick, whos, repeat(s), map(rank, pick[2]))
     return out
 
 

@@ -1383,6 +1383,7 @@ def _need(v) -> str:
 def new_sheet_styles(ns: NewSheet, styles: Styles) -> dict:
     """Every style the sheet needs, made now: styles.xml is written before the sheet."""
     cache: dict = {}
+    needs: dict = {}
     fmts, rfmts, cfmts = ns.formats, ns.row_formats, ns.col_formats
     for fmt in cfmts.values():
         cache.setdefault((fmt, "keep"), styles.cell_format(fmt, None))
@@ -1392,7 +1393,10 @@ def new_sheet_styles(ns: NewSheet, styles: Styles) -> dict:
             fmt = fmts.get((i, j), rf) if fmts else rf
             if fmt is None and cfmts:
                 fmt = cfmts.get(j)
-            key = (fmt, _need(v))
+            need = needs.get(v.__class__)  # the need depends on the type alone
+            if need is None:
+                need = needs[v.__class__] = _need(v)
+            key = (fmt, need)
             if key not in cache:
                 cache[key] = styles.cell_format(fmt, None if key[1] == "keep" else key[1])
     for (i, j), fmt in fmts.items():  # formatted cells beyond a row's values
@@ -1434,6 +1438,7 @@ def new_sheet_xml(ns: NewSheet, cache: dict, date1904: bool, drawing_rid: str | 
     width = max([width] + [j + 1 for (_, j) in fmts])
     letters = [col_letter(j) for j in range(width)]
     out = []
+    memo: dict = {}
     for i in range(max(len(rows), max(extra, default=-1) + 1)):
         row = rows[i] if i < len(rows) else []
         r = i + 1
@@ -1445,15 +1450,22 @@ def new_sheet_xml(ns: NewSheet, cache: dict, date1904: bool, drawing_rid: str | 
             fmt = fmts.get((i, j), rf) if fmts else rf
             if fmt is None and cfmts:
                 fmt = cfmts.get(j)
-            enc = encode(v, "general", date1904)
+            # a plan's or summary's values repeat (tiers, channels, days): each encoded once
+            key = (v.__class__, v) if v.__class__ is not dt.datetime else (v.__class__, v, v.tzinfo)  # equal moments, other zones
+            try:
+                enc, need = memo[key]
+            except KeyError:
+                enc, need = memo[key] = encode(v, "general", date1904), _need(v)
+            except TypeError:  # unhashable
+                enc, need = encode(v, "general", date1904), _need(v)
             if enc is None:
                 if fmt is None:
                     continue
                 s = cache[(fmt, "keep")]
                 cells.append(f'<c r="{letters[j]}{r}" s="{s}"/>' if s else "")
                 continue
-            need, t, inner = enc
-            s = cache[(fmt, _need(v))]
+            t, inner = enc[1], enc[2]
+            s = cache[(fmt, need)]
             sa = f' s="{s}"' if s else ""
             cells.append(f'<c r="{letters[j]}{r}"{sa}{t}>{inner}</c>')
         lines = max([_lines(row[j], w) for j, w in wrapped if j < len(row)] + [1]) if wrapped else 1

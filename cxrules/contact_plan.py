@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections import Counter
 from dataclasses import dataclass
 from itertools import repeat
 
@@ -173,8 +174,22 @@ def _rank(rs, source_name: str | None):
 def call_order(contacts: list[Contact], today: dt.date) -> list[Contact]:
     """Due today or overdue, by priority (tier), then overdue first (most overdue first),
     then by due time and place."""
-    due = [c for c in contacts if c.late or _day(c.due) <= today]
-    return sorted(due, key=lambda c: (c.rank, not c.late, -c.days_overdue, _sortable(c.due), c.sheet, c.row))
+    days, moments = _memo(_day), _memo(_sortable)  # a few hundred due dates among many contacts
+    due = [c for c in contacts if c.late or days(c.due) <= today]
+    return sorted(due, key=lambda c: (c.rank, not c.late, -c.days_overdue, moments(c.due), c.sheet, c.row))
+
+
+def _memo(fn):
+    memo: dict = {}
+
+    def get(v):
+        try:
+            return memo[v]
+        except KeyError:
+            x = memo[v] = fn(v)
+            return x
+
+    return get
 
 
 def _day(v) -> dt.date:
@@ -190,12 +205,11 @@ def per_day(contacts: list[Contact], as_of: dt.datetime) -> tuple[list, list[dt.
     of every source are counted together (a phone call is a phone call)."""
     today = as_of.date()
     days = [today + dt.timedelta(days=k) for k in range(DAYS)]
-    counts: dict = {}
+    day = _memo(_day)
+    counts = Counter(("overdue" if c.late else day(c.due), c.channel) for c in contacts)
     totals: dict = {}
-    for c in contacts:
-        key = ("overdue" if c.late else _day(c.due), c.channel)
-        counts[key] = counts.get(key, 0) + 1
-        totals[c.channel] = totals.get(c.channel, 0) + 1
+    for (_, ch), k in counts.items():
+        totals[ch] = totals.get(ch, 0) + k
     channels = sorted(totals, key=lambda ch: (-totals[ch], display(ch)))
     return channels, days, counts
 

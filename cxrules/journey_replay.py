@@ -35,9 +35,13 @@ def run(evaluator, table: JourneyTable, ctx) -> None:
         held = ev.columns[table.conditions.outputs[0].name]
         for i in table.conditions.inputs:
             bad |= ctx.bad.get(i.name, set())
+        # the collected lists are shared by the rows of a combination: each looked at once
+        ids = np.fromiter(map(id, held), np.int64, n)
+        _, first, inv = np.unique(ids, return_index=True, return_inverse=True)
+        lists = [held[i] for i in first.tolist()]
         for r in table.conditions.rules:
             tag = r.outputs[0]
-            tags[tag] = np.fromiter((bool(x) and tag in x for x in held), bool, n)
+            tags[tag] = np.array([bool(x) and tag in x for x in lists], bool)[inv.reshape(-1)]
     ok = np.ones(n, bool)
     if bad:
         ok[sorted(bad)] = False

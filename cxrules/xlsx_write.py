@@ -735,9 +735,10 @@ class SheetRewriter:
         for k in self.krange:
             part = enc[k][i0 : i0 + n]
             ref = self.refs_b[k]
-            if None in part:  # a blank cell: nothing of it
-                cols += [[ref if x is not None else b"" for x in part], [r if x is not None else b"" for r, x in zip(nums_b, part)],
-                         [x or b"" for x in part]]
+            if None in part:  # a blank cell: nothing of it (a journey's columns are mostly blank)
+                blanks = part.count(None)
+                if blanks < n:
+                    cols.append([ref + r + x if x is not None else b"" for r, x in zip(nums_b, part)])
             else:
                 cols += [repeat(ref, n), nums_b, part]
         cols.append(repeat(b"</row>", n))

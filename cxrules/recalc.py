@@ -886,6 +886,8 @@ def _count(result: SheetResult, rs, runs, name, label, values):
         o = t.output(name)
         if o is None or name in {d.calendar for d in t.due}:  # a calendar's name is not worth a count
             continue
+        if not o.allowed and o.type != "number":  # nothing of it is kept (a journey's dates and actions)
+            return
         # count first, word later
         raw = Counter(tuple(v) if isinstance(v, list) else v for v in values) if t.is_multi else _counted(values)
         shown = Counter()

@@ -1,8 +1,9 @@
 """Parquet and CSV files (or folders of them) for `cxrules run`: what to read, how its types
 are fixed, and writing the results so that the destination is replaced whole or not at all.
 
-A CSV's column types are inferred once, by Arrow, from the first file; every engine then
-reads every file with those types, so the engines see the same values.
+A CSV's columns are read as text, by every engine, and each value is read by the type the
+rules give it, row by row: a bad date in row 5000 is that row's problem, where a column type
+inferred from the first rows would fail the whole file (or a later file of the folder).
 """
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ class Inputs:
         return ds.dataset(self.files, format="parquet")
 
     def csv_options(self) -> pacsv.ConvertOptions:
-        return pacsv.ConvertOptions(column_types=self.schema)
+        # an empty field is a blank cell, as in a sheet
+        return pacsv.ConvertOptions(column_types=self.schema, strings_can_be_null=True)
 
     def read_csv(self, path: str) -> pa.Table:
         return pacsv.read_csv(path, convert_options=self.csv_options())
@@ -65,10 +67,17 @@ def inputs(path) -> Inputs:
         raise DataFileError(f"{path}: the folder holds both Parquet and CSV files; give one kind")
     fmt = kinds.pop()
     try:
-        schema = pq.read_schema(files[0]) if fmt == "parquet" else pacsv.read_csv(files[0]).schema
+        schema = pq.read_schema(files[0]) if fmt == "parquet" else _csv_schema(files[0])
     except (pa.ArrowInvalid, OSError) as e:
         raise DataFileError(f"{files[0]}: cannot be read as {fmt.upper()} ({str(e).splitlines()[0]})") from None
     return Inputs(files, fmt, schema)
+
+
+def _csv_schema(path: str) -> pa.Schema:
+    """Every column of the CSV's header as text."""
+    with pacsv.open_csv(path) as r:  # reads the first block only
+        names = r.schema.names
+    return pa.schema([(n, pa.string()) for n in names])
 
 
 def output_format(path) -> str:

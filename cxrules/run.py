@@ -49,7 +49,8 @@ def run(src, out, rules: RuleSet, *, as_of, key: str, engine: str = "local", dec
         raise RunError(f"no engine '{engine}'; engines: {', '.join(ENGINES)}")
     start = time.perf_counter()
     inp = datafiles.inputs(src)
-    job = Job(rules, inp.schema.names, as_of=as_of, key=key, decisions=decisions, dayfirst=dayfirst)
+    job = Job(rules, inp.schema.names, as_of=as_of, key=key, decisions=decisions, dayfirst=dayfirst,
+              text_native=inp.format == "csv")
     rep = RunReport(engine, str(out), decisions=list(job.decisions), not_run=dict(job.cannot), missing=dict(job.missing))
     fmt = datafiles.output_format(out)
     dest = datafiles.Destination(out, force=force, folder=engine != "local")

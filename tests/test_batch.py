@@ -210,3 +210,27 @@ def test_measures_over_dated_rows_are_refused_in_parts(rs):
     with pytest.raises(BatchError, match=r"decision 'nps_alert' reads nps_change = week_over_week\(net_promoter_score, "
                                          r"measure_date, by department\), which compares each row with the rows of other days"):
         Job(rs, cols, as_of=AS_OF, key="id")
+
+
+def _customers_csv(path, n, bad=None):
+    rows = [f"C{i},2026-10-01,{i % 20},{1000 * i}" for i in range(n)]
+    if bad:
+        rows[bad[0]] = bad[1]
+    path.write_text("customer_id,last_purchase,Orders 12m,Spend 12m\n" + "\n".join(rows) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("bad", ["C4998,2026-02-30,3,5000", "C4998,2026-10-01,many,5000"])
+def test_cli_run_a_bad_value_deep_in_a_csv_is_its_row_problem_only(tmp_path, bad):
+    """A column type taken from a CSV's first rows would fail a later file (or row) whole."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _customers_csv(folder / "a.csv", 100)
+    _customers_csv(folder / "b.csv", 6000, (4998, bad))
+    r = _run(folder, tmp_path / "out.csv", "--as-of", "2026-11-23 09:30", "--key", "customer_id", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["rows"] == 6100 and json.loads(r.output)["rows_with_problems"] == 1
+    out = pacsv.read_csv(tmp_path / "out.csv", convert_options=pacsv.ConvertOptions(strings_can_be_null=True)).to_pylist()
+    flagged = [row for row in out if row[PROBLEMS]]
+    assert [row["customer_id"] for row in flagged] == ["C4998"] and flagged[0]["tier"] is None
+    assert "is not a" in flagged[0][PROBLEMS] and "stored as text" not in flagged[0][PROBLEMS]
+    assert sum(1 for row in out if row["tier"]) == 6099

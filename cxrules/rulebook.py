@@ -907,7 +907,44 @@ def read_workbook(path) -> Book:
         grids = [(ws.title, list(ws.iter_rows(values_only=True))) for ws in wb.worksheets]
     finally:
         wb.close()
-    return read_grids(grids)
+    book = read_grids(grids)
+    book.problems[:0] = _unreadable_cells(path, [name for name, grid in grids if _is_rules_sheet(name, grid)])
+    return book
+
+
+def _is_rules_sheet(name: str, grid) -> bool:
+    grid = [list(r) for r in grid if r is not None]
+    return bool(grid) and name != "_lists" and (_marker(grid, 1) in ("decision", "journey", "examples of")
+                                                 or _marker(grid, 0) == "file")
+
+
+def _unreadable_cells(path: Path, sheets: list) -> list:
+    """Cells whose value cannot be taken as a rule file's text: an Excel error (#N/A), a formula
+    never calculated (its value unknown), merged cells (Excel keeps the first cell's value
+    only). openpyxl reads the first as the text '#N/A' and the other two as blank cells."""
+    from .xlsx_read import CellError, WorkbookError, cell_ref, open_workbook, range_ref
+
+    out = []
+    try:
+        with open_workbook(path) as wb:
+            for name in sheets:
+                data = wb.read_sheet(name)
+                for i, row in enumerate(data.rows):
+                    for j, v in enumerate(row):
+                        if isinstance(v, CellError):
+                            out.append(Problem(f"the cell holds the Excel error {v.code}; type the value it should have",
+                                               code="cell", sheet=name, cell=data.cell_ref(i, j)))
+                for r, c in data.formula_cells_without_value:
+                    out.append(Problem("a formula that was never calculated, so its value is unknown; type the value, "
+                                       "or open the workbook in Excel and save it", code="cell", sheet=name, cell=cell_ref(r, c)))
+                for r1, c1, r2, c2 in data.merged:
+                    if r2 > 1:  # merging the title row is only looks
+                        out.append(Problem(f"merged cells {range_ref(r1, c1, r2, c2)}: each cell of a rules sheet is read on its own "
+                                           "and Excel keeps only the first one's value; unmerge them and type each cell",
+                                           code="cell", sheet=name, cell=cell_ref(r1, c1)))
+    except WorkbookError as e:
+        raise RulebookError(str(e)) from None
+    return out
 
 
 # ----------------------------------------------------------------- writing rule files

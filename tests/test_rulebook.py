@@ -662,3 +662,44 @@ def test_libreoffice_opens_the_workbooks_and_their_saves_import_unchanged(tmp_pa
             assert _filled(wb[sheet]) == _filled(ours[sheet]), sheet
         res = rulebook.import_book(saved, rules)
         assert res.changed == [] and _bytes(rules) == before, name
+
+
+def _cell_error(ws, ref, code="#N/A"):
+    ws[ref] = code
+    ws[ref].data_type = "e"
+
+
+@pytest.mark.parametrize("edit, where, says", [
+    # B17:C17 is the 'optional' row of tier's first two inputs: C17 holds 'true'
+    (lambda ws: ws.merge_cells("B17:C17"), "tier!B17", "merged cells B17:C17"),
+    (lambda ws: ws.__setitem__("C17", "=1+2"), "tier!C17", "a formula that was never calculated"),
+    (lambda ws: _cell_error(ws, "C22"), "tier!C22", "the cell holds the Excel error #N/A"),
+])
+def test_import_refuses_a_cell_it_cannot_read_and_names_it(tmp_path, edit, where, says):
+    """openpyxl reads a merged-away cell and an uncalculated formula as blank, an error as the text
+    '#N/A': an import would drop `optional: true` or write '#N/A' into a rule without a word."""
+    rules = _copy(FOLDERS["bundled"], tmp_path)
+    xlsx = _export(rules, tmp_path)
+    wb = openpyxl.load_workbook(xlsx)
+    ws = wb["tier"]
+    assert (ws["A17"].value, ws["C17"].value, ws["A21"].value) == ("optional", "true", "rule")
+    edit(ws)
+    wb.save(xlsx)
+    before = _bytes(rules)
+    r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
+    assert r.exit_code == 1 and f"{where}: {says}" in r.output and "nothing was written" in r.output, r.output
+    assert _bytes(rules) == before
+    r = CliRunner().invoke(cli, ["check", str(xlsx)])
+    assert r.exit_code == 1 and f"rules.xlsx, {where}: error: {says}" in r.output, r.output
+
+
+def test_a_merged_title_row_is_only_looks(tmp_path):
+    rules = _copy(FOLDERS["bundled"], tmp_path)
+    xlsx = _export(rules, tmp_path)
+    wb = openpyxl.load_workbook(xlsx)
+    wb["tier"].merge_cells("A1:H1")
+    wb.save(xlsx)
+    before = _bytes(rules)
+    r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
+    assert r.exit_code == 0 and "nothing changed" in r.output, r.output
+    assert _bytes(rules) == before

@@ -998,6 +998,14 @@ class _Context:
         if self.bad.get(d.field):  # a value that cannot be read is not a blank: its own row has no result
             bad |= self.bad[d.field]
         label, group = self.label(d.field), (self.label(d.by) if d.by else None)
+        if d.by:  # a blank group would be compared with the other blank rows only: an alert silently lost
+            lost = [i for i, (g, day) in enumerate(zip(groups, dates)) if g is None and day is not None]
+            for i in lost:
+                self.ev.problems.append(RowProblem(i, inp.name, f"{group} is blank, so {label} cannot be compared with other days",
+                                                   suggestion=f"fill in {group}"))
+            if lost:
+                bad |= set(lost)
+                dates = [None if g is None else v for g, v in zip(groups, dates)]
         if d.func == "week_over_week":
             out, problems = measures.week_over_week(src, dates, groups, label, group)
         elif d.func == "days_in_a_row":

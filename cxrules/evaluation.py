@@ -505,7 +505,7 @@ def _distinctions(table: Table, k: int):
 def _bodies(keys, codes: list, reps: list, firsts) -> list:
     """The engine's message for each combination: as JSON (each class's value written once),
     or as dicts when a value has no JSON form (the engine then refuses those rows alone)."""
-    from .columnar import np, objects
+    from .columnar import objects
 
     at = [cs[firsts] for cs in codes]  # each combination's class in each input
     try:

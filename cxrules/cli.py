@@ -465,12 +465,14 @@ def impact_cmd(workbooks, new, base, as_of, output, force, dayfirst, header_row,
     """
     from .evaluation import Evaluator
     from .impact import impact
-    from .impact_report import sheets, text_lines, write_xlsx
+    from .impact_report import check_output, sheets, text_lines, write_xlsx
     from .package_guard import Limits
     from .revisions import load_pair
 
     mapping = _mapping_option(maps)
     moment = _as_of(as_of)
+    if output:
+        check_output(output, workbooks[0], force)  # before any work
     try:
         rules_new, rules_base = load_pair(new, base)
     except RuleSetError as e:

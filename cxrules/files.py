@@ -176,6 +176,8 @@ def check_destination(src, dst, force: bool = False) -> None:
             raise WorkbookError(f"{dst}: the folder {folder} does not exist; create it first")
     else:
         kind = _kind(st.st_mode)
+        if kind == "a folder":  # a command that takes a folder has put the workbook's name in it already
+            raise WorkbookError(f"{dst}: is a folder; give --output the name of a workbook file, e.g. {Path(dst) / 'report.xlsx'}")
         if kind:
             raise WorkbookError(f"{dst}: is {kind}, not a workbook file; --output must name a workbook file or a folder")
         sst = _stat(src)

@@ -80,8 +80,14 @@ def _csv_schema(path: str) -> pa.Schema:
     return pa.schema([(n, pa.string()) for n in names])
 
 
-def output_format(path) -> str:
-    return "csv" if str(path).lower().endswith(".csv") else "parquet"
+def output_format(path, folder: bool = False) -> str:
+    """csv or parquet, by OUT's name. A file (the local engine) must say which: Parquet bytes
+    in a file named .xlsx or .txt would be opened by the wrong program; a folder of part
+    files (Dask, Spark) is Parquet unless it is named .csv."""
+    suffix = Path(path).suffix.lower()
+    if not folder and suffix not in FORMATS:
+        raise DataFileError(f"{path}: name the output .parquet or .csv (the local engine writes one file of either kind)")
+    return "csv" if suffix == ".csv" else "parquet"
 
 
 def for_csv(batch: pa.RecordBatch) -> pa.RecordBatch:

@@ -52,7 +52,7 @@ def run(src, out, rules: RuleSet, *, as_of, key: str, engine: str = "local", dec
     job = Job(rules, inp.schema.names, as_of=as_of, key=key, decisions=decisions, dayfirst=dayfirst,
               text_native=inp.format == "csv")
     rep = RunReport(engine, str(out), decisions=list(job.decisions), not_run=dict(job.cannot), missing=dict(job.missing))
-    fmt = datafiles.output_format(out)
+    fmt = datafiles.output_format(out, folder=engine != "local")
     dest = datafiles.Destination(out, force=force, folder=engine != "local")
     try:
         if engine == "local":

@@ -234,3 +234,12 @@ def test_cli_run_a_bad_value_deep_in_a_csv_is_its_row_problem_only(tmp_path, bad
     assert [row["customer_id"] for row in flagged] == ["C4998"] and flagged[0]["tier"] is None
     assert "is not a" in flagged[0][PROBLEMS] and "stored as text" not in flagged[0][PROBLEMS]
     assert sum(1 for row in out if row["tier"]) == 6099
+
+
+@pytest.mark.parametrize("name", ["out.xlsx", "out"])
+def test_cli_run_refuses_an_output_name_that_does_not_say_parquet_or_csv(tmp_path, name):
+    _customers_csv(tmp_path / "in.csv", 10)
+    r = _run(tmp_path / "in.csv", tmp_path / name, "--as-of", "2026-11-23 09:30", "--key", "customer_id")
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.output
+    assert r.output == f"Error: {tmp_path / name}: name the output .parquet or .csv (the local engine writes one file of either kind)\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]

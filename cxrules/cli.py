@@ -174,6 +174,8 @@ def rules_import(workbook, rules):
         _echo(f"  decision '{dec}' has no sheet in the workbook; kept as it is")
     for name in res.kept_journeys:
         _echo(f"  journey '{name}' has no sheet in the workbook; kept as it is")
+    for name in res.kept_examples:
+        _echo(f"  the examples of '{name}' have no sheet in the workbook; kept as they are")
     if res.old_errors:
         _echo(f"  the rule files already had {res.old_errors} error(s) the workbook did not fix; see cxrules check {folder}")
     if not res.changed and not res.created:

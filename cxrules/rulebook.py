@@ -1269,6 +1269,7 @@ class ImportResult:
     rewritten: list = field(default_factory=list)  # (file, decision): written afresh, not edited
     kept: list = field(default_factory=list)  # decisions in the files but not in the workbook
     kept_journeys: list = field(default_factory=list)  # journeys likewise
+    kept_examples: list = field(default_factory=list)  # tables and journeys whose examples sheet is not in the workbook
     old_errors: int = 0  # errors the rule files already had, still there
     texts: dict = field(default_factory=dict)  # file name -> new text
 
@@ -1298,6 +1299,7 @@ def plan_import(book: Book, src: Source) -> ImportResult:
     for t in book.tables:
         if id(t) in matched:
             f, b = matched[id(t)]
+            _keep_examples(b, t, res)
             fe = edits[f.name]
             mark = len(fe.ed.edits)
             try:
@@ -1343,6 +1345,15 @@ def plan_import(book: Book, src: Source) -> ImportResult:
     return res
 
 
+def _keep_examples(b, t, res) -> None:
+    """A table or journey whose examples sheet is gone (deleted, or its B2 and header row
+    deleted) keeps the examples of its file, as a deleted table sheet keeps its table:
+    deleting them is emptying the sheet's rows."""
+    if t.ex_sheet is None and b.examples:
+        t.ex_keys, t.examples = b.ex_keys, b.examples
+        res.kept_examples.append(t.decision)
+
+
 def _plan_journeys(book: Book, src: Source, edits: dict, new_files: dict, res) -> None:
     """Journeys: edited in place where they are, appended to their file when new; one renamed on
     its sheet is the journey of its file that no sheet names, with the same steps."""
@@ -1361,6 +1372,7 @@ def _plan_journeys(book: Book, src: Source, edits: dict, new_files: dict, res) -
                 orphans.remove(fb)
         if fb is not None:
             f, b = fb
+            _keep_examples(b, j, res)
             fe = edits[f.name]
             mark = len(fe.ed.edits)
             try:

@@ -703,3 +703,39 @@ def test_a_merged_title_row_is_only_looks(tmp_path):
     r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
     assert r.exit_code == 0 and "nothing changed" in r.output, r.output
     assert _bytes(rules) == before
+
+
+@pytest.mark.parametrize("how", ["sheet deleted", "top rows deleted"])
+def test_examples_without_their_sheet_are_kept_and_said(tmp_path, how):
+    """As a deleted table sheet keeps its table: losing a sheet must not delete a table's examples."""
+    rules = _copy(FOLDERS["bundled"], tmp_path)
+    xlsx = _export(rules, tmp_path)
+    wb = openpyxl.load_workbook(xlsx)
+    if how == "sheet deleted":
+        del wb["tier examples"]
+        del wb["lapsed examples"]
+    else:
+        wb["tier examples"].delete_rows(1, 3)
+        wb["lapsed examples"].delete_rows(1, 3)
+    wb.save(xlsx)
+    before = _bytes(rules)
+    r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
+    assert r.exit_code == 0, r.output
+    assert "the examples of 'tier' have no sheet in the workbook; kept as they are" in r.output
+    assert "the examples of 'lapsed' have no sheet in the workbook; kept as they are" in r.output
+    assert _bytes(rules) == before
+
+
+def test_emptying_an_examples_sheet_removes_the_examples(tmp_path):
+    rules = _copy(FOLDERS["bundled"], tmp_path)
+    xlsx = _export(rules, tmp_path)
+    wb = openpyxl.load_workbook(xlsx)
+    ws = wb["tier examples"]
+    head = next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == "example")
+    for row in ws.iter_rows(min_row=head + 1):
+        for c in row:
+            c.value = None
+    wb.save(xlsx)
+    r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
+    assert r.exit_code == 0, r.output
+    assert "examples:" not in (rules / "tier.yaml").read_text(encoding="utf-8")

@@ -412,7 +412,11 @@ def run_cmd(source, out, as_of, key, engine, rules, decisions, dayfirst, force, 
             _echo(f"  not run: {dec} (no column for {', '.join(lacks)})")
         for dec, names in rep.missing.items():
             _echo(f"  note: no column for {', '.join(names)} ({dec}); read as blank")
-    sys.exit(1 if strict and rep.rows_with_problems else 0)
+        for line in rep.malformed[:20]:
+            _echo(f"  left out: {line}; fix the line and run again")
+        if len(rep.malformed) > 20:
+            _echo(f"  left out: {len(rep.malformed) - 20} more such lines (--json lists them all)")
+    sys.exit(1 if strict and (rep.rows_with_problems or rep.malformed) else 0)
 
 
 @cli.command("verify")

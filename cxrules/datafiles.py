@@ -28,23 +28,52 @@ class DataFileError(CxError, OSError):
     """Input that cannot be read or a destination that cannot be written: says which and why."""
 
 
+def _skip(row) -> str:
+    """A CSV line whose fields do not match the header: left out (the scan has named it)."""
+    return "skip"
+
+
 @dataclass
 class Inputs:
     files: list[str]
     format: str  # parquet or csv
     schema: pa.Schema
+    malformed: list = None  # CSV: "FILE, line N: ..." of each line left out (see scan_csv)
 
     def dataset(self) -> ds.Dataset:
         if self.format == "csv":
-            return ds.dataset(self.files, format=ds.CsvFileFormat(convert_options=self.csv_options()), schema=self.schema)
+            return ds.dataset(self.files, format=ds.CsvFileFormat(convert_options=self.csv_options(), parse_options=self.parse_options()),
+                              schema=self.schema)
         return ds.dataset(self.files, format="parquet")
 
     def csv_options(self) -> pacsv.ConvertOptions:
         # an empty field is a blank cell, as in a sheet
         return pacsv.ConvertOptions(column_types=self.schema, strings_can_be_null=True)
 
+    def parse_options(self) -> pacsv.ParseOptions:
+        return pacsv.ParseOptions(invalid_row_handler=_skip)
+
     def read_csv(self, path: str) -> pa.Table:
-        return pacsv.read_csv(path, convert_options=self.csv_options())
+        return pacsv.read_csv(path, convert_options=self.csv_options(), parse_options=self.parse_options())
+
+    def scan_csv(self) -> None:
+        """Find, before any engine reads them, the lines whose fields do not match the header (a
+        short row, an unclosed quote): each is named and left out, and the other rows run."""
+        self.malformed = []
+
+        def seen(row) -> str:
+            self.malformed.append(f"{path}, line {row.number if row.number is not None else '?'}: {row.actual_columns} fields "
+                                  f"where the header has {row.expected_columns}")
+            return "skip"
+
+        for path in self.files:
+            try:
+                with pacsv.open_csv(path, read_options=pacsv.ReadOptions(use_threads=False),  # threads lose the line numbers
+                                    convert_options=self.csv_options(), parse_options=pacsv.ParseOptions(invalid_row_handler=seen)) as r:
+                    for _ in r:
+                        pass
+            except (pa.ArrowInvalid, OSError) as e:
+                raise DataFileError(f"{path}: cannot be read as CSV ({str(e).splitlines()[0]})") from None
 
 
 def inputs(path) -> Inputs:
@@ -70,12 +99,15 @@ def inputs(path) -> Inputs:
         schema = pq.read_schema(files[0]) if fmt == "parquet" else _csv_schema(files[0])
     except (pa.ArrowInvalid, OSError) as e:
         raise DataFileError(f"{files[0]}: cannot be read as {fmt.upper()} ({str(e).splitlines()[0]})") from None
-    return Inputs(files, fmt, schema)
+    inp = Inputs(files, fmt, schema)
+    if fmt == "csv":
+        inp.scan_csv()
+    return inp
 
 
 def _csv_schema(path: str) -> pa.Schema:
     """Every column of the CSV's header as text."""
-    with pacsv.open_csv(path) as r:  # reads the first block only
+    with pacsv.open_csv(path, parse_options=pacsv.ParseOptions(invalid_row_handler=_skip)) as r:  # the first block only
         names = r.schema.names
     return pa.schema([(n, pa.string()) for n in names])
 

@@ -50,7 +50,9 @@ def run(evaluator, table: JourneyTable, ctx) -> None:
 def _odd_dates(table: JourneyTable, ctx, facts: dict, ok) -> None:
     """Warn of dates the replay leaves out without a word: one after the moment of the run
     (not happened yet: usually a mistyped year), and a leave event before the step it answers
-    (a reply dated before its survey was sent). Each once per row and column, across journeys."""
+    (a reply dated before its survey was sent). Each once per row and column, across journeys;
+    the dates of a step or event only for rows whose journey has started by then (a run as of
+    an earlier moment says 'not in the journey', not a warning for each later date)."""
     from .columnar import np
     from .evaluation import RowProblem  # it imports this module
     from .problems import WARNING
@@ -69,11 +71,13 @@ def _odd_dates(table: JourneyTable, ctx, facts: dict, ok) -> None:
         v = ctx.column(name, ctx.evaluator.rs.fields[name].type)[i]
         return display(v)
 
+    with np.errstate(invalid="ignore"):
+        started = ok & (facts[j.start_from] + _secs(j.start_wait, 0) <= now)
     for f, a in facts.items():
         if ctx.evaluator.rs.fields[f].type not in ("date", "datetime"):
             continue
         with np.errstate(invalid="ignore"):
-            late = np.flatnonzero(ok & (a > now))
+            late = np.flatnonzero((ok if f == j.start_from else started) & (a > now))
         for i in late.tolist():
             add(i, f, f"{ctx.label(f)} ({value(f, i)}) is after the moment of the run ({when}), so it does not count yet")
     done_of = {s.name: s.done for s in j.steps if s.done}
@@ -82,7 +86,7 @@ def _odd_dates(table: JourneyTable, ctx, facts: dict, ok) -> None:
         if step is None:
             continue
         with np.errstate(invalid="ignore"):
-            early = np.flatnonzero(ok & (facts[lv.on] < facts[step]) & (facts[lv.on] <= now))
+            early = np.flatnonzero(started & (facts[lv.on] < facts[step]) & (facts[lv.on] <= now))
         for i in early.tolist():
             add(i, lv.on, f"{ctx.label(lv.on)} ({value(lv.on, i)}) is before {ctx.label(step)} ({value(step, i)}), "
                           f"so it does not count")

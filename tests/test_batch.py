@@ -243,3 +243,22 @@ def test_cli_run_refuses_an_output_name_that_does_not_say_parquet_or_csv(tmp_pat
     assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.output
     assert r.output == f"Error: {tmp_path / name}: name the output .parquet or .csv (the local engine writes one file of either kind)\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_cli_run_a_malformed_csv_line_is_named_and_left_out_and_the_other_rows_run(tmp_path, engine):
+    """Arrow stops a whole read at a line whose fields do not match the header (a traceback
+    before); the line is named by file and line instead, and the other rows are evaluated."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _customers_csv(folder / "a.csv", 50)
+    _customers_csv(folder / "b.csv", 300, (249, "C249,2026-10-01,3"))
+    out = tmp_path / ("out.csv" if engine == "local" else "out")
+    r = _run(folder, out, "--as-of", "2026-11-23 09:30", "--key", "customer_id", "--engine", engine, "-s")
+    assert r.exit_code == 0 and r.output == "", r.output
+    r = _run(folder, out, "--as-of", "2026-11-23 09:30", "--key", "customer_id", "--engine", engine, "--force")
+    assert r.exit_code == 0, r.output
+    assert f"  left out: {folder / 'b.csv'}, line 251: 3 fields where the header has 4; fix the line and run again\n" in r.output
+    assert "349 rows" in r.output
+    r = _run(folder, out, "--as-of", "2026-11-23 09:30", "--key", "customer_id", "--engine", engine, "--force", "--json", "--strict")
+    assert r.exit_code == 1 and json.loads(r.output)["malformed"] == [f"{folder / 'b.csv'}, line 251: 3 fields where the header has 4"]

@@ -360,3 +360,8 @@ def test_an_output_that_is_a_folder_is_refused_before_any_work(tmp_path, monkeyp
     assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.output
     assert r.output == f"Error: {folder}: is a folder; give --output the name of a workbook file, e.g. {folder / 'report.xlsx'}\n"
     assert list(folder.iterdir()) == []
+
+
+def test_a_single_rule_file_at_a_revision_is_named_once(repo, tmp_path):
+    r = run("impact", small_book(tmp_path), "--rules", "HEAD:rules/tier.yaml", "--base", "v1:rules")
+    assert r.exit_code == 1 and r.output.startswith("HEAD:rules/tier.yaml:11, table 'tier'"), r.output

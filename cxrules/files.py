@@ -155,6 +155,12 @@ def _check_replaceable(shown, real: Path, st: os.stat_result) -> None:
         raise WorkbookError(_owner_message(shown))
 
 
+def check_replaceable(path: Path) -> None:
+    """Refuse, before anything is written, an existing file that replace() would refuse."""
+    real = Path(os.path.realpath(path))
+    _check_replaceable(path, real, os.stat(real))
+
+
 def _owner_message(shown) -> str:
     return (f"{shown}: belongs to another user or group, and cxrules cannot give the new file the same owner; "
             "run it as that user, or write the results elsewhere with --output")

@@ -1431,18 +1431,33 @@ def import_book(xlsx, rules) -> ImportResult:
                                 + (f"table '{p.table}': " if p.table else "") + f"{p.message}; run 'cxrules check {xlsx}' "
                                 "to see each by sheet and cell; nothing was written")
     folder.mkdir(parents=True, exist_ok=True)
-    for name, text in res.texts.items():
-        f = by_name.get(name)
-        data = (b"\xef\xbb\xbf" if f is not None and f.bom else b"") + text.encode("utf-8")
-        dst = folder / name
-        fd, tmpf = files.make_temp(dst)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            files.replace(tmpf, dst, like=dst if dst.exists() else (folder / src.files[0].name if src.files else dst))
-        except OSError as e:
+    # every file is written beside itself and checked before the first is put in place: a file
+    # that cannot be replaced (read-only, another owner) leaves the folder as it was, not half new
+    staged: list = []
+    try:
+        for name, text in res.texts.items():
+            f = by_name.get(name)
+            data = (b"\xef\xbb\xbf" if f is not None and f.bom else b"") + text.encode("utf-8")
+            dst = folder / name
+            if dst.exists():
+                files.check_replaceable(dst)
+            fd, tmpf = files.make_temp(dst)
+            staged.append((tmpf, dst))
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+            except OSError as e:
+                raise files.write_error(dst, dst, e) from None
+        while staged:
+            tmpf, dst = staged[0]
+            try:
+                files.replace(tmpf, dst, like=dst if dst.exists() else (folder / src.files[0].name if src.files else dst))
+            except OSError as e:
+                raise files.write_error(dst, dst, e) from None
+            staged.pop(0)
+    finally:
+        for tmpf, _ in staged:
             Path(tmpf).unlink(missing_ok=True)
-            raise files.write_error(dst, dst, e) from None
     return res
 
 

@@ -739,3 +739,27 @@ def test_emptying_an_examples_sheet_removes_the_examples(tmp_path):
     r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
     assert r.exit_code == 0, r.output
     assert "examples:" not in (rules / "tier.yaml").read_text(encoding="utf-8")
+
+
+def test_a_rule_file_that_cannot_be_replaced_leaves_every_file_as_it_was(tmp_path):
+    """Two files changed, the second read-only: the first must not be written alone."""
+    import os
+
+    rules = _copy(FOLDERS["bundled"], tmp_path)
+    xlsx = _export(rules, tmp_path)
+    wb = openpyxl.load_workbook(xlsx)
+    for name in ("compensation", "tier"):  # compensation.yaml comes first in the folder
+        ws = wb[name]
+        ws["A5"].offset(0, 1).value = f"edited {name}"  # the description cell
+    wb.save(xlsx)
+    assert [ws["A5"].value for ws in (wb["compensation"], wb["tier"])] == ["description", "description"]
+    os.chmod(rules / "tier.yaml", 0o444)
+    before = _bytes(rules)
+    r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.output
+    assert f"{rules / 'tier.yaml'}: is read-only" in r.output
+    assert _bytes(rules) == before  # compensation.yaml not written alone, no temp file left
+    os.chmod(rules / "tier.yaml", 0o644)
+    r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
+    assert r.exit_code == 0 and "edited tier" in (rules / "tier.yaml").read_text(encoding="utf-8"), r.output
+    assert "edited compensation" in (rules / "compensation.yaml").read_text(encoding="utf-8")

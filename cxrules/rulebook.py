@@ -588,6 +588,8 @@ def export_book(rules, dst) -> dict:
         raise RulebookError(f"{dst}: a rules workbook is an .xlsx file; give a name ending in .xlsx")
     if dst.is_dir():
         raise RulebookError(f"{dst}: is a folder; give the workbook's file name")
+    if dst.exists() and not _is_rules_book(dst):  # a customer workbook named rules.xlsx, or any other file
+        raise RulebookError(f"{dst}: exists and is not a rules workbook, so cxrules will not overwrite it; give another name")
     wb = build_workbook(src)
     fd, tmp = files.make_temp(dst)
     os.close(fd)
@@ -602,6 +604,20 @@ def export_book(rules, dst) -> dict:
         raise
     return {"workbook": str(dst), "tables": len(src.tables), "journeys": len(src.journeys), "files": len(src.files),
             "entries": len(src.entries)}
+
+
+def _is_rules_book(path: Path) -> bool:
+    """Whether a file is a rules workbook (one `export` may write over again)."""
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception:  # noqa: BLE001 - not a workbook openpyxl can read: not a rules workbook
+        return False
+    try:
+        return any(_marker([list(r) for r in ws.iter_rows(max_row=1, values_only=True)], 0) == MARKER for ws in wb.worksheets)
+    finally:
+        wb.close()
 
 
 # ----------------------------------------------------------------- reading the workbook

@@ -763,3 +763,20 @@ def test_a_rule_file_that_cannot_be_replaced_leaves_every_file_as_it_was(tmp_pat
     r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
     assert r.exit_code == 0 and "edited tier" in (rules / "tier.yaml").read_text(encoding="utf-8"), r.output
     assert "edited compensation" in (rules / "compensation.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("kind", ["a customer workbook", "not a workbook"])
+def test_export_never_overwrites_a_file_that_is_not_a_rules_workbook(tmp_path, kind):
+    dst = tmp_path / "rules.xlsx"
+    if kind == "a customer workbook":
+        shutil.copy(HERE.parent / "workbooks" / "sample_en.xlsx", dst)
+    else:
+        dst.write_bytes(b"notes")
+    before = dst.read_bytes()
+    r = CliRunner().invoke(cli, ["rules", "export", str(FOLDERS["bundled"]), str(dst)])
+    assert r.exit_code == 1 and r.output == f"Error: {dst}: exists and is not a rules workbook, so cxrules will not overwrite it; give another name\n"
+    assert dst.read_bytes() == before
+    dst.unlink()
+    rulebook.export_book(FOLDERS["bundled"], dst)
+    r = CliRunner().invoke(cli, ["rules", "export", str(FOLDERS["bundled"]), str(dst)])  # a rules workbook: written again
+    assert r.exit_code == 0, r.output

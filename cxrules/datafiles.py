@@ -154,7 +154,11 @@ class Destination:
         if not parent.is_dir():
             raise DataFileError(f"{parent}: no such folder to write {self.path.name} into")
         self.folder = folder
-        fd, tmp = tempfile.mkstemp(prefix=".~cxrules-", suffix=".tmp", dir=parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".~cxrules-", suffix=".tmp", dir=parent)
+        except OSError as e:  # a read-only folder, a full disk: said before any row is read
+            raise DataFileError(f"{parent}: cannot write {self.path.name} there ({e.strerror or e}); "
+                                "make the folder writable, or give OUT in another folder") from None
         os.close(fd)
         if folder:
             os.unlink(tmp)  # engines create the folder themselves

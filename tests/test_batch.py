@@ -262,3 +262,18 @@ def test_cli_run_a_malformed_csv_line_is_named_and_left_out_and_the_other_rows_r
     assert "349 rows" in r.output
     r = _run(folder, out, "--as-of", "2026-11-23 09:30", "--key", "customer_id", "--engine", engine, "--force", "--json", "--strict")
     assert r.exit_code == 1 and json.loads(r.output)["malformed"] == [f"{folder / 'b.csv'}, line 251: 3 fields where the header has 4"]
+
+
+def test_cli_run_an_output_folder_it_cannot_write_is_one_line(tmp_path, monkeypatch):
+    """Root writes into a read-only folder, so the refusal the system gives others is made here."""
+    import tempfile
+
+    def refused(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    _customers_csv(tmp_path / "in.csv", 10)
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    r = _run(tmp_path / "in.csv", tmp_path / "out.csv", "--as-of", "2026-11-23 09:30", "--key", "customer_id")
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.output
+    assert r.output == (f"Error: {tmp_path}: cannot write out.csv there (Permission denied); "
+                        "make the folder writable, or give OUT in another folder\n")

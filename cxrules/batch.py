@@ -95,7 +95,8 @@ class Job:
     """What to evaluate over a table: the rules, a fixed as-of, the row key, and which data
     column feeds which name. Made on the driver from the data's column names; pickles."""
 
-    def __init__(self, rules: RuleSet, columns, *, as_of, key: str, decisions=None, dayfirst: bool = False):
+    def __init__(self, rules: RuleSet, columns, *, as_of, key: str, decisions=None, dayfirst: bool = False,
+                 text_native: bool = False):
         from .recalc import applicable
 
         if not isinstance(as_of, (dt.datetime, dt.date)):
@@ -105,6 +106,7 @@ class Job:
         self.as_of = _as_of(rules, as_of)
         self.key = key
         self.dayfirst = dayfirst
+        self.text_native = text_native  # CSV: every value is text, read per row by the rules' types
         columns = list(columns)
         if key not in columns:
             hint = did_you_mean(key, columns) or f"the columns are {', '.join(columns[:12])}"
@@ -218,7 +220,7 @@ class Job:
             table_values[t.name] = _pylist(batch.column(col))
         columns = {name: _pylist(batch.column(col)) for name, col in self.reads.items()}
         ev = self.evaluator().evaluate_columns(columns, n, self.decisions, self.as_of, dayfirst=self.dayfirst,
-                                               table_values=table_values)
+                                               table_values=table_values, text_native=self.text_native)
         return self.results(batch.column(self.key), ev)
 
     def results(self, keys: pa.Array, ev) -> pa.RecordBatch:

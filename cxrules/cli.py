@@ -174,6 +174,8 @@ def rules_import(workbook, rules):
         _echo(f"  decision '{dec}' has no sheet in the workbook; kept as it is")
     for name in res.kept_journeys:
         _echo(f"  journey '{name}' has no sheet in the workbook; kept as it is")
+    for name in res.kept_examples:
+        _echo(f"  the examples of '{name}' have no sheet in the workbook; kept as they are")
     if res.old_errors:
         _echo(f"  the rule files already had {res.old_errors} error(s) the workbook did not fix; see cxrules check {folder}")
     if not res.changed and not res.created:
@@ -410,7 +412,11 @@ def run_cmd(source, out, as_of, key, engine, rules, decisions, dayfirst, force, 
             _echo(f"  not run: {dec} (no column for {', '.join(lacks)})")
         for dec, names in rep.missing.items():
             _echo(f"  note: no column for {', '.join(names)} ({dec}); read as blank")
-    sys.exit(1 if strict and rep.rows_with_problems else 0)
+        for line in rep.malformed[:20]:
+            _echo(f"  left out: {line}; fix the line and run again")
+        if len(rep.malformed) > 20:
+            _echo(f"  left out: {len(rep.malformed) - 20} more such lines (--json lists them all)")
+    sys.exit(1 if strict and (rep.rows_with_problems or rep.malformed) else 0)
 
 
 @cli.command("verify")
@@ -465,12 +471,14 @@ def impact_cmd(workbooks, new, base, as_of, output, force, dayfirst, header_row,
     """
     from .evaluation import Evaluator
     from .impact import impact
-    from .impact_report import sheets, text_lines, write_xlsx
+    from .impact_report import check_output, sheets, text_lines, write_xlsx
     from .package_guard import Limits
     from .revisions import load_pair
 
     mapping = _mapping_option(maps)
     moment = _as_of(as_of)
+    if output:
+        check_output(output, workbooks[0], force)  # before any work
     try:
         rules_new, rules_base = load_pair(new, base)
     except RuleSetError as e:

@@ -1,8 +1,9 @@
 """Parquet and CSV files (or folders of them) for `cxrules run`: what to read, how its types
 are fixed, and writing the results so that the destination is replaced whole or not at all.
 
-A CSV's column types are inferred once, by Arrow, from the first file; every engine then
-reads every file with those types, so the engines see the same values.
+A CSV's columns are read as text, by every engine, and each value is read by the type the
+rules give it, row by row: a bad date in row 5000 is that row's problem, where a column type
+inferred from the first rows would fail the whole file (or a later file of the folder).
 """
 from __future__ import annotations
 
@@ -27,22 +28,52 @@ class DataFileError(CxError, OSError):
     """Input that cannot be read or a destination that cannot be written: says which and why."""
 
 
+def _skip(row) -> str:
+    """A CSV line whose fields do not match the header: left out (the scan has named it)."""
+    return "skip"
+
+
 @dataclass
 class Inputs:
     files: list[str]
     format: str  # parquet or csv
     schema: pa.Schema
+    malformed: list = None  # CSV: "FILE, line N: ..." of each line left out (see scan_csv)
 
     def dataset(self) -> ds.Dataset:
         if self.format == "csv":
-            return ds.dataset(self.files, format=ds.CsvFileFormat(convert_options=self.csv_options()), schema=self.schema)
+            return ds.dataset(self.files, format=ds.CsvFileFormat(convert_options=self.csv_options(), parse_options=self.parse_options()),
+                              schema=self.schema)
         return ds.dataset(self.files, format="parquet")
 
     def csv_options(self) -> pacsv.ConvertOptions:
-        return pacsv.ConvertOptions(column_types=self.schema)
+        # an empty field is a blank cell, as in a sheet
+        return pacsv.ConvertOptions(column_types=self.schema, strings_can_be_null=True)
+
+    def parse_options(self) -> pacsv.ParseOptions:
+        return pacsv.ParseOptions(invalid_row_handler=_skip)
 
     def read_csv(self, path: str) -> pa.Table:
-        return pacsv.read_csv(path, convert_options=self.csv_options())
+        return pacsv.read_csv(path, convert_options=self.csv_options(), parse_options=self.parse_options())
+
+    def scan_csv(self) -> None:
+        """Find, before any engine reads them, the lines whose fields do not match the header (a
+        short row, an unclosed quote): each is named and left out, and the other rows run."""
+        self.malformed = []
+
+        def seen(row) -> str:
+            self.malformed.append(f"{path}, line {row.number if row.number is not None else '?'}: {row.actual_columns} fields "
+                                  f"where the header has {row.expected_columns}")
+            return "skip"
+
+        for path in self.files:
+            try:
+                with pacsv.open_csv(path, read_options=pacsv.ReadOptions(use_threads=False),  # threads lose the line numbers
+                                    convert_options=self.csv_options(), parse_options=pacsv.ParseOptions(invalid_row_handler=seen)) as r:
+                    for _ in r:
+                        pass
+            except (pa.ArrowInvalid, OSError) as e:
+                raise DataFileError(f"{path}: cannot be read as CSV ({str(e).splitlines()[0]})") from None
 
 
 def inputs(path) -> Inputs:
@@ -65,14 +96,30 @@ def inputs(path) -> Inputs:
         raise DataFileError(f"{path}: the folder holds both Parquet and CSV files; give one kind")
     fmt = kinds.pop()
     try:
-        schema = pq.read_schema(files[0]) if fmt == "parquet" else pacsv.read_csv(files[0]).schema
+        schema = pq.read_schema(files[0]) if fmt == "parquet" else _csv_schema(files[0])
     except (pa.ArrowInvalid, OSError) as e:
         raise DataFileError(f"{files[0]}: cannot be read as {fmt.upper()} ({str(e).splitlines()[0]})") from None
-    return Inputs(files, fmt, schema)
+    inp = Inputs(files, fmt, schema)
+    if fmt == "csv":
+        inp.scan_csv()
+    return inp
 
 
-def output_format(path) -> str:
-    return "csv" if str(path).lower().endswith(".csv") else "parquet"
+def _csv_schema(path: str) -> pa.Schema:
+    """Every column of the CSV's header as text."""
+    with pacsv.open_csv(path, parse_options=pacsv.ParseOptions(invalid_row_handler=_skip)) as r:  # the first block only
+        names = r.schema.names
+    return pa.schema([(n, pa.string()) for n in names])
+
+
+def output_format(path, folder: bool = False) -> str:
+    """csv or parquet, by OUT's name. A file (the local engine) must say which: Parquet bytes
+    in a file named .xlsx or .txt would be opened by the wrong program; a folder of part
+    files (Dask, Spark) is Parquet unless it is named .csv."""
+    suffix = Path(path).suffix.lower()
+    if not folder and suffix not in FORMATS:
+        raise DataFileError(f"{path}: name the output .parquet or .csv (the local engine writes one file of either kind)")
+    return "csv" if suffix == ".csv" else "parquet"
 
 
 def for_csv(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -107,7 +154,11 @@ class Destination:
         if not parent.is_dir():
             raise DataFileError(f"{parent}: no such folder to write {self.path.name} into")
         self.folder = folder
-        fd, tmp = tempfile.mkstemp(prefix=".~cxrules-", suffix=".tmp", dir=parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".~cxrules-", suffix=".tmp", dir=parent)
+        except OSError as e:  # a read-only folder, a full disk: said before any row is read
+            raise DataFileError(f"{parent}: cannot write {self.path.name} there ({e.strerror or e}); "
+                                "make the folder writable, or give OUT in another folder") from None
         os.close(fd)
         if folder:
             os.unlink(tmp)  # engines create the folder themselves

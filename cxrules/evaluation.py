@@ -118,8 +118,11 @@ class Evaluator:
         return self._evaluate(source, len(rows), names, as_of, given_wins, dayfirst, source.bad, {})
 
     def evaluate_columns(self, columns, n: int, decisions=None, as_of: dt.datetime | None = None, *, given_wins=False,
-                         dayfirst: bool = False, table_values: Mapping | None = None) -> Evaluation:
+                         dayfirst: bool = False, table_values: Mapping | None = None, text_native: bool = False) -> Evaluation:
         """`evaluate` over columns: `columns` maps a name to its n raw values (faster for sheets).
+
+        text_native: every value arrives as text (a CSV file), so a number or date written as
+        text is the normal case and gets no 'stored as text' warning.
 
         given_wins: True, or the names (a set) whose given values win over computing them.
         table_values: derived inputs computed over a whole table of which these rows are a
@@ -138,7 +141,7 @@ class Evaluator:
                     raise ArgumentError(f"column '{shown(name)}' has {len(col)} values for {n} rows")
         names, as_of = self._arguments(decisions, as_of)
         table = self._table_values(table_values, n)
-        return self._evaluate(columns, n, names, as_of, given_wins, dayfirst, {}, table)
+        return self._evaluate(columns, n, names, as_of, given_wins, dayfirst, {}, table, text_native)
 
     def _table_values(self, given, n: int) -> dict:
         """`table_values` checked: each a derived input of the rules, n numbers or blanks."""
@@ -189,12 +192,13 @@ class Evaluator:
         raise ArgumentError(f"as_of must be a date and time (datetime), or None for now; it is {_described(as_of)}")
 
     def _evaluate(self, source, n: int, names: list[str], as_of: dt.datetime, given_wins, dayfirst: bool, bad_rows: dict,
-                  table_values: dict) -> Evaluation:
+                  table_values: dict, text_native: bool = False) -> Evaluation:
         rs = self.rs
         ev = Evaluation(n)
         bad: dict[str, set] = {}  # name -> rows whose value is unusable
         ctx = _Context(self, source, ev, bad, as_of, dayfirst)
         ctx.table_values = table_values
+        ctx.text_native = text_native
         for i, why in bad_rows.items():
             ev.problems.append(RowProblem(i, None, why))
         ctx.bad_rows = set(bad_rows)
@@ -501,7 +505,7 @@ def _distinctions(table: Table, k: int):
 def _bodies(keys, codes: list, reps: list, firsts) -> list:
     """The engine's message for each combination: as JSON (each class's value written once),
     or as dicts when a value has no JSON form (the engine then refuses those rows alone)."""
-    from .columnar import np, objects
+    from .columnar import objects
 
     at = [cs[firsts] for cs in codes]  # each combination's class in each input
     try:
@@ -822,6 +826,7 @@ class _Context:
         self.bad_rows: set[int] = set()  # rows that are not dicts: every output blank
         self.table_values: dict[str, list] = {}  # derived inputs computed over the whole table
         self._given: dict[str, bool] = {}
+        self.text_native = False  # values come as text (CSV): no 'stored as text' warnings
 
     def given(self, name: str) -> bool:
         g = self._given.get(name)
@@ -893,7 +898,7 @@ class _Context:
                     ev.problems.append(RowProblem(i, name, f"'{shown(raw)}' cannot be read as {WHAT.get(type_, type_)} ({type(e).__name__})"))
                 continue
             append(v)
-            if type(raw) is str and type_ in _NOT_TEXT and v is not None:
+            if type(raw) is str and type_ in _NOT_TEXT and v is not None and not self.text_native:
                 # Excel's green triangle: right value, wrong kind of cell
                 what = "number" if type_ == "number" else "date"
                 ev.problems.append(RowProblem(i, name, f"{what} stored as text ('{raw.strip()}'); read as {display(v)}", None, WARNING))
@@ -993,6 +998,14 @@ class _Context:
         if self.bad.get(d.field):  # a value that cannot be read is not a blank: its own row has no result
             bad |= self.bad[d.field]
         label, group = self.label(d.field), (self.label(d.by) if d.by else None)
+        if d.by:  # a blank group would be compared with the other blank rows only: an alert silently lost
+            lost = [i for i, (g, day) in enumerate(zip(groups, dates)) if g is None and day is not None]
+            for i in lost:
+                self.ev.problems.append(RowProblem(i, inp.name, f"{group} is blank, so {label} cannot be compared with other days",
+                                                   suggestion=f"fill in {group}"))
+            if lost:
+                bad |= set(lost)
+                dates = [None if g is None else v for g, v in zip(groups, dates)]
         if d.func == "week_over_week":
             out, problems = measures.week_over_week(src, dates, groups, label, group)
         elif d.func == "days_in_a_row":

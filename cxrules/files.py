@@ -155,6 +155,12 @@ def _check_replaceable(shown, real: Path, st: os.stat_result) -> None:
         raise WorkbookError(_owner_message(shown))
 
 
+def check_replaceable(path: Path) -> None:
+    """Refuse, before anything is written, an existing file that replace() would refuse."""
+    real = Path(os.path.realpath(path))
+    _check_replaceable(path, real, os.stat(real))
+
+
 def _owner_message(shown) -> str:
     return (f"{shown}: belongs to another user or group, and cxrules cannot give the new file the same owner; "
             "run it as that user, or write the results elsewhere with --output")
@@ -176,6 +182,8 @@ def check_destination(src, dst, force: bool = False) -> None:
             raise WorkbookError(f"{dst}: the folder {folder} does not exist; create it first")
     else:
         kind = _kind(st.st_mode)
+        if kind == "a folder":  # a command that takes a folder has put the workbook's name in it already
+            raise WorkbookError(f"{dst}: is a folder; give --output the name of a workbook file, e.g. {Path(dst) / 'report.xlsx'}")
         if kind:
             raise WorkbookError(f"{dst}: is {kind}, not a workbook file; --output must name a workbook file or a folder")
         sst = _stat(src)

@@ -254,6 +254,13 @@ def _cell(name, v, value):
 
 
 # ------------------------------------------------------------------ a report workbook
+def check_output(path, like=None, force: bool = False) -> None:
+    """Refuse, before the rows are evaluated, a report destination write_xlsx could not use."""
+    from .files import check_destination
+
+    check_destination(like or path, Path(path), force)
+
+
 def write_xlsx(sheets_: list[NewSheet], path, like=None, force: bool = False) -> Path:
     """A new workbook of these sheets (charts included), written beside and moved over
     `path` in one step, or not at all. An existing file is replaced only with `force`;

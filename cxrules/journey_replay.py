@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from .journeys import COMPLETED, RESULTS, START, Journey, JourneyTable
+from .journeys import COMPLETED, START, Journey, JourneyTable
 from .problems import ERROR
 
 _UNIX = dt.datetime(1970, 1, 1)
@@ -45,9 +45,55 @@ def run(evaluator, table: JourneyTable, ctx) -> None:
     ok = np.ones(n, bool)
     if bad:
         ok[sorted(bad)] = False
+    _odd_dates(table, ctx, facts, ok)
     names, got = walk(j, facts, tags, _encode_moment(ctx.as_of), ok)
     _write(table, ev, ctx, names, got, bad, n)
     ev.fired[table.name] = [None] * n
+
+
+def _odd_dates(table: JourneyTable, ctx, facts: dict, ok) -> None:
+    """Warn of dates the replay leaves out without a word: one after the moment of the run
+    (not happened yet: usually a mistyped year), and a leave event before the step it answers
+    (a reply dated before its survey was sent). Each once per row and column, across journeys;
+    the dates of a step or event only for rows whose journey has started by then (a run as of
+    an earlier moment says 'not in the journey', not a warning for each later date)."""
+    from .columnar import np
+    from .evaluation import RowProblem  # it imports this module
+    from .problems import WARNING
+    from .values import display
+
+    j, ev, now = table.journey, ctx.ev, _encode_moment(ctx.as_of)
+    warned = ctx.__dict__.setdefault("journey_warned", set())
+    when = display(ctx.as_of)
+
+    def add(i: int, name: str, msg: str) -> None:
+        if (i, name) not in warned:
+            warned.add((i, name))
+            ev.problems.append(RowProblem(i, name, msg, table.name, WARNING, suggestion="correct the date if it is mistyped"))
+
+    def value(name, i):
+        v = ctx.column(name, ctx.evaluator.rs.fields[name].type)[i]
+        return display(v)
+
+    with np.errstate(invalid="ignore"):
+        started = ok & (facts[j.start_from] + _secs(j.start_wait, 0) <= now)
+    for f, a in facts.items():
+        if ctx.evaluator.rs.fields[f].type not in ("date", "datetime"):
+            continue
+        with np.errstate(invalid="ignore"):
+            late = np.flatnonzero((ok if f == j.start_from else started) & (a > now))
+        for i in late.tolist():
+            add(i, f, f"{ctx.label(f)} ({value(f, i)}) is after the moment of the run ({when}), so it does not count yet")
+    done_of = {s.name: s.done for s in j.steps if s.done}
+    for lv in j.leave:
+        step = done_of.get(lv.after)
+        if step is None:
+            continue
+        with np.errstate(invalid="ignore"):
+            early = np.flatnonzero(started & (facts[lv.on] < facts[step]) & (facts[lv.on] <= now))
+        for i in early.tolist():
+            add(i, lv.on, f"{ctx.label(lv.on)} ({value(lv.on, i)}) is before {ctx.label(step)} ({value(step, i)}), "
+                          f"so it does not count")
 
 
 def walk(j: Journey, facts: dict, tags: dict, now: float, rows):

@@ -449,7 +449,7 @@ class _Loader:
             if not _NAME.match(a):
                 self.err(f"{func}(): '{a}' is not a field name", file, node, suggestion=f"write {FORMS[func]}", code="from", **where)
                 return None
-        days = test = None
+        days = None
         if func in ("count_last_days", "sum_last_days"):
             try:
                 days = int(args[2])

@@ -17,7 +17,7 @@ import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .loader import rule_files
 from .model import RuleSet
@@ -150,6 +150,8 @@ def _name(file: str | None, root: Path, label: str) -> str | None:
         return file
     with contextlib.suppress(ValueError):
         rel = Path(file).resolve().relative_to(root.resolve())
+        if label.lower().endswith((".yaml", ".yml")) and PurePosixPath(label.split(":", 1)[1]).name == rel.as_posix():
+            return label  # REV:PATH named the file itself
         return f"{label.rstrip('/')}/{rel.as_posix()}" if not label.endswith(":") else f"{label}{rel.as_posix()}"
     name = Path(file).name
     return f"{label.rstrip('/')}/{name}" if not label.endswith(":") else f"{label}{name}"

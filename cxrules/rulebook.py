@@ -588,6 +588,8 @@ def export_book(rules, dst) -> dict:
         raise RulebookError(f"{dst}: a rules workbook is an .xlsx file; give a name ending in .xlsx")
     if dst.is_dir():
         raise RulebookError(f"{dst}: is a folder; give the workbook's file name")
+    if dst.exists() and not _is_rules_book(dst):  # a customer workbook named rules.xlsx, or any other file
+        raise RulebookError(f"{dst}: exists and is not a rules workbook, so cxrules will not overwrite it; give another name")
     wb = build_workbook(src)
     fd, tmp = files.make_temp(dst)
     os.close(fd)
@@ -602,6 +604,20 @@ def export_book(rules, dst) -> dict:
         raise
     return {"workbook": str(dst), "tables": len(src.tables), "journeys": len(src.journeys), "files": len(src.files),
             "entries": len(src.entries)}
+
+
+def _is_rules_book(path: Path) -> bool:
+    """Whether a file is a rules workbook (one `export` may write over again)."""
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception:  # noqa: BLE001 - not a workbook openpyxl can read: not a rules workbook
+        return False
+    try:
+        return any(_marker([list(r) for r in ws.iter_rows(max_row=1, values_only=True)], 0) == MARKER for ws in wb.worksheets)
+    finally:
+        wb.close()
 
 
 # ----------------------------------------------------------------- reading the workbook
@@ -907,7 +923,44 @@ def read_workbook(path) -> Book:
         grids = [(ws.title, list(ws.iter_rows(values_only=True))) for ws in wb.worksheets]
     finally:
         wb.close()
-    return read_grids(grids)
+    book = read_grids(grids)
+    book.problems[:0] = _unreadable_cells(path, [name for name, grid in grids if _is_rules_sheet(name, grid)])
+    return book
+
+
+def _is_rules_sheet(name: str, grid) -> bool:
+    grid = [list(r) for r in grid if r is not None]
+    return bool(grid) and name != "_lists" and (_marker(grid, 1) in ("decision", "journey", "examples of")
+                                                 or _marker(grid, 0) == "file")
+
+
+def _unreadable_cells(path: Path, sheets: list) -> list:
+    """Cells whose value cannot be taken as a rule file's text: an Excel error (#N/A), a formula
+    never calculated (its value unknown), merged cells (Excel keeps the first cell's value
+    only). openpyxl reads the first as the text '#N/A' and the other two as blank cells."""
+    from .xlsx_read import CellError, WorkbookError, cell_ref, open_workbook, range_ref
+
+    out = []
+    try:
+        with open_workbook(path) as wb:
+            for name in sheets:
+                data = wb.read_sheet(name)
+                for i, row in enumerate(data.rows):
+                    for j, v in enumerate(row):
+                        if isinstance(v, CellError):
+                            out.append(Problem(f"the cell holds the Excel error {v.code}; type the value it should have",
+                                               code="cell", sheet=name, cell=data.cell_ref(i, j)))
+                for r, c in data.formula_cells_without_value:
+                    out.append(Problem("a formula that was never calculated, so its value is unknown; type the value, "
+                                       "or open the workbook in Excel and save it", code="cell", sheet=name, cell=cell_ref(r, c)))
+                for r1, c1, r2, c2 in data.merged:
+                    if r2 > 1:  # merging the title row is only looks
+                        out.append(Problem(f"merged cells {range_ref(r1, c1, r2, c2)}: each cell of a rules sheet is read on its own "
+                                           "and Excel keeps only the first one's value; unmerge them and type each cell",
+                                           code="cell", sheet=name, cell=cell_ref(r1, c1)))
+    except WorkbookError as e:
+        raise RulebookError(str(e)) from None
+    return out
 
 
 # ----------------------------------------------------------------- writing rule files
@@ -1232,6 +1285,7 @@ class ImportResult:
     rewritten: list = field(default_factory=list)  # (file, decision): written afresh, not edited
     kept: list = field(default_factory=list)  # decisions in the files but not in the workbook
     kept_journeys: list = field(default_factory=list)  # journeys likewise
+    kept_examples: list = field(default_factory=list)  # tables and journeys whose examples sheet is not in the workbook
     old_errors: int = 0  # errors the rule files already had, still there
     texts: dict = field(default_factory=dict)  # file name -> new text
 
@@ -1261,6 +1315,7 @@ def plan_import(book: Book, src: Source) -> ImportResult:
     for t in book.tables:
         if id(t) in matched:
             f, b = matched[id(t)]
+            _keep_examples(b, t, res)
             fe = edits[f.name]
             mark = len(fe.ed.edits)
             try:
@@ -1306,6 +1361,15 @@ def plan_import(book: Book, src: Source) -> ImportResult:
     return res
 
 
+def _keep_examples(b, t, res) -> None:
+    """A table or journey whose examples sheet is gone (deleted, or its B2 and header row
+    deleted) keeps the examples of its file, as a deleted table sheet keeps its table:
+    deleting them is emptying the sheet's rows."""
+    if t.ex_sheet is None and b.examples:
+        t.ex_keys, t.examples = b.ex_keys, b.examples
+        res.kept_examples.append(t.decision)
+
+
 def _plan_journeys(book: Book, src: Source, edits: dict, new_files: dict, res) -> None:
     """Journeys: edited in place where they are, appended to their file when new; one renamed on
     its sheet is the journey of its file that no sheet names, with the same steps."""
@@ -1324,6 +1388,7 @@ def _plan_journeys(book: Book, src: Source, edits: dict, new_files: dict, res) -
                 orphans.remove(fb)
         if fb is not None:
             f, b = fb
+            _keep_examples(b, j, res)
             fe = edits[f.name]
             mark = len(fe.ed.edits)
             try:
@@ -1382,18 +1447,33 @@ def import_book(xlsx, rules) -> ImportResult:
                                 + (f"table '{p.table}': " if p.table else "") + f"{p.message}; run 'cxrules check {xlsx}' "
                                 "to see each by sheet and cell; nothing was written")
     folder.mkdir(parents=True, exist_ok=True)
-    for name, text in res.texts.items():
-        f = by_name.get(name)
-        data = (b"\xef\xbb\xbf" if f is not None and f.bom else b"") + text.encode("utf-8")
-        dst = folder / name
-        fd, tmpf = files.make_temp(dst)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            files.replace(tmpf, dst, like=dst if dst.exists() else (folder / src.files[0].name if src.files else dst))
-        except OSError as e:
+    # every file is written beside itself and checked before the first is put in place: a file
+    # that cannot be replaced (read-only, another owner) leaves the folder as it was, not half new
+    staged: list = []
+    try:
+        for name, text in res.texts.items():
+            f = by_name.get(name)
+            data = (b"\xef\xbb\xbf" if f is not None and f.bom else b"") + text.encode("utf-8")
+            dst = folder / name
+            if dst.exists():
+                files.check_replaceable(dst)
+            fd, tmpf = files.make_temp(dst)
+            staged.append((tmpf, dst))
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+            except OSError as e:
+                raise files.write_error(dst, dst, e) from None
+        while staged:
+            tmpf, dst = staged[0]
+            try:
+                files.replace(tmpf, dst, like=dst if dst.exists() else (folder / src.files[0].name if src.files else dst))
+            except OSError as e:
+                raise files.write_error(dst, dst, e) from None
+            staged.pop(0)
+    finally:
+        for tmpf, _ in staged:
             Path(tmpf).unlink(missing_ok=True)
-            raise files.write_error(dst, dst, e) from None
     return res
 
 

@@ -35,6 +35,7 @@ class RunReport:
     not_run: dict[str, list[str]] = field(default_factory=dict)  # decision -> the columns it lacks
     missing: dict[str, list[str]] = field(default_factory=dict)  # decision -> optional inputs read as blank
     seconds: float = 0.0
+    malformed: list[str] = field(default_factory=list)  # CSV lines left out: "FILE, line N: ..."
 
 
 def run(src, out, rules: RuleSet, *, as_of, key: str, engine: str = "local", decisions=None, dayfirst: bool = False,
@@ -49,9 +50,11 @@ def run(src, out, rules: RuleSet, *, as_of, key: str, engine: str = "local", dec
         raise RunError(f"no engine '{engine}'; engines: {', '.join(ENGINES)}")
     start = time.perf_counter()
     inp = datafiles.inputs(src)
-    job = Job(rules, inp.schema.names, as_of=as_of, key=key, decisions=decisions, dayfirst=dayfirst)
-    rep = RunReport(engine, str(out), decisions=list(job.decisions), not_run=dict(job.cannot), missing=dict(job.missing))
-    fmt = datafiles.output_format(out)
+    job = Job(rules, inp.schema.names, as_of=as_of, key=key, decisions=decisions, dayfirst=dayfirst,
+              text_native=inp.format == "csv")
+    rep = RunReport(engine, str(out), decisions=list(job.decisions), not_run=dict(job.cannot), missing=dict(job.missing),
+                    malformed=list(inp.malformed or []))
+    fmt = datafiles.output_format(out, folder=engine != "local")
     dest = datafiles.Destination(out, force=force, folder=engine != "local")
     try:
         if engine == "local":
@@ -177,7 +180,8 @@ def _spark(inp, job: Job, dest, fmt: str, rep: RunReport, progress, master) -> N
     if inp.format == "parquet":
         sdf = spark.read.parquet(*inp.files)
     else:
-        sdf = spark.read.csv(inp.files, header=True, schema=from_arrow_schema(inp.schema), enforceSchema=False)
+        sdf = spark.read.csv(inp.files, header=True, schema=from_arrow_schema(inp.schema), enforceSchema=False,
+                             mode="DROPMALFORMED")  # as the other engines: the lines scan_csv named are left out
     res = cxspark.evaluate(sdf, job)
     if fmt == "csv":
         flat = datafiles.for_csv(pa.RecordBatch.from_pylist([], schema=job.schema(inp.schema.field(job.key).type))).schema

@@ -210,3 +210,70 @@ def test_measures_over_dated_rows_are_refused_in_parts(rs):
     with pytest.raises(BatchError, match=r"decision 'nps_alert' reads nps_change = week_over_week\(net_promoter_score, "
                                          r"measure_date, by department\), which compares each row with the rows of other days"):
         Job(rs, cols, as_of=AS_OF, key="id")
+
+
+def _customers_csv(path, n, bad=None):
+    rows = [f"C{i},2026-10-01,{i % 20},{1000 * i}" for i in range(n)]
+    if bad:
+        rows[bad[0]] = bad[1]
+    path.write_text("customer_id,last_purchase,Orders 12m,Spend 12m\n" + "\n".join(rows) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("bad", ["C4998,2026-02-30,3,5000", "C4998,2026-10-01,many,5000"])
+def test_cli_run_a_bad_value_deep_in_a_csv_is_its_row_problem_only(tmp_path, bad):
+    """A column type taken from a CSV's first rows would fail a later file (or row) whole."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _customers_csv(folder / "a.csv", 100)
+    _customers_csv(folder / "b.csv", 6000, (4998, bad))
+    r = _run(folder, tmp_path / "out.csv", "--as-of", "2026-11-23 09:30", "--key", "customer_id", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["rows"] == 6100 and json.loads(r.output)["rows_with_problems"] == 1
+    out = pacsv.read_csv(tmp_path / "out.csv", convert_options=pacsv.ConvertOptions(strings_can_be_null=True)).to_pylist()
+    flagged = [row for row in out if row[PROBLEMS]]
+    assert [row["customer_id"] for row in flagged] == ["C4998"] and flagged[0]["tier"] is None
+    assert "is not a" in flagged[0][PROBLEMS] and "stored as text" not in flagged[0][PROBLEMS]
+    assert sum(1 for row in out if row["tier"]) == 6099
+
+
+@pytest.mark.parametrize("name", ["out.xlsx", "out"])
+def test_cli_run_refuses_an_output_name_that_does_not_say_parquet_or_csv(tmp_path, name):
+    _customers_csv(tmp_path / "in.csv", 10)
+    r = _run(tmp_path / "in.csv", tmp_path / name, "--as-of", "2026-11-23 09:30", "--key", "customer_id")
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.output
+    assert r.output == f"Error: {tmp_path / name}: name the output .parquet or .csv (the local engine writes one file of either kind)\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_cli_run_a_malformed_csv_line_is_named_and_left_out_and_the_other_rows_run(tmp_path, engine):
+    """Arrow stops a whole read at a line whose fields do not match the header (a traceback
+    before); the line is named by file and line instead, and the other rows are evaluated."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _customers_csv(folder / "a.csv", 50)
+    _customers_csv(folder / "b.csv", 300, (249, "C249,2026-10-01,3"))
+    out = tmp_path / ("out.csv" if engine == "local" else "out")
+    r = _run(folder, out, "--as-of", "2026-11-23 09:30", "--key", "customer_id", "--engine", engine, "-s")
+    assert r.exit_code == 0 and r.output == "", r.output
+    r = _run(folder, out, "--as-of", "2026-11-23 09:30", "--key", "customer_id", "--engine", engine, "--force")
+    assert r.exit_code == 0, r.output
+    assert f"  left out: {folder / 'b.csv'}, line 251: 3 fields where the header has 4; fix the line and run again\n" in r.output
+    assert "349 rows" in r.output
+    r = _run(folder, out, "--as-of", "2026-11-23 09:30", "--key", "customer_id", "--engine", engine, "--force", "--json", "--strict")
+    assert r.exit_code == 1 and json.loads(r.output)["malformed"] == [f"{folder / 'b.csv'}, line 251: 3 fields where the header has 4"]
+
+
+def test_cli_run_an_output_folder_it_cannot_write_is_one_line(tmp_path, monkeypatch):
+    """Root writes into a read-only folder, so the refusal the system gives others is made here."""
+    import tempfile
+
+    def refused(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    _customers_csv(tmp_path / "in.csv", 10)
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    r = _run(tmp_path / "in.csv", tmp_path / "out.csv", "--as-of", "2026-11-23 09:30", "--key", "customer_id")
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.output
+    assert r.output == (f"Error: {tmp_path}: cannot write out.csv there (Permission denied); "
+                        "make the folder writable, or give OUT in another folder\n")

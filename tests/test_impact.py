@@ -345,3 +345,23 @@ def test_swapping_the_rule_sets_swaps_every_figure(tmp_path):
     for t, u in zip(there["totals"], back["totals"]):
         assert (t["before"], t["after"]) == (u["after"], u["before"])
     assert there["changed_rows"] == back["changed_rows"] > 0
+
+
+def test_an_output_that_is_a_folder_is_refused_before_any_work(tmp_path, monkeypatch):
+    import cxrules.impact
+
+    def no_work(*a, **k):
+        raise AssertionError("the rows were evaluated before --output was checked")
+
+    monkeypatch.setattr(cxrules.impact, "impact", no_work)
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    r = run("impact", small_book(tmp_path), "--rules", rulesets.bundled_rules_dir(), "--as-of", AS_OF, "--output", folder)
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.output
+    assert r.output == f"Error: {folder}: is a folder; give --output the name of a workbook file, e.g. {folder / 'report.xlsx'}\n"
+    assert list(folder.iterdir()) == []
+
+
+def test_a_single_rule_file_at_a_revision_is_named_once(repo, tmp_path):
+    r = run("impact", small_book(tmp_path), "--rules", "HEAD:rules/tier.yaml", "--base", "v1:rules")
+    assert r.exit_code == 1 and r.output.startswith("HEAD:rules/tier.yaml:11, table 'tier'"), r.output

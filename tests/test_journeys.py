@@ -241,3 +241,24 @@ def test_check_cli_reports_a_journey_loop_without_a_traceback(tmp_path):
     r = CliRunner().invoke(cli, ["check", str(tmp_path / "j.yaml")])
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert "j.yaml:11" in r.output and "loops: One -> Two -> One" in r.output
+
+
+def test_dates_the_replay_leaves_out_are_warned_by_row(ev):
+    """A survey dated next year (a mistyped year) and a reply dated before its survey would
+    otherwise change the step without a word; the other rows get no warning."""
+    from cxrules.recalc import translator
+
+    base = dict(last_purchase=dt.date(2026, 8, 1))
+    rows = [dict(base, survey_sent_on=dt.date(2027, 10, 30)),
+            dict(base, survey_sent_on=dt.date(2026, 10, 30), replied_on=dt.date(2026, 10, 20)),
+            dict(base, survey_sent_on=dt.date(2026, 10, 30), replied_on=dt.date(2026, 11, 2))]
+    r = ev.evaluate(rows, "lapsed", dt.datetime(2026, 11, 10))
+    said = sorted((p.index, p.name, p.severity, p.message) for p in r.problems)
+    assert said == [
+        (0, "survey_sent_on", "warning", "Win-back survey sent on (2027-10-30) is after the moment of the run (2026-11-10 00:00), so it does not count yet"),
+        (1, "replied_on", "warning", "Replied on (2026-10-20) is before Win-back survey sent on (2026-10-30), so it does not count"),
+    ]
+    assert r.columns["lapsed_step"] == ["Survey with CNY 10 coupon", "CNY 50-off-200 coupon", "Replied to the survey"]
+    tr = translator(ev.rs, "zh")
+    assert tr(said[1][3]) == "回复日期（2026-10-20）早于挽回问卷发送日期（2026-10-30），不计入"
+    assert tr(said[0][3]).endswith("晚于本次计算的时刻（2026-11-10 00:00），暂不计入")

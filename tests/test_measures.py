@@ -216,3 +216,20 @@ def test_the_duplicate_day_message_reads_in_chinese(ev):
     tr = translator(ev.rs, "zh")
     assert tr(msg) == "部门为 物流配送部 的行中有 2 行日期都是 2026-11-01，无法确定用哪一行计算流失率(%)的连续天数；每天只保留一行"
     assert tr("remove or merge the duplicate row") == "删除或合并重复的行"
+
+
+def test_a_blank_department_is_a_row_problem_not_a_lost_alert(ev):
+    """Compared only with other blank rows, its churn run or NPS drop would vanish without a word."""
+    rows = series("A", 0, churn=[6, 6, 6]) + series("B", 0, churn=[6, 6, 6])
+    rows[5]["department"] = None
+    out = alerts(ev, rows)
+    assert out.columns["churn_alert"][:3] == [None, None, "Churn above 5 % three days running"]  # A still runs
+    assert out.columns["churn_alert"][5] is None
+    said = {(p.message, p.suggestion) for p in out.problems if p.index == 5}
+    assert ("Department is blank, so Churn rate (%) cannot be compared with other days", "fill in Department") in said
+    assert not [p for p in out.problems if p.index != 5]
+    from cxrules.recalc import translator
+
+    tr = translator(ev.rs, "zh")
+    assert tr("Department is blank, so Churn rate (%) cannot be compared with other days") == "部门为空，无法将流失率(%)与其他日期比较"
+    assert tr("fill in Department") == "请填写部门"

@@ -36,3 +36,30 @@ def test_the_main_job_line_recalculates_the_sample(tmp_path, monkeypatch):
     r = CliRunner().invoke(cli, args + ["-s"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "sample_en.recalc.xlsx").stat().st_size > 100_000
+
+
+def _commands(group, prefix=()):
+    import click
+
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            yield from _commands(cmd, prefix + (name,))
+        else:
+            yield prefix + (name,), cmd
+
+
+def test_the_command_table_lists_every_command_and_only_real_ones():
+    rows = re.findall(r"^\| `cxrules ([^`]*)`", README, re.M)
+    named = {tuple(w for w in row.split() if re.fullmatch(r"[a-z]+", w))[:2] for row in rows}
+    paths = {path for path, _ in _commands(cli)}
+    for path in paths:
+        assert path in named or path[:1] in named and len(path) == 1, f"cxrules {' '.join(path)} is not in README's command table"
+    for row in named:
+        assert row in paths or row[:1] in paths or row == (), f"README's command table names cxrules {' '.join(row)}, which is no command"
+
+
+def test_every_option_of_every_command_is_documented():
+    docs = README + "".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md"))
+    missing = [f"cxrules {' '.join(path)} {opt}" for path, cmd in _commands(cli) for p in cmd.params
+               for opt in p.opts if opt.startswith("--") and opt != "--help" and opt not in docs]
+    assert not missing, missing

@@ -662,3 +662,121 @@ def test_libreoffice_opens_the_workbooks_and_their_saves_import_unchanged(tmp_pa
             assert _filled(wb[sheet]) == _filled(ours[sheet]), sheet
         res = rulebook.import_book(saved, rules)
         assert res.changed == [] and _bytes(rules) == before, name
+
+
+def _cell_error(ws, ref, code="#N/A"):
+    ws[ref] = code
+    ws[ref].data_type = "e"
+
+
+@pytest.mark.parametrize("edit, where, says", [
+    # B17:C17 is the 'optional' row of tier's first two inputs: C17 holds 'true'
+    (lambda ws: ws.merge_cells("B17:C17"), "tier!B17", "merged cells B17:C17"),
+    (lambda ws: ws.__setitem__("C17", "=1+2"), "tier!C17", "a formula that was never calculated"),
+    (lambda ws: _cell_error(ws, "C22"), "tier!C22", "the cell holds the Excel error #N/A"),
+])
+def test_import_refuses_a_cell_it_cannot_read_and_names_it(tmp_path, edit, where, says):
+    """openpyxl reads a merged-away cell and an uncalculated formula as blank, an error as the text
+    '#N/A': an import would drop `optional: true` or write '#N/A' into a rule without a word."""
+    rules = _copy(FOLDERS["bundled"], tmp_path)
+    xlsx = _export(rules, tmp_path)
+    wb = openpyxl.load_workbook(xlsx)
+    ws = wb["tier"]
+    assert (ws["A17"].value, ws["C17"].value, ws["A21"].value) == ("optional", "true", "rule")
+    edit(ws)
+    wb.save(xlsx)
+    before = _bytes(rules)
+    r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
+    assert r.exit_code == 1 and f"{where}: {says}" in r.output and "nothing was written" in r.output, r.output
+    assert _bytes(rules) == before
+    r = CliRunner().invoke(cli, ["check", str(xlsx)])
+    assert r.exit_code == 1 and f"rules.xlsx, {where}: error: {says}" in r.output, r.output
+
+
+def test_a_merged_title_row_is_only_looks(tmp_path):
+    rules = _copy(FOLDERS["bundled"], tmp_path)
+    xlsx = _export(rules, tmp_path)
+    wb = openpyxl.load_workbook(xlsx)
+    wb["tier"].merge_cells("A1:H1")
+    wb.save(xlsx)
+    before = _bytes(rules)
+    r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
+    assert r.exit_code == 0 and "nothing changed" in r.output, r.output
+    assert _bytes(rules) == before
+
+
+@pytest.mark.parametrize("how", ["sheet deleted", "top rows deleted"])
+def test_examples_without_their_sheet_are_kept_and_said(tmp_path, how):
+    """As a deleted table sheet keeps its table: losing a sheet must not delete a table's examples."""
+    rules = _copy(FOLDERS["bundled"], tmp_path)
+    xlsx = _export(rules, tmp_path)
+    wb = openpyxl.load_workbook(xlsx)
+    if how == "sheet deleted":
+        del wb["tier examples"]
+        del wb["lapsed examples"]
+    else:
+        wb["tier examples"].delete_rows(1, 3)
+        wb["lapsed examples"].delete_rows(1, 3)
+    wb.save(xlsx)
+    before = _bytes(rules)
+    r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
+    assert r.exit_code == 0, r.output
+    assert "the examples of 'tier' have no sheet in the workbook; kept as they are" in r.output
+    assert "the examples of 'lapsed' have no sheet in the workbook; kept as they are" in r.output
+    assert _bytes(rules) == before
+
+
+def test_emptying_an_examples_sheet_removes_the_examples(tmp_path):
+    rules = _copy(FOLDERS["bundled"], tmp_path)
+    xlsx = _export(rules, tmp_path)
+    wb = openpyxl.load_workbook(xlsx)
+    ws = wb["tier examples"]
+    head = next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == "example")
+    for row in ws.iter_rows(min_row=head + 1):
+        for c in row:
+            c.value = None
+    wb.save(xlsx)
+    r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
+    assert r.exit_code == 0, r.output
+    assert "examples:" not in (rules / "tier.yaml").read_text(encoding="utf-8")
+
+
+def test_a_rule_file_that_cannot_be_replaced_leaves_every_file_as_it_was(tmp_path):
+    """Two files changed, the second read-only: the first must not be written alone."""
+    import os
+
+    rules = _copy(FOLDERS["bundled"], tmp_path)
+    xlsx = _export(rules, tmp_path)
+    wb = openpyxl.load_workbook(xlsx)
+    for name in ("compensation", "tier"):  # compensation.yaml comes first in the folder
+        ws = wb[name]
+        ws["A5"].offset(0, 1).value = f"edited {name}"  # the description cell
+    wb.save(xlsx)
+    assert [ws["A5"].value for ws in (wb["compensation"], wb["tier"])] == ["description", "description"]
+    os.chmod(rules / "tier.yaml", 0o444)
+    before = _bytes(rules)
+    r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.output
+    assert f"{rules / 'tier.yaml'}: is read-only" in r.output
+    assert _bytes(rules) == before  # compensation.yaml not written alone, no temp file left
+    os.chmod(rules / "tier.yaml", 0o644)
+    r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
+    assert r.exit_code == 0 and "edited tier" in (rules / "tier.yaml").read_text(encoding="utf-8"), r.output
+    assert "edited compensation" in (rules / "compensation.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("kind", ["a customer workbook", "not a workbook"])
+def test_export_never_overwrites_a_file_that_is_not_a_rules_workbook(tmp_path, kind):
+    dst = tmp_path / "rules.xlsx"
+    if kind == "a customer workbook":
+        shutil.copy(HERE.parent / "workbooks" / "sample_en.xlsx", dst)
+    else:
+        dst.write_bytes(b"notes")
+    before = dst.read_bytes()
+    r = CliRunner().invoke(cli, ["rules", "export", str(FOLDERS["bundled"]), str(dst)])
+    assert r.exit_code == 1 and r.output == f"Error: {dst}: exists and is not a rules workbook, so cxrules will not overwrite it; give another name\n"
+    assert dst.read_bytes() == before
+    dst.unlink()
+    rulebook.export_book(FOLDERS["bundled"], dst)
+    r = CliRunner().invoke(cli, ["rules", "export", str(FOLDERS["bundled"]), str(dst)])  # a rules workbook: written again
+    assert r.exit_code == 0, r.output

@@ -384,7 +384,7 @@ def test_openpyxl_opens_the_result_and_sees_the_results(corpus, expected, writer
 # ------------------------------------------------------------------ (b) LibreOffice
 @pytest.mark.parametrize("writer", WRITER_NAMES)
 def test_libreoffice_opens_the_result_and_sees_the_results(corpus, libreoffice_view, expected, writer):
-    run = _recalculated(corpus, writer)
+    _recalculated(corpus, writer)
     source, seen = libreoffice_view[writer]
     assert source is not None, f"LibreOffice cannot load the {writer} workbook even before cxrules"
     assert seen is not None, f"LibreOffice could not load the recalculated {writer} workbook"

@@ -155,40 +155,45 @@ def inflated(path, info: zipfile.ZipInfo, size: int = _CHUNK):
     come: PackageError if it holds more than its entry declares (as vet_package says it),
     zipfile.BadZipFile if its CRC is wrong (as zipfile says it).
     One unpacking serves the guard and the reader."""
-    name = str(path)
     with open(path, "rb") as f:
-        f.seek(info.header_offset)
-        h = f.read(30)
-        if h[:4] != b"PK\x03\x04":
-            raise PackageError(f"{name}: is damaged (the zip entry of {info.filename} is missing); open it in Excel, let it repair, and save it again")
-        n, m = struct.unpack("<HH", h[26:30])
-        f.seek(info.header_offset + 30 + n + m)
-        d = zlib.decompressobj(-15)
-        left, out, limit, crc = info.compress_size, 0, info.file_size, 0
-        buf = b""
-        try:
-            while not d.eof:
+        yield from _inflate(f, info, str(path), size, check_crc=True)
+
+
+def _inflate(f, info: zipfile.ZipInfo, name: str, size: int, check_crc: bool):
+    """A deflated part's bytes read from its local entry with bounded output (see inflated)."""
+    f.seek(info.header_offset)
+    h = f.read(30)
+    if h[:4] != b"PK\x03\x04":
+        raise PackageError(f"{name}: is damaged (the zip entry of {info.filename} is missing); open it in Excel, let it repair, and save it again")
+    n, m = struct.unpack("<HH", h[26:30])
+    f.seek(info.header_offset + 30 + n + m)
+    d = zlib.decompressobj(-15)
+    left, out, limit, crc = info.compress_size, 0, info.file_size, 0
+    buf = b""
+    try:
+        while not d.eof:
+            if not buf:
+                if not left:
+                    break
+                buf = f.read(min(left, _CHUNK))
                 if not buf:
-                    if not left:
-                        break
-                    buf = f.read(min(left, _CHUNK))
-                    if not buf:
-                        break
-                    left -= len(buf)
-                piece = d.decompress(buf, size)
-                buf = d.unconsumed_tail
-                out += len(piece)
-                if out > limit:
-                    raise PackageError(
-                        f"{name}: refused as a possible zip bomb: its part {info.filename} unpacks to more than the "
-                        f"{show_size(limit)} its zip entry declares")
-                if piece:
+                    break
+                left -= len(buf)
+            piece = d.decompress(buf, size)
+            buf = d.unconsumed_tail
+            out += len(piece)
+            if out > limit:
+                raise PackageError(
+                    f"{name}: refused as a possible zip bomb: its part {info.filename} unpacks to more than the "
+                    f"{show_size(limit)} its zip entry declares")
+            if piece:
+                if check_crc:
                     crc = zlib.crc32(piece, crc)
-                    yield piece
-        except zlib.error as e:
-            raise PackageError(f"{name}: is damaged ({info.filename}: {e}); open it in Excel, let it repair, and save it again") from None
-        if crc != info.CRC:  # (a part shorter than it declares is read as it is, as zipfile reads it)
-            raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
+                yield piece
+    except zlib.error as e:
+        raise PackageError(f"{name}: is damaged ({info.filename}: {e}); open it in Excel, let it repair, and save it again") from None
+    if check_crc and crc != info.CRC:  # (a part shorter than it declares is read as it is, as zipfile reads it)
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
 
 
 def _check_directory(f, name: str) -> None:
@@ -319,29 +324,5 @@ def _check_inflation(f, info: zipfile.ZipInfo, name: str) -> None:
     """Unpack one part with bounded output; refuse it if it holds more than it declares."""
     if info.compress_type != zipfile.ZIP_DEFLATED or info.filename.endswith("/"):
         return  # stored parts cannot grow
-    try:
-        f.seek(info.header_offset)
-        h = f.read(30)
-        if h[:4] != b"PK\x03\x04":
-            raise PackageError(f"{name}: is damaged (the zip entry of {info.filename} is missing); open it in Excel, let it repair, and save it again")
-        n, m = struct.unpack("<HH", h[26:30])
-        f.seek(info.header_offset + 30 + n + m)
-        d = zlib.decompressobj(-15)
-        left, out, limit = info.compress_size, 0, info.file_size
-        buf = b""
-        while not d.eof:
-            if not buf:
-                if not left:
-                    break
-                buf = f.read(min(left, _CHUNK))
-                if not buf:
-                    break
-                left -= len(buf)
-            out += len(d.decompress(buf, _CHUNK))
-            buf = d.unconsumed_tail
-            if out > limit:
-                raise PackageError(
-                    f"{name}: refused as a possible zip bomb: its part {info.filename} unpacks to more than the "
-                    f"{show_size(limit)} its zip entry declares")
-    except zlib.error as e:
-        raise PackageError(f"{name}: is damaged ({info.filename}: {e}); open it in Excel, let it repair, and save it again") from None
+    for _ in _inflate(f, info, name, _CHUNK, check_crc=False):
+        pass

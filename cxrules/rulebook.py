@@ -1313,21 +1313,7 @@ def plan_import(book: Book, src: Source) -> ImportResult:
                 matched[id(t)] = orphans.pop(k)
                 break
     for t in book.tables:
-        if id(t) in matched:
-            f, b = matched[id(t)]
-            _keep_examples(b, t, res)
-            fe = edits[f.name]
-            mark = len(fe.ed.edits)
-            try:
-                _edit_table(fe, b, t)
-            except Structural:
-                del fe.ed.edits[mark:]
-                fe.ed.replace(b.node.start, b.node.end, _render_doc(t, fe.nl))
-                res.rewritten.append((f.name, t.decision))
-        elif t.file in edits:
-            edits[t.file].appended.append(_render_doc(t, edits[t.file].nl))
-        else:
-            new_files.setdefault(t.file, []).append(_render_doc(t, "\n"))
+        _place(matched.get(id(t)), t, t.decision, edits, new_files, res, _edit_table, _render_doc)
     res.kept = [b.decision for f, b in orphans]
     _plan_journeys(book, src, edits, new_files, res)
     kinds = [k for k in ENTRY_KINDS if k in book.entry_sheets]  # a kind without its sheet is kept as it is
@@ -1370,6 +1356,27 @@ def _keep_examples(b, t, res) -> None:
         res.kept_examples.append(t.decision)
 
 
+def _place(fb, doc, name: str, edits: dict, new_files: dict, res, edit, render) -> None:
+    """One table or journey of the workbook into the files: edited in place in the document
+    `fb` = (file, its document) it came from (written afresh there when the edit is not a
+    cell-level one), else appended to its file, else into a new file."""
+    if fb is not None:
+        f, b = fb
+        _keep_examples(b, doc, res)
+        fe = edits[f.name]
+        mark = len(fe.ed.edits)
+        try:
+            edit(fe, b, doc)
+        except Structural:
+            del fe.ed.edits[mark:]
+            fe.ed.replace(b.node.start, b.node.end, render(doc, fe.nl))
+            res.rewritten.append((f.name, name))
+    elif doc.file in edits:
+        edits[doc.file].appended.append(render(doc, edits[doc.file].nl))
+    else:
+        new_files.setdefault(doc.file, []).append(render(doc, "\n"))
+
+
 def _plan_journeys(book: Book, src: Source, edits: dict, new_files: dict, res) -> None:
     """Journeys: edited in place where they are, appended to their file when new; one renamed on
     its sheet is the journey of its file that no sheet names, with the same steps."""
@@ -1386,21 +1393,7 @@ def _plan_journeys(book: Book, src: Source, edits: dict, new_files: dict, res) -
             fb = next((o for o in orphans if o[0].name == j.file and [r.cells[0] for r in o[1].steps] == [r.cells[0] for r in j.steps]), None)
             if fb is not None:
                 orphans.remove(fb)
-        if fb is not None:
-            f, b = fb
-            _keep_examples(b, j, res)
-            fe = edits[f.name]
-            mark = len(fe.ed.edits)
-            try:
-                _edit_journey(fe, b, j)
-            except Structural:
-                del fe.ed.edits[mark:]
-                fe.ed.replace(b.node.start, b.node.end, _render_journey_doc(j, fe.nl))
-                res.rewritten.append((f.name, j.name))
-        elif j.file in edits:
-            edits[j.file].appended.append(_render_journey_doc(j, edits[j.file].nl))
-        else:
-            new_files.setdefault(j.file, []).append(_render_journey_doc(j, "\n"))
+        _place(fb, j, j.name, edits, new_files, res, _edit_journey, _render_journey_doc)
     res.kept_journeys = [b.name for f, b in orphans]
 
 

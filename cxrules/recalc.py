@@ -1016,13 +1016,14 @@ def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
         add()
 
     # what the colours on the sheets mean, before anything else needs them
-    add([tr("Legend")], bold)
+    add([tr("Legend: rows are coloured so")], bold)
     for t in rs.tables.values():
         if not any(t.name in s.decisions for s in report.sheets):
             continue
         for o in t.outputs:
             for v, fill in o.highlight.items():
-                i = add([f"{tr.label(o.label)} {value(o.name, display(v))}", tr("the row is coloured")])
+                # alone on its row: a long value runs on to the right instead of under the next column
+                i = add([f"{tr.label(o.label)} {value(o.name, display(v))}"])
                 formats[(i, 0)] = CellFormat(fill=fill, font_color=FONT.get(fill))
     i = add([f"{tr.label(DAYS_OVERDUE_LABELS[0])} > 0", tr("a deadline or contact date has passed: the row is red")])
     formats[(i, 0)] = CellFormat(fill=OVERDUE_FILL, font_color=FONT[OVERDUE_FILL])

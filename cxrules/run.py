@@ -154,7 +154,7 @@ def _csv_part(path: str, inp) -> "object":
     return inp.read_csv(path).to_pandas(types_mapper=pd.ArrowDtype)
 
 
-def _parquet_part(path: str, columns: list[str]) -> "object":
+def _parquet_part(path: str, columns: list[str] | None = None) -> "object":
     import pandas as pd
     import pyarrow.parquet as pq
 

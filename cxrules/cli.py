@@ -377,7 +377,7 @@ def recalc(workbooks, rules, as_of, output, force, dry_run, dayfirst, header_row
 @click.option("--master", metavar="URL", help="Spark: the master (default: the active session, else local[*]).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--silent", "-s", is_flag=True, help="No progress and no summary.")
-@click.option("--strict", is_flag=True, help="Exit 1 if any row has a problem.")
+@click.option("--strict", is_flag=True, help="Exit 1 if any row has a problem, a CSV line is left out, or a key is on more than one row or blank.")
 def run_cmd(source, out, as_of, key, engine, rules, decisions, dayfirst, force, workers, scheduler, master, as_json, silent, strict):
     """Evaluate the rules over Parquet or CSV (a file or a folder of them) too big for a sheet.
 

@@ -1,5 +1,6 @@
 """`cxrules run`: the rules over Parquet or CSV files in one process, on Dask or on Spark,
-results written beside them (the key, each result, each row's problems).
+results written beside them (the key, each result, each row's problems). Keys on more than
+one row and rows without a key are counted by each engine (cxrules.keys) and reported.
 
 All three go through cxrules.batch, so they give the same results row for row; the engines
 differ only in how the parts are spread and how the percentiles are ranked over the whole table.

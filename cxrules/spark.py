@@ -86,16 +86,16 @@ def _file(uri: str) -> str:
 def key_report(sdf: DataFrame, key: str) -> KeyReport:
     """Keys on more than one row (a groupBy(key).count() over the cluster) and rows without a
     key; only the counts and a few examples come to the driver, with the files holding them."""
-    k = F.col(key)
+    k = sdf[key]  # a column object: a name with a dot in it is still one column
     blank = k.isNull() | (F.trim(k.cast("string")) == "") if dict(sdf.dtypes)[key] == "string" else k.isNull()
-    counts = sdf.where(~blank).groupBy(key).count().where(F.col("count") > 1)
+    counts = sdf.where(~blank).groupBy(k.alias("k")).count().where(F.col("count") > 1)
     got = counts.agg(F.count(F.lit(1)).alias("keys"), F.sum("count").alias("rows")).collect()[0]
     rep = KeyReport(key, duplicated=got["keys"], duplicate_rows=int(got["rows"] or 0),
                     blank=sdf.where(blank).count())
     if not rep:
         return rep
-    ex = counts.orderBy(F.col("count").desc(), k).limit(EXAMPLES).collect()
-    values = [r[key] for r in ex]
+    ex = counts.orderBy(F.col("count").desc(), "k").limit(EXAMPLES).collect()
+    values = [r["k"] for r in ex]
     where: dict = {}
     if values:
         files = sdf.where(k.isin(values)).select(k.alias("k"), F.input_file_name().alias("f")).distinct() \
@@ -105,5 +105,5 @@ def key_report(sdf: DataFrame, key: str) -> KeyReport:
                 where.setdefault(r["k"], []).append(_file(r["f"]))
     blank_files = [_file(r["f"]) for r in sdf.where(blank).select(F.input_file_name().alias("f")).distinct()
                    .orderBy("f").limit(PLACES).collect() if r["f"]]
-    rep.add_examples([(r[key], r["count"], where.get(r[key], [])) for r in ex], blank_files)
+    rep.add_examples([(r["k"], r["count"], where.get(r["k"], [])) for r in ex], blank_files)
     return rep

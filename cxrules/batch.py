@@ -335,15 +335,18 @@ def _numbers(arr, conv) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ one process
-def run_local(job: Job, batches, progress=None, chunk: int = 200_000):
+def run_local(job: Job, batches, progress=None, chunk: int = 200_000, seen=None):
     """Every record batch's results, in order: two passes over `batches` (a re-iterable of
     RecordBatches or a pyarrow Dataset / Table): the table's stats, then each chunk evaluated.
-    progress(done_rows, total_rows) after each chunk."""
+    progress(done_rows, total_rows) after each chunk; seen(batch) for each batch of the
+    first pass (the keys are checked there, before any result is made)."""
     parts = _batches(batches)
     stats = {t.name: TableStats() for t in job.table_inputs}
     total = 0
     for b in parts():
         total += b.num_rows
+        if seen:
+            seen(b)
         for name, s in job.stats(b).items():
             stats[name] = stats[name].merged(s)
     done = 0

@@ -377,7 +377,7 @@ def recalc(workbooks, rules, as_of, output, force, dry_run, dayfirst, header_row
 @click.option("--master", metavar="URL", help="Spark: the master (default: the active session, else local[*]).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--silent", "-s", is_flag=True, help="No progress and no summary.")
-@click.option("--strict", is_flag=True, help="Exit 1 if any row has a problem.")
+@click.option("--strict", is_flag=True, help="Exit 1 if any row has a problem, a CSV line is left out, or a key is on more than one row or blank.")
 def run_cmd(source, out, as_of, key, engine, rules, decisions, dayfirst, force, workers, scheduler, master, as_json, silent, strict):
     """Evaluate the rules over Parquet or CSV (a file or a folder of them) too big for a sheet.
 
@@ -385,7 +385,7 @@ def run_cmd(source, out, as_of, key, engine, rules, decisions, dayfirst, force, 
     by its name) for the local engine, a folder of part files for Dask and Spark. OUT is
     replaced whole or not at all. Percentiles rank each row in the whole table.
     """
-    from .run import run
+    from .run import as_dict, run
 
     if engine != "dask" and (workers or scheduler):
         raise click.UsageError("--workers and --scheduler are for --engine dask")
@@ -404,7 +404,7 @@ def run_cmd(source, out, as_of, key, engine, rules, decisions, dayfirst, force, 
         if bar:
             bar.close()
     if as_json:
-        _echo_json({k: v for k, v in rep.__dict__.items()})
+        _echo_json(as_dict(rep))
     elif not silent:
         _echo(f"{source} -> {rep.output} ({rep.engine}, as of {moment:%Y-%m-%d %H:%M}): {rep.rows} rows, "
               f"{rep.rows_with_problems} with problems, {', '.join(rep.decisions)} in {rep.seconds:.1f} s")
@@ -416,7 +416,9 @@ def run_cmd(source, out, as_of, key, engine, rules, decisions, dayfirst, force, 
             _echo(f"  left out: {line}; fix the line and run again")
         if len(rep.malformed) > 20:
             _echo(f"  left out: {len(rep.malformed) - 20} more such lines (--json lists them all)")
-    sys.exit(1 if strict and (rep.rows_with_problems or rep.malformed) else 0)
+        if rep.keys:
+            _echo(f"  warning: {rep.keys.summary()}")
+    sys.exit(1 if strict and (rep.rows_with_problems or rep.malformed or rep.keys) else 0)
 
 
 @cli.command("verify")

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .batch import Job, TableStats
+from .keys import EXAMPLES, PLACES, KeyReport, blank_mask, place
 from .model import RuleSet
 
 
@@ -60,3 +61,52 @@ def evaluate(ddf: dd.DataFrame, rules: RuleSet | Job, *, as_of=None, key: str | 
     key_type = pa.Schema.from_pandas(ddf._meta, preserve_index=False).field(job.key).type
     meta = _pandas(job.schema(key_type).empty_table())
     return ddf.map_partitions(_evaluate, job, stats, meta=meta)
+
+
+# ------------------------------------------------------------------ keys
+def _blank(s: pd.Series) -> pd.Series:
+    return pd.Series(np.asarray(blank_mask(pa.array(s, from_pandas=True))), index=s.index)
+
+
+def key_counts(ddf: dd.DataFrame, key: str):
+    """Lazy (duplicated keys, their rows, blank rows, up to EXAMPLES duplicated keys -> rows):
+    a value_counts reduced across the partitions, never the key column on the client."""
+    k = ddf[key]
+    blank = k.map_partitions(_blank, meta=(key, "bool"))
+    counts = k[~blank].value_counts(split_out=max(1, ddf.npartitions))
+    many = counts[counts > 1]
+    return many.size, many.sum(), blank.sum(), many.nlargest(EXAMPLES)
+
+
+def _places(s: pd.Series, values: list, partition_info=None) -> pd.DataFrame:
+    blank = _blank(s).to_numpy()
+    hit = blank | s.isin(values).fillna(False).to_numpy(dtype=bool)
+    rows = np.flatnonzero(hit)
+    keys = [None if blank[i] else s.iloc[i] for i in rows]
+    part = partition_info["number"] if partition_info else -1
+    return pd.DataFrame({"key": pd.Series(keys, dtype=object), "part": part, "row": rows + 1})
+
+
+def key_report(ddf: dd.DataFrame, key: str, counted, files: list | None = None) -> KeyReport:
+    """The report from key_counts' computed values; where the keys are is looked up (one
+    more pass over the key column) only when something is wrong. `files`: each partition's
+    file, when partitions are files."""
+    dup, dup_rows, blank, ex = counted
+    rep = KeyReport(key, duplicated=int(dup), duplicate_rows=int(dup_rows or 0), blank=int(blank))
+    if not rep:
+        return rep
+    values = list(ex.index)
+    meta = pd.DataFrame({"key": pd.Series([], dtype=object), "part": pd.Series([], dtype="int64"),
+                         "row": pd.Series([], dtype="int64")})
+    found = ddf[key].map_partitions(_places, values, meta=meta).map_partitions(
+        lambda d: d.groupby(d["key"].isna()).head(PLACES * EXAMPLES), meta=meta).compute()
+
+    def where(rows) -> list[str]:
+        return [place(files[p], r) if files else f"partition {p}, row {r}" for p, r in rows[:PLACES]]
+
+    by_key: dict = {}
+    blank_rows = []
+    for k, p, r in found.itertuples(index=False):
+        (blank_rows if k is None or k is pd.NA else by_key.setdefault(k, [])).append((p, r))
+    rep.add_examples([(v, n, where(by_key.get(v, []))) for v, n in ex.items()], where(blank_rows))
+    return rep

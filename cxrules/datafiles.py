@@ -46,6 +46,9 @@ class Inputs:
                               schema=self.schema)
         return ds.dataset(self.files, format="parquet")
 
+    def by_file(self) -> "FileBatches":
+        return FileBatches(self.dataset())
+
     def csv_options(self) -> pacsv.ConvertOptions:
         # an empty field is a blank cell, as in a sheet
         return pacsv.ConvertOptions(column_types=self.schema, strings_can_be_null=True)
@@ -74,6 +77,20 @@ class Inputs:
                         pass
             except (pa.ArrowInvalid, OSError) as e:
                 raise DataFileError(f"{path}: cannot be read as CSV ({str(e).splitlines()[0]})") from None
+
+
+class FileBatches:
+    """A dataset's record batches file by file, re-readable; `file` is the file of the batch
+    last given (so a row's place can be named)."""
+
+    def __init__(self, dataset: ds.Dataset):
+        self.dataset = dataset
+        self.file = None
+
+    def to_batches(self):
+        for frag in self.dataset.get_fragments():
+            self.file = frag.path
+            yield from frag.to_batches(schema=self.dataset.schema)
 
 
 def inputs(path) -> Inputs:

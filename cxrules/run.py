@@ -1,5 +1,6 @@
 """`cxrules run`: the rules over Parquet or CSV files in one process, on Dask or on Spark,
-results written beside them (the key, each result, each row's problems).
+results written beside them (the key, each result, each row's problems). Keys on more than
+one row and rows without a key are counted by each engine (cxrules.keys) and reported.
 
 All three go through cxrules.batch, so they give the same results row for row; the engines
 differ only in how the parts are spread and how the percentiles are ranked over the whole table.
@@ -15,6 +16,7 @@ import pyarrow as pa
 
 from . import datafiles
 from .batch import PROBLEMS, Job, run_local
+from .keys import KeyCheck, KeyReport
 from .model import RuleSet
 from .problems import CxError
 
@@ -36,6 +38,7 @@ class RunReport:
     missing: dict[str, list[str]] = field(default_factory=dict)  # decision -> optional inputs read as blank
     seconds: float = 0.0
     malformed: list[str] = field(default_factory=list)  # CSV lines left out: "FILE, line N: ..."
+    keys: KeyReport | None = None  # keys on more than one row, rows without one
 
 
 def run(src, out, rules: RuleSet, *, as_of, key: str, engine: str = "local", decisions=None, dayfirst: bool = False,
@@ -71,6 +74,13 @@ def run(src, out, rules: RuleSet, *, as_of, key: str, engine: str = "local", dec
     return rep
 
 
+def as_dict(rep: RunReport) -> dict:
+    """The report as --json prints it."""
+    d = dict(rep.__dict__)
+    d["keys"] = rep.keys.as_dict() if rep.keys is not None else None
+    return d
+
+
 def _count(batch, rep: RunReport) -> None:
     rep.rows += batch.num_rows
     rep.rows_with_problems += batch.num_rows - batch.column(PROBLEMS).null_count
@@ -79,12 +89,15 @@ def _count(batch, rep: RunReport) -> None:
 def _local(inp, job: Job, dest, fmt: str, rep: RunReport, progress) -> None:
     told = (lambda done, total: progress("evaluating", done, total)) if progress else None
     w = datafiles.Writer(dest.tmp, fmt, job.schema(inp.schema.field(job.key).type))
+    src = inp.by_file()
+    keys = KeyCheck(job.key)
     try:
-        for b in run_local(job, inp.dataset(), progress=told):
+        for b in run_local(job, src, progress=told, seen=lambda b: keys.add(b, src.file)):
             _count(b, rep)
             w.write(b)
     finally:
         w.close()
+    rep.keys = keys.report()
 
 
 # ------------------------------------------------------------------ Dask
@@ -116,13 +129,19 @@ def _dask(inp, job: Job, dest, fmt: str, rep: RunReport, progress, workers, sche
             ext = "csv" if fmt == "csv" else "parquet"
             parts = [dask.delayed(_write_part)(p, str(dest.tmp / f"part-{i:05d}.{ext}"), fmt, schema)
                      for i, p in enumerate(res.to_delayed())]
+            keyed = cxdask.key_counts(ddf, job.key)  # the key column only, reduced across workers
             if progress and client is None:
                 from dask.diagnostics import ProgressBar
 
                 with ProgressBar(out=sys.stderr):
                     counts = dask.compute(*parts)
+                    counted = dask.compute(*keyed)
             else:
                 counts = dask.compute(*parts)
+                counted = dask.compute(*keyed)
+            # where the bad keys are, by file: one partition per file (Dask may join small Parquet files)
+            by_file = ddf if inp.format == "csv" else dd.from_map(_parquet_part, inp.files, columns=[job.key])
+            rep.keys = cxdask.key_report(by_file, job.key, counted, files=inp.files)
     finally:
         if client is not None:
             client.close()
@@ -134,6 +153,13 @@ def _csv_part(path: str, inp) -> "object":
     import pandas as pd
 
     return inp.read_csv(path).to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _parquet_part(path: str, columns: list[str] | None = None) -> "object":
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path, columns=columns).to_pandas(types_mapper=pd.ArrowDtype)
 
 
 def _write_part(df, path: str, fmt: str, schema: pa.Schema) -> tuple[int, int]:
@@ -183,6 +209,7 @@ def _spark(inp, job: Job, dest, fmt: str, rep: RunReport, progress, master) -> N
         sdf = spark.read.csv(inp.files, header=True, schema=from_arrow_schema(inp.schema), enforceSchema=False,
                              mode="DROPMALFORMED")  # as the other engines: the lines scan_csv named are left out
     res = cxspark.evaluate(sdf, job)
+    rep.keys = cxspark.key_report(sdf, job.key)
     if fmt == "csv":
         flat = datafiles.for_csv(pa.RecordBatch.from_pylist([], schema=job.schema(inp.schema.field(job.key).type))).schema
         res = res.mapInArrow(lambda bs: (datafiles.for_csv(b) for b in bs), from_arrow_schema(flat))

@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
 from .batch import TABLE_PREFIX, Job
+from .keys import EXAMPLES, PLACES, KeyReport
 from .model import RuleSet
 
 _KEY = "__cxrules_rank_key__"
@@ -71,3 +72,38 @@ def evaluate(sdf: DataFrame, rules: RuleSet | Job, *, as_of=None, key: str | Non
     key_type = to_arrow_schema(sdf.select(job.key).schema).field(job.key).type
     ranked = with_ranks(sdf, job)
     return ranked.mapInArrow(_evaluate(job), from_arrow_schema(job.schema(key_type)))
+
+
+# ------------------------------------------------------------------ keys
+def _file(uri: str) -> str:
+    """A file Spark names as a URI, as the user gave it: a local path for file:."""
+    from urllib.parse import unquote, urlparse
+
+    u = urlparse(uri)
+    return unquote(u.path) if u.scheme in ("", "file") else uri
+
+
+def key_report(sdf: DataFrame, key: str) -> KeyReport:
+    """Keys on more than one row (a groupBy(key).count() over the cluster) and rows without a
+    key; only the counts and a few examples come to the driver, with the files holding them."""
+    k = sdf[key]  # a column object: a name with a dot in it is still one column
+    blank = k.isNull() | (F.trim(k.cast("string")) == "") if dict(sdf.dtypes)[key] == "string" else k.isNull()
+    counts = sdf.where(~blank).groupBy(k.alias("k")).count().where(F.col("count") > 1)
+    got = counts.agg(F.count(F.lit(1)).alias("keys"), F.sum("count").alias("rows")).collect()[0]
+    rep = KeyReport(key, duplicated=got["keys"], duplicate_rows=int(got["rows"] or 0),
+                    blank=sdf.where(blank).count())
+    if not rep:
+        return rep
+    ex = counts.orderBy(F.col("count").desc(), "k").limit(EXAMPLES).collect()
+    values = [r["k"] for r in ex]
+    where: dict = {}
+    if values:
+        files = sdf.where(k.isin(values)).select(k.alias("k"), F.input_file_name().alias("f")).distinct() \
+            .orderBy("k", "f").collect()
+        for r in files:
+            if r["f"]:
+                where.setdefault(r["k"], []).append(_file(r["f"]))
+    blank_files = [_file(r["f"]) for r in sdf.where(blank).select(F.input_file_name().alias("f")).distinct()
+                   .orderBy("f").limit(PLACES).collect() if r["f"]]
+    rep.add_examples([(r["k"], r["count"], where.get(r["k"], [])) for r in ex], blank_files)
+    return rep

@@ -48,3 +48,32 @@ def whole_table_results(job, table: pa.Table) -> pa.RecordBatch:
     cols = {name: _pylist(table.column(col)) for name, col in job.reads.items()}
     ev = job.evaluator().evaluate_columns(cols, table.num_rows, job.decisions, job.as_of)
     return job.results(table.column(job.key).combine_chunks(), ev)
+
+
+# bad_keys: three keys on more than one row, each across files of 1000 rows (7 rows in all),
+# and two rows without a key (null, and spaces only)
+BAD_KEYS = {"duplicated": 3, "duplicate_rows": 7, "blank": 2}
+
+
+def bad_keys(table: pa.Table) -> pa.Table:
+    ids = table.column(KEY).to_pylist()
+    ids[1500] = ids[2500] = ids[10]  # three files
+    ids[2999] = ids[20]
+    ids[1200] = ids[999]
+    ids[700], ids[2100] = None, "  "
+    return table.set_column(table.schema.get_field_index(KEY), KEY, pa.array(ids))
+
+
+def write_parts(table: pa.Table, folder, fmt: str = "parquet", rows: int = 1000):
+    """`table` as files of `rows` rows each in `folder` (p0, p1, ...)."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(0, table.num_rows, rows):
+        part = table.slice(i, rows)
+        if fmt == "csv":
+            pacsv.write_csv(part, folder / f"p{i // rows}.csv")
+        else:
+            pq.write_table(part, folder / f"p{i // rows}.parquet")
+    return folder

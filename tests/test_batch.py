@@ -18,7 +18,8 @@ from cxrules import datafiles, rulesets
 from cxrules.batch import PROBLEMS, BatchError, Job, TableStats, run_local
 from cxrules.cli import cli
 from cxrules.evaluation import ArgumentError, Evaluator, _percentiles
-from scale_data import AS_OF, KEY, customers, whole_table_results
+from cxrules.keys import KeyCheck
+from scale_data import AS_OF, BAD_KEYS, KEY, bad_keys, customers, whole_table_results, write_parts
 
 RULES = rulesets.bundled_rules_dir()
 
@@ -277,3 +278,67 @@ def test_cli_run_an_output_folder_it_cannot_write_is_one_line(tmp_path, monkeypa
     assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.output
     assert r.output == (f"Error: {tmp_path}: cannot write out.csv there (Permission denied); "
                         "make the folder writable, or give OUT in another folder\n")
+
+
+# ------------------------------------------------------------------ keys
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f", "g", "", " ", None]), max_size=40),
+       st.lists(st.integers(1, 7), min_size=1, max_size=8))
+def test_key_check_streaming_in_batches_counts_as_the_whole_column(keys, cuts):
+    from collections import Counter
+
+    check, start, n = KeyCheck("id"), 0, 0
+    while start < len(keys):
+        part = keys[start:start + cuts[n % len(cuts)]]
+        check.add(pa.record_batch({"id": pa.array(part, pa.string())}), f"f{n % 3}")
+        start, n = start + len(part), n + 1
+    rep = check.report()
+    present = Counter(k for k in keys if k is not None and k.strip())
+    assert rep.blank == sum(1 for k in keys if k is None or not k.strip())
+    assert rep.duplicated == sum(1 for c in present.values() if c > 1)
+    assert rep.duplicate_rows == sum(c for c in present.values() if c > 1)
+    assert len(rep.examples) <= 5 and bool(rep) == bool(rep.blank or rep.duplicated)
+    for e in rep.examples:
+        assert e["rows"] == (rep.blank if e["key"] is None else present[e["key"]])
+
+
+def test_key_check_names_the_file_and_row_of_each_example():
+    check = KeyCheck("id")
+    check.add(pa.record_batch({"id": pa.array([1, 2, 3], pa.int64())}), "a.parquet")
+    check.add(pa.record_batch({"id": pa.array([4, None], pa.int64())}), "a.parquet")
+    check.add(pa.record_batch({"id": pa.array([7, 2], pa.int64())}), "b.parquet")
+    rep = check.report()
+    assert rep.as_dict() == {"column": "id", "duplicated": 1, "duplicate_rows": 2, "blank": 1, "examples": [
+        {"key": 2, "rows": 2, "where": ["a.parquet, row 2", "b.parquet, row 2"]},
+        {"key": None, "rows": 1, "where": ["a.parquet, row 5"]}]}
+    assert rep.summary() == ("id: 1 key on more than one row (2 rows) and 1 row without a key; the results cannot be joined "
+                             "back one to one (every row was still evaluated): 2 on 2 rows (a.parquet, row 2; b.parquet, row 2), "
+                             "blank on 1 row (a.parquet, row 5)")
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_cli_run_names_duplicate_and_blank_keys_and_still_writes_every_row(tmp_path, table, fmt):
+    src = write_parts(bad_keys(table), tmp_path / "in", fmt)
+    out = tmp_path / "out.parquet"
+    r = _run(src, out, "--as-of", "2026-11-23 09:30", "--key", KEY)
+    assert r.exit_code == 0, r.output
+    warning = [line for line in r.output.splitlines() if line.startswith("  warning: ")]
+    assert len(warning) == 1 and "3 keys on more than one row (7 rows) and 2 rows without a key" in warning[0]
+    assert f"'C000010' on 3 rows ({src / f'p0.{fmt}'}, row 11; {src / f'p1.{fmt}'}, row 501; {src / f'p2.{fmt}'}, row 501)" in warning[0]
+    assert f"blank on 2 rows ({src / f'p0.{fmt}'}, row 701; {src / f'p2.{fmt}'}, row 101)" in warning[0]
+    assert pq.read_table(out).num_rows == 3000
+    r = _run(src, out, "--as-of", "2026-11-23 09:30", "--key", KEY, "--json", "--strict", "--force")
+    assert r.exit_code == 1
+    keys = json.loads(r.output)["keys"]
+    assert {k: keys[k] for k in BAD_KEYS} == BAD_KEYS
+    assert [e["key"] for e in keys["examples"]] == ["C000010", "C000020", "C000999", None]
+    assert pq.read_table(out).num_rows == 3000  # written all the same
+
+
+def test_cli_run_with_unique_keys_says_nothing_of_them(tmp_path, table):
+    src = write_parts(table.slice(0, 200), tmp_path / "in", rows=100)
+    r = _run(src, tmp_path / "out.csv", "--as-of", "2026-11-23 09:30", "--key", KEY, "--decision", "tier")
+    assert r.exit_code == 0, r.output
+    assert "warning" not in r.output and "key" not in r.output.split("\n", 1)[1]
+    r = _run(src, tmp_path / "out.csv", "--as-of", "2026-11-23 09:30", "--key", KEY, "--json", "--force", "--decision", "tier")
+    assert json.loads(r.output)["keys"] == {"column": KEY, "duplicated": 0, "duplicate_rows": 0, "blank": 0, "examples": []}

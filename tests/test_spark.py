@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from cxrules import rulesets
 from cxrules.batch import TABLE_PREFIX, Job
 from cxrules.cli import cli
-from scale_data import AS_OF, KEY, customers, whole_table_results
+from scale_data import AS_OF, BAD_KEYS, KEY, bad_keys, customers, whole_table_results, write_parts
 
 RULES = rulesets.bundled_rules_dir()
 
@@ -65,5 +65,24 @@ def test_cli_run_with_spark(spark, source, tmp_path, expected):
     r = CliRunner().invoke(cli, ["run", str(source), str(out), "--engine", "spark", "--as-of", "2026-11-23 09:30",
                                  "--key", KEY, "--rules", str(RULES), "--silent", "--json"])
     assert r.exit_code == 0, r.output
-    assert '"rows": 3000' in r.output
+    assert '"rows": 3000' in r.output and '"duplicated": 0' in r.output and '"blank": 0' in r.output
     assert pq.read_table(out).sort_by(KEY).equals(expected)
+
+
+def test_spark_counts_duplicate_and_blank_keys_as_the_local_engine(spark, tmp_path, table):
+    import cxrules.spark as cxspark
+    from cxrules.datafiles import inputs
+    from cxrules.keys import KeyCheck
+
+    src = write_parts(bad_keys(table), tmp_path / "in", "csv")
+    rep = cxspark.key_report(spark.read.csv(str(src), header=True), KEY)
+    assert {k: getattr(rep, k) for k in BAD_KEYS} == BAD_KEYS
+    local = KeyCheck(KEY)
+    batches = inputs(src).by_file()
+    for b in batches.to_batches():
+        local.add(b, batches.file)
+    want = local.report()
+    assert [(e["key"], e["rows"]) for e in rep.examples] == [(e["key"], e["rows"]) for e in want.examples]
+    # Spark names the files, not the rows
+    assert rep.examples[0]["where"] == [str(src / f"p{i}.csv") for i in range(3)]
+    assert rep.examples[-1]["where"] == [str(src / "p0.csv"), str(src / "p2.csv")]

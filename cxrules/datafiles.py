@@ -50,8 +50,9 @@ class Inputs:
         return FileBatches(self.dataset())
 
     def csv_options(self) -> pacsv.ConvertOptions:
-        # an empty field is a blank cell, as in a sheet
-        return pacsv.ConvertOptions(column_types=self.schema, strings_can_be_null=True)
+        # an empty field is a blank cell, as in a sheet; any other text ('nan', 'NULL', 'N/A') is
+        # read as written, as Spark reads it, and typed (or refused) by the rules
+        return pacsv.ConvertOptions(column_types=self.schema, strings_can_be_null=True, null_values=[""])
 
     def parse_options(self) -> pacsv.ParseOptions:
         return pacsv.ParseOptions(invalid_row_handler=_skip)

@@ -213,7 +213,9 @@ def _spark(inp, job: Job, dest, fmt: str, rep: RunReport, progress, master) -> N
     if fmt == "csv":
         flat = datafiles.for_csv(pa.RecordBatch.from_pylist([], schema=job.schema(inp.schema.field(job.key).type))).schema
         res = res.mapInArrow(lambda bs: (datafiles.for_csv(b) for b in bs), from_arrow_schema(flat))
-        res.write.option("header", True).csv(str(dest.tmp))
+        # date-times written as the local engine's CSV writer (pyarrow) writes them
+        (res.write.option("header", True).option("timestampFormat", "yyyy-MM-dd HH:mm:ss.SSSSSS")
+         .option("timestampNTZFormat", "yyyy-MM-dd HH:mm:ss.SSSSSS").csv(str(dest.tmp)))
         back = spark.read.option("header", True).csv(str(dest.tmp))
     else:
         res.write.parquet(str(dest.tmp))

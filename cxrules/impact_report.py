@@ -9,7 +9,7 @@ from pathlib import Path
 from .impact import BLANK, EARLIER, MOVED, ImpactReport, describe
 from .i18n import Translator
 from .model import RuleSet
-from .recalc import CHART_AT, CHART_COLS, CHART_ROWS, IMPACT_ROWS_SHEET, IMPACT_SHEET, LANGS, translator
+from .recalc import IMPACT_ROWS_SHEET, IMPACT_SHEET, LANGS, level_chart, translator
 from .values import display
 from .workbook import BarChart, CellFormat, ChartSeries, NewSheet
 from .xlsx_write import text_width
@@ -19,7 +19,6 @@ ROWS = IMPACT_ROWS_SHEET
 ROWS_SHOWN = 20  # changed rows listed in the terminal; --json and the report list more
 WEEKS_SHOWN = 8  # weeks from the as-of week in the terminal (earlier and later ones summed)
 MAX_ROWS_ON_SHEET = 100_000
-CHARTS_MAX = 8
 BOLD = CellFormat(bold=True)
 
 
@@ -140,11 +139,8 @@ def sheets(rep: ImpactReport, rs: RuleSet | None = None, lang: str | None = None
         return len(rows) - 1
 
     def chart(title, top, first, last, series):
-        if last < first or len(charts) >= CHARTS_MAX:
-            return
-        height = max(CHART_ROWS, last - top + 3, round((last - first + 1) * (1.2 + 0.8 * len(series))) + 5)
-        charts.append(BarChart(title, (first, last, 0), series, anchor=(top, CHART_AT), size=(CHART_COLS, height)))
-        while len(rows) < top + height:
+        end = level_chart(charts, title, top, first, last, series)
+        while len(rows) < end:
             add()
 
     add([tr("Rule change impact")], True)

@@ -957,6 +957,17 @@ CHART_ROWS = 10  # and its least height in rows
 CHART_AT = 5  # the column charts start in (F): tables in A-D, a narrow gap in E
 
 
+def level_chart(charts: list, title: str, top: int, first: int, last: int, series) -> int:
+    """A bar chart level with the table headed at rows[top], its values rows[first..last], tall
+    enough that every bar keeps its label; the row its table must be padded to (top when none
+    is added: no rows, or CHARTS_MAX reached)."""
+    if last < first or len(charts) >= CHARTS_MAX:
+        return top
+    height = max(CHART_ROWS, last - top + 3, round((last - first + 1) * (1.2 + 0.8 * len(series))) + 5)
+    charts.append(BarChart(title, (first, last, 0), series, anchor=(top, CHART_AT), size=(CHART_COLS, height)))
+    return top + height
+
+
 def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
     """The CX summary: what was computed where, the colours' meaning, what is due per
     channel (or owner), and counts per tier and level, each table with its chart beside
@@ -977,13 +988,8 @@ def summary_sheet(report: RecalcReport, rs: RuleSet) -> NewSheet:
         return len(rows) - 1
 
     def chart(title, top, first, last, series):
-        """A chart level with the table headed at rows[top], its values rows[first..last];
-        the table is padded to the chart's height, tall enough that every bar keeps its label."""
-        if last < first or len(charts) >= CHARTS_MAX:
-            return
-        height = max(CHART_ROWS, last - top + 3, round((last - first + 1) * (1.2 + 0.8 * len(series))) + 5)
-        charts.append(BarChart(title, (first, last, 0), series, anchor=(top, CHART_AT), size=(CHART_COLS, height)))
-        while len(rows) < top + height:
+        end = level_chart(charts, title, top, first, last, series)
+        while len(rows) < end:  # the table padded to the chart's height
             add()
 
     def value(name, v):

@@ -193,7 +193,12 @@ def spark_session(master: str | None = None, progress: bool = False):
     b = SparkSession.builder.appName("cxrules").master(master or "local[*]")
     b = b.config("spark.ui.showConsoleProgress", "true" if progress else "false").config("spark.ui.enabled", "false")
     b = b.config("spark.sql.shuffle.partitions", str(4 * (os.cpu_count() or 1)))  # the rank's small shuffles: not 200 tasks each
-    return b.getOrCreate()
+    try:
+        return b.getOrCreate()
+    except Exception as e:  # noqa: BLE001 - PySpark's own errors (a bad master, a JVM that did not start)
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise RunError(f"Spark did not start with master '{master or 'local[*]'}': {first}; check --master "
+                       "(local[*], spark://HOST:7077, yarn) and the Java installation") from None
 
 
 def _spark(inp, job: Job, dest, fmt: str, rep: RunReport, progress, master) -> None:

@@ -490,13 +490,14 @@ def test_a_file_name_out_of_the_rules_folder_is_refused(tmp_path):
     xlsx = _export(rules, tmp_path)
     wb = openpyxl.load_workbook(xlsx)
     wb["nps"]["B6"] = "../outside.yaml"
-    wb["fields"]["A2"] = "/tmp/fields.yaml"
+    elsewhere = tmp_path / "elsewhere" / "fields.yaml"  # an absolute path, out of the rules folder
+    wb["fields"]["A2"] = str(elsewhere)
     wb.save(xlsx)
     problems, _ = rulebook.check_book(xlsx)
     assert [(p.sheet, p.cell) for p in problems.errors][:2] == [("nps", "B6"), ("fields", "A2")]
     r = CliRunner().invoke(cli, ["rules", "import", str(xlsx), str(rules)])
     assert r.exit_code == 1 and "nps!B6: '../outside.yaml' is not a rule file name" in r.output
-    assert not (tmp_path / "outside.yaml").exists()
+    assert not (tmp_path / "outside.yaml").exists() and not elsewhere.exists()
 
 
 def test_errors_the_files_had_before_do_not_stop_an_import_nor_get_lost(tmp_path):

@@ -119,3 +119,17 @@ def test_cli_run_over_csv_gives_what_the_local_engine_gives(spark, table, tmp_pa
     assert texts["spark"] == texts["local"]  # each cell's text too (quoting aside): dates and date-times alike
     messages = [x["message"] for p in outs["local"].column("problems").to_pylist() if p for x in p]
     assert {f"'{t}' is not a number" for t in ("nan", "NULL", "N/A")} <= {m for m in messages if m.endswith("is not a number")}
+
+
+def test_a_spark_that_does_not_start_is_one_line_not_a_traceback(source, tmp_path):
+    # a fresh process: in this one the session's Spark is already running and would be reused
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "cxrules.cli", "run", str(source), str(tmp_path / "out"), "--engine", "spark",
+                        "--master", "bogus://nowhere", "--as-of", "2026-11-23 09:30", "--key", KEY, "--silent"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr + r.stdout
+    assert "Spark did not start with master 'bogus://nowhere'" in r.stderr + r.stdout or "needs Java" in r.stderr + r.stdout
+    assert not (tmp_path / "out").exists()

@@ -196,7 +196,7 @@ def spark_session(master: str | None = None, progress: bool = False):
     try:
         return b.getOrCreate()
     except Exception as e:  # noqa: BLE001 - PySpark's own errors (a bad master, a JVM that did not start)
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(".")
         raise RunError(f"Spark did not start with master '{master or 'local[*]'}': {first}; check --master "
                        "(local[*], spark://HOST:7077, yarn) and the Java installation") from None
 

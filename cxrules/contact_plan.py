@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import operator
 from collections import Counter
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import compress, repeat
+from operator import attrgetter, itemgetter
+from typing import NamedTuple
 
 from .values import display, norm_header
 from .xlsx_write import BarChart, CellFormat, ChartSeries, NewSheet, text_width
@@ -53,8 +56,7 @@ IDENTITY = [
 ]
 
 
-@dataclass(slots=True)
-class Contact:
+class Contact(NamedTuple):
     sheet: str
     row: int  # Excel row
     due: object  # date or datetime, as the sheet's due column shows it
@@ -67,6 +69,9 @@ class Contact:
     who: tuple  # IDENTITY values
     source: Source
     rank: int  # the priority's place in its allowed list
+
+
+_make = tuple.__new__  # Contact from a tuple of its fields, without a Python call per contact
 
 
 def sources(rs) -> list[Source]:
@@ -101,15 +106,25 @@ def identity(data, header, block, keep) -> dict[str, list]:
     for key, _label, aliases in IDENTITY:
         j = next((by_text[norm_header(a)] for a in aliases if norm_header(a) in by_text), None)
         if j is not None:
-            col = [block[i][j] if j < len(block[i]) else None for i in keep]
+            rows = block if len(keep) == len(block) else list(map(block.__getitem__, keep))
+            if rows and min(map(len, rows)) > j:  # calamine's rows are all as wide
+                col = list(map(itemgetter(j), rows))
+            else:
+                col = [r[j] if j < len(r) else None for r in rows]
             # as shown: an Excel error by its code, a number stored as text as typed
-            out[key] = [v if v is None or isinstance(v, (str, int, float, dt.date)) else str(getattr(v, "code", v)) for v in col]
+            if not all(t is type(None) or issubclass(t, _SHOWN) for t in set(map(type, col))):
+                col = [v if v is None or isinstance(v, _SHOWN) else str(getattr(v, "code", v)) for v in col]
+            out[key] = col
     return out
+
+
+_SHOWN = (str, int, float, dt.date)
 
 
 def collect(rs, sources: list[Source], ev, ids: dict[str, list], sheet: str, excel_rows: list[int],
             as_of: dt.datetime) -> list[Contact]:
     """The contacts of one range that are overdue or due within DAYS of as_of."""
+    from .columnar import np
     from .recalc import _due_value, _lateness  # the sheet's own reading of due dates
 
     today = as_of.date()
@@ -125,9 +140,8 @@ def collect(rs, sources: list[Source], ev, ids: dict[str, list], sheet: str, exc
         held = ev.columns.get(s.held) or blank if s.held else blank
         who = [ids.get(k, blank) for k, _, _ in IDENTITY]
         rank = _rank(rs, s.priority)
-        seen: dict = {}  # due value -> (as the sheet reads it, overdue, days overdue), or None past the 4 weeks
 
-        def reading(v):
+        def reading(v):  # (as the sheet reads it, overdue, days overdue), or None past the 4 weeks
             if not isinstance(v, dt.date):  # not a date (a text in a date output): not a contact
                 return None
             w = _due_value(rs, d, v) if d is not None else v
@@ -138,20 +152,62 @@ def collect(rs, sources: list[Source], ev, ids: dict[str, list], sheet: str, exc
                     round(math.ceil((as_of - w).total_seconds() / 60) / 1440, 6) if isinstance(w, dt.datetime) else (today - w).days)
             return None if not late and day > horizon else (w, late, late_by if late else 0)
 
-        # the rows with a due date, then each distinct date read once: a few hundred dates for 100k rows
-        rows = [i for i, v in enumerate(dues) if v is not None]
+        # each distinct due read once (a few hundred dates for 100k rows), the rows picked by numpy
+        readings = dict.fromkeys(dues)
+        readings.pop(None, None)
+        for v in readings:
+            readings[v] = reading(v)
+        code = {v: k for k, v in enumerate(readings)}
+        code[None] = len(code)
+        codes = np.fromiter(map(code.__getitem__, dues), np.int64, len(dues))
+        take = np.array([g is not None for g in readings.values()] + [False])[codes]
         if settled:
-            rows = [i for i in rows if i not in settled]
+            take[[i for i in settled if 0 <= i < len(take)]] = False
         if held is not blank:
-            rows = [i for i in rows if held[i] is None]
-        got = [seen[v] if v in seen else seen.setdefault(v, reading(v)) for v in map(dues.__getitem__, rows)]
-        rows = [i for i, g in zip(rows, got) if g is not None]
-        got = [g for g in got if g is not None]
+            take &= np.fromiter(map(operator.is_, held, repeat(None)), bool, len(held))
+        rows = np.flatnonzero(take).tolist()
         if not rows:
             continue
+        got = list(map(readings.__getitem__, map(dues.__getitem__, rows)))
         pick = [list(map(c.__getitem__, rows)) for c in cols]
         whos = zip(*(map(w.__getitem__, rows) for w in who)) if who else repeat(())
-        out += map(Contact, repeat(sheet), map(excel_rows.__getitem__, rows), *zip(*got), *pick, whos, repeat(s), map(rank, pick[2]))
+        ranks = {v: rank(v) for v in dict.fromkeys(pick[2])}
+        fields = zip(repeat(sheet), map(excel_rows.__getitem__, rows), *zip(*got), *pick, whos, repeat(s),
+                     map(ranks.__getitem__, pick[2]))
+        out += map(_make, repeat(Contact), fields)
+    return out
+
+
+def collect_per_row(rs, sources: list[Source], ev, ids: dict[str, list], sheet: str, excel_rows: list[int],
+                    as_of: dt.datetime) -> list[Contact]:
+    """collect, a contact at a time: what the columnar path must give (tests compare them)."""
+    from .recalc import _due_value, _lateness
+
+    today = as_of.date()
+    horizon = today + dt.timedelta(days=DAYS - 1)
+    out: list[Contact] = []
+    blank = [None] * ev.n
+    for s in sources:
+        d = next((x for t in rs.tables.values() for x in t.due if x.name == s.due), None)
+        dues = ev.columns.get(s.due) or blank
+        settled = ev.settled.get(s.due, ())
+        cols = [ev.columns.get(n) or blank if n else blank for n in (s.channel, s.owner, s.priority, s.purpose)]
+        held = ev.columns.get(s.held) or blank if s.held else blank
+        rank = _rank(rs, s.priority)
+        for i, v in enumerate(dues):
+            if v is None or i in settled or held[i] is not None or not isinstance(v, dt.date):
+                continue
+            w = _due_value(rs, d, v) if d is not None else v
+            day = w.date() if isinstance(w, dt.datetime) else w
+            late = w < as_of if isinstance(w, dt.datetime) else day < today
+            if not late and day > horizon:
+                continue
+            late_by = 0
+            if late:
+                late_by = _lateness(rs, d, w, as_of) if d is not None else (
+                    round(math.ceil((as_of - w).total_seconds() / 60) / 1440, 6) if isinstance(w, dt.datetime) else (today - w).days)
+            out.append(Contact(sheet, excel_rows[i], w, late, late_by, *(c[i] for c in cols),
+                               tuple(ids.get(k, blank)[i] for k, _, _ in IDENTITY), s, rank(cols[2][i])))
     return out
 
 
@@ -171,25 +227,43 @@ def _rank(rs, source_name: str | None):
     return rank
 
 
+_DUE_LATE = attrgetter("due", "late")
+
+
 def call_order(contacts: list[Contact], today: dt.date) -> list[Contact]:
     """Due today or overdue, by priority (tier), then overdue first (most overdue first),
     then by due time and place."""
-    days, moments = _memo(_day), _memo(_sortable)  # a few hundred due dates among many contacts
-    due = [c for c in contacts if c.late or days(c.due) <= today]
-    return sorted(due, key=lambda c: (c.rank, not c.late, -c.days_overdue, moments(c.due), c.sheet, c.row))
+    from .columnar import np
+
+    is_due = dict.fromkeys(map(_DUE_LATE, contacts))  # a few hundred due dates among many contacts
+    for v, late in is_due:
+        is_due[v, late] = late or _day(v) <= today
+    due = list(compress(contacts, map(is_due.__getitem__, map(_DUE_LATE, contacts))))
+    if not due:
+        return due
+    # the sort's keys as numbers (each distinct due date and sheet ranked once), sorted stably
+    dues = dict.fromkeys(map(attrgetter("due"), due))
+    moments = {m: k for k, m in enumerate(sorted(set(map(_sortable, dues))))}
+    for v in dues:
+        dues[v] = moments[_sortable(v)]
+    sheets = {x: k for k, x in enumerate(sorted(set(map(attrgetter("sheet"), due))))}
+    n = len(due)
+    try:
+        keys = (np.fromiter(map(attrgetter("row"), due), np.int64, n),
+                np.fromiter(map(sheets.__getitem__, map(attrgetter("sheet"), due)), np.int64, n),
+                np.fromiter(map(dues.__getitem__, map(attrgetter("due"), due)), np.int64, n),
+                -np.fromiter(map(attrgetter("days_overdue"), due), np.float64, n),
+                ~np.fromiter(map(attrgetter("late"), due), bool, n),
+                np.fromiter(map(attrgetter("rank"), due), np.int64, n))
+    except (TypeError, ValueError, OverflowError):  # not plain numbers: Python compares them
+        return call_order_per_row(contacts, today)
+    return list(map(due.__getitem__, np.lexsort(keys).tolist()))
 
 
-def _memo(fn):
-    memo: dict = {}
-
-    def get(v):
-        try:
-            return memo[v]
-        except KeyError:
-            x = memo[v] = fn(v)
-            return x
-
-    return get
+def call_order_per_row(contacts: list[Contact], today: dt.date) -> list[Contact]:
+    """call_order by Python's sort: what the numpy path must give (tests compare them)."""
+    due = [c for c in contacts if c.late or _day(c.due) <= today]
+    return sorted(due, key=lambda c: (c.rank, not c.late, -c.days_overdue, _sortable(c.due), c.sheet, c.row))
 
 
 def _day(v) -> dt.date:
@@ -205,8 +279,10 @@ def per_day(contacts: list[Contact], as_of: dt.datetime) -> tuple[list, list[dt.
     of every source are counted together (a phone call is a phone call)."""
     today = as_of.date()
     days = [today + dt.timedelta(days=k) for k in range(DAYS)]
-    day = _memo(_day)
-    counts = Counter(("overdue" if c.late else day(c.due), c.channel) for c in contacts)
+    day = dict.fromkeys(map(_DUE_LATE, contacts))
+    for v, late in day:
+        day[v, late] = "overdue" if late else _day(v)
+    counts = Counter(zip(map(day.__getitem__, map(_DUE_LATE, contacts)), map(attrgetter("channel"), contacts)))
     totals: dict = {}
     for (_, ch), k in counts.items():
         totals[ch] = totals.get(ch, 0) + k
@@ -246,10 +322,11 @@ def plan_sheet(report, rs, tr, contacts: list[Contact]) -> NewSheet:
         return len(rows) - 1
 
     channels, days, counts = per_day(contacts, as_of)
-    chan_name = {c.channel: c.source.channel for c in contacts}
+    sources = dict(zip(map(attrgetter("channel"), contacts), map(attrgetter("source"), contacts)))  # the last one's
+    chan_name = {ch: s.channel for ch, s in sources.items()}
     calls = call_order(contacts, as_of.date())
-    n_late = sum(1 for c in contacts if c.late)
-    n_today = sum(1 for c in contacts if not c.late and _day(c.due) == as_of.date())
+    n_late = sum(map(attrgetter("late"), contacts))
+    n_today = sum(k for (d, _), k in counts.items() if d == as_of.date())  # not overdue, due today
     add([tr(PLAN_SHEET)], CellFormat(bold=True))
     add([tr("As of"), display(as_of)])
     add([tr("Due today"), n_today])

@@ -255,6 +255,17 @@ def _seconds(values: list, type_: str):
     from .columnar import encoded, exact_floats, np
 
     if type_ in ("date", "datetime"):
+        # a few hundred distinct dates among many rows: each encoded once (aware moments
+        # equal across zones but encoded by their wall time: the per-value path)
+        distinct = set(values)
+        distinct.discard(None)
+        kinds = set(map(type, distinct))
+        if kinds <= {dt.date, dt.datetime} and not any(v.tzinfo for v in distinct if v.__class__ is dt.datetime):
+            keys = list(distinct)
+            enc = encoded(keys, "date") * _DAY if kinds <= {dt.date} else encoded(keys, "datetime") if kinds <= {dt.datetime} else None
+            lut = dict(zip(keys, enc.tolist() if enc is not None else map(_encode_moment, keys)))
+            lut[None] = np.nan
+            return np.fromiter(map(lut.__getitem__, values), np.float64, len(values))
         kind = "date" if set(map(type, values)) <= {dt.date, type(None)} else "datetime"
         a = encoded(values, kind)
         if a is not None:

@@ -1388,12 +1388,19 @@ def new_sheet_styles(ns: NewSheet, styles: Styles) -> dict:
     fmts, rfmts, cfmts = ns.formats, ns.row_formats, ns.col_formats
     for fmt in cfmts.values():
         cache.setdefault((fmt, "keep"), styles.cell_format(fmt, None))
+    cells_of = {i for i, _ in fmts}
+    seen: set = set()  # (format's id, value's type): many cells share a few
     for i, row in enumerate(ns.rows):
         rf = rfmts.get(i)
+        many = i in cells_of
         for j, v in enumerate(row):
-            fmt = fmts.get((i, j), rf) if fmts else rf
+            fmt = fmts.get((i, j), rf) if many else rf
             if fmt is None and cfmts:
                 fmt = cfmts.get(j)
+            both = (id(fmt), v.__class__)
+            if both in seen:
+                continue
+            seen.add(both)
             need = needs.get(v.__class__)  # the need depends on the type alone
             if need is None:
                 need = needs[v.__class__] = _need(v)
@@ -1439,36 +1446,44 @@ def new_sheet_xml(ns: NewSheet, cache: dict, date1904: bool, drawing_rid: str | 
     width = max([width] + [j + 1 for (_, j) in fmts])
     letters = [col_letter(j) for j in range(width)]
     out = []
-    memo: dict = {}
+    # a plan's or summary's values repeat (tiers, channels, days): each value in each format
+    # made once, as the cell's XML after its reference (None: no cell)
+    tails: dict = {}
+
+    def cell_tail(fmt, v):
+        enc = encode(v, "general", date1904)
+        if enc is None:
+            if fmt is None:
+                return None
+            s = cache[(fmt, "keep")]
+            return f' s="{s}"/>' if s else ""
+        s = cache[(fmt, _need(v))]
+        sa = f' s="{s}"' if s else ""
+        return f"{sa}{enc[1]}>{enc[2]}</c>"
+
     for i in range(max(len(rows), max(extra, default=-1) + 1)):
         row = rows[i] if i < len(rows) else []
-        r = i + 1
+        r = f"{i + 1}"
         cells = []
         rf = rfmts.get(i)
-        js = range(len(row)) if i not in extra else sorted(set(range(len(row))) | set(extra[i]))
+        ex = extra.get(i)
+        js = range(len(row)) if ex is None else sorted(set(range(len(row))) | set(ex))
         for j in js:
             v = row[j] if j < len(row) else None
-            fmt = fmts.get((i, j), rf) if fmts else rf
+            fmt = fmts.get((i, j), rf) if ex is not None else rf  # only a row in `extra` has cell formats
             if fmt is None and cfmts:
                 fmt = cfmts.get(j)
-            # a plan's or summary's values repeat (tiers, channels, days): each encoded once
-            key = (v.__class__, v) if v.__class__ is not dt.datetime else (v.__class__, v, v.tzinfo)  # equal moments, other zones
+            cls = v.__class__
+            key = (id(fmt), cls, v) if cls is not dt.datetime else (id(fmt), cls, v, v.tzinfo)  # equal moments, other zones
             try:
-                enc, need = memo[key]
+                t = tails[key]
             except KeyError:
-                enc, need = memo[key] = encode(v, "general", date1904), _need(v)
+                t = tails[key] = cell_tail(fmt, v)
             except TypeError:  # unhashable
-                enc, need = encode(v, "general", date1904), _need(v)
-            if enc is None:
-                if fmt is None:
-                    continue
-                s = cache[(fmt, "keep")]
-                cells.append(f'<c r="{letters[j]}{r}" s="{s}"/>' if s else "")
+                t = cell_tail(fmt, v)
+            if t is None:
                 continue
-            t, inner = enc[1], enc[2]
-            s = cache[(fmt, need)]
-            sa = f' s="{s}"' if s else ""
-            cells.append(f'<c r="{letters[j]}{r}"{sa}{t}>{inner}</c>')
+            cells.append(f'<c r="{letters[j]}{r}"{t}' if t else "")
         lines = max([_lines(row[j], w) for j, w in wrapped if j < len(row)] + [1]) if wrapped else 1
         ht = f' ht="{15 * lines}" customHeight="1"' if lines > 1 else ""
         if cells:

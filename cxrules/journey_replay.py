@@ -25,9 +25,13 @@ def run(evaluator, table: JourneyTable, ctx) -> None:
     rs = evaluator.rs
     bad = set(ctx.bad_rows)
     facts = {}
+    encoded = ctx.__dict__.setdefault("journey_facts", {})  # journeys share facts (pushes sent): each encoded once
     for f in j.fields():
         ftype = rs.fields[f].type
-        facts[f] = _seconds(ctx.column(f, ftype), ftype)
+        column = ctx.column(f, ftype)
+        if f not in encoded:
+            encoded[f] = _seconds(column, ftype)
+        facts[f] = encoded[f]
         bad |= ctx.bad.get(f, set())
     tags: dict = {}
     if table.conditions is not None:

@@ -722,7 +722,10 @@ def _fit_width(title: str, values, kind: str) -> tuple[float, bool]:
     fixed = {"date": 10, "datetime": 16}.get(kind)
     some = values[:20000]
     try:  # a few distinct values (tiers, dates): each measured once
-        some = [v for _, v in set(zip(map(type, some), some))]
+        if len(set(map(type, some)) - {type(None)}) <= 1:  # equal values are of one type: by value
+            some = list(set(some))
+        else:
+            some = [v for _, v in set(zip(map(type, some), some))]
     except TypeError:  # lists (collect tables): each as it is
         pass
     seen: set = set()

@@ -235,14 +235,15 @@ def call_order(contacts: list[Contact], today: dt.date) -> list[Contact]:
     then by due time and place."""
     from .columnar import np
 
-    is_due = dict.fromkeys(map(_DUE_LATE, contacts))  # a few hundred due dates among many contacts
-    for v, late in is_due:
-        is_due[v, late] = late or _day(v) <= today
-    due = list(compress(contacts, map(is_due.__getitem__, map(_DUE_LATE, contacts))))
+    late, due_of = attrgetter("late"), attrgetter("due")
+    # overdue, or due today: each due date of the others looked at once (a few hundred among many)
+    today_or_before = {v: _day(v) <= today for v in dict.fromkeys(map(due_of, compress(contacts, map(operator.not_, map(late, contacts)))))}
+    keep = map(operator.or_, map(late, contacts), map(today_or_before.get, map(due_of, contacts), repeat(True)))
+    due = list(compress(contacts, keep))
     if not due:
         return due
     # the sort's keys as numbers (each distinct due date and sheet ranked once), sorted stably
-    dues = dict.fromkeys(map(attrgetter("due"), due))
+    dues = dict.fromkeys(map(due_of, due))
     moments = {m: k for k, m in enumerate(sorted(set(map(_sortable, dues))))}
     for v in dues:
         dues[v] = moments[_sortable(v)]
@@ -251,9 +252,9 @@ def call_order(contacts: list[Contact], today: dt.date) -> list[Contact]:
     try:
         keys = (np.fromiter(map(attrgetter("row"), due), np.int64, n),
                 np.fromiter(map(sheets.__getitem__, map(attrgetter("sheet"), due)), np.int64, n),
-                np.fromiter(map(dues.__getitem__, map(attrgetter("due"), due)), np.int64, n),
+                np.fromiter(map(dues.__getitem__, map(due_of, due)), np.int64, n),
                 -np.fromiter(map(attrgetter("days_overdue"), due), np.float64, n),
-                ~np.fromiter(map(attrgetter("late"), due), bool, n),
+                ~np.fromiter(map(late, due), bool, n),
                 np.fromiter(map(attrgetter("rank"), due), np.int64, n))
     except (TypeError, ValueError, OverflowError):  # not plain numbers: Python compares them
         return call_order_per_row(contacts, today)

@@ -1467,9 +1467,8 @@ def new_sheet_xml(ns: NewSheet, cache: dict, date1904: bool, drawing_rid: str | 
         cells = []
         rf = rfmts.get(i)
         ex = extra.get(i)
-        js = range(len(row)) if ex is None else sorted(set(range(len(row))) | set(ex))
-        for j in js:
-            v = row[j] if j < len(row) else None
+        js = enumerate(row) if ex is None else ((j, row[j] if j < len(row) else None) for j in sorted(set(range(len(row))) | set(ex)))
+        for j, v in js:
             fmt = fmts.get((i, j), rf) if ex is not None else rf  # only a row in `extra` has cell formats
             if fmt is None and cfmts:
                 fmt = cfmts.get(j)

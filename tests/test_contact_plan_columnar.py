@@ -70,7 +70,7 @@ def _same(a, b):
     assert [tuple(map(type, c)) for c in a] == [tuple(map(type, c)) for c in b]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_collect_matches_the_per_row_reading(rs, data):
     srcs = contact_plan.sources(rs)[:3]  # the cadence (a `due:` date) and journeys (held back by caps)
@@ -79,7 +79,7 @@ def test_collect_matches_the_per_row_reading(rs, data):
     _same(got, contact_plan.collect_per_row(rs, srcs, ev, ids, "Customers", rows, AS_OF))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_call_order_and_counts_match_the_per_row_sort(rs, data):
     srcs = contact_plan.sources(rs)[:3]
@@ -124,7 +124,7 @@ moments = st.one_of(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(moments, max_size=30), st.sampled_from(["date", "datetime"]))
 def test_journey_dates_encoded_once_each_match_the_per_value_reading(values, type_):
     values = values + values[: len(values) // 2]  # repeated dates, as on a real sheet

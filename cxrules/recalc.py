@@ -312,6 +312,7 @@ def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_
             check_destination(src, dst, force)
         sheets = data_sheets(wb)
         mapping = workbook_mapping(wb, report).merged(mapping or Mapping())
+        wb.check_sources = not dry_run  # big sheets' own XML checked beside the work, for the write
 
         def read():
             for k, sheet in enumerate(sheets):
@@ -319,10 +320,15 @@ def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_
                 yield wb.read_sheet(sheet.name)
 
         edits, new_sheets = plan(read(), evaluator, as_of, report, dayfirst, header_row, mapping, release_rows=True)
-    if not report.sheets or dry_run:
-        return report
-    progress("writing", len(sheets), len(sheets))
-    wr = write_workbook(src, dst, edits, new_sheets, limits, properties=report.stamp.properties())
+        checks = wb.take_source_checks()
+    try:
+        if not report.sheets or dry_run:
+            return report
+        progress("writing", len(sheets), len(sheets))
+        wr = write_workbook(src, dst, edits, new_sheets, limits, properties=report.stamp.properties(), source_checks=checks)
+    finally:
+        for check in checks.values():
+            check.abort()
     report.problems.extend(wr.problems)
     report.issues_sheet = wr.sheet_names.get(report.issues_sheet, report.issues_sheet)
     report.written = True

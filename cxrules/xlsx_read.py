@@ -360,6 +360,9 @@ class Workbook:
         self._names = set(zf.namelist())
         self._book = book
         self._deferred: set[str] = set()  # sheet parts whose read also checks their size (package_guard.inflated)
+        # big sheet parts checked by a child process while they are read (splice_check)
+        self.source_checks: dict = {}
+        self.check_sources = False
         self.workbook_part = wb_part
         self.sheets = sheets
         self._wb_xml = wb_xml
@@ -456,6 +459,8 @@ class Workbook:
                                 "open it in Excel, let it repair, and save it again")
         from .package_guard import PackageError, inflated  # it imports this module
 
+        if self.check_sources and sh.part not in self.source_checks:
+            self._start_source_check(sh.part)
         try:
             area = UsedArea()
             pieces = inflated(self.path, self._zf.getinfo(sh.part), 8 << 20) if sh.part in self._deferred else None
@@ -499,7 +504,23 @@ class Workbook:
         return SheetData(sh.name, rows, first_row, first_col, tables, merged, sorted(no_value),
                          self.owned_cells(sh.name), sorted(placeholders - no_value))
 
+    def _start_source_check(self, part: str) -> None:
+        from .splice_check import start_source_check
+        from .xmlparts import CHECK_ELSEWHERE_FROM
+
+        if self._zf.getinfo(part).file_size >= CHECK_ELSEWHERE_FROM:
+            check = start_source_check(self.path, part)
+            if check is not None:
+                self.source_checks[part] = check
+
+    def take_source_checks(self) -> dict:
+        """The checks started so far, now the caller's to end (close() ends the rest)."""
+        out, self.source_checks = self.source_checks, {}
+        return out
+
     def close(self) -> None:
+        for check in self.source_checks.values():
+            check.abort()
         try:
             self._book.close()
         except Exception:

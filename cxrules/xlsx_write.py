@@ -49,6 +49,7 @@ from .xlsx_read import (
     Sheet,
     Table,
     WorkbookError,
+    _xml_unescape,
     cell_ref,
     check_not_open,
     check_readable,
@@ -1125,12 +1126,10 @@ class Styles:
             self.items[sec] = re.findall(rb"<" + item + rb"\b[^>]*?(?:/>|>.*?</" + item + rb">)", inner, re.S)
         self.fmt_ids: dict[str, int] = dict(_BUILTIN_FMTS)
         self.fmt_codes: dict[int, str] = {}
-        from xml.sax.saxutils import unescape
-
         for nf in self.items[b"numFmts"]:
             i, code = get_attr(nf, b"numFmtId"), get_attr(nf, b"formatCode")
             if i is not None and code is not None:
-                c = unescape(code.decode("utf-8"), {"&quot;": '"', "&apos;": "'"})
+                c = _xml_unescape(code.decode("utf-8"), {"&quot;": '"', "&apos;": "'"})
                 self.fmt_ids.setdefault(c, int(i))
                 self.fmt_codes[int(i)] = c
         self._cache: dict = {}

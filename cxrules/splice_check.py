@@ -28,7 +28,7 @@ from .xmlparts import PartError
 
 # Run as `python -I -S -c _CHILD ZIP PART`; prints "ok CRC SIZE", "plain-no REASON" or "bad REASON".
 _CHILD = r"""
-import sys, zipfile, xml.parsers.expat as x
+import re, sys, zipfile, xml.parsers.expat as x
 path, part = sys.argv[1], sys.argv[2]
 def say(s):
     sys.stdout.write(s); sys.stdout.flush(); sys.exit(0)
@@ -46,60 +46,81 @@ def decl(version, encoding, standalone):
     if encoding and encoding.lower().replace("-", "").replace("_", "") != "utf8":
         odd.append("encoding " + encoding)
 p.XmlDeclHandler = decl
-D = [0, 0, 0]  # depth; 1 while inside sheetData; sheetData elements seen
-def start(name, attrs):
-    d = D[0]
-    D[0] = d + 1
-    ln = name[name.rfind(" ") + 1:]
-    if D[1]:
-        if d == 2:
-            if ln != "row":
-                odd.append("something else among the rows")
-            elif attrs and any(">" in v for v in attrs[1::2]):
-                odd.append("'>' in a row's attribute")
-        elif ln.startswith("row") or ln.startswith("sheetData"):
-            odd.append("an element named like a row inside the rows")
-    elif ln.startswith("sheetData"):
-        D[2] += 1
-        if ln != "sheetData" or d != 1:
-            odd.append("an element named like sheetData")
-        elif attrs and any(">" in v for v in attrs[1::2]):
-            odd.append("'>' in sheetData's attribute")
-        D[1] = 1
-def end(name):
-    d = D[0] = D[0] - 1
-    if d == 1:
-        D[1] = 0
-p.ordered_attributes = True
-p.StartElementHandler, p.EndElementHandler = start, end
-ends = plain_ends = 0
-tail = b""
+# With no comment, CDATA or PI (expat says so), every '<' starts a tag: these count tags.
+ATTRS = rb'(?:\s+[^\s=/>]+\s*=\s*(?:"[^"<>]*"|\'[^\'<>]*\'))*\s*'
+ROW_TAG = re.compile(rb"<row" + ATTRS + rb"/?>")  # a row start tag with no '>' in its values
+DATA_TAG = re.compile(rb"<sheetData" + ATTRS + rb"(/?)>")
+ROW = b"<row"
+state = 0  # 0 before the rows, 1 among them, 2 after
+rest = b""
+def rows(b):
+    if b"<sheetData" in b:
+        odd.append("a second sheetData")
+    elif b.count(b"<row") != len(ROW_TAG.findall(b)):
+        odd.append("a row tag spelt otherwise")
+    elif b.count(b"</row") != b.count(b"</row>"):
+        odd.append("a row end tag spelt otherwise")
+    else:  # before each row end: rows closed at once, then the row it ends (no row in a row)
+        pieces = b.split(b"</row>")
+        n = len(pieces) - 1
+        counts = list(map(bytes.count, pieces, [ROW] * len(pieces)))
+        for k in [k for k, c in enumerate(counts) if c != 1] + [n]:
+            tags = ROW_TAG.findall(pieces[k])
+            closed = [t.endswith(b"/>") for t in tags]
+            if (not all(closed)) if k == n else (not tags or closed[-1] or not all(closed[:-1])):
+                odd.append("a row inside a row")
+                return
+def see(b, last):
+    global state, rest
+    b = rest + b
+    rest = b""
+    if state == 0:
+        i = b.find(b"<sheetData")
+        if i < 0:
+            rest = b[-16:] if not last else b""
+            return
+        m = DATA_TAG.match(b, i)
+        if m is None:
+            if last or len(b) - i > 65536:
+                odd.append("a sheetData tag spelt otherwise")
+            else:
+                rest = b[i:]
+            return
+        state = 1 if not m.group(1) else 2
+        b = b[m.end():]
+    if state == 1:
+        j = b.find(b"</sheetData>")
+        if j >= 0:
+            rows(b[:j])
+            state, b = 2, b[j:]
+        else:
+            cut = b.rfind(b"</row>")
+            cut = cut + 6 if cut >= 0 else 0
+            if last:
+                cut = len(b)
+            rows(b[:cut])
+            rest = b[cut:]
+            return
+    if state == 2 and b.count(b"<sheetData") + rest.count(b"<sheetData"):
+        odd.append("a second sheetData")
 try:
     with zipfile.ZipFile(path) as z:
         info = z.getinfo(part)
         with z.open(info) as f:
             while True:
                 b = f.read(1 << 22)
-                if not b:
-                    break
-                w = tail + b
-                ends += w.count(b"</row") - tail.count(b"</row")
-                plain_ends += w.count(b"</row>") - tail.count(b"</row>")
-                tail = w[-6:]
-                p.Parse(b, False)
+                p.Parse(b, not b)
+                see(b, not b)
                 if odd:
                     say("plain-no\t" + odd[0])
-        p.Parse(b"", True)
+                if not b:
+                    break
 except x.ExpatError as e:
     say("bad\t%s\t%d" % (x.ErrorString(e.code), e.lineno))
 except Exception as e:
     say("plain-no\t" + type(e).__name__)
-if odd:
-    say("plain-no\t" + odd[0])
-if ends != plain_ends:
-    say("plain-no\ta row end tag spelt otherwise")
-if D[2] != 1:
-    say("plain-no\tnot one sheetData")
+if state != 2:
+    say("plain-no\tno sheetData")
 say("ok\t%d\t%d" % (info.CRC, info.file_size))
 """
 

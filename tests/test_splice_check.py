@@ -4,11 +4,14 @@ Both routes must write the same bytes, and refuse the same broken results."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import writers
 from cxrules import rulesets, xlsx_write, xmlparts
@@ -191,3 +194,46 @@ def test_fragments_are_checked_each_in_its_own_element():
     lost = FragmentCheck("s.xml", head)
     with pytest.raises(PartError, match="namespaces"):
         lost.head(b'<worksheet xmlns="m"><sheetData>')
+
+
+# ------------------------------------------------------------------ the child's verdict, against a reference
+ITEMS = {
+    "row": b'<row r="1" spans="1:2"><c r="A1"><v>1</v></c></row>',
+    "bare row": b"<row><c><v>1</v></c></row>",
+    "closed row": b'<row r="2"/>',
+    "single quotes": b"<row r='3' ht='15'><c r='A3'><v>1</v></c></row>",
+    "row in a group": b'<g><row r="4"><c r="A4"/></row></g>',
+    "text": b" \n ",
+    "comment": b"<!-- x -->",
+    "pi": b"<?x y?>",
+    "cdata": b'<row r="5"><c r="A5" t="inlineStr"><is><t><![CDATA[a]]></t></is></c></row>',
+    "row in a row": b'<row r="6"><c r="A6"/><row r="7"/></row>',
+    "open row in a row": b'<row r="6"><row r="7"></row></row>',
+    "rowish": b"<rowx/>",
+    "rowish in a row": b'<row r="8"><c r="A8"><is><rowx/></is></c></row>',
+    "gt in a value": b'<row r="9" x="a&gt;b>"/>',
+    "spaced end": b'<row r="10"></row >',
+    "second sheetData": b"<g><sheetData/></g>",
+}
+BAD = {"comment", "pi", "cdata", "row in a row", "open row in a row", "rowish", "rowish in a row", "gt in a value",
+       "spaced end", "second sheetData"}
+
+
+def _sheet(items: list[str], tail: bytes) -> bytes:
+    return (b'<?xml version="1.0" encoding="UTF-8"?>\n<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+            b"<sheetData>" + b"".join(ITEMS[i] for i in items) + b"</sheetData>" + tail + b"</worksheet>")
+
+
+@given(items=st.lists(st.sampled_from(sorted(ITEMS)), max_size=8),
+       tail=st.sampled_from([b"", b'<rowBreaks count="1"><brk id="3"/></rowBreaks>', b"<pageMargins left='0.7'/>"]))
+@settings(max_examples=int(os.environ.get("CXRULES_SPLICE_EXAMPLES", "60")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_the_child_finds_a_sheet_plain_exactly_when_its_rows_are(items, tail, tmp_path):
+    """Plain: nothing the splice could take for a row's end, no row in a row, one sheetData;
+    rows in other elements, closed rows, single quotes and page breaks after the rows are fine."""
+    xml = _sheet(items, tail)
+    path = tmp_path / f"t{abs(hash((tuple(items), tail)))}.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/worksheets/sheet1.xml", xml)
+    got = SourceCheck(path, "xl/worksheets/sheet1.xml").verdict()
+    assert (got is not None) == (not BAD & set(items)), (items, tail)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import itertools
 import operator
 import posixpath
+import queue
 import re
+import threading
 import xml.etree.ElementTree as ET
 import zipfile
 import zlib
@@ -581,17 +583,9 @@ def open_workbook(path, limits=None) -> Workbook:
 # says it has. A number it cannot allocate aborts the process (no exception, no message),
 # so both are checked first.
 MAX_GRID_CELLS = 100_000_000
-# Searches for the usual spelling r="A1" (a literal prefix keeps them fast): the longest
-# column letters and row numbers bound the area. A reference spelled otherwise, or a cell
-# placed by counting (no reference), leads to the exact count when the bound is too big.
-_LETTERS_AT_LEAST = [(n, re.compile(rb'r="[A-Za-z]{%d,}\d' % n)) for n in (4, 3, 2)]
-# two-letter columns: a first letter from N on means columns up to ZZ (26 x 26 + 26), ...
-_FIRST_LETTER = [(top, re.compile(rb'r="[%s-Z][A-Z]\d' % bytes([c]))) for c, top in ((ord("N"), 26), (ord("G"), 13), (ord("D"), 6), (ord("B"), 3))]
-_DIGITS_AT_LEAST = [(d, re.compile(rb'r="[A-Za-z]{0,3}\d{%d}' % d)) for d in (7, 6, 5, 4, 3, 2)]  # 8+ digits: 7 finds them
-# either of the two above (two letters or more, more digits than d): one pass where, as usual, neither is there
-_MORE = {d: re.compile(rb'r="(?:[A-Za-z]{2,}\d|[A-Za-z]{0,3}\d{%d})' % (d + 1)) for d in range(1, 7)}
-_BEYOND = re.compile(rb'r="(?:[A-Za-z]{0,3}(?:[2-9]\d{6}|1[1-9]\d{5}|10[5-9]\d{4}|1049\d{3}|1048[6-9]\d\d|10485[89]\d|104857[7-9]|\d{8})|(?:XF[E-Z]|X[G-Z][A-Z]|[YZ][A-Z]{2}|[A-Z]{4})\d)')
-_NO_REF_FIRST = [re.compile(rb'<c(?:>|\s(?!r="))'), re.compile(rb':c(?:>|\s(?!r="))')]
+# The exact used area: every reference r="A1" (rows' own r= too), as _ANY_REF reads them.
+# UsedArea finds the usual spelling with numpy; a reference spelled otherwise, one outside
+# Excel's grid, or a cell placed by counting (no reference) leads to these exact passes.
 _NO_REF = [re.compile(rb'<c(?:>|\s(?![^>]*?\br\s*=))'), re.compile(rb':c(?:>|\s(?![^>]*?\br\s*=))')]
 _ANY_REF = re.compile(rb'\br\s*=\s*["\']([A-Za-z]*)(\d*)["\']')
 
@@ -601,28 +595,102 @@ class UsedArea:
     MAX_GRID_CELLS, or lie outside Excel's grid."""
 
     def __init__(self):
-        self.letters, self.first, self.digits, self.counted, self.odd, self.beyond = 1, 1, 1, False, False, False
+        self.r1 = self.c1 = 1 << 62
+        self.r2 = self.c2 = -1
+        # counted: a cell without r= (_used_area_counted decides); odd: a reference not spelled
+        # r="A1" (or '=' spelled otherwise anywhere); far: letters or digits past Excel's grid
+        self.counted, self.odd, self.far = False, False, False
 
-    def see(self, chunk: bytes) -> None:
-        news = not (self.letters < 4 and self.digits < 7) or _MORE[self.digits].search(chunk) is not None
-        if news and self.letters < 4 and _LETTERS_AT_LEAST[-1][1].search(chunk):  # any column past Z at all
-            self.letters = next((n for n, p in _LETTERS_AT_LEAST if n > self.letters and p.search(chunk)), self.letters)
-        if self.letters == 2:
-            self.first = next((c for c, p in _FIRST_LETTER if c > self.first and p.search(chunk)), self.first)
-        if news and self.digits < 7 and _DIGITS_AT_LEAST[6 - self.digits][1].search(chunk):  # more digits than so far: how many
-            self.digits = next((d for d, p in _DIGITS_AT_LEAST if d > self.digits and p.search(chunk)), self.digits)
-        if (self.digits == 7 or self.letters >= 3) and not self.beyond:
-            self.beyond = bool(_BEYOND.search(chunk)) or self.letters > 3
-        if not self.counted and any(p.search(chunk) for p in _NO_REF_FIRST):  # "<c r=" in every writer seen
-            self.counted = any(p.search(chunk) for p in _NO_REF)
-        self.odd = self.odd or chunk.count(b"=") != chunk.count(b'="')  # r = 'A1' and the like, or '=' in text
+    def see(self, chunk: bytes, marks: "_Marks | None" = None) -> None:
+        if self.counted:  # the exact count reads the part again anyway
+            return
+        m = marks if marks is not None else _Marks(chunk)
+        a, eq = m.a, m.eq
+        before, after = a[eq - 1], a[eq + 1]
+        # r = 'A1', r ="A1" and the like (or an '=' in text): the exact pass reads them
+        self.odd = self.odd or bool((after != 34).any() or _IS_SPACE[before].any())
+        self.counted = m.cell_without_ref(chunk)
+        if self.counted or self.odd or self.far:
+            return
+        at = eq[(before == 114) & (after == 34)]  # r="
+        at = at[~_IS_WORD[a[at - 2]]] + 2  # \br, as _ANY_REF: not attr="..."; the value's first byte
+        if len(at):
+            self._refs(a, at)
+
+    def _refs(self, a, at) -> None:
+        """The rows and columns of the references whose values start at `at`, as _ANY_REF
+        reads them (letters, digits, a quote); far if one may lie past Excel's grid.
+        Values of up to 7 bytes (to row 9,999,999 in column Z) are read 8 bytes at a time,
+        as words (per byte: a letter? a digit? the quote?); longer ones byte by byte."""
+        np = _T
+        word = np.ndarray((len(a) - 7,), "<u8", a, strides=(1,))[at]  # the value's first 8 bytes, the first lowest
+        high, one = _U64(0x8080808080808080), _U64(0x0101010101010101)
+        plain = (word & high) == 0  # ASCII: the byte tests below hold
+        low = word | high
+        lower = word | _U64(0x2020202020202020)
+        letter = (((lower | high) - one * 0x61) & ((one * 0x7A | high) - lower)) & high  # 'a' <= byte <= 'z'
+        digit = ((low - one * 0x30) & ((one * 0x39 | high) - word)) & high
+        quote = ((low - one * 0x22) & ((one * 0x22 | high) - word)) & high
+        letters = _first(~letter & high)
+        shift = letters.astype(np.uint64) * 8
+        digits = _first(((~digit & high) >> shift) | ((high << (63 - shift)) << 1))  # after the letters
+        fast = plain & (_first(quote) == letters + digits) & (letters + digits < 8) & (letters < 4)
+        if not fast.all():  # a long value, or one _ANY_REF may not read: byte by byte
+            self._refs_long(a, at[~fast])
+            if self.far:
+                return
+            word, letters, digits, shift = word[fast], letters[fast], digits[fast], shift[fast]
+        self._extremes(digits, word >> shift, letters, lower if fast.all() else lower[fast])
+
+    def _refs_long(self, a, at) -> None:
+        np = _T
+        w = np.lib.stride_tricks.as_strided(a, shape=(len(a) - 15, 16), strides=(1, 1))[at]  # 16 bytes of each value
+        alpha = (((w | 32) - 97) < 26).view("<u8")  # per byte 1 or 0, 8 to a word (uint8 wraps below 'a')
+        digit = ((w - 48) < 10).view("<u8")
+        letters = _run(alpha[:, 0])
+        shift = letters.astype(np.uint64) * 8
+        digits = _run(_from(digit, shift))  # the digits after the letters
+        if letters.max() > 3 or digits.max() > 7:  # column AAAA or row 10,000,000 on: the exact pass says where
+            self.far = True
+            return
+        end = w[np.arange(len(at)), letters + digits]
+        ok = (end == 34) | (end == 39)
+        words = w[ok].view("<u8")
+        self._extremes(digits[ok], _from(words, shift[ok]), letters[ok], words[:, 0] | _U64(0x2020202020202020))
+
+    def _extremes(self, digits, number, letters, text) -> None:
+        """First and last row and column of references of `digits` and `letters` whose bytes
+        are `number` (the digits, first in the lowest byte) and `text` (the letters, lower case)."""
+        np = _T
+        has_row = digits > 0
+        if (has_row & ((number & 255) == 48) & (digits > 1)).any():  # a leading zero: more digits is not a later row
+            self.far = True
+            return
+        # more digits is a later row, more letters a later column; of one length, the bytes
+        # in order are (read big-endian) in the numbers' order: one is worked out, not all
+        for has, n, text, lo, hi, read in ((has_row, digits, number, "r1", "r2", int), (letters > 0, letters, text, "c1", "c2", col_index)):
+            if not has.any():
+                continue
+            length = n[has]
+            for size, pick in ((int(length.min()), np.argmin), (int(length.max()), np.argmax)):
+                key = text[has & (n == size)].byteswap() >> _U64(64 - 8 * size)
+                value = read(int(key[pick(key)]).to_bytes(size, "big"))
+                if pick is np.argmin:
+                    setattr(self, lo, min(getattr(self, lo), value))
+                else:
+                    setattr(self, hi, max(getattr(self, hi), value))
+
+    def area(self) -> tuple[int, int, int, int]:
+        """What _used_area reads (valid unless counted, odd or far)."""
+        return self.r1, self.c1, self.r2, max(self.c2, self.c1 if self.c1 < 1 << 62 else 0)
 
     def check(self, path, sheet: str, zf: zipfile.ZipFile, part: str) -> None:
-        if not (self.beyond or self.counted or self.odd):
-            width = {1: 26, 2: 26 + 26 * self.first, 3: MAX_COL}[self.letters]
-            if min(10**self.digits - 1, MAX_ROW) * width <= MAX_GRID_CELLS:
-                return
-        r1, c1, r2, c2 = _used_area_counted(zf, part) if self.counted else _used_area(zf, part)
+        if self.counted:
+            r1, c1, r2, c2 = _used_area_counted(zf, part)
+        elif self.odd or self.far:
+            r1, c1, r2, c2 = _used_area(zf, part)
+        else:
+            r1, c1, r2, c2 = self.area()
         if r2 > MAX_ROW or c2 >= MAX_COL:
             raise WorkbookError(f"{path}: sheet '{sheet}' is damaged: cell {cell_ref(r2, c2)} is outside Excel's grid (XFD1048576 is the last cell); "
                                 "open it in Excel, let it repair, and save it again")
@@ -631,6 +699,28 @@ class UsedArea:
             raise WorkbookError(
                 f"{path}: sheet '{sheet}' has cells across {area} ({r2 - r1 + 1:,} rows x {c2 - c1 + 1:,} columns), more than cxrules "
                 f"reads in one sheet ({MAX_GRID_CELLS:,} cells); delete the cells far from the data (Ctrl+End in Excel goes to the last one) and save it")
+
+
+def _run(words):
+    """How many of the first bytes of each word (little-endian; each byte 1 or 0) are 1."""
+    return _LEADING_ONES[(words * _T.uint64(0x8040201008040201)) >> 56]  # gathers bytes 0..7 into bits 7..0
+
+
+def _first(marks):
+    """The index of the first byte whose high bit is set in each word (8: none)."""
+    np = _T
+    lowest = marks & (~marks + _U64(1))  # 1 << (8 * index + 7), or 0
+    index = ((lowest >> _U64(7)) * _U64(0x0001020304050607)) >> _U64(56)  # byte i of the constant is 7 - i
+    return np.where(marks == 0, 8, index).astype(np.uint8)
+
+
+def _U64(n: int):
+    return _T.uint64(n)
+
+
+def _from(words, shift):
+    """The 8 bytes from byte shift / 8 (0 to 24 bits) of two little-endian words a row."""
+    return (words[:, 0] >> shift) | ((words[:, 1] << (63 - shift)) << 1)  # (<< 64 in two steps: 0)
 
 
 def check_used_area(path, sheet: str, zf: zipfile.ZipFile, part: str) -> None:
@@ -697,6 +787,96 @@ _ERR_CELL = re.compile(rb'<c\b[^>]*?\bt="e"[^>]*>(?:<f\b[^>]*?(?:/>|>[^<]*</f>))
 _F_ANY = re.compile(rb'<c\b([^>]*)>\s*<f\b')
 _F_NO_V = re.compile(rb'<c\b([^>]*)>\s*<f\b[^>]*?(?:/>|>[^<]*</f>)\s*(<v\s*/>|<v>\s*</v>)?\s*</c>')
 _ROW_END = b"</row>"
+_BEHIND, _AHEAD = 2, 24  # bytes of padding around a piece (zeros: no letter, digit, space or quote)
+_T = None  # numpy and its byte tables, made on first use (numpy is not imported with this module)
+_IS_WORD = _IS_SPACE = _LEADING_ONES = None
+
+
+def _np():
+    global _T, _IS_WORD, _IS_SPACE, _LEADING_ONES
+    if _T is None:
+        import numpy
+
+        def table(chars: bytes):
+            t = numpy.zeros(256, bool)
+            t[list(chars)] = True
+            return t
+
+        alpha = bytes(range(65, 91)) + bytes(range(97, 123))
+        _IS_WORD, _IS_SPACE = table(alpha + b"0123456789_"), table(b" \t\n\r\f\v")  # re's \w and \s for bytes
+        _LEADING_ONES = numpy.array([8 - len(f"{i:08b}".lstrip("1")) for i in range(256)], numpy.uint8)
+        _T = numpy
+    return _T
+
+
+class _Space:
+    """Buffers a scan reuses from piece to piece: fresh ones of 8 MB each time cost as much as
+    the comparisons (the kernel hands out and clears new pages)."""
+
+    def __init__(self):
+        self.buf = self.cmp = None
+
+    def padded(self, chunk: bytes):
+        """The piece's bytes with zeros before and after, so that looking a few bytes behind or
+        ahead of a mark needs no bounds check; marks are positions in this array."""
+        np, n = _T, _BEHIND + len(chunk) + _AHEAD
+        if self.buf is None or len(self.buf) < n:
+            self.buf = np.zeros(n + (n >> 3), np.uint8)
+        a = self.buf[:n]
+        a[_BEHIND:n - _AHEAD] = np.frombuffer(chunk, np.uint8)
+        a[:_BEHIND] = a[n - _AHEAD:] = 0
+        return a
+
+    def same(self, n: int):
+        if self.cmp is None or len(self.cmp) < n:
+            self.cmp = _T.zeros(len(self.buf), bool)
+        return self.cmp[:n]
+
+
+class _Marks:
+    """Where the '=' and '<' of one piece of sheet XML are, found once with numpy for every
+    scan of the piece (numpy compares at memory speed; a bytes search per question costs
+    several times more)."""
+
+    __slots__ = ("a", "eq", "lt", "after_lt", "space")
+
+    def __init__(self, chunk: bytes, space: "_Space | None" = None):
+        np = _np()
+        self.space = space = space or _Space()
+        self.a = a = space.padded(chunk)
+        same = space.same(len(a))
+        self.eq = np.flatnonzero(np.equal(a, 61, out=same))  # '='
+        self.lt = np.flatnonzero(np.equal(a, 60, out=same))  # '<'
+        self.after_lt = a[self.lt + 1]
+
+
+    def has(self, text: bytes) -> bool:
+        """Does the piece hold `text`, which starts with '<' or holds '='?"""
+        a = self.a
+        if text[:1] == b"<":
+            at, k = self.lt[self.after_lt == text[1]], 0
+            if len(text) == 2:
+                return len(at) > 0
+        else:
+            at, k = self.eq, text.index(b"=")  # k <= _BEHIND
+        for i, ch in enumerate(text):
+            if i != k:
+                at = at[a[at + i - k] == ch]
+        return len(at) > 0
+
+    def cell_without_ref(self, chunk: bytes) -> bool:
+        """A cell placed by counting: <c> or <c ...> (or x:c) without r=, as _NO_REF finds it."""
+        np, a = _T, self.a
+        colon = np.flatnonzero(np.equal(a, 58, out=self.space.same(len(a))))
+        for c in (self.lt[self.after_lt == 99], colon[a[colon + 1] == 99]):  # <c, :c
+            nxt = a[c + 2]
+            cell = (nxt == 62) | _IS_SPACE[nxt]  # <c> or <c followed by a space: a cell's start tag
+            c, space = c[cell], _IS_SPACE[nxt[cell]]
+            usual = space & (a[c + 3] == 114) & (a[c + 4] == 61) & (a[c + 5] == 34)  # <c r="
+            # _NO_REF's cheap first question, as it was asked with a regex; then, rarely, the full test
+            if not usual.all():
+                return any(p.search(chunk) for p in _NO_REF)
+        return False
 
 
 def _read_pieces(zf: zipfile.ZipFile, part: str, size: int):
@@ -704,46 +884,98 @@ def _read_pieces(zf: zipfile.ZipFile, part: str, size: int):
         yield from iter(lambda: f.read(size), b"")
 
 
+def _ahead(pieces):
+    """The pieces of `pieces`, the next one made in a thread while the caller works on this
+    one: inflating (zlib) and checking the CRC release the GIL, so both cores work. An
+    exception raised making a piece is raised here, after the pieces before it."""
+    q: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def make():
+        it = iter(pieces)
+        try:
+            for piece in it:
+                if not put((piece, None)):
+                    return
+            put((b"", None))
+        except BaseException as e:  # handed over, raised in the caller's thread
+            put((b"", e))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()  # the generator's file, in the thread that ran it
+
+    t = threading.Thread(target=make, name="cxrules-unpack", daemon=True)
+    t.start()
+    try:
+        while True:
+            piece, error = q.get()
+            if error is not None:
+                raise error
+            if not piece:
+                return
+            yield piece
+    finally:
+        stop.set()
+        t.join()
+
+
 def iter_row_chunks(zf: zipfile.ZipFile, part: str, size: int = 8 << 20, pieces=None):
     """The sheet XML in pieces that each end after a </row> (the last piece ends the file);
-    from `pieces` (the part's bytes, unpacked by the caller) if given."""
-    it = iter(pieces if pieces is not None else _read_pieces(zf, part, size))
+    from `pieces` (the part's bytes, unpacked by the caller) if given. The next piece is
+    unpacked in a thread while this one is used."""
+    it = _ahead(pieces if pieces is not None else _read_pieces(zf, part, size))
     rest = b""
-    while True:
-        data = next(it, b"")
-        if not data:
-            if rest:
-                yield rest
-            return
-        buf = rest + data
-        cut = buf.rfind(_ROW_END)
-        if cut < 0:
-            rest = buf
-            continue
-        cut += len(_ROW_END)
-        yield buf[:cut]
-        rest = buf[cut:]
+    try:
+        while True:
+            data = next(it, b"")
+            if not data:
+                if rest:
+                    yield rest
+                return
+            buf = rest + data if rest else data
+            cut = buf.rfind(_ROW_END)
+            if cut < 0:
+                rest = buf
+                continue
+            cut += len(_ROW_END)
+            yield buf[:cut] if cut < len(buf) else buf
+            rest = buf[cut:]
+    finally:
+        it.close()
 
 
 def scan_sheet_xml(zf: zipfile.ZipFile, part: str, observe=None, all_formulas: bool = False, pieces=None):
     """Error cells {(row, col): '#N/A'}, formula cells without a cached value, and (with
     all_formulas) every formula cell, whose values are placeholders.
 
-    `observe` is called with every piece of the XML, so one pass serves other scans too;
-    `pieces`: the part's bytes as the caller unpacks them (default: read from `zf`).
+    `observe(piece, marks)` is called with every piece of the XML and its _Marks, so one
+    pass serves other scans too (UsedArea.see); `pieces`: the part's bytes as the caller
+    unpacks them (default: read from `zf`).
     """
     errors: dict[tuple[int, int], str] = {}
     no_value: set[tuple[int, int]] = set()
     every: set[tuple[int, int]] = set()
     chunks = iter_row_chunks(zf, part, pieces=pieces)
     slow = False
+    space = _Space()
     for chunk in chunks:
+        marks = _Marks(chunk, space)
         if observe is not None:
-            observe(chunk)
+            observe(chunk, marks)
         if slow:
             continue
-        has_err = b't="e"' in chunk
-        has_f = b"<f" in chunk
+        has_err = marks.has(b't="e"')
+        has_f = marks.has(b"<f")
         if not (has_err or has_f):
             continue
         if has_err:

@@ -583,9 +583,10 @@ def open_workbook(path, limits=None) -> Workbook:
 # says it has. A number it cannot allocate aborts the process (no exception, no message),
 # so both are checked first.
 MAX_GRID_CELLS = 100_000_000
-# The exact used area: every reference r="A1" (rows' own r= too), as _ANY_REF reads them.
-# UsedArea finds the usual spelling with numpy; a reference spelled otherwise, one outside
-# Excel's grid, or a cell placed by counting (no reference) leads to these exact passes.
+# The used area is that of every reference _ANY_REF reads (rows' own r= too). UsedArea reads
+# the usual spelling r="A1" with numpy as the sheet is scanned; a reference spelled otherwise
+# (r = 'A1'), one past Excel's grid, or a cell placed by counting (no r=) leads to an exact
+# pass of its own over the part (_used_area, _used_area_counted).
 _NO_REF = [re.compile(rb'<c(?:>|\s(?![^>]*?\br\s*=))'), re.compile(rb':c(?:>|\s(?![^>]*?\br\s*=))')]
 _ANY_REF = re.compile(rb'\br\s*=\s*["\']([A-Za-z]*)(\d*)["\']')
 
@@ -597,50 +598,49 @@ class UsedArea:
     def __init__(self):
         self.r1 = self.c1 = 1 << 62
         self.r2 = self.c2 = -1
-        # counted: a cell without r= (_used_area_counted decides); odd: a reference not spelled
-        # r="A1" (or '=' spelled otherwise anywhere); far: letters or digits past Excel's grid
+        # counted: a cell without r= (_used_area_counted decides); odd: an '=' not written ="
+        # (r = 'A1' and the like, or one in text); far: a reference that may be past the grid
         self.counted, self.odd, self.far = False, False, False
 
     def see(self, chunk: bytes, marks: "_Marks | None" = None) -> None:
         if self.counted:  # the exact count reads the part again anyway
             return
         m = marks if marks is not None else _Marks(chunk)
-        a, eq = m.a, m.eq
-        before, after = a[eq - 1], a[eq + 1]
-        # r = 'A1', r ="A1" and the like (or an '=' in text): the exact pass reads them
+        before, after = m.before, m.after
         self.odd = self.odd or bool((after != 34).any() or _IS_SPACE[before].any())
-        self.counted = m.cell_without_ref(chunk)
+        refs = m.eq[(before == 114) & (after == 34)]  # the '=' of r="
+        self.counted = m.cell_without_ref(chunk, refs)
         if self.counted or self.odd or self.far:
             return
-        at = eq[(before == 114) & (after == 34)]  # r="
-        at = at[~_IS_WORD[a[at - 2]]] + 2  # \br, as _ANY_REF: not attr="..."; the value's first byte
+        at = refs[~_IS_WORD[m.a[refs - 2]]] + 2  # \br as _ANY_REF reads it (not attr="..."): the values
         if len(at):
-            self._refs(a, at)
+            self._refs(m.a, at)
 
     def _refs(self, a, at) -> None:
         """The rows and columns of the references whose values start at `at`, as _ANY_REF
-        reads them (letters, digits, a quote); far if one may lie past Excel's grid.
-        Values of up to 7 bytes (to row 9,999,999 in column Z) are read 8 bytes at a time,
-        as words (per byte: a letter? a digit? the quote?); longer ones byte by byte."""
+        reads them (letters, digits, a quote); far if one may be past Excel's grid. Values of
+        up to 7 bytes (to row 9,999,999 in column Z) are read as 8-byte words, each byte
+        tested at once (a letter? a digit? the quote?); the rest byte by byte."""
         np = _T
-        word = np.ndarray((len(a) - 7,), "<u8", a, strides=(1,))[at]  # the value's first 8 bytes, the first lowest
         high, one = _U64(0x8080808080808080), _U64(0x0101010101010101)
-        plain = (word & high) == 0  # ASCII: the byte tests below hold
+        word = np.ndarray((len(a) - 7,), "<u8", a, strides=(1,))[at]  # the value's first 8 bytes, first lowest
+        folded = word | _U64(0x2020202020202020)  # letters in lower case
         low = word | high
-        lower = word | _U64(0x2020202020202020)
-        letter = (((lower | high) - one * 0x61) & ((one * 0x7A | high) - lower)) & high  # 'a' <= byte <= 'z'
-        digit = ((low - one * 0x30) & ((one * 0x39 | high) - word)) & high
-        quote = ((low - one * 0x22) & ((one * 0x22 | high) - word)) & high
+        # per byte (all below 0x80): the high bit of (b | 0x80) - n is b >= n, of (m | 0x80) - b is b <= m
+        letter = ((folded | high) - one * 0x61) & ((one * 0x7A | high) - folded) & high
+        digit = (low - one * 0x30) & ((one * 0x39 | high) - word) & high
+        quote = (low - one * 0x22) & ((one * 0x22 | high) - word) & high
         letters = _first(~letter & high)
-        shift = letters.astype(np.uint64) * 8
-        digits = _first(((~digit & high) >> shift) | ((high << (63 - shift)) << 1))  # after the letters
-        fast = plain & (_first(quote) == letters + digits) & (letters + digits < 8) & (letters < 4)
+        shift = letters << _U64(3)
+        digits = _first(((~digit & high) >> shift) | ((high << (_U64(63) - shift)) << _U64(1)))  # after the letters
+        end = _first(quote)
+        fast = ((word & high) == 0) & (end == letters + digits) & (end < 8) & (letters < 4)
         if not fast.all():  # a long value, or one _ANY_REF may not read: byte by byte
             self._refs_long(a, at[~fast])
             if self.far:
                 return
-            word, letters, digits, shift = word[fast], letters[fast], digits[fast], shift[fast]
-        self._extremes(digits, word >> shift, letters, lower if fast.all() else lower[fast])
+            word, folded, letters, digits, shift = word[fast], folded[fast], letters[fast], digits[fast], shift[fast]
+        self._extremes(digits, word >> shift, letters, folded)
 
     def _refs_long(self, a, at) -> None:
         np = _T
@@ -648,37 +648,35 @@ class UsedArea:
         alpha = (((w | 32) - 97) < 26).view("<u8")  # per byte 1 or 0, 8 to a word (uint8 wraps below 'a')
         digit = ((w - 48) < 10).view("<u8")
         letters = _run(alpha[:, 0])
-        shift = letters.astype(np.uint64) * 8
-        digits = _run(_from(digit, shift))  # the digits after the letters
+        shift = letters.astype(np.uint64) << _U64(3)
+        digits = _run(_from(digit, shift))  # after the letters
         if letters.max() > 3 or digits.max() > 7:  # column AAAA or row 10,000,000 on: the exact pass says where
             self.far = True
             return
         end = w[np.arange(len(at)), letters + digits]
         ok = (end == 34) | (end == 39)
         words = w[ok].view("<u8")
-        self._extremes(digits[ok], _from(words, shift[ok]), letters[ok], words[:, 0] | _U64(0x2020202020202020))
+        self._extremes(digits[ok].astype(np.uint64), _from(words, shift[ok]), letters[ok].astype(np.uint64),
+                       words[:, 0] | _U64(0x2020202020202020))
 
     def _extremes(self, digits, number, letters, text) -> None:
-        """First and last row and column of references of `digits` and `letters` whose bytes
-        are `number` (the digits, first in the lowest byte) and `text` (the letters, lower case)."""
-        np = _T
-        has_row = digits > 0
-        if (has_row & ((number & 255) == 48) & (digits > 1)).any():  # a leading zero: more digits is not a later row
+        """Update the first and last row and column with references of `digits` digits and
+        `letters` letters, whose bytes are `number` (the digits) and `text` (the letters, in
+        lower case), the first in the lowest byte."""
+        if ((digits > 1) & ((number & _U64(255)) == 48)).any():  # a leading zero: more digits is not a later row
             self.far = True
             return
-        # more digits is a later row, more letters a later column; of one length, the bytes
-        # in order are (read big-endian) in the numbers' order: one is worked out, not all
-        for has, n, text, lo, hi, read in ((has_row, digits, number, "r1", "r2", int), (letters > 0, letters, text, "c1", "c2", col_index)):
-            if not has.any():
+        # more digits is a later row, more letters a later column; of one length, the bytes in
+        # order (read big-endian) are in the numbers' order: the length, then those bytes, is a key
+        for n, raw, first, last, read in ((digits, number, "r1", "r2", int), (letters, text, "c1", "c2", col_index)):
+            key = (n << _U64(56)) | ((raw.byteswap() >> (_U64(63) - (n << _U64(3)))) >> _U64(1))
+            key = key[n > 0]
+            if not len(key):
                 continue
-            length = n[has]
-            for size, pick in ((int(length.min()), np.argmin), (int(length.max()), np.argmax)):
-                key = text[has & (n == size)].byteswap() >> _U64(64 - 8 * size)
-                value = read(int(key[pick(key)]).to_bytes(size, "big"))
-                if pick is np.argmin:
-                    setattr(self, lo, min(getattr(self, lo), value))
-                else:
-                    setattr(self, hi, max(getattr(self, hi), value))
+            lo, hi = (int(x) for x in (key.min(), key.max()))
+            lo, hi = (read((k & ((1 << 56) - 1)).to_bytes(k >> 56, "big")) for k in (lo, hi))
+            setattr(self, first, min(getattr(self, first), lo))
+            setattr(self, last, max(getattr(self, last), hi))
 
     def area(self) -> tuple[int, int, int, int]:
         """What _used_area reads (valid unless counted, odd or far)."""
@@ -701,26 +699,25 @@ class UsedArea:
                 f"reads in one sheet ({MAX_GRID_CELLS:,} cells); delete the cells far from the data (Ctrl+End in Excel goes to the last one) and save it")
 
 
-def _run(words):
-    """How many of the first bytes of each word (little-endian; each byte 1 or 0) are 1."""
-    return _LEADING_ONES[(words * _T.uint64(0x8040201008040201)) >> 56]  # gathers bytes 0..7 into bits 7..0
-
-
-def _first(marks):
-    """The index of the first byte whose high bit is set in each word (8: none)."""
-    np = _T
-    lowest = marks & (~marks + _U64(1))  # 1 << (8 * index + 7), or 0
-    index = ((lowest >> _U64(7)) * _U64(0x0001020304050607)) >> _U64(56)  # byte i of the constant is 7 - i
-    return np.where(marks == 0, 8, index).astype(np.uint8)
-
-
 def _U64(n: int):
     return _T.uint64(n)
 
 
+def _first(marks):
+    """Per word, the index of the first byte whose high bit is set (8: none); `marks` has no
+    other bits set."""
+    below = (marks & (~marks + _U64(1))) - _U64(1)  # the bits below the first mark (every bit: none)
+    return (((below & _U64(0x8080808080808080)) >> _U64(7)) * _U64(0x0101010101010101)) >> _U64(56)  # bytes summed
+
+
+def _run(words):
+    """Per little-endian word of bytes 1 or 0, how many of its first bytes are 1."""
+    return _LEADING_ONES[(words * _U64(0x8040201008040201)) >> _U64(56)]  # bytes 0..7 become bits 7..0
+
+
 def _from(words, shift):
-    """The 8 bytes from byte shift / 8 (0 to 24 bits) of two little-endian words a row."""
-    return (words[:, 0] >> shift) | ((words[:, 1] << (63 - shift)) << 1)  # (<< 64 in two steps: 0)
+    """The 8 bytes from bit `shift` (0 to 24) of each pair of little-endian words."""
+    return (words[:, 0] >> shift) | ((words[:, 1] << (_U64(63) - shift)) << _U64(1))  # (<< 64 in two steps: 0)
 
 
 def check_used_area(path, sheet: str, zf: zipfile.ZipFile, part: str) -> None:
@@ -787,7 +784,7 @@ _ERR_CELL = re.compile(rb'<c\b[^>]*?\bt="e"[^>]*>(?:<f\b[^>]*?(?:/>|>[^<]*</f>))
 _F_ANY = re.compile(rb'<c\b([^>]*)>\s*<f\b')
 _F_NO_V = re.compile(rb'<c\b([^>]*)>\s*<f\b[^>]*?(?:/>|>[^<]*</f>)\s*(<v\s*/>|<v>\s*</v>)?\s*</c>')
 _ROW_END = b"</row>"
-_BEHIND, _AHEAD = 2, 24  # bytes of padding around a piece (zeros: no letter, digit, space or quote)
+_BEHIND, _AHEAD = 8, 24  # zero bytes around a piece (no letter, digit, space or quote)
 _T = None  # numpy and its byte tables, made on first use (numpy is not imported with this module)
 _IS_WORD = _IS_SPACE = _LEADING_ONES = None
 
@@ -802,8 +799,8 @@ def _np():
             t[list(chars)] = True
             return t
 
-        alpha = bytes(range(65, 91)) + bytes(range(97, 123))
-        _IS_WORD, _IS_SPACE = table(alpha + b"0123456789_"), table(b" \t\n\r\f\v")  # re's \w and \s for bytes
+        _IS_WORD = table(bytes(range(65, 91)) + bytes(range(97, 123)) + b"0123456789_")  # re's \w and \s for bytes
+        _IS_SPACE = table(b" \t\n\r\f\v")
         _LEADING_ONES = numpy.array([8 - len(f"{i:08b}".lstrip("1")) for i in range(256)], numpy.uint8)
         _T = numpy
     return _T
@@ -822,53 +819,66 @@ class _Space:
         np, n = _T, _BEHIND + len(chunk) + _AHEAD
         if self.buf is None or len(self.buf) < n:
             self.buf = np.zeros(n + (n >> 3), np.uint8)
+            self.cmp = np.zeros(len(self.buf), bool)
         a = self.buf[:n]
         a[_BEHIND:n - _AHEAD] = np.frombuffer(chunk, np.uint8)
         a[:_BEHIND] = a[n - _AHEAD:] = 0
         return a
 
     def same(self, n: int):
-        if self.cmp is None or len(self.cmp) < n:
-            self.cmp = _T.zeros(len(self.buf), bool)
+        """A scratch array for a comparison's result."""
         return self.cmp[:n]
 
 
 class _Marks:
-    """Where the '=' and '<' of one piece of sheet XML are, found once with numpy for every
-    scan of the piece (numpy compares at memory speed; a bytes search per question costs
-    several times more)."""
+    """Where the '=' of one piece of sheet XML are and what is either side of them, found
+    once with numpy for every scan of the piece (numpy compares at memory speed; a bytes
+    search per question costs several times more)."""
 
-    __slots__ = ("a", "eq", "lt", "after_lt", "space")
+    __slots__ = ("a", "eq", "before", "after", "space")
 
     def __init__(self, chunk: bytes, space: "_Space | None" = None):
         np = _np()
         self.space = space = space or _Space()
         self.a = a = space.padded(chunk)
-        same = space.same(len(a))
-        self.eq = np.flatnonzero(np.equal(a, 61, out=same))  # '='
-        self.lt = np.flatnonzero(np.equal(a, 60, out=same))  # '<'
-        self.after_lt = a[self.lt + 1]
+        self.eq = eq = np.flatnonzero(np.equal(a, 61, out=space.same(len(a))))  # '='
+        self.before, self.after = a[eq - 1], a[eq + 1]
 
+    def _halves(self):
+        """The piece as 2-byte words, from an even and from an odd position."""
+        a = self.a
+        return [(k, a[k:k + (len(a) - k) // 2 * 2].view("<u2")) for k in (0, 1)]
+
+    def count(self, two: bytes) -> int:
+        """How often the 2 bytes occur."""
+        np, v = _T, int.from_bytes(two, "little")
+        return sum(int(np.count_nonzero(np.equal(h, v, out=self.space.same(len(h))))) for _, h in self._halves())
+
+    def find(self, two: bytes):
+        """Where the 2 bytes occur."""
+        np, v = _T, int.from_bytes(two, "little")
+        return np.concatenate([np.flatnonzero(h == v) * 2 + k for k, h in self._halves()])
 
     def has(self, text: bytes) -> bool:
-        """Does the piece hold `text`, which starts with '<' or holds '='?"""
-        a = self.a
-        if text[:1] == b"<":
-            at, k = self.lt[self.after_lt == text[1]], 0
-            if len(text) == 2:
-                return len(at) > 0
-        else:
-            at, k = self.eq, text.index(b"=")  # k <= _BEHIND
+        """Does the piece hold `text` (2 bytes, or one that holds '=')?"""
+        if b"=" not in text:
+            return self.count(text) > 0
+        a, k = self.a, text.index(b"=")  # 1 <= k <= _BEHIND
+        at = self.eq[self.before == text[k - 1]]
         for i, ch in enumerate(text):
-            if i != k:
+            if i not in (k - 1, k):
                 at = at[a[at + i - k] == ch]
         return len(at) > 0
 
-    def cell_without_ref(self, chunk: bytes) -> bool:
-        """A cell placed by counting: <c> or <c ...> (or x:c) without r=, as _NO_REF finds it."""
+    def cell_without_ref(self, chunk: bytes, refs) -> bool:
+        """A cell placed by counting: <c> or <c ...> (or x:c) without r=, as _NO_REF finds it.
+        refs: the '=' of every r=\"."""
         np, a = _T, self.a
-        colon = np.flatnonzero(np.equal(a, 58, out=self.space.same(len(a))))
-        for c in (self.lt[self.after_lt == 99], colon[a[colon + 1] == 99]):  # <c, :c
+        words = np.ndarray((len(a) - 3,), "<u4", a, strides=(1,))
+        prefixed = b":" in chunk and self.count(b":c")  # (':' is rare: memchr says so at once)
+        if not prefixed and np.count_nonzero(words[refs - 4] == 0x7220633C) == self.count(b"<c"):
+            return False  # every <c is <c r=" (as in every writer seen)
+        for c in (self.find(b"<c"), self.find(b":c")):
             nxt = a[c + 2]
             cell = (nxt == 62) | _IS_SPACE[nxt]  # <c> or <c followed by a space: a cell's start tag
             c, space = c[cell], _IS_SPACE[nxt[cell]]
@@ -929,10 +939,11 @@ def _ahead(pieces):
         t.join()
 
 
-def iter_row_chunks(zf: zipfile.ZipFile, part: str, size: int = 8 << 20, pieces=None):
-    """The sheet XML in pieces that each end after a </row> (the last piece ends the file);
-    from `pieces` (the part's bytes, unpacked by the caller) if given. The next piece is
-    unpacked in a thread while this one is used."""
+def iter_row_chunks(zf: zipfile.ZipFile, part: str, size: int = 8 << 20, pieces=None, block: int = 512 << 10):
+    """The sheet XML in pieces of about `block` bytes that each end after a </row> (the last
+    piece ends the file; a longer row is one piece); from `pieces` (the part's bytes,
+    unpacked by the caller) if given. The next piece is unpacked in a thread while this one
+    is used. (Pieces of half a megabyte keep numpy's work on them in the processor's cache.)"""
     it = _ahead(pieces if pieces is not None else _read_pieces(zf, part, size))
     rest = b""
     try:
@@ -942,14 +953,24 @@ def iter_row_chunks(zf: zipfile.ZipFile, part: str, size: int = 8 << 20, pieces=
                 if rest:
                     yield rest
                 return
-            buf = rest + data if rest else data
-            cut = buf.rfind(_ROW_END)
-            if cut < 0:
-                rest = buf
-                continue
-            cut += len(_ROW_END)
-            yield buf[:cut] if cut < len(buf) else buf
-            rest = buf[cut:]
+            pos = 0
+            if rest:  # the row begun in the last piece, alone (not copied onto this whole piece)
+                cut = data.find(_ROW_END)
+                if cut < 0:
+                    rest += data
+                    continue
+                pos = cut + len(_ROW_END)
+                yield rest + data[:pos]
+            while True:
+                cut = data.rfind(_ROW_END, pos, pos + block)
+                if cut < 0:
+                    cut = data.find(_ROW_END, pos)
+                    if cut < 0:
+                        break
+                cut += len(_ROW_END)
+                yield data[pos:cut] if pos or cut < len(data) else data
+                pos = cut
+            rest = data[pos:]
     finally:
         it.close()
 

@@ -587,8 +587,11 @@ MAX_GRID_CELLS = 100_000_000
 # the usual spelling r="A1" with numpy as the sheet is scanned; a reference spelled otherwise
 # (r = 'A1'), one past Excel's grid, or a cell placed by counting (no r=) leads to an exact
 # pass of its own over the part (_used_area, _used_area_counted).
-_NO_REF = [re.compile(rb'<c(?:>|\s(?![^>]*?\br\s*=))'), re.compile(rb':c(?:>|\s(?![^>]*?\br\s*=))')]
+# a cell's start tag without r=: <c>, <c s="1">, <x:c> (not the end tag </x:c>)
+_NO_REF = [re.compile(rb'<c(?:>|\s(?![^>]*?\br\s*=))'), re.compile(rb'<[\w.-]+:c(?:>|\s(?![^>]*?\br\s*=))')]
 _ANY_REF = re.compile(rb'\br\s*=\s*["\']([A-Za-z]*)(\d*)["\']')
+# a reference past the grid, spelled r="A1" (the grid's edge as a regex, which tests hold to MAX_ROW and MAX_COL)
+_BEYOND = re.compile(rb'r="(?:[A-Za-z]{0,3}(?:[2-9]\d{6}|1[1-9]\d{5}|10[5-9]\d{4}|1049\d{3}|1048[6-9]\d\d|10485[89]\d|104857[7-9]|\d{8})|(?:XF[E-Z]|X[G-Z][A-Z]|[YZ][A-Z]{2}|[A-Z]{4})\d)')
 
 
 class UsedArea:
@@ -634,7 +637,7 @@ class UsedArea:
         shift = letters << _U64(3)
         digits = _first(((~digit & high) >> shift) | ((high << (_U64(63) - shift)) << _U64(1)))  # after the letters
         end = _first(quote)
-        fast = ((word & high) == 0) & (end == letters + digits) & (end < 8) & (letters < 4)
+        fast = ((word & high) == 0) & (end == letters + digits) & (end < 8)
         if not fast.all():  # a long value, or one _ANY_REF may not read: byte by byte
             self._refs_long(a, at[~fast])
             if self.far:
@@ -784,6 +787,7 @@ _ERR_CELL = re.compile(rb'<c\b[^>]*?\bt="e"[^>]*>(?:<f\b[^>]*?(?:/>|>[^<]*</f>))
 _F_ANY = re.compile(rb'<c\b([^>]*)>\s*<f\b')
 _F_NO_V = re.compile(rb'<c\b([^>]*)>\s*<f\b[^>]*?(?:/>|>[^<]*</f>)\s*(<v\s*/>|<v>\s*</v>)?\s*</c>')
 _ROW_END = b"</row>"
+_ROW_END_TAG = re.compile(rb"</(?:[\w.-]+:)?row>")  # </row>, or </x:row> with a namespace prefix
 _BEHIND, _AHEAD = 8, 24  # zero bytes around a piece (no letter, digit, space or quote)
 _T = None  # numpy and its byte tables, made on first use (numpy is not imported with this module)
 _IS_WORD = _IS_SPACE = _LEADING_ONES = None
@@ -939,9 +943,25 @@ def _ahead(pieces):
         t.join()
 
 
+def _row_end(data: bytes, pos: int, block: int) -> int:
+    """Where a piece from `pos` ends: after the last row end tag that ends within `block` bytes,
+    else after the first one; -1: none."""
+    i = data.rfind(_ROW_END, pos, pos + block)  # as every writer but a few write them: at once, near the end
+    if i >= 0:
+        return i + len(_ROW_END)
+    last = None
+    if block:
+        for last in _ROW_END_TAG.finditer(data, pos, pos + block):  # a namespace prefix (or one long row)
+            pass
+    if last is None:
+        i = data.find(_ROW_END, pos)
+        last = _ROW_END_TAG.search(data, pos, i + len(_ROW_END) if i >= 0 else len(data))
+    return last.end() if last else -1
+
+
 def iter_row_chunks(zf: zipfile.ZipFile, part: str, size: int = 8 << 20, pieces=None, block: int = 512 << 10):
-    """The sheet XML in pieces of about `block` bytes that each end after a </row> (the last
-    piece ends the file; a longer row is one piece); from `pieces` (the part's bytes,
+    """The sheet XML in pieces of about `block` bytes that each end after a row's end tag (the
+    last piece ends the file; a longer row is one piece); from `pieces` (the part's bytes,
     unpacked by the caller) if given. The next piece is unpacked in a thread while this one
     is used. (Pieces of half a megabyte keep numpy's work on them in the processor's cache.)"""
     it = _ahead(pieces if pieces is not None else _read_pieces(zf, part, size))
@@ -955,19 +975,15 @@ def iter_row_chunks(zf: zipfile.ZipFile, part: str, size: int = 8 << 20, pieces=
                 return
             pos = 0
             if rest:  # the row begun in the last piece, alone (not copied onto this whole piece)
-                cut = data.find(_ROW_END)
-                if cut < 0:
+                pos = _row_end(data, 0, 0)
+                if pos < 0:
                     rest += data
                     continue
-                pos = cut + len(_ROW_END)
                 yield rest + data[:pos]
             while True:
-                cut = data.rfind(_ROW_END, pos, pos + block)
+                cut = _row_end(data, pos, block)
                 if cut < 0:
-                    cut = data.find(_ROW_END, pos)
-                    if cut < 0:
-                        break
-                cut += len(_ROW_END)
+                    break
                 yield data[pos:cut] if pos or cut < len(data) else data
                 pos = cut
             rest = data[pos:]

@@ -15,7 +15,6 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.sax.saxutils import unescape as _xml_unescape
 
 import python_calamine as _cal
 
@@ -35,6 +34,14 @@ NS_CUSTOM_PROPS = "http://schemas.openxmlformats.org/officeDocument/2006/custom-
 OK_SUFFIXES = (".xlsx", ".xlsm", ".xltx", ".xltm")
 MAX_ROW, MAX_COL = 1048576, 16384
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _xml_unescape(s: str, entities: dict[str, str]) -> str:
+    """xml.sax.saxutils.unescape, whose module imports urllib, http and email (13 ms a run)."""
+    s = s.replace("&lt;", "<").replace("&gt;", ">")
+    for k, v in entities.items():
+        s = s.replace(k, v)
+    return s.replace("&amp;", "&")
 
 
 class WorkbookError(CxError):
@@ -362,6 +369,9 @@ class Workbook:
         self._names = set(zf.namelist())
         self._book = book
         self._deferred: set[str] = set()  # sheet parts whose read also checks their size (package_guard.inflated)
+        # big sheet parts checked by a child process while they are read (splice_check)
+        self.source_checks: dict = {}
+        self.check_sources = False
         self.workbook_part = wb_part
         self.sheets = sheets
         self._wb_xml = wb_xml
@@ -458,6 +468,8 @@ class Workbook:
                                 "open it in Excel, let it repair, and save it again")
         from .package_guard import PackageError, inflated  # it imports this module
 
+        if self.check_sources and sh.part not in self.source_checks:
+            self._start_source_check(sh.part)
         try:
             area = UsedArea()
             pieces = inflated(self.path, self._zf.getinfo(sh.part), 8 << 20) if sh.part in self._deferred else None
@@ -501,7 +513,28 @@ class Workbook:
         return SheetData(sh.name, rows, first_row, first_col, tables, merged, sorted(no_value),
                          self.owned_cells(sh.name), sorted(placeholders - no_value))
 
+    def sheet_size(self, name: str) -> int:
+        """The unpacked size of a sheet's XML as its zip entry declares it (0 if it has none)."""
+        part = self.sheet(name).part
+        return self._zf.getinfo(part).file_size if part in self._names else 0
+
+    def _start_source_check(self, part: str) -> None:
+        from .splice_check import start_source_check
+        from .xmlparts import CHECK_ELSEWHERE_FROM
+
+        if self._zf.getinfo(part).file_size >= CHECK_ELSEWHERE_FROM:
+            check = start_source_check(self.path, part)
+            if check is not None:
+                self.source_checks[part] = check
+
+    def take_source_checks(self) -> dict:
+        """The checks started so far, now the caller's to end (close() ends the rest)."""
+        out, self.source_checks = self.source_checks, {}
+        return out
+
     def close(self) -> None:
+        for check in self.source_checks.values():
+            check.abort()
         try:
             self._book.close()
         except Exception:

@@ -2,7 +2,7 @@
 the current one, on bench/recalc.py's 100k customers + 20k cases workbook.
 
     python bench/guard.py                 # median of 5 interleaved runs per sheet
-    python bench/guard.py --repeat 9 --customers 1048575
+    python bench/guard.py --repeat 9 --max  # also the 1,048,575-row sheet, and peak memory
 
 Each run is what Workbook.read_sheet does before calamine: unpack the sheet part with
 package_guard.inflated (zip-bomb limits, CRC), scan_sheet_xml (error cells, formula cells
@@ -13,10 +13,13 @@ alike; both CPU time (all threads of the process) and wall time are printed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -259,10 +262,49 @@ def current(path, zf, part):
     return out
 
 
+SCANS = {"previous": previous, "current": current}
+
+
 def timed(f, *args):
     w, c = time.perf_counter(), time.process_time()
     out = f(*args)
     return time.perf_counter() - w, time.process_time() - c, out
+
+
+def compare(path: Path, sheets: list[str], repeat: int) -> None:
+    with zipfile.ZipFile(path) as zf:
+        for k, name in enumerate(sheets, 1):
+            part = f"xl/worksheets/sheet{k}.xml"
+            times: dict[str, list] = {label: [] for label in SCANS}
+            found = {}
+            for _ in range(repeat):  # interleaved
+                for label, f in SCANS.items():
+                    wall, cpu, found[label] = timed(f, path, zf, part)
+                    times[label].append((wall, cpu))
+            assert found["previous"] == found["current"], f"{name}: the scans disagree"
+            print(f"sheet '{name}' ({zf.getinfo(part).file_size / 1e6:.1f} MB of XML), median of {repeat}:")
+            med = {}
+            for label, t in times.items():
+                med[label] = statistics.median(w for w, _ in t), statistics.median(c for _, c in t)
+                print(f"  {label:<9} wall {med[label][0] * 1000:7.1f} ms   CPU {med[label][1] * 1000:7.1f} ms"
+                      f"   (wall {', '.join(f'{w * 1000:.0f}' for w, _ in t)})")
+            (pw, pc), (cw, cc) = med["previous"], med["current"]
+            print(f"  previous / current: wall {pw / cw:.2f}x, CPU {pc / cc:.2f}x")
+
+
+def peaks(path: Path) -> None:
+    """Each scan once in a fresh process: its peak memory (max RSS) beside the process's before it."""
+    for label in SCANS:
+        p = subprocess.run([sys.executable, __file__, "--child", label, str(path)], capture_output=True, text=True, check=True)
+        got = json.loads(p.stdout)
+        print(f"  {label:<9} peak {got['peak_mb']:6.0f} MB (before the scan {got['before_mb']:.0f} MB), wall {got['wall'] * 1000:.0f} ms")
+
+
+def child(label: str, path: str) -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with zipfile.ZipFile(path) as zf:
+        wall, _, _ = timed(SCANS[label], path, zf, "xl/worksheets/sheet1.xml")
+    print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "before_mb": before, "wall": wall}))
 
 
 def main():
@@ -270,9 +312,13 @@ def main():
     ap.add_argument("--customers", type=int, default=100_000)
     ap.add_argument("--cases", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--max", action="store_true", help="also a 1,048,575-row customer sheet, and each scan's peak memory on it")
+    ap.add_argument("--child", nargs=2, metavar=("SCAN", "PATH"), help=argparse.SUPPRESS)
     a = ap.parse_args()
-    print(f"guard scan before calamine, Python {sys.version.split()[0]}, {os.cpu_count()} cores, "
-          f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if a.child:
+        return child(*a.child)
+    load = lambda: " ".join(f"{x:.2f}" for x in os.getloadavg())  # noqa: E731
+    print(f"guard scan before calamine, Python {sys.version.split()[0]}, {os.cpu_count()} cores, load {load()}")
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "src.xlsx"
         rnd = random.Random(11)  # as bench/recalc.py
@@ -280,25 +326,15 @@ def main():
         if a.cases:
             sheets.append(("Cases", recalc_bench.CASE_HEAD, recalc_bench.cases(a.cases, rnd)))
         recalc_bench.make_workbook(src, sheets)
-        with zipfile.ZipFile(src) as zf:
-            for k, (name, _, _) in enumerate(sheets, 1):
-                part = f"xl/worksheets/sheet{k}.xml"
-                size = zf.getinfo(part).file_size
-                runs = {"previous": [], "current": []}
-                for _ in range(a.repeat):  # interleaved
-                    for label, f in (("previous", previous), ("current", current)):
-                        wall, cpu, out = timed(f, src, zf, part)
-                        runs[label].append((wall, cpu))
-                        runs.setdefault(label + " result", out)
-                assert runs["previous result"] == runs["current result"], f"{name}: the scans disagree"
-                med = {label: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r))
-                       for label, r in runs.items() if not label.endswith("result")}
-                print(f"sheet '{name}' ({size / 1e6:.1f} MB of XML), median of {a.repeat}:")
-                for label, (wall, cpu) in med.items():
-                    print(f"  {label:<9} wall {wall * 1000:7.1f} ms   CPU {cpu * 1000:7.1f} ms")
-                (pw, pc), (cw, cc) = med["previous"], med["current"]
-                print(f"  previous / current: wall {pw / cw:.2f}x, CPU {pc / cc:.2f}x")
-        print(f"load after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"{a.customers:,} customers + {a.cases:,} cases ({src.stat().st_size / 1e6:.1f} MB)")
+        compare(src, [n for n, _, _ in sheets], a.repeat)
+        if a.max:
+            big = Path(tmp) / "max.xlsx"
+            recalc_bench.make_workbook(big, [("Customers", recalc_bench.CUST_HEAD, recalc_bench.customers(1_048_575, rnd))])
+            print(f"1,048,575 customers ({big.stat().st_size / 1e6:.1f} MB)")
+            compare(big, ["Customers"], max(1, a.repeat // 2))
+            peaks(big)
+    print(f"load after {load()}")
 
 
 if __name__ == "__main__":

@@ -618,12 +618,12 @@ def open_workbook(path, limits=None) -> Workbook:
 MAX_GRID_CELLS = 100_000_000
 # The used area is that of every reference _ANY_REF reads (rows' own r= too). UsedArea reads
 # the usual spelling r="A1" with numpy as the sheet is scanned; a reference spelled otherwise
-# (r = 'A1'), one past Excel's grid, or a cell placed by counting (no r=) leads to an exact
-# pass of its own over the part (_used_area, _used_area_counted).
-# a cell's start tag without r=: <c>, <c s="1">, <x:c> (not the end tag </x:c>)
+# (r = 'A1'), one that may be past Excel's grid, or a cell placed by counting (no r=) leads
+# to an exact pass of its own over the part (_used_area, _used_area_counted).
+# A cell's start tag without r=: <c>, <c s="1">, <x:c> (not the end tag </x:c>).
 _NO_REF = [re.compile(rb'<c(?:>|\s(?![^>]*?\br\s*=))'), re.compile(rb'<[\w.-]+:c(?:>|\s(?![^>]*?\br\s*=))')]
 _ANY_REF = re.compile(rb'\br\s*=\s*["\']([A-Za-z]*)(\d*)["\']')
-# a reference past the grid, spelled r="A1" (the grid's edge as a regex, which tests hold to MAX_ROW and MAX_COL)
+# A reference past the grid, spelled r="A1": the grid's edge as a regex (tests hold it to MAX_ROW and MAX_COL).
 _BEYOND = re.compile(rb'r="(?:[A-Za-z]{0,3}(?:[2-9]\d{6}|1[1-9]\d{5}|10[5-9]\d{4}|1049\d{3}|1048[6-9]\d\d|10485[89]\d|104857[7-9]|\d{8})|(?:XF[E-Z]|X[G-Z][A-Z]|[YZ][A-Z]{2}|[A-Z]{4})\d)')
 
 
@@ -655,8 +655,8 @@ class UsedArea:
     def _refs(self, a, at) -> None:
         """The rows and columns of the references whose values start at `at`, as _ANY_REF
         reads them (letters, digits, a quote); far if one may be past Excel's grid. Values of
-        up to 7 bytes (to row 9,999,999 in column Z) are read as 8-byte words, each byte
-        tested at once (a letter? a digit? the quote?); the rest byte by byte."""
+        up to 7 bytes (Z999999, XFD9999) are read as 8-byte words whose bytes are all tested
+        at once (a letter? a digit? the quote?); longer ones byte by byte (_refs_long)."""
         np = _T
         high, one = _U64(0x8080808080808080), _U64(0x0101010101010101)
         word = np.ndarray((len(a) - 7,), "<u8", a, strides=(1,))[at]  # the value's first 8 bytes, first lowest
@@ -679,6 +679,7 @@ class UsedArea:
         self._extremes(digits, word >> shift, letters, folded)
 
     def _refs_long(self, a, at) -> None:
+        """As _refs, for values of any length: 16 bytes of each, tested byte by byte."""
         np = _T
         w = np.lib.stride_tricks.as_strided(a, shape=(len(a) - 15, 16), strides=(1, 1))[at]  # 16 bytes of each value
         alpha = (((w | 32) - 97) < 26).view("<u8")  # per byte 1 or 0, 8 to a word (uint8 wraps below 'a')
@@ -908,8 +909,8 @@ class _Marks:
         return len(at) > 0
 
     def cell_without_ref(self, chunk: bytes, refs) -> bool:
-        """A cell placed by counting: <c> or <c ...> (or x:c) without r=, as _NO_REF finds it.
-        refs: the '=' of every r=\"."""
+        """A cell placed by counting: <c> or <c ...> (or <x:c ...>) without r=, as _NO_REF
+        finds it. refs: where the '=' of each r=" is."""
         np, a = _T, self.a
         words = np.ndarray((len(a) - 3,), "<u4", a, strides=(1,))
         prefixed = b":" in chunk and self.count(b":c")  # (':' is rare: memchr says so at once)
@@ -953,9 +954,9 @@ def _ahead(pieces):
             for piece in it:
                 if not put((piece, None)):
                     return
-            put((b"", None))
+            put((None, None))
         except BaseException as e:  # handed over, raised in the caller's thread
-            put((b"", e))
+            put((None, e))
         finally:
             close = getattr(it, "close", None)
             if close is not None:
@@ -968,7 +969,7 @@ def _ahead(pieces):
             piece, error = q.get()
             if error is not None:
                 raise error
-            if not piece:
+            if piece is None:
                 return
             yield piece
     finally:

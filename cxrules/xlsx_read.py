@@ -657,7 +657,7 @@ class UsedArea:
         reads them (letters, digits, a quote); far if one may be past Excel's grid. Values of
         up to 7 bytes (Z999999, XFD9999) are read as 8-byte words whose bytes are all tested
         at once (a letter? a digit? the quote?); longer ones byte by byte (_refs_long)."""
-        np = _T
+        np = _NP
         high, one = _U64(0x8080808080808080), _U64(0x0101010101010101)
         word = np.ndarray((len(a) - 7,), "<u8", a, strides=(1,))[at]  # the value's first 8 bytes, first lowest
         folded = word | _U64(0x2020202020202020)  # letters in lower case
@@ -680,7 +680,7 @@ class UsedArea:
 
     def _refs_long(self, a, at) -> None:
         """As _refs, for values of any length: 16 bytes of each, tested byte by byte."""
-        np = _T
+        np = _NP
         w = np.lib.stride_tricks.as_strided(a, shape=(len(a) - 15, 16), strides=(1, 1))[at]  # 16 bytes of each value
         alpha = (((w | 32) - 97) < 26).view("<u8")  # per byte 1 or 0, 8 to a word (uint8 wraps below 'a')
         digit = ((w - 48) < 10).view("<u8")
@@ -737,7 +737,7 @@ class UsedArea:
 
 
 def _U64(n: int):
-    return _T.uint64(n)
+    return _NP.uint64(n)
 
 
 def _first(marks):
@@ -823,13 +823,13 @@ _F_NO_V = re.compile(rb'<c\b([^>]*)>\s*<f\b[^>]*?(?:/>|>[^<]*</f>)\s*(<v\s*/>|<v
 _ROW_END = b"</row>"
 _ROW_END_TAG = re.compile(rb"</(?:[\w.-]+:)?row>")  # </row>, or </x:row> with a namespace prefix
 _BEHIND, _AHEAD = 8, 24  # zero bytes around a piece (no letter, digit, space or quote)
-_T = None  # numpy and its byte tables, made on first use (numpy is not imported with this module)
+_NP = None  # numpy, imported on first use with the byte tables below (not with this module)
 _IS_WORD = _IS_SPACE = _LEADING_ONES = None
 
 
 def _np():
-    global _T, _IS_WORD, _IS_SPACE, _LEADING_ONES
-    if _T is None:
+    global _NP, _IS_WORD, _IS_SPACE, _LEADING_ONES
+    if _NP is None:
         import numpy
 
         def table(chars: bytes):
@@ -840,13 +840,13 @@ def _np():
         _IS_WORD = table(bytes(range(65, 91)) + bytes(range(97, 123)) + b"0123456789_")  # re's \w and \s for bytes
         _IS_SPACE = table(b" \t\n\r\f\v")
         _LEADING_ONES = numpy.array([8 - len(f"{i:08b}".lstrip("1")) for i in range(256)], numpy.uint8)
-        _T = numpy
-    return _T
+        _NP = numpy
+    return _NP
 
 
 class _Space:
-    """Buffers a scan reuses from piece to piece: fresh ones of 8 MB each time cost as much as
-    the comparisons (the kernel hands out and clears new pages)."""
+    """Buffers a scan reuses from piece to piece: fresh ones for each piece cost about as much
+    as the comparisons made in them (the kernel hands out and clears new pages)."""
 
     def __init__(self):
         self.buf = self.cmp = None
@@ -854,7 +854,7 @@ class _Space:
     def padded(self, chunk: bytes):
         """The piece's bytes with zeros before and after, so that looking a few bytes behind or
         ahead of a mark needs no bounds check; marks are positions in this array."""
-        np, n = _T, _BEHIND + len(chunk) + _AHEAD
+        np, n = _NP, _BEHIND + len(chunk) + _AHEAD
         if self.buf is None or len(self.buf) < n:
             self.buf = np.zeros(n + (n >> 3), np.uint8)
             self.cmp = np.zeros(len(self.buf), bool)
@@ -889,12 +889,12 @@ class _Marks:
 
     def count(self, two: bytes) -> int:
         """How often the 2 bytes occur."""
-        np, v = _T, int.from_bytes(two, "little")
+        np, v = _NP, int.from_bytes(two, "little")
         return sum(int(np.count_nonzero(np.equal(h, v, out=self.space.same(len(h))))) for _, h in self._halves())
 
     def find(self, two: bytes):
         """Where the 2 bytes occur."""
-        np, v = _T, int.from_bytes(two, "little")
+        np, v = _NP, int.from_bytes(two, "little")
         return np.concatenate([np.flatnonzero(h == v) * 2 + k for k, h in self._halves()])
 
     def has(self, text: bytes) -> bool:
@@ -911,7 +911,7 @@ class _Marks:
     def cell_without_ref(self, chunk: bytes, refs) -> bool:
         """A cell placed by counting: <c> or <c ...> (or <x:c ...>) without r=, as _NO_REF
         finds it. refs: where the '=' of each r=" is."""
-        np, a = _T, self.a
+        np, a = _NP, self.a
         words = np.ndarray((len(a) - 3,), "<u4", a, strides=(1,))
         prefixed = b":" in chunk and self.count(b":c")  # (':' is rare: memchr says so at once)
         if not prefixed and np.count_nonzero(words[refs - 4] == 0x7220633C) == self.count(b"<c"):
@@ -919,8 +919,8 @@ class _Marks:
         for c in (self.find(b"<c"), self.find(b":c")):
             nxt = a[c + 2]
             cell = (nxt == 62) | _IS_SPACE[nxt]  # <c> or <c followed by a space: a cell's start tag
-            c, space = c[cell], _IS_SPACE[nxt[cell]]
-            usual = space & (a[c + 3] == 114) & (a[c + 4] == 61) & (a[c + 5] == 34)  # <c r="
+            c, spaced = c[cell], _IS_SPACE[nxt[cell]]
+            usual = spaced & (a[c + 3] == 114) & (a[c + 4] == 61) & (a[c + 5] == 34)  # <c r="
             # _NO_REF's cheap first question, as it was asked with a regex; then, rarely, the full test
             if not usual.all():
                 return any(p.search(chunk) for p in _NO_REF)

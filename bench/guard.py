@@ -289,6 +289,12 @@ def compare(path: Path, sheets: list[str], repeat: int) -> None:
                       f"   (wall {', '.join(f'{w * 1000:.0f}' for w, _ in t)})")
             (pw, pc), (cw, cc) = med["previous"], med["current"]
             print(f"  previous / current: wall {pw / cw:.2f}x, CPU {pc / cc:.2f}x")
+            # the current scan's two halves apart: what each core does when a second one is free
+            unpack = [timed(lambda: sum(map(len, inflated(path, zf.getinfo(part), 8 << 20))))[1] for _ in range(repeat)]
+            unpacked = list(inflated(path, zf.getinfo(part), 8 << 20))
+            scan = [timed(lambda: xlsx_read.scan_sheet_xml(zf, part, xlsx_read.UsedArea().see, False, unpacked))[1] for _ in range(repeat)]
+            print(f"  current, apart: unpacking {statistics.median(unpack) * 1000:.1f} ms CPU (its thread), "
+                  f"the scan {statistics.median(scan) * 1000:.1f} ms CPU (the caller's)")
 
 
 def peaks(path: Path) -> None:

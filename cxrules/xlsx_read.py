@@ -642,13 +642,14 @@ class UsedArea:
         if self.counted:  # the exact count reads the part again anyway
             return
         m = marks if marks is not None else _Marks(chunk)
-        before, after = m.before, m.after
-        self.odd = self.odd or bool((after != 34).any() or _IS_SPACE[before].any())
-        refs = m.eq[(before == 114) & (after == 34)]  # the '=' of r="
-        self.counted = m.cell_without_ref(chunk, refs)
+        np, before, after = _NP, m.before, m.after
+        self.odd = self.odd or bool((after != 34).any() or _is_space(before).any())
+        refs = np.compress((before == 114) & (after == 34), m.eq)  # the '=' of r="
+        prior = m.a[refs - 2]  # the byte before the r
+        self.counted = m.cell_without_ref(chunk, refs, prior)
         if self.counted or self.odd or self.far:
             return
-        at = refs[~_IS_WORD[m.a[refs - 2]]] + 2  # \br as _ANY_REF reads it (not attr="..."): the values
+        at = np.compress(~_is_word(prior), refs) + 2  # \br as _ANY_REF reads it (not attr="..."): the values
         if len(at):
             self._refs(m.a, at)
 
@@ -707,7 +708,7 @@ class UsedArea:
         # order (read big-endian) are in the numbers' order: the length, then those bytes, is a key
         for n, raw, first, last, read in ((digits, number, "r1", "r2", int), (letters, text, "c1", "c2", col_index)):
             key = (n << _U64(56)) | ((raw.byteswap() >> (_U64(63) - (n << _U64(3)))) >> _U64(1))
-            key = key[n > 0]
+            key = _NP.compress(n > 0, key)
             if not len(key):
                 continue
             lo, hi = (int(x) for x in (key.min(), key.max()))
@@ -824,24 +825,28 @@ _ROW_END = b"</row>"
 _ROW_END_TAG = re.compile(rb"</(?:[\w.-]+:)?row>")  # </row>, or </x:row> with a namespace prefix
 _BEHIND, _AHEAD = 8, 24  # zero bytes around a piece (no letter, digit, space or quote)
 _NP = None  # numpy, imported on first use with the byte tables below (not with this module)
-_IS_WORD = _IS_SPACE = _LEADING_ONES = None
+_LEADING_ONES = None
 
 
 def _np():
-    global _NP, _IS_WORD, _IS_SPACE, _LEADING_ONES
+    global _NP, _LEADING_ONES
     if _NP is None:
         import numpy
 
-        def table(chars: bytes):
-            t = numpy.zeros(256, bool)
-            t[list(chars)] = True
-            return t
-
-        _IS_WORD = table(bytes(range(65, 91)) + bytes(range(97, 123)) + b"0123456789_")  # re's \w and \s for bytes
-        _IS_SPACE = table(b" \t\n\r\f\v")
         _LEADING_ONES = numpy.array([8 - len(f"{i:08b}".lstrip("1")) for i in range(256)], numpy.uint8)
         _NP = numpy
     return _NP
+
+
+def _is_space(b):
+    """re's \\s for bytes (space, \\t \\n \\v \\f \\r), per byte of a uint8 array (arithmetic: a
+    lookup table indexed by the bytes costs several times more)."""
+    return ((b - _NP.uint8(9)) < 5) | (b == 32)
+
+
+def _is_word(b):
+    """re's \\w for bytes (letters, digits, _), per byte of a uint8 array."""
+    return (((b | _NP.uint8(32)) - _NP.uint8(97)) < 26) | ((b - _NP.uint8(48)) < 10) | (b == 95)
 
 
 class _Space:
@@ -901,25 +906,24 @@ class _Marks:
         """Does the piece hold `text` (2 bytes, or one that holds '=')?"""
         if b"=" not in text:
             return self.count(text) > 0
-        a, k = self.a, text.index(b"=")  # 1 <= k <= _BEHIND
-        at = self.eq[self.before == text[k - 1]]
+        np, a, k = _NP, self.a, text.index(b"=")  # 1 <= k <= _BEHIND
+        at = np.compress(self.before == text[k - 1], self.eq)
         for i, ch in enumerate(text):
             if i not in (k - 1, k):
-                at = at[a[at + i - k] == ch]
+                at = np.compress(a[at + i - k] == ch, at)
         return len(at) > 0
 
-    def cell_without_ref(self, chunk: bytes, refs) -> bool:
+    def cell_without_ref(self, chunk: bytes, refs, prior) -> bool:
         """A cell placed by counting: <c> or <c ...> (or <x:c ...>) without r=, as _NO_REF
-        finds it. refs: where the '=' of each r=" is."""
+        finds it. refs: where the '=' of each r=" is; prior: the byte before its r."""
         np, a = _NP, self.a
-        words = np.ndarray((len(a) - 3,), "<u4", a, strides=(1,))
         prefixed = b":" in chunk and self.count(b":c")  # (':' is rare: memchr says so at once)
-        if not prefixed and np.count_nonzero(words[refs - 4] == 0x7220633C) == self.count(b"<c"):
+        if not prefixed and np.count_nonzero((prior == 32) & (a[refs - 3] == 99) & (a[refs - 4] == 60)) == self.count(b"<c"):
             return False  # every <c is <c r=" (as in every writer seen)
         for c in (self.find(b"<c"), self.find(b":c")):
             nxt = a[c + 2]
-            cell = (nxt == 62) | _IS_SPACE[nxt]  # <c> or <c followed by a space: a cell's start tag
-            c, spaced = c[cell], _IS_SPACE[nxt[cell]]
+            cell = (nxt == 62) | _is_space(nxt)  # <c> or <c followed by a space: a cell's start tag
+            c, spaced = c[cell], _is_space(nxt[cell])
             usual = spaced & (a[c + 3] == 114) & (a[c + 4] == 61) & (a[c + 5] == 34)  # <c r="
             # _NO_REF's cheap first question, as it was asked with a regex; then, rarely, the full test
             if not usual.all():

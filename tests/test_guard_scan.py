@@ -317,7 +317,7 @@ def test_a_cell_placed_by_counting_is_found_exactly_as_the_regexes_find_it(piece
     marks = _Marks(piece)
     refs = marks.eq[(marks.before == ord("r")) & (marks.after == ord('"'))]
     want = any(p.search(piece) for p in _NO_REF_FIRST) and any(p.search(piece) for p in _NO_REF)
-    assert marks.cell_without_ref(piece, refs) == want
+    assert marks.cell_without_ref(piece, refs, marks.a[refs - 2]) == want
 
 
 @settings(max_examples=150, deadline=None)

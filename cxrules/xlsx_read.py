@@ -667,17 +667,17 @@ class UsedArea:
         letter = ((folded | high) - one * 0x61) & ((one * 0x7A | high) - folded) & high
         digit = (low - one * 0x30) & ((one * 0x39 | high) - word) & high
         quote = (low - one * 0x22) & ((one * 0x22 | high) - word) & high
-        letters = _first(~letter & high)
-        shift = letters << _U64(3)
-        digits = _first(((~digit & high) >> shift) | ((high << (_U64(63) - shift)) << _U64(1)))  # after the letters
-        end = _first(quote)
-        fast = ((word & high) == 0) & (end == letters + digits) & (end < 8)
+        inside = ((quote & (~quote + _U64(1))) - _U64(1)) & high  # the bytes before the first quote (all: none)
+        lead = letter & inside
+        # ASCII, a quote, letters or digits before it, the letters first (no letter's byte after one that is not)
+        fast = (((word & high) | (((letter | digit) & inside) ^ inside) | ((lead >> _U64(8)) & ~lead)) == 0) & (quote != 0)
+        letters, size = _count(lead), _count(inside)
         if not fast.all():  # a long value, or one _ANY_REF may not read: byte by byte
             self._refs_long(a, at[~fast])
             if self.far:
                 return
-            word, folded, letters, digits, shift = word[fast], folded[fast], letters[fast], digits[fast], shift[fast]
-        self._extremes(digits, word >> shift, letters, folded)
+            word, folded, letters, size = word[fast], folded[fast], letters[fast], size[fast]
+        self._extremes(size - letters, word >> (letters << _U64(3)), letters, folded)
 
     def _refs_long(self, a, at) -> None:
         """As _refs, for values of any length: 16 bytes of each, tested byte by byte."""
@@ -741,11 +741,9 @@ def _U64(n: int):
     return _NP.uint64(n)
 
 
-def _first(marks):
-    """Per word, the index of the first byte whose high bit is set (8: none); `marks` has no
-    other bits set."""
-    below = (marks & (~marks + _U64(1))) - _U64(1)  # the bits below the first mark (every bit: none)
-    return (((below & _U64(0x8080808080808080)) >> _U64(7)) * _U64(0x0101010101010101)) >> _U64(56)  # bytes summed
+def _count(marks):
+    """Per word, how many of its bytes have their high bit set (`marks` has no other bits set)."""
+    return ((marks >> _U64(7)) * _U64(0x0101010101010101)) >> _U64(56)  # the bytes summed into the highest
 
 
 def _run(words):

@@ -634,8 +634,9 @@ class UsedArea:
     def __init__(self):
         self.r1 = self.c1 = 1 << 62
         self.r2 = self.c2 = -1
-        # counted: a cell without r= (_used_area_counted decides); odd: an '=' not written ="
-        # (r = 'A1' and the like, or one in text); far: a reference that may be past the grid
+        # counted: a cell without r= (_used_area_counted decides); odd: an '=' with a space
+        # before it or no " after it (r = 'A1' and the like, or one in text); far: a reference
+        # that may be past the grid
         self.counted, self.odd, self.far = False, False, False
 
     def see(self, chunk: bytes, marks: "_Marks | None" = None) -> None:

@@ -44,7 +44,7 @@ def reference(xml: bytes):
             col_no = -1
             for c in (el for el in row if local(el.tag) == "c"):
                 r = c.get("r")
-                if r is None:
+                if not r:  # (r="" too)
                     col_no += 1
                 else:
                     m = re.fullmatch(r"([A-Za-z]{1,3})([0-9]+)", r)
@@ -167,6 +167,8 @@ BODIES_WITH_EQ = ["<f>A1=B1</f><v>0</v>", "<is><t>x = y</t></is>"]  # an '=' in 
 def cell(draw, style):
     spelling = draw(st.sampled_from(ODD_SPELLINGS)) if "odd" in style and draw(st.booleans()) else 'r="{}"'
     r = None if "counted" in style and draw(st.booleans()) else draw(ref("far" in style))
+    if r is not None and "'" in r:  # a value with a ' in it stays in double quotes
+        spelling = 'r="{}"'
     attrs = [spelling.format(r)] if r is not None else []
     if draw(st.booleans()):
         attrs.insert(draw(st.integers(0, len(attrs))), 's="1"')  # r= not always first

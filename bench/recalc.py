@@ -244,8 +244,9 @@ def run_cxrules(path, rules):
 
 
 def run_phases(path, rules):
-    """cxrules once more, its time split into phases (wall time; the check of a big sheet runs
-    in a child process beside the writer, so 'write' includes waiting for it)."""
+    """cxrules once more, its time split into phases (wall time; a small sheet is read by a
+    thread while the one before is evaluated, and a big sheet's source is checked by a child
+    process meanwhile, so phases overlap and 'write' includes any wait for that check)."""
     import functools
 
     from cxrules import evaluation, package_guard, recalc as rc, rulesets, xlsx_read, xlsx_write
@@ -309,7 +310,7 @@ def run_compute(path, rules):
 
 # the columns cxrules adds to each sheet, with values of the kinds it writes there
 SPLICE_COLS = {
-    "Customers": ["text:6", "text:10", "text:7", "text:5", "text:9", "date:400", "number:120"],
+    "Customers": ["text:6", "text:10", "text:7", "text:5", "text:9", "text:6", "date:400", "number:120"],
     "Cases": ["text:4", "text:4", "text:2", "text:5", "datetime", "datetime", "number:4", "text:4", "number:10", "text:6",
               "number:6", "float"],
 }

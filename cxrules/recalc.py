@@ -312,21 +312,42 @@ def _recalc(path, evaluator, as_of, output, dry_run, dayfirst, progress, header_
             check_destination(src, dst, force)
         sheets = data_sheets(wb)
         mapping = workbook_mapping(wb, report).merged(mapping or Mapping())
+        wb.check_sources = not dry_run  # big sheets' own XML checked beside the work, for the write
 
-        def read():
-            for k, sheet in enumerate(sheets):
-                progress(f"reading {sheet.name}", k, len(sheets))
-                yield wb.read_sheet(sheet.name)
-
-        edits, new_sheets = plan(read(), evaluator, as_of, report, dayfirst, header_row, mapping, release_rows=True)
-    if not report.sheets or dry_run:
-        return report
-    progress("writing", len(sheets), len(sheets))
-    wr = write_workbook(src, dst, edits, new_sheets, limits, properties=report.stamp.properties())
+        edits, new_sheets = plan(_read_ahead(wb, sheets, progress), evaluator, as_of, report, dayfirst, header_row, mapping,
+                                 release_rows=True)
+        checks = wb.take_source_checks()
+    try:
+        if not report.sheets or dry_run:
+            return report
+        progress("writing", len(sheets), len(sheets))
+        wr = write_workbook(src, dst, edits, new_sheets, limits, properties=report.stamp.properties(), source_checks=checks)
+    finally:
+        for check in checks.values():
+            check.abort()
     report.problems.extend(wr.problems)
     report.issues_sheet = wr.sheet_names.get(report.issues_sheet, report.issues_sheet)
     report.written = True
     return report
+
+
+AHEAD_MAX = 64 << 20  # bytes of sheet XML: a sheet this small is read while the one before is worked on
+
+
+def _read_ahead(wb, sheets, progress):
+    """Each sheet's data in turn; the next one, when small, is read by a thread while this one
+    is worked on (calamine parses without holding the GIL, on the core the work leaves idle)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        ahead = None
+        for k, sheet in enumerate(sheets):
+            progress(f"reading {sheet.name}", k, len(sheets))
+            data = ahead.result() if ahead is not None else wb.read_sheet(sheet.name)
+            ahead = None
+            if k + 1 < len(sheets) and wb.sheet_size(sheets[k + 1].name) <= AHEAD_MAX:
+                ahead = pool.submit(wb.read_sheet, sheets[k + 1].name)
+            yield data
 
 
 def data_sheets(wb) -> list:

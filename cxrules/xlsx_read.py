@@ -7,13 +7,14 @@ from __future__ import annotations
 import itertools
 import operator
 import posixpath
+import queue
 import re
+import threading
 import xml.etree.ElementTree as ET
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.sax.saxutils import unescape as _xml_unescape
 
 import python_calamine as _cal
 
@@ -33,6 +34,14 @@ NS_CUSTOM_PROPS = "http://schemas.openxmlformats.org/officeDocument/2006/custom-
 OK_SUFFIXES = (".xlsx", ".xlsm", ".xltx", ".xltm")
 MAX_ROW, MAX_COL = 1048576, 16384
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _xml_unescape(s: str, entities: dict[str, str]) -> str:
+    """xml.sax.saxutils.unescape, whose module imports urllib, http and email (13 ms a run)."""
+    s = s.replace("&lt;", "<").replace("&gt;", ">")
+    for k, v in entities.items():
+        s = s.replace(k, v)
+    return s.replace("&amp;", "&")
 
 
 class WorkbookError(CxError):
@@ -360,6 +369,9 @@ class Workbook:
         self._names = set(zf.namelist())
         self._book = book
         self._deferred: set[str] = set()  # sheet parts whose read also checks their size (package_guard.inflated)
+        # big sheet parts checked by a child process while they are read (splice_check)
+        self.source_checks: dict = {}
+        self.check_sources = False
         self.workbook_part = wb_part
         self.sheets = sheets
         self._wb_xml = wb_xml
@@ -456,6 +468,8 @@ class Workbook:
                                 "open it in Excel, let it repair, and save it again")
         from .package_guard import PackageError, inflated  # it imports this module
 
+        if self.check_sources and sh.part not in self.source_checks:
+            self._start_source_check(sh.part)
         try:
             area = UsedArea()
             pieces = inflated(self.path, self._zf.getinfo(sh.part), 8 << 20) if sh.part in self._deferred else None
@@ -499,7 +513,28 @@ class Workbook:
         return SheetData(sh.name, rows, first_row, first_col, tables, merged, sorted(no_value),
                          self.owned_cells(sh.name), sorted(placeholders - no_value))
 
+    def sheet_size(self, name: str) -> int:
+        """The unpacked size of a sheet's XML as its zip entry declares it (0 if it has none)."""
+        part = self.sheet(name).part
+        return self._zf.getinfo(part).file_size if part in self._names else 0
+
+    def _start_source_check(self, part: str) -> None:
+        from .splice_check import start_source_check
+        from .xmlparts import CHECK_ELSEWHERE_FROM
+
+        if self._zf.getinfo(part).file_size >= CHECK_ELSEWHERE_FROM:
+            check = start_source_check(self.path, part)
+            if check is not None:
+                self.source_checks[part] = check
+
+    def take_source_checks(self) -> dict:
+        """The checks started so far, now the caller's to end (close() ends the rest)."""
+        out, self.source_checks = self.source_checks, {}
+        return out
+
     def close(self) -> None:
+        for check in self.source_checks.values():
+            check.abort()
         try:
             self._book.close()
         except Exception:
@@ -581,19 +616,15 @@ def open_workbook(path, limits=None) -> Workbook:
 # says it has. A number it cannot allocate aborts the process (no exception, no message),
 # so both are checked first.
 MAX_GRID_CELLS = 100_000_000
-# Searches for the usual spelling r="A1" (a literal prefix keeps them fast): the longest
-# column letters and row numbers bound the area. A reference spelled otherwise, or a cell
-# placed by counting (no reference), leads to the exact count when the bound is too big.
-_LETTERS_AT_LEAST = [(n, re.compile(rb'r="[A-Za-z]{%d,}\d' % n)) for n in (4, 3, 2)]
-# two-letter columns: a first letter from N on means columns up to ZZ (26 x 26 + 26), ...
-_FIRST_LETTER = [(top, re.compile(rb'r="[%s-Z][A-Z]\d' % bytes([c]))) for c, top in ((ord("N"), 26), (ord("G"), 13), (ord("D"), 6), (ord("B"), 3))]
-_DIGITS_AT_LEAST = [(d, re.compile(rb'r="[A-Za-z]{0,3}\d{%d}' % d)) for d in (7, 6, 5, 4, 3, 2)]  # 8+ digits: 7 finds them
-# either of the two above (two letters or more, more digits than d): one pass where, as usual, neither is there
-_MORE = {d: re.compile(rb'r="(?:[A-Za-z]{2,}\d|[A-Za-z]{0,3}\d{%d})' % (d + 1)) for d in range(1, 7)}
-_BEYOND = re.compile(rb'r="(?:[A-Za-z]{0,3}(?:[2-9]\d{6}|1[1-9]\d{5}|10[5-9]\d{4}|1049\d{3}|1048[6-9]\d\d|10485[89]\d|104857[7-9]|\d{8})|(?:XF[E-Z]|X[G-Z][A-Z]|[YZ][A-Z]{2}|[A-Z]{4})\d)')
-_NO_REF_FIRST = [re.compile(rb'<c(?:>|\s(?!r="))'), re.compile(rb':c(?:>|\s(?!r="))')]
-_NO_REF = [re.compile(rb'<c(?:>|\s(?![^>]*?\br\s*=))'), re.compile(rb':c(?:>|\s(?![^>]*?\br\s*=))')]
+# The used area is that of every reference _ANY_REF reads (rows' own r= too). UsedArea reads
+# the usual spelling r="A1" with numpy as the sheet is scanned; a reference spelled otherwise
+# (r = 'A1'), one that may be past Excel's grid, or a cell placed by counting (no r=) leads
+# to an exact pass of its own over the part (_used_area, _used_area_counted).
+# A cell's start tag without r=: <c>, <c s="1">, <x:c> (not the end tag </x:c>).
+_NO_REF = [re.compile(rb'<c(?:>|\s(?![^>]*?\br\s*=))'), re.compile(rb'<[\w.-]+:c(?:>|\s(?![^>]*?\br\s*=))')]
 _ANY_REF = re.compile(rb'\br\s*=\s*["\']([A-Za-z]*)(\d*)["\']')
+# A reference past the grid, spelled r="A1": the grid's edge as a regex (tests hold it to MAX_ROW and MAX_COL).
+_BEYOND = re.compile(rb'r="(?:[A-Za-z]{0,3}(?:[2-9]\d{6}|1[1-9]\d{5}|10[5-9]\d{4}|1049\d{3}|1048[6-9]\d\d|10485[89]\d|104857[7-9]|\d{8})|(?:XF[E-Z]|X[G-Z][A-Z]|[YZ][A-Z]{2}|[A-Z]{4})\d)')
 
 
 class UsedArea:
@@ -601,28 +632,102 @@ class UsedArea:
     MAX_GRID_CELLS, or lie outside Excel's grid."""
 
     def __init__(self):
-        self.letters, self.first, self.digits, self.counted, self.odd, self.beyond = 1, 1, 1, False, False, False
+        self.r1 = self.c1 = 1 << 62
+        self.r2 = self.c2 = -1
+        # counted: a cell without r= (_used_area_counted decides); odd: an '=' with a space
+        # before it or no " after it (r = 'A1' and the like, or one in text); far: a reference
+        # that may be past the grid
+        self.counted, self.odd, self.far = False, False, False
 
-    def see(self, chunk: bytes) -> None:
-        news = not (self.letters < 4 and self.digits < 7) or _MORE[self.digits].search(chunk) is not None
-        if news and self.letters < 4 and _LETTERS_AT_LEAST[-1][1].search(chunk):  # any column past Z at all
-            self.letters = next((n for n, p in _LETTERS_AT_LEAST if n > self.letters and p.search(chunk)), self.letters)
-        if self.letters == 2:
-            self.first = next((c for c, p in _FIRST_LETTER if c > self.first and p.search(chunk)), self.first)
-        if news and self.digits < 7 and _DIGITS_AT_LEAST[6 - self.digits][1].search(chunk):  # more digits than so far: how many
-            self.digits = next((d for d, p in _DIGITS_AT_LEAST if d > self.digits and p.search(chunk)), self.digits)
-        if (self.digits == 7 or self.letters >= 3) and not self.beyond:
-            self.beyond = bool(_BEYOND.search(chunk)) or self.letters > 3
-        if not self.counted and any(p.search(chunk) for p in _NO_REF_FIRST):  # "<c r=" in every writer seen
-            self.counted = any(p.search(chunk) for p in _NO_REF)
-        self.odd = self.odd or chunk.count(b"=") != chunk.count(b'="')  # r = 'A1' and the like, or '=' in text
+    def see(self, chunk: bytes, marks: "_Marks | None" = None) -> None:
+        if self.counted:  # the exact count reads the part again anyway
+            return
+        m = marks if marks is not None else _Marks(chunk)
+        np, before, after = _NP, m.before, m.after
+        self.odd = self.odd or bool((after != 34).any() or _is_space(before).any())
+        refs = np.compress((before == 114) & (after == 34), m.eq)  # the '=' of r="
+        prior = m.a[refs - 2]  # the byte before the r
+        self.counted = m.cell_without_ref(chunk, refs, prior)
+        if self.counted or self.odd or self.far:
+            return
+        at = np.compress(~_is_word(prior), refs) + 2  # \br as _ANY_REF reads it (not attr="..."): the values
+        if len(at):
+            self._refs(m.a, at)
+
+    def _refs(self, a, at) -> None:
+        """The rows and columns of the references whose values start at `at`, as _ANY_REF
+        reads them (letters, digits, a quote); far if one may be past Excel's grid. Values of
+        up to 7 bytes (Z999999, XFD9999) are read as 8-byte words whose bytes are all tested
+        at once (a letter? a digit? the quote?); longer ones byte by byte (_refs_long)."""
+        np = _NP
+        high, one = _U64(0x8080808080808080), _U64(0x0101010101010101)
+        word = np.ndarray((len(a) - 7,), "<u8", a, strides=(1,))[at]  # the value's first 8 bytes, first lowest
+        folded = word | _U64(0x2020202020202020)  # letters in lower case
+        low = word | high
+        # per byte (all below 0x80): the high bit of (b | 0x80) - n is b >= n, of (m | 0x80) - b is b <= m
+        letter = ((folded | high) - one * 0x61) & ((one * 0x7A | high) - folded) & high
+        digit = (low - one * 0x30) & ((one * 0x39 | high) - word) & high
+        quote = (low - one * 0x22) & ((one * 0x22 | high) - word) & high
+        inside = ((quote & (~quote + _U64(1))) - _U64(1)) & high  # the bytes before the first quote (all: none)
+        lead = letter & inside
+        # ASCII, a quote, letters or digits before it, the letters first (no letter's byte after one that is not)
+        fast = (((word & high) | (((letter | digit) & inside) ^ inside) | ((lead >> _U64(8)) & ~lead)) == 0) & (quote != 0)
+        letters, size = _count(lead), _count(inside)
+        if not fast.all():  # a long value, or one _ANY_REF may not read: byte by byte
+            self._refs_long(a, at[~fast])
+            if self.far:
+                return
+            word, folded, letters, size = word[fast], folded[fast], letters[fast], size[fast]
+        self._extremes(size - letters, word >> (letters << _U64(3)), letters, folded)
+
+    def _refs_long(self, a, at) -> None:
+        """As _refs, for values of any length: 16 bytes of each, tested byte by byte."""
+        np = _NP
+        w = np.lib.stride_tricks.as_strided(a, shape=(len(a) - 15, 16), strides=(1, 1))[at]  # 16 bytes of each value
+        alpha = (((w | 32) - 97) < 26).view("<u8")  # per byte 1 or 0, 8 to a word (uint8 wraps below 'a')
+        digit = ((w - 48) < 10).view("<u8")
+        letters = _run(alpha[:, 0])
+        shift = letters.astype(np.uint64) << _U64(3)
+        digits = _run(_from(digit, shift))  # after the letters
+        if letters.max() > 3 or digits.max() > 7:  # column AAAA or row 10,000,000 on: the exact pass says where
+            self.far = True
+            return
+        end = w[np.arange(len(at)), letters + digits]
+        ok = (end == 34) | (end == 39)
+        words = w[ok].view("<u8")
+        self._extremes(digits[ok].astype(np.uint64), _from(words, shift[ok]), letters[ok].astype(np.uint64),
+                       words[:, 0] | _U64(0x2020202020202020))
+
+    def _extremes(self, digits, number, letters, text) -> None:
+        """Update the first and last row and column with references of `digits` digits and
+        `letters` letters, whose bytes are `number` (the digits) and `text` (the letters, in
+        lower case), the first in the lowest byte."""
+        if ((digits > 1) & ((number & _U64(255)) == 48)).any():  # a leading zero: more digits is not a later row
+            self.far = True
+            return
+        # more digits is a later row, more letters a later column; of one length, the bytes in
+        # order (read big-endian) are in the numbers' order: the length, then those bytes, is a key
+        for n, raw, first, last, read in ((digits, number, "r1", "r2", int), (letters, text, "c1", "c2", col_index)):
+            key = (n << _U64(56)) | ((raw.byteswap() >> (_U64(63) - (n << _U64(3)))) >> _U64(1))
+            key = _NP.compress(n > 0, key)
+            if not len(key):
+                continue
+            lo, hi = (int(x) for x in (key.min(), key.max()))
+            lo, hi = (read((k & ((1 << 56) - 1)).to_bytes(k >> 56, "big")) for k in (lo, hi))
+            setattr(self, first, min(getattr(self, first), lo))
+            setattr(self, last, max(getattr(self, last), hi))
+
+    def area(self) -> tuple[int, int, int, int]:
+        """What _used_area reads (valid unless counted, odd or far)."""
+        return self.r1, self.c1, self.r2, max(self.c2, self.c1 if self.c1 < 1 << 62 else 0)
 
     def check(self, path, sheet: str, zf: zipfile.ZipFile, part: str) -> None:
-        if not (self.beyond or self.counted or self.odd):
-            width = {1: 26, 2: 26 + 26 * self.first, 3: MAX_COL}[self.letters]
-            if min(10**self.digits - 1, MAX_ROW) * width <= MAX_GRID_CELLS:
-                return
-        r1, c1, r2, c2 = _used_area_counted(zf, part) if self.counted else _used_area(zf, part)
+        if self.counted:
+            r1, c1, r2, c2 = _used_area_counted(zf, part)
+        elif self.odd or self.far:
+            r1, c1, r2, c2 = _used_area(zf, part)
+        else:
+            r1, c1, r2, c2 = self.area()
         if r2 > MAX_ROW or c2 >= MAX_COL:
             raise WorkbookError(f"{path}: sheet '{sheet}' is damaged: cell {cell_ref(r2, c2)} is outside Excel's grid (XFD1048576 is the last cell); "
                                 "open it in Excel, let it repair, and save it again")
@@ -631,6 +736,25 @@ class UsedArea:
             raise WorkbookError(
                 f"{path}: sheet '{sheet}' has cells across {area} ({r2 - r1 + 1:,} rows x {c2 - c1 + 1:,} columns), more than cxrules "
                 f"reads in one sheet ({MAX_GRID_CELLS:,} cells); delete the cells far from the data (Ctrl+End in Excel goes to the last one) and save it")
+
+
+def _U64(n: int):
+    return _NP.uint64(n)
+
+
+def _count(marks):
+    """Per word, how many of its bytes have their high bit set (`marks` has no other bits set)."""
+    return ((marks >> _U64(7)) * _U64(0x0101010101010101)) >> _U64(56)  # the bytes summed into the highest
+
+
+def _run(words):
+    """Per little-endian word of bytes 1 or 0, how many of its first bytes are 1."""
+    return _LEADING_ONES[(words * _U64(0x8040201008040201)) >> _U64(56)]  # bytes 0..7 become bits 7..0
+
+
+def _from(words, shift):
+    """The 8 bytes from bit `shift` (0 to 24) of each pair of little-endian words."""
+    return (words[:, 0] >> shift) | ((words[:, 1] << (_U64(63) - shift)) << _U64(1))  # (<< 64 in two steps: 0)
 
 
 def check_used_area(path, sheet: str, zf: zipfile.ZipFile, part: str) -> None:
@@ -697,6 +821,113 @@ _ERR_CELL = re.compile(rb'<c\b[^>]*?\bt="e"[^>]*>(?:<f\b[^>]*?(?:/>|>[^<]*</f>))
 _F_ANY = re.compile(rb'<c\b([^>]*)>\s*<f\b')
 _F_NO_V = re.compile(rb'<c\b([^>]*)>\s*<f\b[^>]*?(?:/>|>[^<]*</f>)\s*(<v\s*/>|<v>\s*</v>)?\s*</c>')
 _ROW_END = b"</row>"
+_ROW_END_TAG = re.compile(rb"</(?:[\w.-]+:)?row>")  # </row>, or </x:row> with a namespace prefix
+_BEHIND, _AHEAD = 8, 24  # zero bytes around a piece (no letter, digit, space or quote)
+_NP = None  # numpy, imported on first use with the byte tables below (not with this module)
+_LEADING_ONES = None
+
+
+def _np():
+    global _NP, _LEADING_ONES
+    if _NP is None:
+        import numpy
+
+        _LEADING_ONES = numpy.array([8 - len(f"{i:08b}".lstrip("1")) for i in range(256)], numpy.uint8)
+        _NP = numpy
+    return _NP
+
+
+def _is_space(b):
+    """re's \\s for bytes (space, \\t \\n \\v \\f \\r), per byte of a uint8 array (arithmetic: a
+    lookup table indexed by the bytes costs several times more)."""
+    return ((b - _NP.uint8(9)) < 5) | (b == 32)
+
+
+def _is_word(b):
+    """re's \\w for bytes (letters, digits, _), per byte of a uint8 array."""
+    return (((b | _NP.uint8(32)) - _NP.uint8(97)) < 26) | ((b - _NP.uint8(48)) < 10) | (b == 95)
+
+
+class _Space:
+    """Buffers a scan reuses from piece to piece: fresh ones for each piece cost about as much
+    as the comparisons made in them (the kernel hands out and clears new pages)."""
+
+    def __init__(self):
+        self.buf = self.cmp = None
+
+    def padded(self, chunk: bytes):
+        """The piece's bytes with zeros before and after, so that looking a few bytes behind or
+        ahead of a mark needs no bounds check; marks are positions in this array."""
+        np, n = _NP, _BEHIND + len(chunk) + _AHEAD
+        if self.buf is None or len(self.buf) < n:
+            self.buf = np.zeros(n + (n >> 3), np.uint8)
+            self.cmp = np.zeros(len(self.buf), bool)
+        a = self.buf[:n]
+        a[_BEHIND:n - _AHEAD] = np.frombuffer(chunk, np.uint8)
+        a[:_BEHIND] = a[n - _AHEAD:] = 0
+        return a
+
+    def same(self, n: int):
+        """A scratch array for a comparison's result."""
+        return self.cmp[:n]
+
+
+class _Marks:
+    """Where the '=' of one piece of sheet XML are and what is either side of them, found
+    once with numpy for every scan of the piece (numpy compares at memory speed; a bytes
+    search per question costs several times more)."""
+
+    __slots__ = ("a", "eq", "before", "after", "space")
+
+    def __init__(self, chunk: bytes, space: "_Space | None" = None):
+        np = _np()
+        self.space = space = space or _Space()
+        self.a = a = space.padded(chunk)
+        self.eq = eq = np.flatnonzero(np.equal(a, 61, out=space.same(len(a))))  # '='
+        self.before, self.after = a[eq - 1], a[eq + 1]
+
+    def _halves(self):
+        """The piece as 2-byte words, from an even and from an odd position."""
+        a = self.a
+        return [(k, a[k:k + (len(a) - k) // 2 * 2].view("<u2")) for k in (0, 1)]
+
+    def count(self, two: bytes) -> int:
+        """How often the 2 bytes occur."""
+        np, v = _NP, int.from_bytes(two, "little")
+        return sum(int(np.count_nonzero(np.equal(h, v, out=self.space.same(len(h))))) for _, h in self._halves())
+
+    def find(self, two: bytes):
+        """Where the 2 bytes occur."""
+        np, v = _NP, int.from_bytes(two, "little")
+        return np.concatenate([np.flatnonzero(h == v) * 2 + k for k, h in self._halves()])
+
+    def has(self, text: bytes) -> bool:
+        """Does the piece hold `text` (2 bytes, or one that holds '=')?"""
+        if b"=" not in text:
+            return self.count(text) > 0
+        np, a, k = _NP, self.a, text.index(b"=")  # 1 <= k <= _BEHIND
+        at = np.compress(self.before == text[k - 1], self.eq)
+        for i, ch in enumerate(text):
+            if i not in (k - 1, k):
+                at = np.compress(a[at + i - k] == ch, at)
+        return len(at) > 0
+
+    def cell_without_ref(self, chunk: bytes, refs, prior) -> bool:
+        """A cell placed by counting: <c> or <c ...> (or <x:c ...>) without r=, as _NO_REF
+        finds it. refs: where the '=' of each r=" is; prior: the byte before its r."""
+        np, a = _NP, self.a
+        prefixed = b":" in chunk and self.count(b":c")  # (':' is rare: memchr says so at once)
+        if not prefixed and np.count_nonzero((prior == 32) & (a[refs - 3] == 99) & (a[refs - 4] == 60)) == self.count(b"<c"):
+            return False  # every <c is <c r=" (as in every writer seen)
+        for c in (self.find(b"<c"), self.find(b":c")):
+            nxt = a[c + 2]
+            cell = (nxt == 62) | _is_space(nxt)  # <c> or <c followed by a space: a cell's start tag
+            c, spaced = c[cell], _is_space(nxt[cell])
+            usual = spaced & (a[c + 3] == 114) & (a[c + 4] == 61) & (a[c + 5] == 34)  # <c r="
+            # _NO_REF's cheap first question, as it was asked with a regex; then, rarely, the full test
+            if not usual.all():
+                return any(p.search(chunk) for p in _NO_REF)
+        return False
 
 
 def _read_pieces(zf: zipfile.ZipFile, part: str, size: int):
@@ -704,46 +935,121 @@ def _read_pieces(zf: zipfile.ZipFile, part: str, size: int):
         yield from iter(lambda: f.read(size), b"")
 
 
-def iter_row_chunks(zf: zipfile.ZipFile, part: str, size: int = 8 << 20, pieces=None):
-    """The sheet XML in pieces that each end after a </row> (the last piece ends the file);
-    from `pieces` (the part's bytes, unpacked by the caller) if given."""
-    it = iter(pieces if pieces is not None else _read_pieces(zf, part, size))
+def _ahead(pieces):
+    """The pieces of `pieces`, the next one made in a thread while the caller works on this
+    one: inflating (zlib) and checking the CRC release the GIL, so both cores work. An
+    exception raised making a piece is raised here, after the pieces before it."""
+    q: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def make():
+        it = iter(pieces)
+        try:
+            for piece in it:
+                if not put((piece, None)):
+                    return
+            put((None, None))
+        except BaseException as e:  # handed over, raised in the caller's thread
+            put((None, e))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()  # the generator's file, in the thread that ran it
+
+    t = threading.Thread(target=make, name="cxrules-unpack", daemon=True)
+    t.start()
+    try:
+        while True:
+            piece, error = q.get()
+            if error is not None:
+                raise error
+            if piece is None:
+                return
+            yield piece
+    finally:
+        stop.set()
+        t.join()
+
+
+def _row_end(data: bytes, pos: int, block: int) -> int:
+    """Where a piece from `pos` ends: after the last row end tag that ends within `block` bytes,
+    else after the first one; -1: none."""
+    i = data.rfind(_ROW_END, pos, pos + block)  # as every writer but a few write them: at once, near the end
+    if i >= 0:
+        return i + len(_ROW_END)
+    last = None
+    if block:
+        for last in _ROW_END_TAG.finditer(data, pos, pos + block):  # a namespace prefix (or one long row)
+            pass
+    if last is None:
+        i = data.find(_ROW_END, pos)
+        last = _ROW_END_TAG.search(data, pos, i + len(_ROW_END) if i >= 0 else len(data))
+    return last.end() if last else -1
+
+
+def iter_row_chunks(zf: zipfile.ZipFile, part: str, size: int = 8 << 20, pieces=None, block: int = 512 << 10):
+    """The sheet XML in pieces of about `block` bytes that each end after a row's end tag (the
+    last piece ends the file; a longer row is one piece); from `pieces` (the part's bytes,
+    unpacked by the caller) if given. The next piece is unpacked in a thread while this one
+    is used. (Pieces of half a megabyte keep numpy's work on them in the processor's cache.)"""
+    it = _ahead(pieces if pieces is not None else _read_pieces(zf, part, size))
     rest = b""
-    while True:
-        data = next(it, b"")
-        if not data:
-            if rest:
-                yield rest
-            return
-        buf = rest + data
-        cut = buf.rfind(_ROW_END)
-        if cut < 0:
-            rest = buf
-            continue
-        cut += len(_ROW_END)
-        yield buf[:cut]
-        rest = buf[cut:]
+    try:
+        while True:
+            data = next(it, b"")
+            if not data:
+                if rest:
+                    yield rest
+                return
+            pos = 0
+            if rest:  # the row begun in the last piece, alone (not copied onto this whole piece)
+                pos = _row_end(data, 0, 0)
+                if pos < 0:
+                    rest += data
+                    continue
+                yield rest + data[:pos]
+            while True:
+                cut = _row_end(data, pos, block)
+                if cut < 0:
+                    break
+                yield data[pos:cut] if pos or cut < len(data) else data
+                pos = cut
+            rest = data[pos:]
+    finally:
+        it.close()
 
 
 def scan_sheet_xml(zf: zipfile.ZipFile, part: str, observe=None, all_formulas: bool = False, pieces=None):
     """Error cells {(row, col): '#N/A'}, formula cells without a cached value, and (with
     all_formulas) every formula cell, whose values are placeholders.
 
-    `observe` is called with every piece of the XML, so one pass serves other scans too;
-    `pieces`: the part's bytes as the caller unpacks them (default: read from `zf`).
+    `observe(piece, marks)` is called with every piece of the XML and its _Marks, so one
+    pass serves other scans too (UsedArea.see); `pieces`: the part's bytes as the caller
+    unpacks them (default: read from `zf`).
     """
     errors: dict[tuple[int, int], str] = {}
     no_value: set[tuple[int, int]] = set()
     every: set[tuple[int, int]] = set()
     chunks = iter_row_chunks(zf, part, pieces=pieces)
     slow = False
+    space = _Space()
     for chunk in chunks:
+        marks = _Marks(chunk, space)
         if observe is not None:
-            observe(chunk)
+            observe(chunk, marks)
         if slow:
             continue
-        has_err = b't="e"' in chunk
-        has_f = b"<f" in chunk
+        has_err = marks.has(b't="e"')
+        has_f = marks.has(b"<f")
         if not (has_err or has_f):
             continue
         if has_err:

@@ -49,6 +49,7 @@ from .xlsx_read import (
     Sheet,
     Table,
     WorkbookError,
+    _xml_unescape,
     cell_ref,
     check_not_open,
     check_readable,
@@ -355,7 +356,7 @@ _OTHER_ROW = re.compile(rb'<row(?! r="\d)')  # a row whose first attribute is no
 
 _HEAD = re.compile(rb"([A-Z]{1,3})\d")  # the start of a reference: column letters, then the row's first digit
 _ROW_NUM = re.compile(rb'<row r="(\d+)"')
-_SPANS = re.compile(rb' spans="([^"]*)"')
+_SPANS = re.compile(rb'(<row\b[^>]*?) spans="([^"]*)"')  # in a row's tag, not in a cell's text
 _TAIL_AFTER_CF = re.compile(
     rb"<(?:dataValidations|hyperlinks|printOptions|pageMargins|pageSetup|headerFooter|rowBreaks|colBreaks|"
     rb"customProperties|cellWatches|ignoredErrors|smartTags|drawing|legacyDrawing|legacyDrawingHF|picture|"
@@ -383,6 +384,7 @@ class SheetRewriter:
         self.refs = {c.col: col_letter(c.col) for c in self.cols}
         self.warned: set[int] = set()
         self.autofilter: tuple[int, int, int, int] | None = None  # the sheet filter's new range
+        self.own = None  # a splice_check.FragmentCheck: parses only what is made here (the source was checked)
 
     def ops(self, row: int):
         """[(col, ColumnWrite, value, is_header)] for this row, in column order."""
@@ -505,10 +507,19 @@ class SheetRewriter:
                 cells.append(x)
         if not cells:
             return None
-        return b'<row r="%d">' % row + b"".join(cells) + b"</row>"
+        x = b'<row r="%d">' % row + b"".join(cells) + b"</row>"
+        if self.own is not None:
+            self.own.add(x)
+        return x
 
     def edit_row(self, row: int, tag: bytes, content: bytes, ops) -> bytes:
-        """tag: '<row ...>' start tag; content: the cells."""
+        """tag: '<row ...>' start tag; content: the cells (a row of ours: checked when own is)."""
+        x = self._edit_row(row, tag, content, ops)
+        if self.own is not None:
+            self.own.add(x)
+        return x
+
+    def _edit_row(self, row: int, tag: bytes, content: bytes, ops) -> bytes:
         if not ops:
             return tag + content + b"</row>"
         last = max(content.rfind(b"<c "), content.rfind(b"<c>"))
@@ -651,7 +662,11 @@ class SheetRewriter:
         empty = m.group(1) == b"/"
         if empty:
             head = head[: m.start()] + b"<sheetData>"
-        write(self.head(head))
+        head = self.head(head)
+        own = self.own
+        if own is not None:
+            own.head(head)
+        write(head)
         self.prepare()
         next_row = self.lo  # first row we may still need to create
         prev_row = 0
@@ -691,7 +706,10 @@ class SheetRewriter:
                 write(x)
             next_row += 1
         write(b"</sheetData>")
-        write(self.tail(tail))
+        tail = self.tail(tail)
+        if own is not None:
+            own.finish(tail)
+        write(tail)
 
     def rows_fast(self, body: bytes, write, next_row: int, prev_row: int) -> tuple[int, int]:
         """rows(), with the usual case spliced a whole piece at a time: consecutive rows that
@@ -769,11 +787,11 @@ class SheetRewriter:
         return True
 
     def _spans(self, m) -> bytes:
-        old = m.group(1)
+        old = m.group(2)
         new = self.spans_cache.get(old)
         if new is None:
             new = self.spans_cache[old] = self.fix_spans(b'<row spans="' + old + b'">', [(c.col,) for c in self.cols])[12:-2]
-        return b' spans="' + new + b'"'
+        return m.group(1) + b' spans="' + new + b'"'
 
     def rows(self, body: bytes, write, next_row: int, prev_row: int) -> tuple[int, int]:
         # a whole piece before or after the rows we edit: copy it as it is
@@ -962,6 +980,8 @@ class SheetRewriter:
             at = list(map(first.setdefault, vals, count()))
             rest = self.rest
             table = {i: rest(k, v) for v, i in first.items()}
+            if self.own is not None:
+                self.own.cells(table.values())
             return list(map(table.__getitem__, at))
         rest = self.rest
         memo: dict = {}
@@ -976,6 +996,8 @@ class SheetRewriter:
             if x is memo:
                 x = memo[key] = rest(k, v)
             append(x)
+        if self.own is not None:
+            self.own.cells(set(out))
         return out
 
     def cells_for(self, row: int) -> list[bytes]:
@@ -1000,6 +1022,9 @@ class SheetRewriter:
                     x = rest(k, c.values[i])
                     if x is not None:
                         cells.append(refs[k] + rowb + x)
+            if self.own is not None:
+                for x in cells:
+                    self.own.add(x)
         return cells
 
 
@@ -1101,12 +1126,10 @@ class Styles:
             self.items[sec] = re.findall(rb"<" + item + rb"\b[^>]*?(?:/>|>.*?</" + item + rb">)", inner, re.S)
         self.fmt_ids: dict[str, int] = dict(_BUILTIN_FMTS)
         self.fmt_codes: dict[int, str] = {}
-        from xml.sax.saxutils import unescape
-
         for nf in self.items[b"numFmts"]:
             i, code = get_attr(nf, b"numFmtId"), get_attr(nf, b"formatCode")
             if i is not None and code is not None:
-                c = unescape(code.decode("utf-8"), {"&quot;": '"', "&apos;": "'"})
+                c = _xml_unescape(code.decode("utf-8"), {"&quot;": '"', "&apos;": "'"})
                 self.fmt_ids.setdefault(c, int(i))
                 self.fmt_codes[int(i)] = c
         self._cache: dict = {}
@@ -1765,13 +1788,15 @@ def _check_edit(e: SheetEdit, where: str) -> None:
 
 
 def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_sheets: Sequence[NewSheet] = (), limits=None,
-                   properties: dict[str, str | None] | None = None) -> WriteReport:
+                   properties: dict[str, str | None] | None = None, source_checks: dict | None = None) -> WriteReport:
     """Write edits and new sheets from src_path into dst_path (may be the same file).
 
     The result is written to a temporary file beside dst_path and moved over it at the
     end; on any failure dst_path is left as it was. limits: see open_workbook.
     properties: custom document properties to set (None as a value removes one); the
-    workbook's other custom properties are kept.
+    workbook's other custom properties are kept. source_checks: {sheet part:
+    splice_check.SourceCheck} started while the workbook was read; a sheet its check
+    found plain has only what the writer makes of its own parsed (splice_check).
     """
     src, dst = Path(src_path), Path(os.path.realpath(dst_path))
     check_readable(src)
@@ -1836,7 +1861,8 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                         chunks = iter(lambda: fin.read(8 << 20), b"")
                         # parsed as it is written (no second read); a big part is packed by a
                         # thread and checked by a child process while the next rows are spliced
-                        checker = well_formed_checker(sh.part, info.file_size)
+                        rw.own = _trusted(source_checks, sh.part, info, head) if prefix is None else None
+                        checker = None if rw.own else well_formed_checker(sh.part, info.file_size)
                         packer = _Behind(w.write) if info.file_size >= CHECK_ELSEWHERE_FROM else None
                         put = packer.put if packer else w.write
 
@@ -1845,10 +1871,11 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                             checker.feed(b)
 
                         try:
-                            rw.run(unprefix_stream(chunks, prefix) if prefix else chunks, sink)
+                            rw.run(unprefix_stream(chunks, prefix) if prefix else chunks, sink if checker else put)
                             if packer:
                                 packer.close()
-                            checker.close()
+                            if checker:
+                                checker.close()
                         except PartError as e:
                             if e.args[0].startswith(f"part {sh.part} would not"):
                                 raise check_failed(src, str(e)) from None
@@ -1856,7 +1883,7 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                         finally:
                             if packer:
                                 packer.abort()
-                            if hasattr(checker, "abort"):
+                            if checker is not None and hasattr(checker, "abort"):
                                 checker.abort()
                 except WorkbookError as e:
                     if str(e).startswith(f"{src}: "):  # already says which file
@@ -1951,6 +1978,25 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
         if scratch is not None:
             scratch.close()
     return report
+
+
+def _trusted(source_checks, part: str, info: zipfile.ZipInfo, head: bytes):
+    """A FragmentCheck when the part's source check found these very bytes plain, else None."""
+    from .splice_check import FragmentCheck
+
+    check = (source_checks or {}).get(part)
+    if check is None:
+        return None
+    plain = check.verdict(wait=_CHECK_GRACE)  # not done by now: parsing all that is written is as quick
+    if plain is None or plain.crc != info.CRC or plain.size != info.file_size:
+        return None
+    try:
+        return FragmentCheck(part, head)
+    except PartError:
+        return None
+
+
+_CHECK_GRACE = 0.25  # seconds
 
 
 def _record_version(pkg: Package) -> None:

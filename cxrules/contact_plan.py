@@ -227,9 +227,6 @@ def _rank(rs, source_name: str | None):
     return rank
 
 
-_DUE_LATE = attrgetter("due", "late")
-
-
 def call_order(contacts: list[Contact], today: dt.date) -> list[Contact]:
     """Due today or overdue, by priority (tier), then overdue first (most overdue first),
     then by due time and place."""
@@ -267,6 +264,19 @@ def call_order_per_row(contacts: list[Contact], today: dt.date) -> list[Contact]
     return sorted(due, key=lambda c: (c.rank, not c.late, -c.days_overdue, _sortable(c.due), c.sheet, c.row))
 
 
+def _memo(fn):
+    memo: dict = {}
+
+    def get(v):
+        try:
+            return memo[v]
+        except KeyError:
+            x = memo[v] = fn(v)
+            return x
+
+    return get
+
+
 def _day(v) -> dt.date:
     return v.date() if isinstance(v, dt.datetime) else v
 
@@ -280,10 +290,8 @@ def per_day(contacts: list[Contact], as_of: dt.datetime) -> tuple[list, list[dt.
     of every source are counted together (a phone call is a phone call)."""
     today = as_of.date()
     days = [today + dt.timedelta(days=k) for k in range(DAYS)]
-    day = dict.fromkeys(map(_DUE_LATE, contacts))
-    for v, late in day:
-        day[v, late] = "overdue" if late else _day(v)
-    counts = Counter(zip(map(day.__getitem__, map(_DUE_LATE, contacts)), map(attrgetter("channel"), contacts)))
+    day = _memo(_day)  # a few hundred due dates among many contacts
+    counts = Counter(("overdue" if c.late else day(c.due), c.channel) for c in contacts)
     totals: dict = {}
     for (_, ch), k in counts.items():
         totals[ch] = totals.get(ch, 0) + k

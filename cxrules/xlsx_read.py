@@ -468,8 +468,6 @@ class Workbook:
                                 "open it in Excel, let it repair, and save it again")
         from .package_guard import PackageError, inflated  # it imports this module
 
-        if self.check_sources and sh.part not in self.source_checks:
-            self._start_source_check(sh.part)
         try:
             area = UsedArea()
             pieces = inflated(self.path, self._zf.getinfo(sh.part), 8 << 20) if sh.part in self._deferred else None
@@ -484,6 +482,8 @@ class Workbook:
             raise WorkbookError(f"{self.path}: sheet '{sh.name}' is damaged ({e}); open it in Excel, let it repair, and save it again") from None
         except OSError as e:  # the file itself (reopened to unpack the sheet) went away
             raise WorkbookError(f"{self.path}: sheet '{sh.name}' cannot be read ({e.strerror or e})") from None
+        if self.check_sources and sh.part not in self.source_checks:  # after the scan: it unpacks in a thread too
+            self._start_source_check(sh.part)
         try:
             cs = self._book.get_sheet_by_name(sh.name)
             rows = cs.to_python(skip_empty_area=True)

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
@@ -34,13 +33,15 @@ import recalc as recalc_bench  # noqa: E402  bench/recalc.py: its workbook maker
 
 from cxrules import xlsx_read  # noqa: E402
 from cxrules.package_guard import inflated  # noqa: E402
-from cxrules.xlsx_read import (  # noqa: E402
-    MAX_COL, MAX_ROW, NS_MAIN, WorkbookError, cell_ref, col_index, parse_ref, range_ref,
+from cxrules.xlsx_read import (  # noqa: E402  unchanged since: used as they are
+    _CELL_R, _ERR_CELL, _F_ANY, _F_NO_V, _ROW_END, MAX_COL, MAX_ROW, WorkbookError, _read_pieces, _scan_slow, _used_area,
+    _used_area_counted, cell_ref, col_index, range_ref,
 )
 
 
 # ============================================================ the previous implementation
-# (cxrules/xlsx_read.py before the numpy scan and the unpacking thread, copied unchanged)
+# (cxrules/xlsx_read.py before the numpy scan and the unpacking thread: what it replaced, copied
+# unchanged; the exact passes it falls back on are imported, they did not change)
 # calamine lays a sheet out as one block of cells from its first used row and column to its
 # last (about 32 bytes a cell), and reserves room for as many shared strings as the part
 # says it has. A number it cannot allocate aborts the process (no exception, no message),
@@ -96,55 +97,6 @@ class UsedArea:
             raise WorkbookError(
                 f"{path}: sheet '{sheet}' has cells across {area} ({r2 - r1 + 1:,} rows x {c2 - c1 + 1:,} columns), more than cxrules "
                 f"reads in one sheet ({MAX_GRID_CELLS:,} cells); delete the cells far from the data (Ctrl+End in Excel goes to the last one) and save it")
-
-
-def _used_area(zf: zipfile.ZipFile, part: str) -> tuple[int, int, int, int]:
-    """First and last row and column of the cell references (rows' own r= count too)."""
-    r1 = c1 = 1 << 62
-    r2 = c2 = -1
-    for chunk in iter_row_chunks(zf, part):
-        refs = _ANY_REF.findall(chunk)
-        rows = [int(b) for _, b in refs if b]
-        cols = [col_index(a) if len(a) < 8 else 1 << 40 for a in {a for a, _ in refs if a}]
-        if rows:
-            r1, r2 = min(r1, min(rows)), max(r2, max(rows))
-        if cols:
-            c1, c2 = min(c1, min(cols)), max(c2, max(cols))
-    return r1, c1, r2, max(c2, c1 if c1 < 1 << 62 else 0)
-
-
-def _used_area_counted(zf: zipfile.ZipFile, part: str) -> tuple[int, int, int, int]:
-    """The used area of a sheet whose cells may have no reference (placed one after another)."""
-    r1 = c1 = 1 << 30
-    r2 = c2 = -1
-    row_no, col_no = 0, -1
-    with zf.open(part) as f:
-        for ev, el in ET.iterparse(f, events=("start", "end")):
-            tag = el.tag.rsplit("}", 1)[-1]
-            if ev == "start":
-                if tag == "row":
-                    row_no = int(el.get("r") or row_no + 1)
-                    col_no = -1
-                elif tag == "c":
-                    r = el.get("r")
-                    row_no, col_no = parse_ref(r) if r else (row_no, col_no + 1)
-                    r1, r2, c1, c2 = min(r1, row_no), max(r2, row_no), min(c1, col_no), max(c2, col_no)
-            elif tag in ("c", "row"):
-                el.clear()
-    return r1, c1, r2, c2
-
-
-
-_CELL_R = re.compile(rb'\br="([A-Z]{1,3})([0-9]+)"')
-_ERR_CELL = re.compile(rb'<c\b[^>]*?\bt="e"[^>]*>(?:<f\b[^>]*?(?:/>|>[^<]*</f>))?\s*<v>([^<]*)</v>')
-_F_ANY = re.compile(rb'<c\b([^>]*)>\s*<f\b')
-_F_NO_V = re.compile(rb'<c\b([^>]*)>\s*<f\b[^>]*?(?:/>|>[^<]*</f>)\s*(<v\s*/>|<v>\s*</v>)?\s*</c>')
-_ROW_END = b"</row>"
-
-
-def _read_pieces(zf: zipfile.ZipFile, part: str, size: int):
-    with zf.open(part) as f:
-        yield from iter(lambda: f.read(size), b"")
 
 
 def iter_row_chunks(zf: zipfile.ZipFile, part: str, size: int = 8 << 20, pieces=None):
@@ -214,36 +166,6 @@ def scan_sheet_xml(zf: zipfile.ZipFile, part: str, observe=None, all_formulas: b
                     break
                 no_value.add((int(r.group(2)), col_index(r.group(1))))
     return _scan_slow(zf, part, all_formulas) if slow else (errors, no_value, every)
-
-
-def _scan_slow(zf: zipfile.ZipFile, part: str, all_formulas: bool = False):
-    """For sheets whose cells lack r="A1" attributes (not written by Excel)."""
-    errors, no_value, every = {}, set(), set()
-    q = "{%s}" % NS_MAIN
-    row_no, col_no = 0, -1
-    with zf.open(part) as f:
-        for ev, el in ET.iterparse(f, events=("start", "end")):
-            tag = el.tag
-            if ev == "start":
-                if tag == q + "row":
-                    row_no = int(el.get("r") or row_no + 1)
-                    col_no = -1
-                elif tag == q + "c":
-                    r = el.get("r")
-                    col_no = parse_ref(r)[1] if r else col_no + 1
-                continue
-            if tag == q + "c":
-                f_el, v_el = el.find(q + "f"), el.find(q + "v")
-                if el.get("t") == "e" and v_el is not None:
-                    errors[(row_no, col_no)] = (v_el.text or "").strip()
-                if f_el is not None and (v_el is None or (not v_el.text and el.get("t") != "str")):
-                    no_value.add((row_no, col_no))
-                if f_el is not None and all_formulas:
-                    every.add((row_no, col_no))
-                el.clear()
-            elif tag == q + "row":
-                el.clear()
-    return errors, no_value, every
 
 
 # ============================================================ the bench

@@ -178,39 +178,6 @@ def collect(rs, sources: list[Source], ev, ids: dict[str, list], sheet: str, exc
     return out
 
 
-def collect_per_row(rs, sources: list[Source], ev, ids: dict[str, list], sheet: str, excel_rows: list[int],
-                    as_of: dt.datetime) -> list[Contact]:
-    """collect, a contact at a time: what the columnar path must give (tests compare them)."""
-    from .recalc import _due_value, _lateness
-
-    today = as_of.date()
-    horizon = today + dt.timedelta(days=DAYS - 1)
-    out: list[Contact] = []
-    blank = [None] * ev.n
-    for s in sources:
-        d = next((x for t in rs.tables.values() for x in t.due if x.name == s.due), None)
-        dues = ev.columns.get(s.due) or blank
-        settled = ev.settled.get(s.due, ())
-        cols = [ev.columns.get(n) or blank if n else blank for n in (s.channel, s.owner, s.priority, s.purpose)]
-        held = ev.columns.get(s.held) or blank if s.held else blank
-        rank = _rank(rs, s.priority)
-        for i, v in enumerate(dues):
-            if v is None or i in settled or held[i] is not None or not isinstance(v, dt.date):
-                continue
-            w = _due_value(rs, d, v) if d is not None else v
-            day = w.date() if isinstance(w, dt.datetime) else w
-            late = w < as_of if isinstance(w, dt.datetime) else day < today
-            if not late and day > horizon:
-                continue
-            late_by = 0
-            if late:
-                late_by = _lateness(rs, d, w, as_of) if d is not None else (
-                    round(math.ceil((as_of - w).total_seconds() / 60) / 1440, 6) if isinstance(w, dt.datetime) else (today - w).days)
-            out.append(Contact(sheet, excel_rows[i], w, late, late_by, *(c[i] for c in cols),
-                               tuple(ids.get(k, blank)[i] for k, _, _ in IDENTITY), s, rank(cols[2][i])))
-    return out
-
-
 def _rank(rs, source_name: str | None):
     """value -> its place in the priority output's allowed list (others after)."""
     t = rs.producer(source_name) if source_name else None

@@ -3,6 +3,7 @@ give, on odd inputs: blanks, text in a date output, dates beside date-times (mid
 not), aware moments, ties in the sort, contacts held back or settled, more due than MAX_CALLS."""
 import collections
 import datetime as dt
+import math
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -76,7 +77,7 @@ def test_collect_matches_the_per_row_reading(rs, data):
     srcs = contact_plan.sources(rs)[:3]  # the cadence (a `due:` date) and journeys (held back by caps)
     ev, ids, rows = data.draw(sheets(_names(srcs)))
     got = contact_plan.collect(rs, srcs, ev, ids, "Customers", rows, AS_OF)
-    _same(got, contact_plan.collect_per_row(rs, srcs, ev, ids, "Customers", rows, AS_OF))
+    _same(got, collect_per_row(rs, srcs, ev, ids, "Customers", rows, AS_OF))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -129,3 +130,37 @@ moments = st.one_of(
 def test_journey_dates_encoded_once_each_match_the_per_value_reading(values, type_):
     values = values + values[: len(values) // 2]  # repeated dates, as on a real sheet
     assert np.array_equal(_seconds(values, type_), _seconds_per_value(values), equal_nan=True)
+
+
+def collect_per_row(rs, sources, ev, ids: dict[str, list], sheet: str, excel_rows: list[int],
+                    as_of: dt.datetime) -> list:
+    """contact_plan.collect, a contact at a time: what its columnar path must give."""
+    from cxrules.contact_plan import DAYS, IDENTITY, Contact, _rank
+    from cxrules.recalc import _due_value, _lateness
+
+    today = as_of.date()
+    horizon = today + dt.timedelta(days=DAYS - 1)
+    out: list[Contact] = []
+    blank = [None] * ev.n
+    for s in sources:
+        d = next((x for t in rs.tables.values() for x in t.due if x.name == s.due), None)
+        dues = ev.columns.get(s.due) or blank
+        settled = ev.settled.get(s.due, ())
+        cols = [ev.columns.get(n) or blank if n else blank for n in (s.channel, s.owner, s.priority, s.purpose)]
+        held = ev.columns.get(s.held) or blank if s.held else blank
+        rank = _rank(rs, s.priority)
+        for i, v in enumerate(dues):
+            if v is None or i in settled or held[i] is not None or not isinstance(v, dt.date):
+                continue
+            w = _due_value(rs, d, v) if d is not None else v
+            day = w.date() if isinstance(w, dt.datetime) else w
+            late = w < as_of if isinstance(w, dt.datetime) else day < today
+            if not late and day > horizon:
+                continue
+            late_by = 0
+            if late:
+                late_by = _lateness(rs, d, w, as_of) if d is not None else (
+                    round(math.ceil((as_of - w).total_seconds() / 60) / 1440, 6) if isinstance(w, dt.datetime) else (today - w).days)
+            out.append(Contact(sheet, excel_rows[i], w, late, late_by, *(c[i] for c in cols),
+                               tuple(ids.get(k, blank)[i] for k, _, _ in IDENTITY), s, rank(cols[2][i])))
+    return out

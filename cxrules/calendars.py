@@ -222,9 +222,14 @@ class _Countries:
 
     @cached_property
     def codes(self) -> list[str]:
-        from holidays.registry import EntityLoader
+        from . import holiday_cache
 
-        return list(EntityLoader.get_country_codes(True))
+        def compute():
+            from holidays.registry import EntityLoader
+
+            return EntityLoader.get_country_codes(True)
+
+        return holiday_cache.names("codes", compute)
 
     def __contains__(self, code) -> bool:
         return code in set(self.codes)
@@ -233,9 +238,14 @@ class _Countries:
         return iter(self.codes)
 
     def __getitem__(self, code: str) -> list[str]:
-        import holidays
+        from . import holiday_cache
 
-        return list(getattr(holidays, code).subdivisions)
+        def compute():
+            import holidays
+
+            return getattr(holidays, code).subdivisions
+
+        return holiday_cache.names(f"regions|{code}", compute)
 
 
 @lru_cache(maxsize=None)
@@ -354,13 +364,21 @@ def parse_calendar(name: str, raw: dict | None) -> tuple["Calendar | None", list
 
 @lru_cache(maxsize=None)
 def _country_year(code: str, subdiv: str | None, year: int) -> tuple[frozenset, frozenset]:
-    """(days off, make-up working days) of one country in one year."""
+    """(days off, make-up working days) of one country in one year (kept between runs by
+    holiday_cache: the holidays package costs more to import than the year to compute)."""
+    from . import holiday_cache
+
+    got = holiday_cache.get(code, subdiv, year)
+    if got is not None:
+        return got
     import holidays
 
     h = holidays.country_holidays(code, subdiv=subdiv, years=year)
     # `weekend_workdays` holds the 调休 make-up days: this year's are added when the
     # year is populated, cross-year ones (e.g. a Dec 29 for next year's New Year) on init.
-    return frozenset(h.keys()), frozenset(d for d in h.weekend_workdays if d.year == year)
+    got = frozenset(h.keys()), frozenset(d for d in h.weekend_workdays if d.year == year)
+    holiday_cache.put(code, subdiv, year, got)
+    return got
 
 
 # ---------------------------------------------------------------------------

@@ -7,6 +7,8 @@ def no_personal_addin_settings(monkeypatch, tmp_path_factory):
     # the add-in's settings file (%USERPROFILE%\.cxrules\cxrules.conf) names a rules folder
     # that cxrules.excel would use before $CXRULES_RULES
     monkeypatch.setenv("USERPROFILE", str(tmp_path_factory.getbasetemp() / "no-profile"))
+    # public holidays kept between runs (holiday_cache) go to the session's folder, not the user's
+    monkeypatch.setenv("CXRULES_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
 @pytest.fixture(scope="session")

@@ -237,3 +237,22 @@ def test_the_child_finds_a_sheet_plain_exactly_when_its_rows_are(items, tail, tm
         z.writestr("xl/worksheets/sheet1.xml", xml)
     got = SourceCheck(path, "xl/worksheets/sheet1.xml").verdict()
     assert (got is not None) == (not BAD & set(items)), (items, tail)
+
+
+@pytest.mark.parametrize("splice", [False, True], ids=["whole parse", "splice route"])
+def test_a_cells_text_that_looks_like_a_rows_spans_is_kept(splice, tmp_path, evaluator, monkeypatch):
+    """A row's spans are widened for the new columns; the same words in a cell's text are data."""
+    import openpyxl
+
+    text = ' spans="1:2"'
+    src = _sample_with(tmp_path, lambda x: x.replace(b'<row r="5">', b'<row r="5" spans="1:2">', 1).replace(
+        b'<row r="6">', b'<row r="6"><c r="Z6" t="inlineStr"><is><t>' + text.encode() + b"</t></is></c>", 1))
+    Routes(monkeypatch, splice)
+    book = tmp_path / "book.xlsx"
+    shutil.copy(src, book)
+    recalc(book, evaluator, as_of=AS_OF)
+    ws = openpyxl.load_workbook(book)["Customers"]
+    assert ws["Z6"].value == text
+    with zipfile.ZipFile(book) as z:
+        xml = z.read("xl/worksheets/sheet1.xml")
+    assert b'<row r="5" spans="1:2">' not in xml  # the row's own spans now reach the new columns

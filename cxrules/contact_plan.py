@@ -17,7 +17,7 @@ import math
 import operator
 from collections import Counter
 from dataclasses import dataclass
-from itertools import compress, repeat
+from itertools import compress, islice, repeat
 from operator import attrgetter, itemgetter
 from typing import NamedTuple
 
@@ -121,9 +121,26 @@ def identity(data, header, block, keep) -> dict[str, list]:
 _SHOWN = (str, int, float, dt.date)
 
 
+class Tally:
+    """Every contact of the plan counted, {(day or 'overdue', channel): count}, with each
+    channel's source (the last one's channel output, for its values' spellings): with a
+    tally, collect keeps as objects only the calls the list can show (a million customers'
+    contacts as objects would hold about 150 MB while the workbook is written)."""
+
+    def __init__(self):
+        self.counts: Counter = Counter()
+        self.channel_source: dict = {}
+        self.total = 0
+
+
+_BATCH = 20_000  # contacts made at a time before the call list's best are picked from them
+
+
 def collect(rs, sources: list[Source], ev, ids: dict[str, list], sheet: str, excel_rows: list[int],
-            as_of: dt.datetime) -> list[Contact]:
-    """The contacts of one range that are overdue or due within DAYS of as_of."""
+            as_of: dt.datetime, tally: Tally | None = None) -> list[Contact]:
+    """The contacts of one range that are overdue or due within DAYS of as_of. With a tally,
+    all of them are counted there, and only the first MAX_CALLS of this range's call list
+    (call_order) are returned: the sheet's list is the first MAX_CALLS of all ranges'."""
     from .columnar import np
     from .recalc import _due_value, _lateness  # the sheet's own reading of due dates
 
@@ -168,13 +185,27 @@ def collect(rs, sources: list[Source], ev, ids: dict[str, list], sheet: str, exc
         rows = np.flatnonzero(take).tolist()
         if not rows:
             continue
+        if tally is not None:
+            key = {v: "overdue" if g[1] else _day(g[0]) for v, g in readings.items() if g is not None}
+            keys = list(map(key.__getitem__, map(dues.__getitem__, rows)))
+            tally.counts.update(zip(keys, map(cols[0].__getitem__, rows)))
+            tally.channel_source.update(dict.fromkeys(map(cols[0].__getitem__, rows), s.channel))
+            tally.total += len(rows)
+            rows = list(compress(rows, [k == "overdue" or k <= today for k in keys]))  # the call list's
+            if not rows:
+                continue
         got = list(map(readings.__getitem__, map(dues.__getitem__, rows)))
         pick = [list(map(c.__getitem__, rows)) for c in cols]
         whos = zip(*(map(w.__getitem__, rows) for w in who)) if who else repeat(())
         ranks = {v: rank(v) for v in dict.fromkeys(pick[2])}
         fields = zip(repeat(sheet), map(excel_rows.__getitem__, rows), *zip(*got), *pick, whos, repeat(s),
                      map(ranks.__getitem__, pick[2]))
-        out += map(_make, repeat(Contact), fields)
+        made = map(_make, repeat(Contact), fields)
+        if tally is None:
+            out += made
+            continue
+        for batch in iter(lambda: list(islice(made, _BATCH)), []):  # the best of each batch and those before
+            out = call_order(out + batch, today)[:MAX_CALLS]
     return out
 
 
@@ -255,10 +286,13 @@ def _sortable(v) -> dt.datetime:
 def per_day(contacts: list[Contact], as_of: dt.datetime) -> tuple[list, list[dt.date], dict]:
     """(channels by count, the DAYS days, {(day or 'overdue', channel): count}); channels
     of every source are counted together (a phone call is a phone call)."""
+    day = _memo(_day)  # a few hundred due dates among many contacts
+    return _by_channel(Counter(("overdue" if c.late else day(c.due), c.channel) for c in contacts), as_of)
+
+
+def _by_channel(counts: Counter, as_of: dt.datetime) -> tuple[list, list[dt.date], dict]:
     today = as_of.date()
     days = [today + dt.timedelta(days=k) for k in range(DAYS)]
-    day = _memo(_day)  # a few hundred due dates among many contacts
-    counts = Counter(("overdue" if c.late else day(c.due), c.channel) for c in contacts)
     totals: dict = {}
     for (_, ch), k in counts.items():
         totals[ch] = totals.get(ch, 0) + k
@@ -266,8 +300,9 @@ def per_day(contacts: list[Contact], as_of: dt.datetime) -> tuple[list, list[dt.
     return channels, days, counts
 
 
-def plan_sheet(report, rs, tr, contacts: list[Contact]) -> NewSheet:
-    """The sheet, in the workbook's language (tr, value spellings on a Chinese workbook)."""
+def plan_sheet(report, rs, tr, contacts: list[Contact], tally: Tally | None = None) -> NewSheet:
+    """The sheet, in the workbook's language (tr, value spellings on a Chinese workbook).
+    contacts: every contact; or, with the tally that counted them all, what collect kept."""
     as_of = report.as_of
     zh = report.language == "zh"
 
@@ -297,12 +332,18 @@ def plan_sheet(report, rs, tr, contacts: list[Contact]) -> NewSheet:
             row_formats[len(rows) - 1] = fmt
         return len(rows) - 1
 
-    channels, days, counts = per_day(contacts, as_of)
-    sources = dict(zip(map(attrgetter("channel"), contacts), map(attrgetter("source"), contacts)))  # the last one's
-    chan_name = {ch: s.channel for ch, s in sources.items()}
+    if tally is None:
+        channels, days, counts = per_day(contacts, as_of)
+        sources = dict(zip(map(attrgetter("channel"), contacts), map(attrgetter("source"), contacts)))  # the last one's
+        chan_name = {ch: s.channel for ch, s in sources.items()}
+        n_all = len(contacts)
+    else:
+        channels, days, counts = _by_channel(tally.counts, as_of)
+        chan_name, n_all = tally.channel_source, tally.total
     calls = call_order(contacts, as_of.date())
-    n_late = sum(map(attrgetter("late"), contacts))
+    n_late = sum(k for (d, _), k in counts.items() if d == "overdue")
     n_today = sum(k for (d, _), k in counts.items() if d == as_of.date())  # not overdue, due today
+    n_calls = n_late + n_today  # due today or overdue: the list, before it is cut at MAX_CALLS
     add([tr(PLAN_SHEET)], CellFormat(bold=True))
     add([tr("As of"), display(as_of)])
     add([tr("Due today"), n_today])
@@ -321,7 +362,7 @@ def plan_sheet(report, rs, tr, contacts: list[Contact]) -> NewSheet:
         i = add([d] + [counts.get((d, ch), 0) for ch in channels] + [sum(counts.get((d, ch), 0) for ch in channels)])
         formats[(i, 0)] = day_fmt
     last = len(rows) - 1
-    add([tr("Total")] + [sum(counts.get((k, ch), 0) for k in ["overdue"] + days) for ch in channels] + [len(contacts)], bold)
+    add([tr("Total")] + [sum(counts.get((k, ch), 0) for k in ["overdue"] + days) for ch in channels] + [n_all], bold)
     charts = []
     if channels:
         series = [ChartSeries(first, last, j + 1, rows[top + 1][j + 1]) for j in range(len(channels))]
@@ -330,7 +371,7 @@ def plan_sheet(report, rs, tr, contacts: list[Contact]) -> NewSheet:
     add()
 
     # today's call list
-    add([tr.fmt("Today's call list: {n} contacts due today or overdue, by tier, overdue first", n=len(calls))], bold)
+    add([tr.fmt("Today's call list: {n} contacts due today or overdue, by tier, overdue first", n=n_calls)], bold)
     head = [tr("Tier"), tr("Days overdue"), tr("Due"), tr("Channel"), tr("Owner")] + [tr(lbl) for _, lbl, _ in IDENTITY] + \
         [tr("Purpose"), tr("Sheet"), tr("Row")]
     add(head, bold)
@@ -342,9 +383,9 @@ def plan_sheet(report, rs, tr, contacts: list[Contact]) -> NewSheet:
             formats[(i, 1)] = red if float(c.days_overdue).is_integer() else red_part
         if isinstance(c.due, dt.datetime):
             formats[(i, 2)] = moment
-    if len(calls) > MAX_CALLS:
+    if n_calls > MAX_CALLS:
         add([tr.fmt("{n} more contacts are not listed: sort the customer sheet by Days overdue to see them all",
-                    n=len(calls) - MAX_CALLS)])
+                    n=n_calls - MAX_CALLS)])
     if not calls:
         add([tr("No contact is due today")])
 

@@ -104,7 +104,8 @@ class RecalcReport:
     language: str = "en"  # of the headers: the sheets cxrules makes and the values it writes follow it
     issues_sheet: str = ISSUES_SHEET  # its name in that language
     stamp: Stamp | None = None  # what the results are recorded as made from (summary sheet, document properties)
-    contacts: list = field(default_factory=list)  # contact_plan.Contact: overdue or due in the next 4 weeks
+    contacts: list = field(default_factory=list)  # contact_plan.Contact: the call list's first, per range
+    contact_tally: object = None  # contact_plan.Tally: every contact of the next 4 weeks, counted
     plans_contacts: bool = False  # a contact source ran on some sheet: the Contact plan sheet is written
 
     @property
@@ -473,7 +474,8 @@ def plan(sheets, evaluator: Evaluator, as_of: dt.datetime, report: RecalcReport,
     report.issues_sheet = issues.name
     made = [summary_sheet(report, rs)]
     if report.plans_contacts:
-        made.append(contact_plan.plan_sheet(report, rs, translator(rs, report.language, report), report.contacts))
+        made.append(contact_plan.plan_sheet(report, rs, translator(rs, report.language, report), report.contacts,
+                                            report.contact_tally))
     return edits, made + [issues]
 
 
@@ -687,7 +689,9 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
     _due_counts(result, rs, runs, ev, as_of)
     if sources:
         report.plans_contacts = True
-        report.contacts.extend(contact_plan.collect(rs, sources, ev, ids, sheet, excel_rows, as_of))
+        if report.contact_tally is None:
+            report.contact_tally = contact_plan.Tally()
+        report.contacts.extend(contact_plan.collect(rs, sources, ev, ids, sheet, excel_rows, as_of, report.contact_tally))
     _highlights(edit, rs, runs, col_of, header, excel_rows, next_col, lang == 1)
     edit.owned = set(data.owned or ()) | {(header.row, c) for c in col_of.values()}
     edit.header_row = header.row

@@ -264,10 +264,36 @@ rules:
         contact_plan.Source(due="followup_on", channel="followup_channel", priority="tier")])
     path = write_sample(tmp_path / "s.xlsx", n_customers=150, n_cases=40)
     rep = recalc(path, ev, as_of=AS_OF)
-    vips = sum(1 for c in rep.contacts if c.source.due == "next_contact" and c.priority == "VIP")
+    vips = sum(1 for c in rep.contacts if c.source.due == "followup_on" and c.priority == "VIP")  # due today: listed
     assert vips
     table, channels, calls, _ = plan_sheet(path, "en")
     assert "Visit" in channels
     visits = table[AS_OF.date()][channels.index("Visit")]
     assert visits == sum(1 for c in rep.contacts if c.channel == "Visit") > 0
     assert sum(1 for c in calls if c[3] == "Visit") == visits
+
+
+@pytest.mark.parametrize("sample", ["sample_en.xlsx", "sample_zh.xlsx"])
+@pytest.mark.parametrize("max_calls", [contact_plan.MAX_CALLS, 7, 1])
+def test_contacts_counted_and_the_call_lists_first_kept_give_the_same_sheet(sample, max_calls, tmp_path, monkeypatch):
+    """recalc counts every contact and keeps as objects only the first MAX_CALLS calls of
+    each range; the Contact plan is byte for byte the one made from every contact."""
+    ev = Evaluator(rulesets.load_or_raise(Path(__file__).resolve().parents[1] / "rules"))
+    src = Path(__file__).resolve().parents[1] / "workbooks" / sample
+    monkeypatch.setattr(contact_plan, "MAX_CALLS", max_calls)
+    monkeypatch.setattr(contact_plan, "_BATCH", 5)  # several batches per source
+    out = {}
+    for counted in (True, False):
+        book = tmp_path / ("counted" if counted else "kept") / sample
+        book.parent.mkdir()
+        shutil.copy(src, book)
+        with monkeypatch.context() as m:
+            if not counted:
+                m.setattr(contact_plan, "Tally", lambda: None)  # every contact an object
+            rep = recalc(book, ev, as_of=AS_OF)
+        with zipfile.ZipFile(book) as z:
+            out[counted] = {n: z.read(n) for n in z.namelist()}
+        if counted:
+            assert rep.contact_tally.total > len(rep.contacts) > 0
+            assert all(c.late or contact_plan._day(c.due) <= AS_OF.date() for c in rep.contacts)
+    assert out[True] == out[False]

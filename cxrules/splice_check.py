@@ -24,7 +24,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from .xmlparts import PartError
+from .xmlparts import PartError, check_well_formed
 
 # Run as `python -I -S -c _CHILD ZIP PART`; prints "ok CRC SIZE", "plain-no REASON" or "bad REASON".
 _CHILD = r"""
@@ -214,7 +214,7 @@ class FragmentCheck:
             return
         body = b"".join(b"<%s>%s</%s>" % (_WRAP, p, _WRAP) for p in self.pending)
         self.pending, self.size = [], 0
-        self._parse(self.root_tag + body + b"</" + self.root_name + b">")
+        check_well_formed([self.root_tag + body + b"</" + self.root_name + b">"], self.name)
 
     def head(self, head_out: bytes) -> None:
         """The rewritten part before the rows; it must keep the source root's namespaces."""
@@ -228,15 +228,4 @@ class FragmentCheck:
         self.flush()
         if self.head_out is None:
             raise PartError(f"part {self.name} was written without its head")
-        self._parse(self.head_out + b"</sheetData>" + tail_out)
-
-    def _parse(self, data: bytes) -> None:
-        import xml.parsers.expat
-
-        p = xml.parsers.expat.ParserCreate(namespace_separator=" ")
-        try:
-            p.Parse(data, True)
-        except xml.parsers.expat.ExpatError as e:
-            raise PartError(f"part {self.name} would not be well-formed XML ({xml.parsers.expat.ErrorString(e.code)}, line {e.lineno})") from None
-        except (LookupError, ValueError) as e:
-            raise PartError(f"part {self.name} would not be readable XML ({e})") from None
+        check_well_formed([self.head_out + b"</sheetData>" + tail_out], self.name)

@@ -162,9 +162,58 @@ def objects(values) -> np.ndarray:
     return np.fromiter(values, dtype=object, count=len(values))
 
 
+class Coded(list):
+    """A column of values that repeat (a rule's outputs, a journey's steps and dates) that
+    also knows, per row, which of a few `table` entries it holds: `codes` (int array) with
+    self[i] is table[codes[i]]. Readers that see it count, encode or convert each entry once
+    instead of each row. Any change to the list drops the codes (codes None): it is then a
+    plain list."""
+
+    __slots__ = ("codes", "table")
+
+    def __init__(self, table: list, codes: np.ndarray):
+        super().__init__(objects(table)[codes].tolist() if len(table) else [None] * len(codes))
+        self.table = table
+        self.codes = codes
+
+    def __reduce__(self):  # to another process as a plain list
+        return list, (list(self),)
+
+
+def _changing(name: str):
+    base = getattr(list, name)
+
+    def changed(self, *a, **k):
+        self.codes = None
+        return base(self, *a, **k)
+
+    changed.__name__ = name
+    return changed
+
+
+for _name in ("__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "extend", "insert", "pop", "remove",
+              "reverse", "sort", "clear"):
+    setattr(Coded, _name, _changing(_name))
+
+
+def coded(values) -> tuple[list, np.ndarray] | None:
+    """(table, codes) of a Coded column that has not been changed since it was made, else None."""
+    codes = getattr(values, "codes", None)
+    return (values.table, codes) if codes is not None and len(codes) == len(values) else None
+
+
+def mapped(values: list, fn) -> list:
+    """[fn(v) for v in values] for a Coded column: fn called once per table entry, the result Coded too."""
+    c = coded(values)
+    if c is None:
+        return [fn(v) for v in values]
+    return Coded([fn(v) for v in c[0]], c[1])
+
+
 def scatter(per_combination: list, pos: np.ndarray) -> list:
-    """[per_combination[p] for p in pos], None where p is -1."""
-    return objects(per_combination + [None])[pos].tolist()
+    """[per_combination[p] for p in pos], None where p is -1; Coded by combination."""
+    m = len(per_combination)
+    return Coded(per_combination + [None], np.where(pos < 0, m, pos) if m else np.zeros(len(pos), np.int64))
 
 
 # ------------------------------------------------------------------ partitions of a big table

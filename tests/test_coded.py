@@ -1,0 +1,52 @@
+"""Coded columns: a list that also knows which table entry each row holds, trusted only
+while nobody has changed it."""
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from cxrules.columnar import Coded, coded, mapped, scatter
+
+values = st.one_of(st.none(), st.text(max_size=3), st.integers(-3, 3), st.floats(allow_nan=False))
+
+
+@given(st.lists(values, max_size=6), st.lists(st.integers(-1, 5), max_size=40))
+def test_scatter_holds_the_entries_by_code_and_blank_for_minus_one(per, pos):
+    pos = [p if p < len(per) else -1 for p in pos]
+    col = scatter(per, np.array(pos, dtype=np.int64))
+    assert col == [per[p] if p >= 0 else None for p in pos]
+    table, codes = coded(col)
+    assert [table[c] for c in codes.tolist()] == list(col)
+
+
+MUTATIONS = [
+    lambda c: c.__setitem__(0, "x"), lambda c: c.__setitem__(slice(0, 1), ["x"]), lambda c: c.__delitem__(0),
+    lambda c: c.append("x"), lambda c: c.extend(["x"]), lambda c: c.insert(0, "x"), lambda c: c.pop(),
+    lambda c: c.remove("a"), lambda c: c.reverse(), lambda c: c.sort(key=str), lambda c: c.clear(),
+    lambda c: c.__iadd__(["x"]), lambda c: c.__imul__(2),
+]
+
+
+@pytest.mark.parametrize("change", MUTATIONS)
+def test_any_change_to_the_list_drops_its_codes(change):
+    col = Coded(["a", "b", None], np.array([0, 1, 2, 0]))
+    assert coded(col) is not None
+    change(col)
+    assert coded(col) is None  # readers then take the values as they are
+
+
+def test_mapped_converts_each_entry_once_and_stays_coded():
+    col = Coded(["a", "b"], np.array([0, 1] * 500))
+    calls = []
+    out = mapped(col, lambda v: calls.append(v) or v.upper())
+    assert out == ["A", "B"] * 500 and sorted(calls) == ["a", "b"]
+    assert coded(out)[0] == ["A", "B"]
+    plain = mapped(["a", "a"], str.upper)
+    assert plain == ["A", "A"] and coded(plain) is None
+
+
+def test_a_coded_column_goes_to_another_process_as_a_plain_list():
+    col = Coded(["a", None], np.array([0, 1, 0]))
+    back = pickle.loads(pickle.dumps(col))
+    assert back == ["a", None, "a"] and type(back) is list

@@ -220,7 +220,7 @@ def _deferred(j: Journey, path: list, facts: dict, tags: dict, nxt):
 
 def _write(table: JourneyTable, ev, ctx, names: list, got: dict, bad: set, n: int) -> None:
     """The columns as lists of values, built with numpy: texts picked by code, moments decoded once each."""
-    from .columnar import np
+    from .columnar import Coded, np
 
     j = table.journey
     path = j.path()
@@ -228,15 +228,16 @@ def _write(table: JourneyTable, ev, ctx, names: list, got: dict, bad: set, n: in
     step, nxt, deferred = got["step"], got["next"], got["deferred"]
 
     def pick(texts: list, codes):  # codes -1: blank
-        return np.array(list(texts) + [None], dtype=object)[np.where(codes >= 0, codes, len(texts))].tolist()
+        return Coded(list(texts) + [None], np.where(codes >= 0, codes, len(texts)))
 
     def moments(a, mask):
-        out = np.full(n, None, dtype=object)
         mask = mask & ~np.isnan(a)
-        if mask.any():
-            uniq, inv = np.unique(a[mask], return_inverse=True)
-            out[mask] = np.array([_decode_moment(float(x), date_out) for x in uniq] + [None], dtype=object)[inv]
-        return out.tolist()
+        if not mask.any():
+            return Coded([None], np.zeros(n, np.int64))
+        uniq, inv = np.unique(a[mask], return_inverse=True)
+        codes = np.full(n, len(uniq), np.int64)
+        codes[mask] = inv.reshape(-1)
+        return Coded([_decode_moment(float(x), date_out) for x in uniq.tolist()] + [None], codes)
 
     has = nxt >= 0
     cols = {

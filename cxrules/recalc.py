@@ -17,7 +17,7 @@ import operator
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import compress, repeat
+from itertools import compress, count, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Callable
@@ -722,6 +722,12 @@ def _filled_rows(columns: dict[str, list], n: int) -> list[int]:
 def _converted(values: list, conv) -> list:
     """[conv(v)] for outputs, which are a few objects shared by many rows: each converted once
     (the column itself when nothing changes)."""
+    from .columnar import Coded, coded
+
+    c = coded(values)
+    if c is not None:
+        table = [conv(v) if v is not None else None for v in c[0]]
+        return values if all(map(operator.is_, table, c[0])) else Coded(table, c[1])
     if set(map(type, values)) <= {str, type(None)}:  # texts hash at C speed (cached): by value
         distinct = set(values)
         distinct.discard(None)
@@ -745,7 +751,10 @@ def _fit_width(title: str, values, kind: str) -> tuple[float, bool]:
     count double), with room for a filter button; texts wider than MAX_WIDTH wrap."""
     widest = text_width(title) + 2
     fixed = {"date": 10, "datetime": 16}.get(kind)
-    some = values[:20000]
+    from .columnar import coded, np
+
+    c = coded(values)
+    some = [c[0][i] for i in np.unique(c[1][:20000]).tolist()] if c is not None else values[:20000]
     try:  # a few distinct values (tiers, dates): each measured once
         if len(set(map(type, some)) - {type(None)}) <= 1:  # equal values are of one type: by value
             some = list(set(some))
@@ -784,11 +793,13 @@ def _due_counts(result: SheetResult, rs: RuleSet, runs, ev, as_of: dt.datetime) 
             settled = ev.settled.get(d.name, ())
             counts: dict[str, list[int]] = {}
             # rows share a few (group, due) pairs: count the pairs, then weigh each once
-            keep = [True] * len(values)
-            for i in settled:
-                if i < len(keep):
-                    keep[i] = False
-            pairs = Counter(compress(zip(groups if groups else repeat(None), values), keep))
+            pairs = _coded_pairs(groups, values, settled)
+            if pairs is None:
+                keep = [True] * len(values)
+                for i in settled:
+                    if i < len(keep):
+                        keep[i] = False
+                pairs = Counter(compress(zip(groups if groups else repeat(None), values), keep))
             pairs = {gv: k for gv, k in pairs.items() if gv[1] is not None}
             for (g, v), k in pairs.items():
                 c = counts.setdefault(display(g) if g is not None else "(blank)", [0, 0, 0])
@@ -799,6 +810,30 @@ def _due_counts(result: SheetResult, rs: RuleSet, runs, ev, as_of: dt.datetime) 
                 c[1] += k * (day == today and not late)
                 c[2] += k * (today <= day <= sunday and not late)
             result.due[d.label] = {"by": by.label if by else None, "counts": counts}
+
+
+def _coded_pairs(groups, values, settled) -> Counter | None:
+    """Counter(zip(groups, values)) of the rows not settled, counted by code when both
+    columns are Coded (journeys' steps and dues); None when they are not."""
+    from .columnar import coded, np
+
+    cv = coded(values)
+    cg = coded(groups) if groups else ([None], np.zeros(len(values), np.int64))
+    if cv is None or cg is None:
+        return None
+    (gt, gc), (vt, vc) = cg, cv
+    key = gc * len(vt) + vc
+    if settled:
+        keep = np.ones(len(key), bool)
+        keep[[i for i in settled if 0 <= i < len(key)]] = False
+        key = key[keep]
+    # in the order pairs first appear, as Counter counts them
+    uniq, first, counts = np.unique(key, return_index=True, return_counts=True)
+    out: Counter = Counter()
+    for j in np.argsort(first, kind="stable").tolist():
+        k = int(uniq[j])
+        out[(gt[k // len(vt)], vt[k % len(vt)])] += int(counts[j])
+    return out
 
 
 def _outputs(rs: RuleSet) -> set:
@@ -872,6 +907,12 @@ def _days_overdue(rs: RuleSet, runs, ev, as_of: dt.datetime):
     dues = [(rs.tables[n], d) for n in runs for d in rs.tables[n].due]
     if not dues:
         return None
+    try:
+        out = _days_overdue_columnar(rs, dues, ev, as_of)
+        if out is not None:
+            return out
+    except TypeError:  # a due value that cannot be a key: one row at a time
+        pass
     out = [None] * ev.n
     for t, d in dues:
         values = ev.columns.get(d.name) or []
@@ -884,6 +925,43 @@ def _days_overdue(rs: RuleSet, runs, ev, as_of: dt.datetime):
         for i in [i for i, late in enumerate(lates) if late is not None and late > 0]:
             out[i] = max(out[i] or 0, lates[i])
     return out
+
+
+def _days_overdue_columnar(rs: RuleSet, dues, ev, as_of: dt.datetime):
+    """_days_overdue a column at a time: each distinct due date's lateness reckoned once,
+    the rows' greatest picked by numpy (the first due's on a tie, as max() keeps it); None
+    when a due column is not one value a row."""
+    from .columnar import coded, np, objects
+
+    n = ev.n
+    best, src, entry = np.zeros(n), np.full(n, -1), np.zeros(n, np.int64)
+    tables = []
+    for k, (t, d) in enumerate(dues):
+        values = ev.columns.get(d.name) or [None] * n
+        c = coded(values)
+        if c is None:  # a calendar's dues: numbered by value (equal dates are equally late)
+            ids: dict = {}
+            firsts = np.fromiter(map(ids.setdefault, values, count()), np.int64, len(values))  # TypeError: unhashable
+            uniq, codes = np.unique(firsts, return_inverse=True)
+            c = [values[i] for i in uniq.tolist()], codes.reshape(-1)
+        table, codes = c
+        if len(codes) != n:
+            return None
+        lates = [_lateness(rs, d, v, as_of) if v is not None else None for v in table]
+        tables.append(objects(lates))
+        late = np.array([x if x is not None and x > 0 else 0 for x in lates], np.float64)[codes]
+        settled = [i for i in ev.settled.get(d.name, ()) if 0 <= i < n]
+        if settled:
+            late[settled] = 0
+        better = late > best
+        best = np.where(better, late, best)
+        src = np.where(better, k, src)
+        entry = np.where(better, codes, entry)
+    out = np.full(n, None, dtype=object)
+    for k, lates in enumerate(tables):
+        at = src == k
+        out[at] = lates[entry[at]]
+    return out.tolist()
 
 
 def _highlights(edit: SheetEdit, rs, runs, col_of, header: Header, excel_rows, next_col, zh: bool = False):

@@ -972,7 +972,15 @@ class SheetRewriter:
 
     def encode_column(self, k: int) -> list:
         """rest() of every value of column k; repeated values (texts, levels, dates) once."""
+        from .columnar import coded, objects
+
         vals = self.vals[k]
+        c = coded(vals)
+        if c is not None:  # rule outputs and journey results: each table entry encoded once
+            table = [self.rest(k, v) for v in c[0]]
+            if self.own is not None:
+                self.own.cells(table)
+            return objects(table)[c[1]].tolist()
         kinds = set(map(type, vals))
         if len(kinds - {type(None)}) <= 1 and kinds <= _FACTOR_TYPES:
             # one type of hashable value: number the distinct ones at C speed, encode each once

@@ -1498,9 +1498,13 @@ def new_sheet_xml(ns: NewSheet, cache: dict, date1904: bool, drawing_rid: str | 
         cells = []
         rf = rfmts.get(i)
         ex = extra.get(i)
-        js = enumerate(row) if ex is None else ((j, row[j] if j < len(row) else None) for j in sorted(set(range(len(row))) | set(ex)))
+        exf = None if ex is None else {j: fmts[(i, j)] for j in ex}  # only a row in `extra` has cell formats
+        if exf is not None and max(exf) >= len(row):  # formatted cells right of the values
+            js = ((j, row[j] if j < len(row) else None) for j in sorted(set(range(len(row))) | set(exf)))
+        else:
+            js = enumerate(row)
         for j, v in js:
-            fmt = fmts.get((i, j), rf) if ex is not None else rf  # only a row in `extra` has cell formats
+            fmt = rf if exf is None else exf.get(j, rf)
             if fmt is None and cfmts:
                 fmt = cfmts.get(j)
             cls = v.__class__

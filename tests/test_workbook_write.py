@@ -336,6 +336,25 @@ def test_new_sheets_and_their_names(tmp_path):
         assert w.cxrules_sheets == {"Issues (2)": "Issues"}
 
 
+def test_a_new_sheets_cell_formats_win_over_its_row_format_and_reach_past_its_values(tmp_path):
+    p = cases(tmp_path)
+    red, bold = CellFormat(fill="FFC7CE"), CellFormat(bold=True)
+    rows = [["Tier", "Days"], ["VIP", 3, "x"], ["Plain row"], [], ["Potential", 2]]
+    sheet = NewSheet("Plan", rows, row_formats={1: bold, 4: bold},
+                     formats={(1, 1): red, (2, 3): red, (3, 0): red, (4, 1): red})
+    write_workbook(p, p, [], [sheet])
+    ws = openpyxl.load_workbook(p)["Plan"]
+    assert ws["A2"].font.b and ws["C2"].font.b and ws["C2"].value == "x"  # the row's format
+    assert ws["B2"].fill.fgColor.rgb.endswith("FFC7CE") and not ws["B2"].font.b  # the cell's own wins
+    assert ws["A3"].value == "Plain row" and ws["D3"].fill.fgColor.rgb.endswith("FFC7CE") and ws["D3"].value is None
+    assert ws["B3"].fill.fgColor.rgb in (None, "00000000")  # no cell between the value and the formatted one
+    assert ws["A4"].fill.fgColor.rgb.endswith("FFC7CE")  # a formatted cell in an empty row
+    assert ws["A5"].font.b and ws["B5"].value == 2 and ws["B5"].fill.fgColor.rgb.endswith("FFC7CE")
+    with zipfile.ZipFile(p) as z:
+        xml = z.read(next(n for n in z.namelist() if n.startswith("xl/worksheets/") and b"Plain row" in z.read(n)))
+    assert b'r="B3"' not in xml and b'r="C3"' not in xml
+
+
 def test_new_sheet_values(tmp_path):
     p = cases(tmp_path)
     rows = [["As of", dt.datetime(2026, 11, 23, 8, 0)], ["Day", dt.date(2026, 11, 23)], ["Wait", Duration.of(hours=2)], ["Ratio", 0.25], [], ["x", None, "far"]]

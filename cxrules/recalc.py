@@ -604,7 +604,7 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
     no_value |= placeholders
     for key, j in reads.items():
         col = columns[key]
-        if CellError in set(map(type, col)):
+        if data.error_cells is not False and CellError in set(map(type, col)):
             for i, v in enumerate(col):
                 if v is not None and v.__class__ is CellError:
                     col[i] = v.code

@@ -109,6 +109,8 @@ class SheetData:
     # (row, col) of formula cells whose stored value is a placeholder: the workbook asks to
     # be calculated when opened (fullCalcOnLoad), as writers that do not calculate do
     formula_placeholders: list[tuple[int, int]] = field(default_factory=list)
+    # False: no cell holds an Excel error (#N/A...), so no column needs looking through for one
+    error_cells: bool | None = None
 
     def excel_row(self, i: int) -> int:
         return self.first_row + i
@@ -511,7 +513,7 @@ class Workbook:
             row[j] = CellError(code)
         merged = [(a[0] + 1, a[1], b[0] + 1, b[1]) for a, b in merged_raw]
         return SheetData(sh.name, rows, first_row, first_col, tables, merged, sorted(no_value),
-                         self.owned_cells(sh.name), sorted(placeholders - no_value))
+                         self.owned_cells(sh.name), sorted(placeholders - no_value), error_cells=bool(errors))
 
     def sheet_size(self, name: str) -> int:
         """The unpacked size of a sheet's XML as its zip entry declares it (0 if it has none)."""

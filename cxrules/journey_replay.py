@@ -8,6 +8,8 @@ of a journey is one pass over the rows still walking it.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from itertools import count
 
 from .journeys import COMPLETED, START, Journey, JourneyTable
 from .problems import ERROR
@@ -262,15 +264,15 @@ def _seconds(values: list, type_: str):
     if type_ in ("date", "datetime"):
         # a few hundred distinct dates among many rows: each encoded once (aware moments
         # equal across zones but encoded by their wall time: the per-value path)
-        distinct = set(values)
-        distinct.discard(None)
-        kinds = set(map(type, distinct))
-        if kinds <= {dt.date, dt.datetime} and not any(v.tzinfo for v in distinct if v.__class__ is dt.datetime):
-            keys = list(distinct)
-            enc = encoded(keys, "date") * _DAY if kinds <= {dt.date} else encoded(keys, "datetime") if kinds <= {dt.datetime} else None
-            lut = dict(zip(keys, enc.tolist() if enc is not None else map(_encode_moment, keys)))
-            lut[None] = np.nan
-            return np.fromiter(map(lut.__getitem__, values), np.float64, len(values))
+        number = defaultdict(count().__next__)  # each distinct value numbered as first seen, in one pass
+        codes = np.fromiter(map(number.__getitem__, values), np.int64, len(values))
+        keys = list(number)
+        kinds = set(map(type, keys)) - {type(None)}
+        if kinds <= {dt.date, dt.datetime} and not any(v.tzinfo for v in keys if v.__class__ is dt.datetime):
+            present = [v for v in keys if v is not None]
+            enc = encoded(present, "date") * _DAY if kinds <= {dt.date} else encoded(present, "datetime") if kinds <= {dt.datetime} else None
+            secs = iter(enc.tolist() if enc is not None else map(_encode_moment, present))
+            return np.array([np.nan if v is None else next(secs) for v in keys], np.float64)[codes]
         kind = "date" if set(map(type, values)) <= {dt.date, type(None)} else "datetime"
         a = encoded(values, kind)
         if a is not None:

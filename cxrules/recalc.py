@@ -663,7 +663,10 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
             continue
         values = ev.columns.get(name, [None] * len(excel_rows))
         if kind == "due":
-            kind = "datetime" if any(issubclass(k, dt.datetime) for k in set(map(type, values))) else "date"
+            from .columnar import coded
+
+            c = coded(values)
+            kind = "datetime" if any(issubclass(k, dt.datetime) for k in set(map(type, c[0] if c else values))) else "date"
         if name in header.columns:
             col, title = header.col(name), None
             result.columns_written.append(header.texts.get(name, label))

@@ -21,7 +21,7 @@ _DAY = 86400.0
 
 def run(evaluator, table: JourneyTable, ctx) -> None:
     """Compute the journey's results for every row into ctx.ev.columns."""
-    from .columnar import np
+    from .columnar import coded, np
 
     j, ev, n = table.journey, ctx.ev, ctx.ev.n
     rs = evaluator.rs
@@ -41,13 +41,19 @@ def run(evaluator, table: JourneyTable, ctx) -> None:
         held = ev.columns[table.conditions.outputs[0].name]
         for i in table.conditions.inputs:
             bad |= ctx.bad.get(i.name, set())
-        # the collected lists are shared by the rows of a combination: each looked at once
-        ids = np.fromiter(map(id, held), np.int64, n)
-        _, first, inv = np.unique(ids, return_index=True, return_inverse=True)
-        lists = [held[i] for i in first.tolist()]
+        # the rows of a combination share the rule rows that matched: each combination looked at once
+        fired = coded(ev.fired.get(table.conditions.name))
+        if fired is not None:
+            rule_of = {r.index: r for r in table.conditions.rules}
+            lists = [[rule_of[k].outputs[0] for k in x] if x else None for x in fired[0]]
+            inv = fired[1]
+        else:
+            ids = np.fromiter(map(id, held), np.int64, n)
+            _, first, inv = np.unique(ids, return_index=True, return_inverse=True)
+            lists, inv = [held[i] for i in first.tolist()], inv.reshape(-1)
         for r in table.conditions.rules:
             tag = r.outputs[0]
-            tags[tag] = np.array([bool(x) and tag in x for x in lists], bool)[inv.reshape(-1)]
+            tags[tag] = np.array([bool(x) and tag in x for x in lists], bool)[inv]
     ok = np.ones(n, bool)
     if bad:
         ok[sorted(bad)] = False

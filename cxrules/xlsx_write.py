@@ -1482,6 +1482,11 @@ def new_sheet_xml(ns: NewSheet, cache: dict, date1904: bool, drawing_rid: str | 
     tails: dict = {}
 
     def cell_tail(fmt, v):
+        cls = v.__class__
+        if (cls is str and 0 < len(v) <= MAX_TEXT) or cls is int:  # names and row numbers: as encode() has them
+            s = cache[(fmt, "keep")]
+            sa = f' s="{s}"' if s else ""
+            return f'{sa} t="inlineStr">{_inline(v)}</c>' if cls is str else f"{sa}><v>{v}</v></c>"
         enc = encode(v, "general", date1904)
         if enc is None:
             if fmt is None:

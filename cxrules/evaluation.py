@@ -228,7 +228,9 @@ class Evaluator:
         return ev
 
     # ----------------------------------------------------------------- stages
-    def _run_table(self, table: Table, ctx: "_Context", wins):
+    def _run_table(self, table: Table, ctx: "_Context", wins, shared: bool = False):
+        """shared: a collect table's lists may be shared by the rows of a combination (a
+        journey's own only_if table, read by no one else); else each row gets its own."""
         if hasattr(table, "journey"):  # dated steps, not a decision table (see journeys.py)
             from .journey_replay import run
 
@@ -279,7 +281,7 @@ class Evaluator:
         else:
             got = self.engine.run(compiled, rows)
         ev.distinct[table.name] = len(rows)
-        self._apply_hit(table, got, pos, rows_bad, ctx)
+        self._apply_hit(table, got, pos, rows_bad, ctx, shared)
         self._due(table, ctx, rows_bad)
 
     def partition(self, table: Table, combinations: int):
@@ -343,7 +345,7 @@ class Evaluator:
                 outs.append([m.outputs[j] for m in matched])
         return [m.index for m in matched], tuple(outs), None, None
 
-    def _apply_hit(self, table: Table, got: list, pos, rows_bad: set, ctx: "_Context"):
+    def _apply_hit(self, table: Table, got: list, pos, rows_bad: set, ctx: "_Context", shared: bool = False):
         """pos: per row its combination (an int array; -1 for a row with a bad input)."""
         from . import columnar
 
@@ -362,7 +364,7 @@ class Evaluator:
         at = pos.tolist()
         for k, o in enumerate(table.outputs):
             col_u = [r[1][k] for r in res]
-            if table.is_multi:  # lists: each row its own
+            if table.is_multi and not shared:  # lists: each row its own
                 col_u.append(None)
                 ev.columns[o.name] = [list(col_u[j]) if j >= 0 else None for j in at]
             else:

@@ -37,7 +37,7 @@ def run(evaluator, table: JourneyTable, ctx) -> None:
         bad |= ctx.bad.get(f, set())
     tags: dict = {}
     if table.conditions is not None:
-        evaluator._run_table(table.conditions, ctx, lambda name: False)
+        evaluator._run_table(table.conditions, ctx, lambda name: False, shared=True)
         held = ev.columns[table.conditions.outputs[0].name]
         for i in table.conditions.inputs:
             bad |= ctx.bad.get(i.name, set())

@@ -162,15 +162,19 @@ def collect(rs, sources: list[Source], ev, ids: dict[str, list], sheet: str, exc
         if held:
             take &= _blanks(held)
         rows = np.flatnonzero(take)
+        if not len(rows):
+            continue
         cols = [ev.columns.get(x) or blank if x else blank for x in (s.channel, s.owner, s.priority, s.purpose)]
-        if tally is not None and len(rows):
+        ranks = _ranks(rs, s.priority, cols[2], rows)
+        if tally is not None:
             # 0: overdue; else 1 + days from today (a contact not overdue is due today or later)
             day = np.array([0 if g is None or g[1] else 1 + (_day(g[0]) - today).days for g in readings], np.int64)
-            _count(tally, s, day[of_row[rows]], rows, cols[0], today)
-            rows = rows[day[of_row[rows]] <= 1]  # the call list's: overdue or due today
+            day = day[of_row[rows]]
+            _count(tally, s, day, rows, cols[0], today)
+            listed = day <= 1  # the call list's: overdue or due today
+            rows, ranks = rows[listed], ranks[listed]
         if len(rows):
-            found.append(_Found(s, rows, readings, of_row, cols, [ids.get(k, blank) for k, _, _ in IDENTITY],
-                                _ranks(rs, s.priority, cols[2], rows)))
+            found.append(_Found(s, rows, readings, of_row, cols, [ids.get(k, blank) for k, _, _ in IDENTITY], ranks))
     if tally is None:  # every contact, as the sources give them
         return [c for f in found for c in _contacts(sheet, excel_rows, f, np.arange(len(f.rows)))]
     if not found:

@@ -114,11 +114,63 @@ def identity(data, header, block, keep) -> dict[str, list]:
             # as shown: an Excel error by its code, a number stored as text as typed
             if not all(t is type(None) or issubclass(t, _SHOWN) for t in set(map(type, col))):
                 col = [v if v is None or isinstance(v, _SHOWN) else str(getattr(v, "code", v)) for v in col]
-            out[key] = col
+            out[key] = packed(col)
     return out
 
 
 _SHOWN = (str, int, float, dt.date)
+
+
+class Packed:
+    """A column of texts (or of whole numbers, or of numbers), blanks among them, held as one
+    string and where each row's ends (or as a numpy array): a million customers' IDs and
+    names are only wanted for the few thousand calls listed, and as str objects they would
+    hold about 140 MB while the rules run. A row's value is made again when read."""
+
+    __slots__ = ("text", "ends", "numbers", "blank")
+
+    def __init__(self, text, ends, numbers, blank):
+        self.text, self.ends, self.numbers, self.blank = text, ends, numbers, blank
+
+    def __len__(self):
+        return len(self.ends if self.numbers is None else self.numbers)
+
+    def __getitem__(self, i):
+        if self.blank is not None and self.blank[i]:
+            return None
+        if self.numbers is not None:
+            return self.numbers[i].item()
+        return self.text[int(self.ends[i - 1]) if i else 0:int(self.ends[i])]
+
+
+def packed(col: list):
+    """col as a Packed column when all its values are texts, or ints, or floats (and blanks);
+    else col itself."""
+    from .columnar import np
+
+    kinds = set(map(type, col))
+    blank = type(None) in kinds and np.fromiter(map(operator.is_, col, repeat(None)), bool, len(col))
+    kinds.discard(type(None))
+    if blank is not False and blank.all() or len(kinds) != 1:
+        return col
+    present = col if blank is False else [v for v in col if v is not None]
+    kind = kinds.pop()
+    if kind is str:
+        sizes = np.fromiter(map(len, present), np.int64, len(present))
+        if blank is not False:
+            sizes, filled = np.zeros(len(col), np.int64), sizes
+            sizes[~blank] = filled
+        ends = np.cumsum(sizes)
+        return Packed("".join(present), ends.astype(np.int32) if len(ends) and ends[-1] < 2 ** 31 else ends, None,
+                      None if blank is False else blank)
+    if kind in (int, float):
+        try:
+            numbers = np.zeros(len(col), np.int64 if kind is int else np.float64)
+            numbers[slice(None) if blank is False else ~blank] = present
+        except OverflowError:  # an int past 64 bits: kept as it is
+            return col
+        return Packed(None, None, numbers, None if blank is False else blank)
+    return col
 
 
 class Tally:

@@ -131,6 +131,7 @@ def test_counted_and_first_calls_kept_match_sorting_every_contact(rs, data):
         ev, ids, rows = data.draw(sheets(_names(srcs)))
         every += collect_per_row(rs, srcs, ev, ids, sheet, rows, AS_OF)
         ev = data.draw(coded_columns(ev))
+        ids = {k: contact_plan.packed(v) for k, v in ids.items()}  # as recalc holds them
         with mock.patch.object(contact_plan, "MAX_CALLS", max_calls):
             got = contact_plan.collect(rs, srcs, ev, ids, sheet, rows, AS_OF, tally)
         assert len(got) <= max_calls
@@ -141,6 +142,27 @@ def test_counted_and_first_calls_kept_match_sorting_every_contact(rs, data):
     assert [type(ch) for _, ch in tally.counts] == [type(ch) for _, ch in by_hand]  # a channel 1 is not shown as True
     assert tally.total == len(every)
     assert tally.channel_source == {c.channel: c.source.channel for c in every}
+
+
+identities = st.one_of(
+    st.lists(st.one_of(st.none(), st.text(max_size=6))),
+    st.lists(st.one_of(st.none(), st.integers(-2 ** 70, 2 ** 70))),
+    st.lists(st.one_of(st.none(), st.integers(-2 ** 63, 2 ** 63 - 1))),
+    st.lists(st.one_of(st.none(), st.floats(allow_nan=False))),
+    st.lists(st.one_of(st.none(), st.text(max_size=3), st.integers(0, 9), st.booleans(), st.dates())),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(identities)
+def test_identity_columns_held_packed_give_back_each_value(col):
+    """Customer IDs and names are held packed while the rules run: each row reads back the
+    very value, of the very type (a text '7' is not the number 7, -0.0 stays -0.0)."""
+    got = contact_plan.packed(list(col))
+    back = [got[i] for i in range(len(got))]
+    assert len(got) == len(col) and back == col
+    assert [type(v) for v in back] == [type(v) for v in col]
+    assert [math.copysign(1, v) for v in back if type(v) is float] == [math.copysign(1, v) for v in col if type(v) is float]
 
 
 def test_more_due_than_the_call_list_shows_sort_alike(rs):

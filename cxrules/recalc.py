@@ -592,7 +592,8 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
     if len(keep) != len(block):
         columns = {k: [c[i] for i in keep] for k, c in columns.items()}
     top = data.first_row + first
-    excel_rows = list(range(top, top + len(keep))) if len(keep) == len(block) else [top + i for i in keep]
+    # rows without a gap: a range, not a million ints
+    excel_rows = range(top, top + len(keep)) if len(keep) == len(block) else [top + i for i in keep]
     sources = contact_plan.active(rs, runs)
     ids = contact_plan.identity(data, header, block, keep) if sources else {}
     del keep  # a million row indexes, not wanted past here

@@ -231,11 +231,7 @@ def collect(rs, sources: list[Source], ev, ids: dict[str, list], sheet: str, exc
         return [c for f in found for c in _contacts(sheet, excel_rows, f, np.arange(len(f.rows)))]
     if not found:
         return []
-    try:
-        keys = _sort_keys(found)
-    except (TypeError, ValueError, OverflowError):  # lateness not a plain number: Python sorts the contacts
-        every = [c for f in found for c in _contacts(sheet, excel_rows, f, np.arange(len(f.rows)))]
-        return call_order(every, today)[:MAX_CALLS]
+    keys = _sort_keys(found)  # days overdue are ints and floats (_lateness): numpy holds them exactly
     best = np.lexsort(keys)[:MAX_CALLS]
     at = np.concatenate([np.arange(len(f.rows)) for f in found])[best]
     source = keys[0][best]
@@ -262,7 +258,7 @@ class _Found(NamedTuple):
 def _readings(rs, s: Source, dues: list, as_of: dt.datetime):
     """([(due as the sheet reads it, overdue, days overdue) or None past the 4 weeks, per
     class], each row's class): each distinct due value read once, as recalc reads it."""
-    from .columnar import coded, np
+    from .columnar import np
     from .recalc import _due_value, _lateness  # the sheet's own reading of due dates
 
     today = as_of.date()
@@ -280,7 +276,7 @@ def _readings(rs, s: Source, dues: list, as_of: dt.datetime):
                 round(math.ceil((as_of - w).total_seconds() / 60) / 1440, 6) if isinstance(w, dt.datetime) else (today - w).days)
         return None if not late and day > horizon else (w, late, late_by if late else 0)
 
-    c = coded(dues)
+    c = _coded(dues)
     if c is None:  # numbered by a dict, at C speed (a few hundred dates among many rows)
         table = list(dict.fromkeys(dues))
         number = {v: k for k, v in enumerate(table)}
@@ -290,25 +286,33 @@ def _readings(rs, s: Source, dues: list, as_of: dt.datetime):
     return [memo[v] if v in memo else memo.setdefault(v, reading(v)) for v in table], codes
 
 
-def _blanks(values: list):
-    """A numpy mask of the blank (None) values."""
-    from .columnar import coded, np
+def _coded(values: list):
+    """columnar.coded's (table, codes), but None for a table with no entry (all blanks)."""
+    from .columnar import coded
 
     c = coded(values)
+    return c if c is not None and len(c[0]) else None
+
+
+def _blanks(values: list):
+    """A numpy mask of the blank (None) values."""
+    from .columnar import np
+
+    c = _coded(values)
     if c is not None:
-        return np.array([v is None for v in c[0]] + [False], bool)[c[1]]
+        return np.array([v is None for v in c[0]], bool)[c[1]]
     return np.fromiter(map(operator.is_, values, repeat(None)), bool, len(values))
 
 
 def _classes(values: list, rows):
     """(each of `rows`' class of equal values, numbered from 0, how many classes): a Coded
     column's few table entries looked at, a list's values numbered by a dict."""
-    from .columnar import coded, np
+    from .columnar import np
 
-    c = coded(values)
+    c = _coded(values)
     if c is not None:
         ids: dict = {}
-        number = np.array([ids.setdefault(v, len(ids)) for v in c[0]] + [0], np.int64)
+        number = np.array([ids.setdefault(v, len(ids)) for v in c[0]], np.int64)
         return number[c[1][rows]], len(ids)
     picked = list(map(values.__getitem__, rows.tolist()))
     number = {v: k for k, v in enumerate(dict.fromkeys(picked))}

@@ -66,6 +66,9 @@ def coded_columns(draw, ev):
         if not draw(st.booleans()):
             continue
         n = len(col)
+        if not any(v is not None for v in col) and draw(st.booleans()):
+            ev.columns[name] = Coded([], np.zeros(n, dtype=np.int64))  # blanks, no table entry
+            continue
         spare = draw(st.lists(st.one_of(dues, texts), max_size=3))
         perm = draw(st.permutations(range(n + len(spare))))
         table = [None] * (n + len(spare))

@@ -17,7 +17,7 @@ import math
 import operator
 from collections import Counter
 from dataclasses import dataclass
-from itertools import compress, islice, repeat
+from itertools import compress, repeat
 from operator import attrgetter, itemgetter
 from typing import NamedTuple
 
@@ -114,11 +114,63 @@ def identity(data, header, block, keep) -> dict[str, list]:
             # as shown: an Excel error by its code, a number stored as text as typed
             if not all(t is type(None) or issubclass(t, _SHOWN) for t in set(map(type, col))):
                 col = [v if v is None or isinstance(v, _SHOWN) else str(getattr(v, "code", v)) for v in col]
-            out[key] = col
+            out[key] = packed(col)
     return out
 
 
 _SHOWN = (str, int, float, dt.date)
+
+
+class Packed:
+    """A column of texts (or of whole numbers, or of numbers), blanks among them, held as one
+    string and where each row's ends (or as a numpy array): a million customers' IDs and
+    names are only wanted for the few thousand calls listed, and as str objects they would
+    hold about 140 MB while the rules run. A row's value is made again when read."""
+
+    __slots__ = ("text", "ends", "numbers", "blank")
+
+    def __init__(self, text, ends, numbers, blank):
+        self.text, self.ends, self.numbers, self.blank = text, ends, numbers, blank
+
+    def __len__(self):
+        return len(self.ends if self.numbers is None else self.numbers)
+
+    def __getitem__(self, i):
+        if self.blank is not None and self.blank[i]:
+            return None
+        if self.numbers is not None:
+            return self.numbers[i].item()
+        return self.text[int(self.ends[i - 1]) if i else 0:int(self.ends[i])]
+
+
+def packed(col: list):
+    """col as a Packed column when all its values are texts, or ints, or floats (and blanks);
+    else col itself."""
+    from .columnar import np
+
+    kinds = set(map(type, col))
+    blank = type(None) in kinds and np.fromiter(map(operator.is_, col, repeat(None)), bool, len(col))
+    kinds.discard(type(None))
+    if blank is not False and blank.all() or len(kinds) != 1:
+        return col
+    present = col if blank is False else [v for v in col if v is not None]
+    kind = kinds.pop()
+    if kind is str:
+        sizes = np.fromiter(map(len, present), np.int64, len(present))
+        if blank is not False:
+            sizes, filled = np.zeros(len(col), np.int64), sizes
+            sizes[~blank] = filled
+        ends = np.cumsum(sizes)
+        return Packed("".join(present), ends.astype(np.int32) if len(ends) and ends[-1] < 2 ** 31 else ends, None,
+                      None if blank is False else blank)
+    if kind in (int, float):
+        try:
+            numbers = np.zeros(len(col), np.int64 if kind is int else np.float64)
+            numbers[slice(None) if blank is False else ~blank] = present
+        except OverflowError:  # an int past 64 bits: kept as it is
+            return col
+        return Packed(None, None, numbers, None if blank is False else blank)
+    return col
 
 
 class Tally:
@@ -133,80 +185,211 @@ class Tally:
         self.total = 0
 
 
-_BATCH = 20_000  # contacts made at a time before the call list's best are picked from them
-
-
-def collect(rs, sources: list[Source], ev, ids: dict[str, list], sheet: str, excel_rows: list[int],
-            as_of: dt.datetime, tally: Tally | None = None) -> list[Contact]:
+def collect(rs, sources: list[Source], ev, ids: dict[str, list], sheet: str, excel_rows, as_of: dt.datetime,
+            tally: Tally | None = None) -> list[Contact]:
     """The contacts of one range that are overdue or due within DAYS of as_of. With a tally,
     all of them are counted there, and only the first MAX_CALLS of this range's call list
-    (call_order) are returned: the sheet's list is the first MAX_CALLS of all ranges'."""
+    (call_order) are returned: the sheet's list is the first MAX_CALLS of all ranges'.
+    Without one, every contact, source by source, in row order. excel_rows ascend.
+
+    A column at a time: per row only numpy arrays (each row's due date, channel and priority
+    as a class of equal values, held and settled rows); each distinct due date is read once
+    and each priority ranked once, the tally counted by bincount, the call list chosen by a
+    lexsort over numbers, and only the contacts returned made as objects."""
+    from .columnar import np
+
+    today = as_of.date()
+    blank = [None] * ev.n
+    found: list[_Found] = []
+    for s in sources:
+        dues = ev.columns.get(s.due) or blank
+        if dues is blank:
+            continue
+        readings, of_row = _readings(rs, s, dues, as_of)
+        take = np.array([g is not None for g in readings], bool)[of_row]
+        settled = ev.settled.get(s.due, ())
+        if settled:
+            take[[i for i in settled if 0 <= i < len(take)]] = False
+        held = ev.columns.get(s.held) if s.held else None
+        if held:
+            take &= _blanks(held)
+        rows = np.flatnonzero(take)
+        if not len(rows):
+            continue
+        cols = [ev.columns.get(x) or blank if x else blank for x in (s.channel, s.owner, s.priority, s.purpose)]
+        ranks = _ranks(rs, s.priority, cols[2], rows)
+        if tally is not None:
+            # 0: overdue; else 1 + days from today (a contact not overdue is due today or later)
+            day = np.array([0 if g is None or g[1] else 1 + (_day(g[0]) - today).days for g in readings], np.int64)
+            day = day[of_row[rows]]
+            _count(tally, s, day, rows, cols[0], today)
+            listed = day <= 1  # the call list's: overdue or due today
+            rows, ranks = rows[listed], ranks[listed]
+        if len(rows):
+            found.append(_Found(s, rows, readings, of_row, cols, [ids.get(k, blank) for k, _, _ in IDENTITY], ranks))
+    if tally is None:  # every contact, as the sources give them
+        return [c for f in found for c in _contacts(sheet, excel_rows, f, np.arange(len(f.rows)))]
+    if not found:
+        return []
+    keys = _sort_keys(found)  # days overdue are ints and floats (_lateness): numpy holds them exactly
+    best = np.lexsort(keys)[:MAX_CALLS]
+    at = np.concatenate([np.arange(len(f.rows)) for f in found])[best]
+    source = keys[0][best]
+    out: list = [None] * len(best)
+    for k in np.unique(source).tolist():  # each source's contacts made together, then put in their places
+        mine = np.flatnonzero(source == k)
+        for j, c in zip(mine.tolist(), _contacts(sheet, excel_rows, found[k], at[mine])):
+            out[j] = c
+    return out
+
+
+class _Found(NamedTuple):
+    """A source's contacts in one range: its rows, and what collect read for them."""
+
+    source: Source
+    rows: object  # indexes of the range's rows (numpy), ascending
+    readings: list  # (due as the sheet reads it, overdue, days overdue) or None, per class of due values
+    of_row: object  # each row's due class (numpy)
+    cols: list  # channel, owner, priority, purpose columns
+    who: list  # IDENTITY columns
+    ranks: object  # the priority's rank of each of `rows` (numpy)
+
+
+def _readings(rs, s: Source, dues: list, as_of: dt.datetime):
+    """([(due as the sheet reads it, overdue, days overdue) or None past the 4 weeks, per
+    class], each row's class): each distinct due value read once, as recalc reads it."""
     from .columnar import np
     from .recalc import _due_value, _lateness  # the sheet's own reading of due dates
 
     today = as_of.date()
     horizon = today + dt.timedelta(days=DAYS - 1)
-    out: list[Contact] = []
-    blank = [None] * ev.n
-    for s in sources:
-        # a `due:` date is read as recalc reads it; a date or date-time output as it is
-        d = next((x for t in rs.tables.values() for x in t.due if x.name == s.due), None)
-        dues = ev.columns.get(s.due) or blank
-        settled = ev.settled.get(s.due, ())
-        cols = [ev.columns.get(n) or blank if n else blank for n in (s.channel, s.owner, s.priority, s.purpose)]
-        held = ev.columns.get(s.held) or blank if s.held else blank
-        who = [ids.get(k, blank) for k, _, _ in IDENTITY]
-        rank = _rank(rs, s.priority)
+    d = next((x for t in rs.tables.values() for x in t.due if x.name == s.due), None)
 
-        def reading(v):  # (as the sheet reads it, overdue, days overdue), or None past the 4 weeks
-            if not isinstance(v, dt.date):  # not a date (a text in a date output): not a contact
-                return None
-            w = _due_value(rs, d, v) if d is not None else v
-            day = w.date() if isinstance(w, dt.datetime) else w
-            late = w < as_of if isinstance(w, dt.datetime) else day < today
-            if late:
-                late_by = _lateness(rs, d, w, as_of) if d is not None else (
-                    round(math.ceil((as_of - w).total_seconds() / 60) / 1440, 6) if isinstance(w, dt.datetime) else (today - w).days)
-            return None if not late and day > horizon else (w, late, late_by if late else 0)
+    def reading(v):
+        if not isinstance(v, dt.date):  # a blank, or not a date (a text in a date output): not a contact
+            return None
+        w = _due_value(rs, d, v) if d is not None else v
+        day = w.date() if isinstance(w, dt.datetime) else w
+        late = w < as_of if isinstance(w, dt.datetime) else day < today
+        if late:
+            late_by = _lateness(rs, d, w, as_of) if d is not None else (
+                round(math.ceil((as_of - w).total_seconds() / 60) / 1440, 6) if isinstance(w, dt.datetime) else (today - w).days)
+        return None if not late and day > horizon else (w, late, late_by if late else 0)
 
-        # each distinct due read once (a few hundred dates for 100k rows), the rows picked by numpy
-        readings = dict.fromkeys(dues)
-        readings.pop(None, None)
-        for v in readings:
-            readings[v] = reading(v)
-        code = {v: k for k, v in enumerate(readings)}
-        code[None] = len(code)
-        codes = np.fromiter(map(code.__getitem__, dues), np.int64, len(dues))
-        take = np.array([g is not None for g in readings.values()] + [False])[codes]
-        if settled:
-            take[[i for i in settled if 0 <= i < len(take)]] = False
-        if held is not blank:
-            take &= np.fromiter(map(operator.is_, held, repeat(None)), bool, len(held))
-        rows = np.flatnonzero(take).tolist()
-        if not rows:
-            continue
-        if tally is not None:
-            key = {v: "overdue" if g[1] else _day(g[0]) for v, g in readings.items() if g is not None}
-            keys = list(map(key.__getitem__, map(dues.__getitem__, rows)))
-            tally.counts.update(zip(keys, map(cols[0].__getitem__, rows)))
-            tally.channel_source.update(dict.fromkeys(map(cols[0].__getitem__, rows), s.channel))
-            tally.total += len(rows)
-            rows = list(compress(rows, [k == "overdue" or k <= today for k in keys]))  # the call list's
-            if not rows:
-                continue
-        got = list(map(readings.__getitem__, map(dues.__getitem__, rows)))
-        pick = [list(map(c.__getitem__, rows)) for c in cols]
-        whos = zip(*(map(w.__getitem__, rows) for w in who)) if who else repeat(())
-        ranks = {v: rank(v) for v in dict.fromkeys(pick[2])}
-        fields = zip(repeat(sheet), map(excel_rows.__getitem__, rows), *zip(*got), *pick, whos, repeat(s),
-                     map(ranks.__getitem__, pick[2]))
-        made = map(_make, repeat(Contact), fields)
-        if tally is None:
-            out += made
-            continue
-        for batch in iter(lambda: list(islice(made, _BATCH)), []):  # the best of each batch and those before
-            out = call_order(out + batch, today)[:MAX_CALLS]
-    return out
+    c = _coded(dues)
+    if c is None:  # numbered by a dict, at C speed (a few hundred dates among many rows)
+        table = list(dict.fromkeys(dues))
+        number = {v: k for k, v in enumerate(table)}
+        c = table, np.fromiter(map(number.__getitem__, dues), np.intp, len(dues))
+    table, codes = c
+    memo = {}  # a Coded table may hold one date many times (once per combination of inputs)
+    return [memo[v] if v in memo else memo.setdefault(v, reading(v)) for v in table], codes
+
+
+def _coded(values: list):
+    """columnar.coded's (table, codes), but None for a table with no entry (all blanks)."""
+    from .columnar import coded
+
+    c = coded(values)
+    return c if c is not None and len(c[0]) else None
+
+
+def _blanks(values: list):
+    """A numpy mask of the blank (None) values."""
+    from .columnar import np
+
+    c = _coded(values)
+    if c is not None:
+        return np.array([v is None for v in c[0]], bool)[c[1]]
+    return np.fromiter(map(operator.is_, values, repeat(None)), bool, len(values))
+
+
+def _classes(values: list, rows):
+    """(each of `rows`' class of equal values, numbered from 0, how many classes): a Coded
+    column's few table entries looked at, a list's values numbered by a dict."""
+    from .columnar import np
+
+    c = _coded(values)
+    if c is not None:
+        ids: dict = {}
+        number = np.array([ids.setdefault(v, len(ids)) for v in c[0]], np.int64)
+        return number[c[1][rows]], len(ids)
+    picked = list(map(values.__getitem__, rows.tolist()))
+    number = {v: k for k, v in enumerate(dict.fromkeys(picked))}
+    return np.fromiter(map(number.__getitem__, picked), np.int64, len(picked)), len(number)
+
+
+def _first(codes, n: int):
+    """The first position of each of the n codes (len(codes) where it is absent)."""
+    from .columnar import np
+
+    first = np.full(n, len(codes), np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes)))
+    return first
+
+
+def _count(tally: Tally, s: Source, day, rows, channels: list, today: dt.date) -> None:
+    """Count the contacts of these rows (day: 0 overdue, else 1 + days from today) per day and
+    channel, as a Counter over each row's (day or 'overdue', channel) would: keys in the order
+    of their first row, each key's channel the value of that row."""
+    from .columnar import np
+
+    ch, n_ch = _classes(channels, rows)
+    pair = day * n_ch + ch
+    counts = np.bincount(pair)
+    first = _first(pair, len(counts))
+    present = np.flatnonzero(counts)
+    order = present[np.argsort(first[present], kind="stable")]
+    for p, k in zip(order.tolist(), counts[order].tolist()):
+        d = p // n_ch
+        channel = channels[int(rows[first[p]])]
+        tally.counts[("overdue" if d == 0 else today + dt.timedelta(days=d - 1), channel)] += k
+    for i in _first(ch, n_ch).tolist():
+        if i < len(rows):  # a class of a Coded column's table no row here holds: none
+            tally.channel_source[channels[int(rows[i])]] = s.channel
+    tally.total += len(rows)
+
+
+def _ranks(rs, priority: str | None, values: list, rows):
+    """The rank (call_order's tier) of each of `rows`: each class of equal values ranked once,
+    by its first row's value."""
+    from .columnar import np
+
+    rank = _rank(rs, priority)
+    cls, n = _classes(values, rows)
+    by_class = [rank(values[int(rows[i])]) if i < len(rows) else 0 for i in _first(cls, n).tolist()]
+    return np.array(by_class, np.int64)[cls] if n else np.zeros(0, np.int64)
+
+
+def _sort_keys(found: list[_Found]) -> list:
+    """call_order's keys for lexsort, least significant first: source, row, due moment (each
+    distinct one ranked once), days overdue (most first), overdue first, priority's rank.
+    One range: one sheet, and rows ascend with excel rows."""
+    from .columnar import np
+
+    used = [np.unique(f.of_row[f.rows]).tolist() for f in found]
+    moment = {m: k for k, m in enumerate(sorted({_sortable(f.readings[e][0]) for f, es in zip(found, used) for e in es}))}
+    parts = []
+    for k, f in enumerate(found):
+        g = f.readings
+        late = np.array([x is not None and x[1] for x in g], bool)[f.of_row[f.rows]]
+        late_by = np.array([x[2] if x is not None else 0 for x in g], np.float64)[f.of_row[f.rows]]
+        due = np.array([moment.get(_sortable(x[0]), -1) if x is not None else -1 for x in g], np.int64)[f.of_row[f.rows]]
+        parts.append((np.full(len(f.rows), k, np.int64), f.rows.astype(np.int64), due, -late_by, ~late, f.ranks))
+    return [np.concatenate(p) for p in zip(*parts)]
+
+
+def _contacts(sheet: str, excel_rows, f: _Found, at) -> list[Contact]:
+    """The contacts of f.rows[at], in that order."""
+    rows = f.rows[at].tolist()
+    if not rows:
+        return []
+    got = list(map(f.readings.__getitem__, f.of_row[f.rows[at]].tolist()))
+    pick = [list(map(c.__getitem__, rows)) for c in f.cols]
+    whos = zip(*(map(w.__getitem__, rows) for w in f.who)) if f.who else repeat(())
+    fields = zip(repeat(sheet), map(excel_rows.__getitem__, rows), *zip(*got), *pick, whos, repeat(f.source),
+                 f.ranks[at].tolist())
+    return list(map(_make, repeat(Contact), fields))
 
 
 def _rank(rs, source_name: str | None):

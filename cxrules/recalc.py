@@ -592,9 +592,11 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
     if len(keep) != len(block):
         columns = {k: [c[i] for i in keep] for k, c in columns.items()}
     top = data.first_row + first
-    excel_rows = list(range(top, top + len(keep))) if len(keep) == len(block) else [top + i for i in keep]
+    # rows without a gap: a range, not a million ints
+    excel_rows = range(top, top + len(keep)) if len(keep) == len(block) else [top + i for i in keep]
     sources = contact_plan.active(rs, runs)
     ids = contact_plan.identity(data, header, block, keep) if sources else {}
+    del keep  # a million row indexes, not wanted past here
     if release:
         del block
         data.rows = []
@@ -618,6 +620,7 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
                         "open the workbook in Excel, let it calculate, and save it")
     result.rows = len(excel_rows)
     ev = evaluator.evaluate_columns(columns, len(excel_rows), runs, as_of, dayfirst=dayfirst, given_wins=set(kept))
+    del columns  # the cells read: the evaluation keeps what it still needs (not held through the plan and the write)
     for p in ev.problems:
         problems.append(_row_problem(p, sheet, excel_rows, header))
     problems.sort(key=lambda p: (p.row or 0, p.column or ""))

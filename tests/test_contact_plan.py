@@ -281,7 +281,6 @@ def test_contacts_counted_and_the_call_lists_first_kept_give_the_same_sheet(samp
     ev = Evaluator(rulesets.load_or_raise(Path(__file__).resolve().parents[1] / "rules"))
     src = Path(__file__).resolve().parents[1] / "workbooks" / sample
     monkeypatch.setattr(contact_plan, "MAX_CALLS", max_calls)
-    monkeypatch.setattr(contact_plan, "_BATCH", 5)  # several batches per source
     out = {}
     for counted in (True, False):
         book = tmp_path / ("counted" if counted else "kept") / sample

@@ -4,6 +4,7 @@ not), aware moments, ties in the sort, contacts held back or settled, more due t
 import collections
 import datetime as dt
 import math
+from unittest import mock
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cxrules import contact_plan, rulesets
+from cxrules.columnar import Coded
 from cxrules.journey_replay import _encode_moment, _seconds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +41,8 @@ dues = st.one_of(
         lambda t: dt.datetime.combine(_day(t[0]), dt.time(t[1], t[2]))),
     st.sampled_from(["soon", "2026-11-20", 7]),
 )
-texts = st.one_of(st.none(), st.sampled_from(["Phone", "SMS", "Visit", "VIP", "High value", "Regular", "odd", "贵宾客户"]), st.integers(0, 2))
+texts = st.one_of(st.none(), st.sampled_from(["Phone", "SMS", "Visit", "VIP", "High value", "Regular", "odd", "贵宾客户"]), st.integers(0, 2),
+                  st.sampled_from([True, 1.0]))  # equal to 1, but shown otherwise
 
 
 @st.composite
@@ -53,6 +56,27 @@ def sheets(draw, names):
     ids = {k: col(st.one_of(st.none(), st.integers(0, 3), st.text(max_size=3))) for k, _, _ in contact_plan.IDENTITY}
     first = draw(st.integers(2, 5))
     return SimpleNamespace(n=n, columns=columns, settled=settled), ids, list(range(first, first + n))
+
+
+@st.composite
+def coded_columns(draw, ev):
+    """ev with some columns Coded as rule outputs are: a table in another order than the rows,
+    equal values in several entries, entries no row holds."""
+    for name, col in list(ev.columns.items()):
+        if not draw(st.booleans()):
+            continue
+        n = len(col)
+        if not any(v is not None for v in col) and draw(st.booleans()):
+            ev.columns[name] = Coded([], np.zeros(n, dtype=np.int64))  # blanks, no table entry
+            continue
+        spare = draw(st.lists(st.one_of(dues, texts), max_size=3))
+        perm = draw(st.permutations(range(n + len(spare))))
+        table = [None] * (n + len(spare))
+        for i, v in enumerate(col + spare):
+            table[perm[i]] = v
+        ev.columns[name] = Coded(table, np.array(perm[:n], dtype=np.int64))
+        assert ev.columns[name] == col
+    return ev
 
 
 def _names(srcs):
@@ -76,8 +100,8 @@ def _same(a, b):
 def test_collect_matches_the_per_row_reading(rs, data):
     srcs = contact_plan.sources(rs)[:3]  # the cadence (a `due:` date) and journeys (held back by caps)
     ev, ids, rows = data.draw(sheets(_names(srcs)))
-    got = contact_plan.collect(rs, srcs, ev, ids, "Customers", rows, AS_OF)
-    _same(got, collect_per_row(rs, srcs, ev, ids, "Customers", rows, AS_OF))
+    want = collect_per_row(rs, srcs, ev, ids, "Customers", rows, AS_OF)
+    _same(contact_plan.collect(rs, srcs, data.draw(coded_columns(ev)), ids, "Customers", rows, AS_OF), want)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -94,6 +118,54 @@ def test_call_order_and_counts_match_the_per_row_sort(rs, data):
     by_hand = collections.Counter(("overdue" if c.late else contact_plan._day(c.due), c.channel) for c in contacts)
     assert counts == by_hand and list(counts) == list(by_hand)  # the same order: ties among channels stay put
     assert set(channels) == {ch for _, ch in by_hand}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_counted_and_first_calls_kept_match_sorting_every_contact(rs, data):
+    """Ranges of several sheets collected with a tally, then merged as recalc does: the call
+    list is the first MAX_CALLS of every contact sorted per row, and the tally counts every
+    contact as a Counter over them would (same keys, same order, same channel values)."""
+    srcs = contact_plan.sources(rs)[:3]
+    max_calls = data.draw(st.integers(1, 12))
+    tally = contact_plan.Tally()
+    kept, every = [], []
+    for sheet in data.draw(st.lists(st.sampled_from(["Customers", "Cases", "客户"]), min_size=1, max_size=3)):
+        ev, ids, rows = data.draw(sheets(_names(srcs)))
+        every += collect_per_row(rs, srcs, ev, ids, sheet, rows, AS_OF)
+        ev = data.draw(coded_columns(ev))
+        ids = {k: contact_plan.packed(v) for k, v in ids.items()}  # as recalc holds them
+        with mock.patch.object(contact_plan, "MAX_CALLS", max_calls):
+            got = contact_plan.collect(rs, srcs, ev, ids, sheet, rows, AS_OF, tally)
+        assert len(got) <= max_calls
+        kept += got
+    _same(contact_plan.call_order(kept, TODAY)[:max_calls], contact_plan.call_order_per_row(every, TODAY)[:max_calls])
+    by_hand = collections.Counter(("overdue" if c.late else contact_plan._day(c.due), c.channel) for c in every)
+    assert tally.counts == by_hand and list(tally.counts) == list(by_hand)
+    assert [type(ch) for _, ch in tally.counts] == [type(ch) for _, ch in by_hand]  # a channel 1 is not shown as True
+    assert tally.total == len(every)
+    assert tally.channel_source == {c.channel: c.source.channel for c in every}
+
+
+identities = st.one_of(
+    st.lists(st.one_of(st.none(), st.text(max_size=6))),
+    st.lists(st.one_of(st.none(), st.integers(-2 ** 70, 2 ** 70))),
+    st.lists(st.one_of(st.none(), st.integers(-2 ** 63, 2 ** 63 - 1))),
+    st.lists(st.one_of(st.none(), st.floats(allow_nan=False))),
+    st.lists(st.one_of(st.none(), st.text(max_size=3), st.integers(0, 9), st.booleans(), st.dates())),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(identities)
+def test_identity_columns_held_packed_give_back_each_value(col):
+    """Customer IDs and names are held packed while the rules run: each row reads back the
+    very value, of the very type (a text '7' is not the number 7, -0.0 stays -0.0)."""
+    got = contact_plan.packed(list(col))
+    back = [got[i] for i in range(len(got))]
+    assert len(got) == len(col) and back == col
+    assert [type(v) for v in back] == [type(v) for v in col]
+    assert [math.copysign(1, v) for v in back if type(v) is float] == [math.copysign(1, v) for v in col if type(v) is float]
 
 
 def test_more_due_than_the_call_list_shows_sort_alike(rs):

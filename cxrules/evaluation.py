@@ -7,6 +7,7 @@ other row and every other output is still computed.
 from __future__ import annotations
 
 import bisect
+import collections
 import dataclasses
 import itertools
 import datetime as dt
@@ -454,8 +455,8 @@ class Evaluator:
                         continue
                 todo.setdefault(id(cal), (cal, []))[1].append(i)
             for cal, rows in todo.values():
-                got = cal.add_many(base, amount) if rows.__class__ is range else cal.add_many([base[i] for i in rows], [amount[i] for i in rows])
-                if rows.__class__ is range and not any(isinstance(r, Exception) for r in got):
+                got = _add_by_pair(cal, base, amount) if rows.__class__ is range else cal.add_many([base[i] for i in rows], [amount[i] for i in rows])
+                if rows.__class__ is range and not any(isinstance(r, Exception) for r in _entries(got)):
                     out = got
                     continue
                 for i, r in zip(rows, got):
@@ -470,6 +471,40 @@ class Evaluator:
             if d.unless:
                 tests = [(ctx.column(name, ctx.field_type(name)), t, ctx.field_type(name)) for name, t in d.unless.items()]
                 ev.settled[d.name] = _all_match(tests, n)
+
+
+def _add_by_pair(cal, base: list, amount: list) -> list:
+    """cal.add_many(base, amount) with each distinct (start, amount) worked out once, the
+    answer Coded by pair, when the pairs are few (dates a rule adds a few cadences to);
+    otherwise row by row. Amounts are a rule's outputs (Coded); starts are numbered here."""
+    from .columnar import Coded, coded, np
+
+    n = len(base)
+    ca = coded(amount)
+    if ca is None or n < 64:
+        return cal.add_many(base, amount)
+    number = collections.defaultdict(itertools.count().__next__)
+    try:
+        bc = np.fromiter(map(number.__getitem__, base), np.int64, n)
+    except TypeError:  # a start that cannot be a key: add_many says what it is
+        return cal.add_many(base, amount)
+    starts, (amounts, ac) = list(number), ca
+    if len(starts) > n // 2:  # moments, nearly one a row: nothing to share
+        return cal.add_many(base, amount)
+    pairs, at = np.unique(bc * len(amounts) + ac, return_inverse=True)
+    if len(pairs) > n // 2:
+        return cal.add_many(base, amount)
+    keys = pairs.tolist()
+    m = len(amounts)
+    return Coded(cal.add_many([starts[k // m] for k in keys], [amounts[k % m] for k in keys]), at.reshape(-1))
+
+
+def _entries(values: list) -> list:
+    """The values to look at once each: a Coded column's table, else the values."""
+    from .columnar import coded
+
+    c = coded(values)
+    return c[0] if c is not None else values
 
 
 _OTHER = object()

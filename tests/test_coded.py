@@ -1,10 +1,11 @@
 """Coded columns: a list that also knows which table entry each row holds, trusted only
 while nobody has changed it."""
+import datetime as dt
 import pickle
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from cxrules.columnar import Coded, coded, mapped, scatter
 
@@ -77,3 +78,42 @@ def test_a_sample_recalculated_by_code_is_byte_identical_to_one_recalculated_val
     assert books["coded"].keys() == books["plain"].keys()
     for name in books["coded"]:
         assert books["coded"][name] == books["plain"][name], name
+
+
+# ------------------------------------------------------------------ due dates by (start, amount)
+def _calendars():
+    from cxrules.calendars import Calendar, parse_calendar
+
+    business, problems = parse_calendar("business", {"hours": "09:00-18:00", "workdays": ["mon", "tue", "wed", "thu", "fri"],
+                                                     "holidays": "CN"})
+    assert not problems
+    return {"everyday": Calendar.everyday("Asia/Shanghai"), "business": business}
+
+
+CALENDARS = _calendars()
+STARTS = st.one_of(st.dates(dt.date(2026, 9, 25), dt.date(2026, 10, 12)),
+                   st.datetimes(dt.datetime(2026, 9, 25), dt.datetime(2026, 10, 12)),
+                   st.sampled_from([dt.date(9999, 12, 30), dt.datetime(9999, 12, 31, 17)]))  # past year 9999: that row's error
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(sorted(CALENDARS)), st.lists(STARTS, min_size=1, max_size=6), st.data())
+def test_due_dates_worked_out_once_a_pair_are_those_of_each_row(cal_name, starts, data):
+    from cxrules.evaluation import _add_by_pair
+    from cxrules.values import Duration
+
+    cal = CALENDARS[cal_name]
+    amounts = [Duration.of(days=1), Duration.of(hours=4), Duration.of(days=7), Duration.of(minutes=-90)]
+    n = data.draw(st.integers(64, 200))
+    pick = data.draw(st.lists(st.integers(0, len(starts) - 1), min_size=n, max_size=n))
+    acodes = np.array(data.draw(st.lists(st.integers(0, len(amounts) - 1), min_size=n, max_size=n)), np.int64)
+    base, amount = [starts[i] for i in pick], Coded(amounts, acodes)
+    got, want = _add_by_pair(cal, base, amount), cal.add_many(base, list(amount))
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        if isinstance(w, Exception):
+            assert type(g) is type(w) and str(g) == str(w)
+        else:
+            assert g == w and type(g) is type(w)
+    if len(set(base)) * len(amounts) <= n // 2:
+        assert coded(got) is not None  # few pairs: each worked out once

@@ -980,7 +980,7 @@ class SheetRewriter:
             table = [self.rest(k, v) for v in c[0]]
             if self.own is not None:
                 self.own.cells(table)
-            return objects(table)[c[1]].tolist()
+            return _EncodedByCode(objects(table), c[1])
         kinds = set(map(type, vals))
         if len(kinds - {type(None)}) <= 1 and kinds <= _FACTOR_TYPES:
             # one type of hashable value: number the distinct ones at C speed, encode each once
@@ -1034,6 +1034,24 @@ class SheetRewriter:
                 for x in cells:
                     self.own.add(x)
         return cells
+
+
+class _EncodedByCode:
+    """A Coded column's cells, made a piece of rows at a time from its table (a million
+    rows' list is not held while the sheet is written): enc[i] and enc[a:b] as a list's."""
+
+    __slots__ = ("table", "codes")
+
+    def __init__(self, table, codes):
+        self.table, self.codes = table, codes
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, i):
+        if i.__class__ is slice:
+            return self.table[self.codes[i]].tolist()
+        return self.table[self.codes[i]]
 
 
 _COMPARISON = re.compile(r"^(>=|<=|<>|>|<|=)\s*(-?\d+(?:\.\d+)?)$")

@@ -174,7 +174,8 @@ class Coded(list):
     def __init__(self, table: list, codes: np.ndarray):
         super().__init__(objects(table)[codes].tolist() if len(table) else [None] * len(codes))
         self.table = table
-        self.codes = codes
+        # a code a row in 4 bytes (a million rows' column: 4 MB, not 8)
+        self.codes = codes.astype(np.int32) if codes.dtype != np.int32 and len(table) < 1 << 31 else codes
 
     def __reduce__(self):  # to another process as a plain list
         return list, (list(self),)

@@ -259,3 +259,40 @@ def test_table_header_preferred(tmp_path):
         d = w.read_sheet("Sheet")
     h = find_header(d, WANT)
     assert h.row == 3 and h.table == "Cases" and h.missing == ["severity"]
+
+
+# ------------------------------------------------------------------ long sheets: repeated values shared
+@pytest.mark.parametrize("top_left", ["A1", "C5"])
+def test_a_long_sheet_read_with_shared_values_gives_the_same_cells_of_the_same_kinds(tmp_path, monkeypatch, top_left):
+    """Above SHARE_FROM rows, a column of few texts or dates holds one object per value; every
+    cell reads as before, and a number, a truth value or a date in a text column keeps its kind."""
+    from cxrules import xlsx_read
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Data"
+    col = openpyxl.utils.column_index_from_string("".join(ch for ch in top_left if ch.isalpha()))
+    row0 = int("".join(ch for ch in top_left if ch.isdigit()))
+    ws.cell(row0, col, "Tier"), ws.cell(row0, col + 1, "Since"), ws.cell(row0, col + 2, "Name"), ws.cell(row0, col + 3, "Score")
+    odd = {300: 1, 301: 1.0, 302: True, 303: dt.date(2026, 1, 1), 304: "", 305: None}
+    for i in range(1, 400):
+        tier = odd.get(i, ["VIP", "Regular", "New"][i % 3])
+        ws.cell(row0 + i, col, tier)
+        ws.cell(row0 + i, col + 1, dt.date(2026, 1, 1 + i % 20) if i != 350 else "not a date")
+        ws.cell(row0 + i, col + 2, f"Customer {i}")
+        ws.cell(row0 + i, col + 3, i % 4 if i != 360 else True)
+    path = tmp_path / "long.xlsx"
+    wb.save(path)
+    with open_workbook(path) as w:
+        plain = w.read_sheet("Data")
+    monkeypatch.setattr(xlsx_read, "SHARE_FROM", 10)
+    monkeypatch.setattr(xlsx_read, "_SAMPLE", 50)  # the odd cells come after the rows looked at
+    with open_workbook(path) as w:
+        shared = w.read_sheet("Data")
+    assert (shared.first_row, shared.first_col) == (plain.first_row, plain.first_col) == (row0, col - 1)
+    assert shared.rows == plain.rows
+    assert [list(map(type, r)) for r in shared.rows] == [list(map(type, r)) for r in plain.rows]
+    tiers = [r[0] for r in shared.rows[1:] if r[0] == "VIP"]
+    assert len({id(t) for t in tiers}) == 1  # one object for the value, not one a cell
+    dates = [r[1] for r in shared.rows[1:] if r[1] == dt.date(2026, 1, 5)]
+    assert len(dates) > 1 and len({id(d) for d in dates}) == 1

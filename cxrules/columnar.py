@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-from itertools import repeat
+from collections import defaultdict
+from itertools import count, repeat
 
 import numpy as np
 
@@ -111,6 +112,15 @@ def equal_classes(values: list, marks) -> tuple[np.ndarray, dict] | None:
     except TypeError:  # an unhashable value: the per-value path says what it is
         return None
     return np.array(out, dtype=np.int64), reps
+
+
+def numbered(values: list) -> tuple[list, np.ndarray]:
+    """(table, codes): the distinct values (None too) in the order first seen, and each row's
+    place among them; numbered in one pass at C speed. TypeError for a value that cannot be
+    a key (a list)."""
+    number = defaultdict(count().__next__)
+    codes = np.fromiter(map(number.__getitem__, values), np.int64, len(values))
+    return list(number), codes
 
 
 def factorize(values: list) -> tuple[np.ndarray, dict]:

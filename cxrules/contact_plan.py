@@ -258,7 +258,7 @@ class _Found(NamedTuple):
 def _readings(rs, s: Source, dues: list, as_of: dt.datetime):
     """([(due as the sheet reads it, overdue, days overdue) or None past the 4 weeks, per
     class], each row's class): each distinct due value read once, as recalc reads it."""
-    from .columnar import np
+    from .columnar import numbered
     from .recalc import _due_value, _lateness  # the sheet's own reading of due dates
 
     today = as_of.date()
@@ -276,12 +276,7 @@ def _readings(rs, s: Source, dues: list, as_of: dt.datetime):
                 round(math.ceil((as_of - w).total_seconds() / 60) / 1440, 6) if isinstance(w, dt.datetime) else (today - w).days)
         return None if not late and day > horizon else (w, late, late_by if late else 0)
 
-    c = _coded(dues)
-    if c is None:  # numbered by a dict, at C speed (a few hundred dates among many rows)
-        table = list(dict.fromkeys(dues))
-        number = {v: k for k, v in enumerate(table)}
-        c = table, np.fromiter(map(number.__getitem__, dues), np.intp, len(dues))
-    table, codes = c
+    table, codes = _coded(dues) or numbered(dues)  # a few hundred dates among many rows
     memo = {}  # a Coded table may hold one date many times (once per combination of inputs)
     return [memo[v] if v in memo else memo.setdefault(v, reading(v)) for v in table], codes
 
@@ -307,16 +302,15 @@ def _blanks(values: list):
 def _classes(values: list, rows):
     """(each of `rows`' class of equal values, numbered from 0, how many classes): a Coded
     column's few table entries looked at, a list's values numbered by a dict."""
-    from .columnar import np
+    from .columnar import np, numbered
 
     c = _coded(values)
     if c is not None:
         ids: dict = {}
         number = np.array([ids.setdefault(v, len(ids)) for v in c[0]], np.int64)
         return number[c[1][rows]], len(ids)
-    picked = list(map(values.__getitem__, rows.tolist()))
-    number = {v: k for k, v in enumerate(dict.fromkeys(picked))}
-    return np.fromiter(map(number.__getitem__, picked), np.int64, len(picked)), len(number)
+    table, codes = numbered(list(map(values.__getitem__, rows.tolist())))
+    return codes, len(table)
 
 
 def _first(codes, n: int):

@@ -7,7 +7,6 @@ other row and every other output is still computed.
 from __future__ import annotations
 
 import bisect
-import collections
 import dataclasses
 import itertools
 import datetime as dt
@@ -477,18 +476,17 @@ def _add_by_pair(cal, base: list, amount: list) -> list:
     """cal.add_many(base, amount) with each distinct (start, amount) worked out once, the
     answer Coded by pair, when the pairs are few (dates a rule adds a few cadences to);
     otherwise row by row. Amounts are a rule's outputs (Coded); starts are numbered here."""
-    from .columnar import Coded, coded, np
+    from .columnar import Coded, coded, np, numbered
 
     n = len(base)
     ca = coded(amount)
     if ca is None or n < 64:
         return cal.add_many(base, amount)
-    number = collections.defaultdict(itertools.count().__next__)
     try:
-        bc = np.fromiter(map(number.__getitem__, base), np.int64, n)
+        starts, bc = numbered(base)
     except TypeError:  # a start that cannot be a key: add_many says what it is
         return cal.add_many(base, amount)
-    starts, (amounts, ac) = list(number), ca
+    amounts, ac = ca
     if len(starts) > n // 2:  # moments, nearly one a row: nothing to share
         return cal.add_many(base, amount)
     pairs, at = np.unique(bc * len(amounts) + ac, return_inverse=True)

@@ -8,8 +8,6 @@ of a journey is one pass over the rows still walking it.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
-from itertools import count
 
 from .journeys import COMPLETED, START, Journey, JourneyTable
 from .problems import ERROR
@@ -265,14 +263,12 @@ def _write(table: JourneyTable, ev, ctx, names: list, got: dict, bad: set, n: in
 
 def _seconds(values: list, type_: str):
     """A typed column as doubles (NaN blank): moments as seconds since 1970, numbers as they are."""
-    from .columnar import encoded, exact_floats, np
+    from .columnar import encoded, exact_floats, np, numbered
 
     if type_ in ("date", "datetime"):
         # a few hundred distinct dates among many rows: each encoded once (aware moments
         # equal across zones but encoded by their wall time: the per-value path)
-        number = defaultdict(count().__next__)  # each distinct value numbered as first seen, in one pass
-        codes = np.fromiter(map(number.__getitem__, values), np.int64, len(values))
-        keys = list(number)
+        keys, codes = numbered(values)
         kinds = set(map(type, keys)) - {type(None)}
         if kinds <= {dt.date, dt.datetime} and not any(v.tzinfo for v in keys if v.__class__ is dt.datetime):
             present = [v for v in keys if v is not None]

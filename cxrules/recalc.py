@@ -17,7 +17,7 @@ import operator
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import compress, count, repeat
+from itertools import compress, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Callable
@@ -661,13 +661,13 @@ def _recalc_sheet(rs, evaluator, data, header: Header, runs, missing, as_of, day
         report.problems.append(result.refused)
         result.overdue = 0
         return SheetEdit(sheet), result
+    from .columnar import coded
+
     for name, label, aliases, kind in outputs:
         if name in col_of or name in kept:
             continue
         values = ev.columns.get(name, [None] * len(excel_rows))
         if kind == "due":
-            from .columnar import coded
-
             c = coded(values)
             kind = "datetime" if any(issubclass(k, dt.datetime) for k in set(map(type, c[0] if c else values))) else "date"
         if name in header.columns:
@@ -728,12 +728,11 @@ def _filled_rows(columns: dict[str, list], n: int) -> list[int]:
 def _converted(values: list, conv) -> list:
     """[conv(v)] for outputs, which are a few objects shared by many rows: each converted once
     (the column itself when nothing changes)."""
-    from .columnar import Coded, coded
+    from .columnar import coded, mapped
 
-    c = coded(values)
-    if c is not None:
-        table = [conv(v) if v is not None else None for v in c[0]]
-        return values if all(map(operator.is_, table, c[0])) else Coded(table, c[1])
+    if coded(values) is not None:
+        out = mapped(values, lambda v: conv(v) if v is not None else None)
+        return values if all(map(operator.is_, out.table, values.table)) else out
     if set(map(type, values)) <= {str, type(None)}:  # texts hash at C speed (cached): by value
         distinct = set(values)
         distinct.discard(None)
@@ -937,20 +936,15 @@ def _days_overdue_columnar(rs: RuleSet, dues, ev, as_of: dt.datetime):
     """_days_overdue a column at a time: each distinct due date's lateness reckoned once,
     the rows' greatest picked by numpy (the first due's on a tie, as max() keeps it); None
     when a due column is not one value a row."""
-    from .columnar import coded, np, objects
+    from .columnar import coded, np, numbered, objects
 
     n = ev.n
     best, src, entry = np.zeros(n), np.full(n, -1), np.zeros(n, np.int64)
     tables = []
     for k, (t, d) in enumerate(dues):
         values = ev.columns.get(d.name) or [None] * n
-        c = coded(values)
-        if c is None:  # a calendar's dues: numbered by value (equal dates are equally late)
-            ids: dict = {}
-            firsts = np.fromiter(map(ids.setdefault, values, count()), np.int64, len(values))  # TypeError: unhashable
-            uniq, codes = np.unique(firsts, return_inverse=True)
-            c = [values[i] for i in uniq.tolist()], codes.reshape(-1)
-        table, codes = c
+        # a calendar's dues numbered by value (equal dates are equally late); TypeError: unhashable
+        table, codes = coded(values) or numbered(values)
         if len(codes) != n:
             return None
         lates = [_lateness(rs, d, v, as_of) if v is not None else None for v in table]

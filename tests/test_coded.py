@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from cxrules.columnar import Coded, coded, mapped, scatter
+from cxrules.columnar import Coded, coded, mapped, numbered, scatter
 
 values = st.one_of(st.none(), st.text(max_size=3), st.integers(-3, 3), st.floats(allow_nan=False))
 
@@ -19,6 +19,18 @@ def test_scatter_holds_the_entries_by_code_and_blank_for_minus_one(per, pos):
     assert col == [per[p] if p >= 0 else None for p in pos]
     table, codes = coded(col)
     assert [table[c] for c in codes.tolist()] == list(col)
+
+
+@given(st.lists(st.one_of(st.none(), st.text(max_size=2), st.dates(dt.date(2026, 1, 1), dt.date(2026, 1, 9))), max_size=40))
+def test_numbered_gives_each_distinct_value_once_in_the_order_first_seen(values):
+    table, codes = numbered(values)
+    assert [table[c] for c in codes.tolist()] == values
+    assert table == list(dict.fromkeys(values))
+
+
+def test_numbered_refuses_a_value_that_cannot_be_a_key():
+    with pytest.raises(TypeError):
+        numbered([1, [2]])
 
 
 MUTATIONS = [

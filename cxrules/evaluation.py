@@ -863,6 +863,7 @@ class _Context:
         self.table_values: dict[str, list] = {}  # derived inputs computed over the whole table
         self._given: dict[str, bool] = {}
         self.text_native = False  # values come as text (CSV): no 'stored as text' warnings
+        self.numberings: dict[str, tuple[list, object]] = {}  # column(numbered=True): (distinct values, codes)
 
     def given(self, name: str) -> bool:
         g = self._given.get(name)
@@ -885,7 +886,9 @@ class _Context:
                     return i.type
         return "text"
 
-    def column(self, name: str, type_: str) -> list:
+    def column(self, name: str, type_: str, numbered: bool = False) -> list:
+        """The column as type_'s values, each bad cell blank and said (a problem of its row).
+        numbered: for a date or datetime column, also keep its numbering (numbering(name))."""
         ev = self.ev
         if name in ev.columns:
             return ev.columns[name]
@@ -899,6 +902,20 @@ class _Context:
         if source is None:
             ev.columns[name] = out = [None] * ev.n
             return out
+        if numbered and type_ in ("date", "datetime") and source.__class__ is list:
+            # numbered at once: the types of the few distinct dates tell (only a date
+            # subclass can equal a date, and is one)
+            from .columnar import numbered as number
+
+            try:
+                keys, codes = number(source)
+            except TypeError:  # an unhashable value: the per-value path says what it is
+                pass
+            else:
+                if set(map(type, keys)) <= _CLEAN[type_]:
+                    self.numberings[name] = keys, codes
+                    ev.columns[name] = source
+                    return source
         types = set(map(type, source))
         if types <= _CLEAN.get(type_, set()) and (float not in types or _finite(source)):
             # nothing to convert or report (NaN and ±inf are reported as bad values)

@@ -28,9 +28,9 @@ def run(evaluator, table: JourneyTable, ctx) -> None:
     encoded = ctx.__dict__.setdefault("journey_facts", {})  # journeys share facts (pushes sent): each encoded once
     for f in j.fields():
         ftype = rs.fields[f].type
-        column = ctx.column(f, ftype)
+        column = ctx.column(f, ftype, numbered=True)
         if f not in encoded:
-            encoded[f] = _seconds(column, ftype)
+            encoded[f] = _seconds(column, ftype, ctx.numberings.get(f))
         facts[f] = encoded[f]
         bad |= ctx.bad.get(f, set())
     tags: dict = {}
@@ -261,14 +261,15 @@ def _write(table: JourneyTable, ev, ctx, names: list, got: dict, bad: set, n: in
     ev.settled[j.result("due")] = set(np.flatnonzero(has & (deferred >= 0)).tolist())  # held back by a cap: not overdue
 
 
-def _seconds(values: list, type_: str):
-    """A typed column as doubles (NaN blank): moments as seconds since 1970, numbers as they are."""
+def _seconds(values: list, type_: str, numbering=None):
+    """A typed column as doubles (NaN blank): moments as seconds since 1970, numbers as they
+    are. numbering: the column's (distinct values, codes) when known."""
     from .columnar import encoded, exact_floats, np, numbered
 
     if type_ in ("date", "datetime"):
         # a few hundred distinct dates among many rows: each encoded once (aware moments
         # equal across zones but encoded by their wall time: the per-value path)
-        keys, codes = numbered(values)
+        keys, codes = numbering or numbered(values)
         kinds = set(map(type, keys)) - {type(None)}
         if kinds <= {dt.date, dt.datetime} and not any(v.tzinfo for v in keys if v.__class__ is dt.datetime):
             present = [v for v in keys if v is not None]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from itertools import chain, count, repeat
+import operator
 from operator import add as _add
 import math
 import os
@@ -749,20 +750,76 @@ class SheetRewriter:
         if len(pieces) != n + 1 or not self._all_left(pieces[:-1]):  # a row closed as <row .../>, or a cell of ours
             return self.rows(rest, write, next_row, prev_row)
         nums_b = [x + b'"' for x in nums]
-        cols: list = []  # per cell: its reference's column, row number, and the rest; joined per row
-        for k in self.krange:
-            part = enc[k][i0 : i0 + n]
-            ref = self.refs_b[k]
-            if None in part:  # a blank cell: nothing of it (a journey's columns are mostly blank)
-                blanks = part.count(None)
-                if blanks < n:
-                    cols.append([ref + r + x if x is not None else b"" for r, x in zip(nums_b, part)])
-            else:
-                cols += [repeat(ref, n), nums_b, part]
-        cols.append(repeat(b"</row>", n))
-        inserts = map(b"".join, zip(*cols))
+        inserts = self._by_blanks(enc, i0, nums_b)
+        if inserts is None:
+            cols: list = []  # per cell: its reference's column, row number, and the rest; joined per row
+            for k in self.krange:
+                part = enc[k][i0 : i0 + n]
+                ref = self.refs_b[k]
+                if None in part:  # a blank cell: nothing of it
+                    blanks = part.count(None)
+                    if blanks < n:
+                        cols.append([ref + r + x if x is not None else b"" for r, x in zip(nums_b, part)])
+                else:
+                    cols += [repeat(ref, n), nums_b, part]
+            cols.append(repeat(b"</row>", n))
+            inserts = map(b"".join, zip(*cols))
         write(b"".join(chain.from_iterable(zip(pieces, inserts))) + pieces[-1])
         return r1 + 1, r1
+
+    def _by_blanks(self, enc: list, i0: int, nums_b: list) -> list[bytes] | None:
+        """Each row's cells (and its </row>), made per group of rows blank in the same
+        columns: every cell of a group joined at C speed, none made per cell. A journey's
+        columns are mostly blank, in a few patterns. None: no such columns, or too many
+        patterns (then cell by cell)."""
+        from .columnar import np, objects
+
+        n = len(nums_b)
+        if n < 64:
+            return None
+        sparse, blank_of, getters = [], {}, {}
+        for k in self.krange:
+            e = enc[k]
+            if e.__class__ is _EncodedByCode:
+                codes = e.codes[i0 : i0 + n]
+                holes = np.fromiter(map(operator.is_, e.table, repeat(None)), bool, len(e.table))
+                blank = holes[codes] if holes.any() else None
+                getters[k] = lambda idx, t=e.table, c=codes: t[c[idx]].tolist()
+            else:
+                part = e[i0 : i0 + n]
+                blank = np.fromiter(map(operator.is_, part, repeat(None)), bool, n) if None in part else None
+                getters[k] = lambda idx, p=part: objects(p)[idx].tolist()
+            if blank is not None and blank.any():
+                if blank.all():
+                    getters.pop(k)
+                    continue
+                blank_of[k] = len(sparse)
+                sparse.append(blank)
+        if not sparse or len(sparse) > 62:
+            return None
+        key = np.zeros(n, np.int64)
+        for j, blank in enumerate(sparse):
+            key |= (~blank).astype(np.int64) << j
+        patterns, inv = np.unique(key, return_inverse=True)
+        if len(patterns) > n // 32:  # groups too small to gain
+            return None
+        inv = inv.reshape(-1)
+        order = np.argsort(inv, kind="stable")
+        bounds = np.searchsorted(inv[order], np.arange(len(patterns) + 1)).tolist()
+        nums = objects(nums_b)
+        out = np.empty(n, object)
+        for p, bits in enumerate(patterns.tolist()):
+            idx = order[bounds[p] : bounds[p + 1]]
+            m = len(idx)
+            nb = nums[idx].tolist()
+            cols: list = []
+            for k, get in getters.items():  # in column order
+                j = blank_of.get(k)
+                if j is None or bits >> j & 1:
+                    cols += [repeat(self.refs_b[k], m), nb, get(idx)]
+            cols.append(repeat(b"</row>", m))
+            out[idx] = objects(list(map(b"".join, zip(*cols))))
+        return out.tolist()
 
     def _all_left(self, rows: list[bytes]) -> bool:
         """Does each row's last cell name its place (r="A1", in capitals) left of our first

@@ -92,6 +92,22 @@ def test_a_bad_date_is_a_row_problem_and_other_rows_compute(ev):
     assert any(p.index == 0 and p.name == "signed_up_on" for p in r.problems)
 
 
+@pytest.mark.parametrize("given_as", ["date", "datetime", "text", "mixed"])
+def test_a_date_column_of_any_cell_kind_walks_as_its_dates(ev, given_as):
+    """Dates as date cells, midnight datetimes, text, or a mix of the three: the same steps;
+    text is read, with a warning for each such cell."""
+    days = [dt.date(2026, 11, 1), dt.date(2026, 10, 1), None, dt.date(2026, 11, 3)] * 20
+    kinds = {"date": lambda d, i: d, "datetime": lambda d, i: dt.datetime(d.year, d.month, d.day),
+             "text": lambda d, i: d.isoformat(), "mixed": lambda d, i: [d, dt.datetime(d.year, d.month, d.day), d.isoformat()][i % 3]}
+    rows = [{"signed_up_on": None if d is None else kinds[given_as](d, i)} for i, d in enumerate(days)]
+    r = ev.evaluate(rows, "new_customer", dt.datetime(2026, 11, 5, 9))
+    want = ev.evaluate([{"signed_up_on": d} for d in days], "new_customer", dt.datetime(2026, 11, 5, 9))
+    for k in ("new_customer_step", "new_customer_due", "new_customer_since"):
+        assert r.columns[k] == want.columns[k], k
+    as_text = sorted(p.index for p in r.problems if "stored as text" in p.message)
+    assert as_text == [i for i, row in enumerate(rows) if isinstance(row["signed_up_on"], str)]
+
+
 # ------------------------------------------------------------------ replay
 HEADER = ["Customer ID", "Signed up on", "Welcome coupon sent on", "Guide sent on", "Community invite sent on",
           "Last purchase", "Win-back survey sent on", "Replied on", "CNY 50 coupon sent on", "Senior callback on"]

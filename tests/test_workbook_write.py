@@ -420,3 +420,53 @@ def test_failure_mid_write_leaves_original(tmp_path, monkeypatch, where):
     assert calls["n"] >= 1
     assert p.read_bytes() == before
     assert sorted(x.name for x in tmp_path.iterdir()) == ["cases.xlsx"]
+
+
+# ------------------------------------------------------------------ rows blank in the same columns, joined as groups
+_SPARSE_VALUES = st.sampled_from(["Welcome coupon", "SMS", None, None, None, 3, dt.date(2026, 11, 23)])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(64, 500), st.data())
+def test_rows_grouped_by_their_blank_columns_are_the_rows_made_cell_by_cell(n, data):
+    """Columns with blank cells (a journey's are mostly blank) are made per group of rows
+    blank in the same columns: the sheet must be byte for byte the one made cell by cell."""
+    from cxrules.columnar import Coded, np
+
+    few = data.draw(st.booleans())  # rows of a few shapes (grouped), or any (many groups: cell by cell)
+    if few:
+        shapes = data.draw(st.lists(st.tuples(st.lists(_SPARSE_VALUES, min_size=1, max_size=3), st.sampled_from([0, 1, 2])),
+                                    min_size=1, max_size=n // 32))
+        picked = [shapes[i] for i in data.draw(st.lists(st.integers(0, len(shapes) - 1), min_size=n, max_size=n))]
+        pattern, codes = [p for p, _ in picked], [c for _, c in picked]
+    else:
+        pattern = data.draw(st.lists(st.lists(_SPARSE_VALUES, min_size=1, max_size=3), min_size=n, max_size=n))
+        codes = data.draw(st.lists(st.sampled_from([0, 1, 2]), min_size=n, max_size=n))
+    table = ["Welcome coupon", None, "SMS"]
+    codes = np.array(codes)
+    dense = Coded(["Call", "Mail"], np.arange(n) % 2)
+    rows = "".join(f'<row r="{r}"><c r="A{r}"><v>{r}</v></c></row>' for r in range(1, n + 2))
+    xml = f'<?xml version="1.0"?><worksheet xmlns="x"><dimension ref="A1:A{n + 1}"/><sheetData>{rows}</sheetData></worksheet>'.encode()
+    columns = [ColumnWrite(2, 1, "Step", 2, dense, "text"),
+               ColumnWrite(3, 1, "Next", 2, Coded(table, codes), "text"),  # blank by code
+               ColumnWrite(4, 1, "Due", 2, [p[0] for p in pattern], "general"),  # blank in a plain list
+               ColumnWrite(5, 1, "Never", 2, [None] * n, "text"),
+               ColumnWrite(6, 1, "Owner", 2, Coded(["Ann", None], np.zeros(n, int)), "text"),  # a blank entry no row holds
+               ColumnWrite(7, 1, "Channel", 2, [p[-1] for p in pattern], "general")]
+    grouped = []
+
+    def run(by_blanks):
+        out = []
+        rewriter = xw.SheetRewriter(SheetEdit("S", columns), xw.Styles(None), False, "S", xw.WriteReport())
+        if by_blanks:
+            real = rewriter._by_blanks
+            rewriter._by_blanks = lambda *a: grouped.append(real(*a)) or grouped[-1]
+        else:
+            rewriter._by_blanks = lambda *a: None
+        rewriter.run(iter([xml]), out.append)
+        return b"".join(out)
+
+    assert run(True) == run(False)
+    holes = [[c == 1 for c in codes.tolist()], [p[0] is None for p in pattern], [p[-1] is None for p in pattern]]
+    if few:  # the grouped path is the one taken when a column is blank in some rows, not all
+        assert (grouped[0] is not None) == any(any(h) and not all(h) for h in holes)

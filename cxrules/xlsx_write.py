@@ -200,8 +200,14 @@ def esc(s: str) -> str:
     return s.translate(_XML_ESC)
 
 
+# anything _ooxml_text changes: most texts (names, IDs) have none, and are returned as they are
+_OOXML_PLAIN = re.compile('[\x00-\x08\x0b-\x1f&<>"\ud800-\udfff\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)')
+
+
 def _ooxml_text(s: str) -> str:
     """Control characters as Excel writes them (_x0001_); a literal '_x0041_' stays literal."""
+    if not _OOXML_PLAIN.search(s):
+        return s
     if _CTRL.search(s):
         s = _CTRL.sub(lambda m: "_x005F_" if m.group(0) == "_" else "_x%04X_" % ord(m.group(0)), s)
     if _SURR.search(s):

@@ -171,6 +171,20 @@ def test_text_escaping():
     assert xw.encode(float("nan"), "number", False) is None
 
 
+_ESCAPED = st.lists(st.one_of(st.characters(), st.sampled_from(["_x0041_", "_x", "_", "&", "<", '"', "\r", "\ud800", "\uffff"]))).map("".join)
+
+
+@settings(max_examples=300)
+@given(_ESCAPED)
+def test_a_text_with_nothing_to_escape_is_the_text_itself_and_any_other_is_escaped(s):
+    """The quick test for 'nothing to escape' never passes over a character that needs it."""
+    want = re.sub("[\x00-\x08\x0b-\x1f\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)",
+                  lambda m: "_x005F_" if m.group(0) == "_" else "_x%04X_" % ord(m.group(0)), s)
+    want = re.sub("[\ud800-\udfff]", "\ufffd", want)
+    want = want.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    assert xw._ooxml_text(s) == want
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30), min_size=1, max_size=8))
 def test_text_round_trip(tmp_path_factory, texts):

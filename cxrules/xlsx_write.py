@@ -1493,6 +1493,52 @@ def _need(v) -> str:
     return "keep"
 
 
+_RUN_MIN = 32  # rows: fewer are made row by row
+
+
+def _column_runs(ns: NewSheet) -> list[tuple[int, int]]:
+    """(first, end) of each run of at least _RUN_MIN rows (a call list, an Issues list) of one
+    length, without a row format, with cell formats only among their values and no wrapped
+    column: such rows are made a column at a time."""
+    if any(f.wrap for f in ns.col_formats.values()):
+        return []
+    rows, rfmts = ns.rows, ns.row_formats
+    widest: dict[int, int] = {}  # row -> its rightmost formatted cell
+    for (i, j) in ns.formats:
+        if j > widest.get(i, -1):
+            widest[i] = j
+    runs = []
+    i, n = 0, len(rows)
+    while i < n:
+        width = len(rows[i])
+        k = i
+        while k < n and len(rows[k]) == width and k not in rfmts and widest.get(k, -1) < width:
+            k += 1
+        if width and k - i >= _RUN_MIN:
+            runs.append((i, k))
+        i = max(k, i + 1)
+    return runs
+
+
+def _formats_by_row(ns: NewSheet) -> dict[int, list]:
+    by_row: dict[int, list] = {}
+    for (i, j), f in ns.formats.items():
+        if f is not None:
+            by_row.setdefault(i, []).append((j, f))
+    return by_row
+
+
+def _run_formats(ns: NewSheet, first: int, end: int, by_row: dict) -> list[list]:
+    """Per column of the run, each row's cell format: its own, else the column's."""
+    width, cf = len(ns.rows[first]), ns.col_formats
+    out = [[cf.get(j)] * (end - first) for j in range(width)]
+    for i in range(first, end) if len(by_row) > end - first else list(by_row):
+        for j, f in by_row.get(i, ()):
+            if first <= i < end:
+                out[j][i - first] = f
+    return out
+
+
 def new_sheet_styles(ns: NewSheet, styles: Styles) -> dict:
     """Every style the sheet needs, made now: styles.xml is written before the sheet."""
     cache: dict = {}
@@ -1502,11 +1548,36 @@ def new_sheet_styles(ns: NewSheet, styles: Styles) -> dict:
         cache.setdefault((fmt, "keep"), styles.cell_format(fmt, None))
     cells_of = {i for i, _ in fmts}
     seen: set = set()  # (format's id, value's type): many cells share a few
-    for i, row in enumerate(ns.rows):
+    runs = dict(_column_runs(ns))
+    by_row = _formats_by_row(ns) if runs else {}
+    rows = ns.rows
+    i = 0
+    while i < len(rows):
+        end = runs.get(i)
+        if end is not None:  # a column at a time: its (format, type) pairs found at C speed
+            firsts: dict = {}  # new pair -> (its first cell, row by row), format, value
+            for j, (fcol, col) in enumerate(zip(_run_formats(ns, i, end, by_row), zip(*rows[i:end]))):
+                for fid, cls in set(zip(map(id, fcol), map(type, col))) - seen:
+                    q = next(q for q, (f, v) in enumerate(zip(fcol, col)) if id(f) == fid and v.__class__ is cls)
+                    if (fid, cls) not in firsts or (q, j) < firsts[(fid, cls)][0]:
+                        firsts[(fid, cls)] = ((q, j), fcol[q], col[q])
+            # styles made in the order the row-by-row pass meets them: the same numbers
+            for both, (_, fmt, v) in sorted(firsts.items(), key=lambda x: x[1][0]):
+                seen.add(both)
+                need = needs.get(v.__class__)
+                if need is None:
+                    need = needs[v.__class__] = _need(v)
+                key = (fmt, need)
+                if key not in cache:
+                    cache[key] = styles.cell_format(fmt, None if need == "keep" else need)
+            i = end
+            continue
+        row, at = rows[i], i
         rf = rfmts.get(i)
         many = i in cells_of
+        i += 1
         for j, v in enumerate(row):
-            fmt = fmts.get((i, j), rf) if many else rf
+            fmt = fmts.get((at, j), rf) if many else rf
             if fmt is None and cfmts:
                 fmt = cfmts.get(j)
             both = (id(fmt), v.__class__)
@@ -1578,13 +1649,27 @@ def new_sheet_xml(ns: NewSheet, cache: dict, date1904: bool, drawing_rid: str | 
         sa = f' s="{s}"' if s else ""
         return f"{sa}{enc[1]}>{enc[2]}</c>"
 
-    for i in range(max(len(rows), max(extra, default=-1) + 1)):
+    runs = dict(_column_runs(ns))
+    by_row = _formats_by_row(ns) if runs else {}
+    i, n_rows = 0, max(len(rows), max(extra, default=-1) + 1)
+    while i < n_rows:
+        end = runs.get(i)
+        if end is not None:
+            made = _run_xml(rows[i:end], i, _run_formats(ns, i, end, by_row), letters, tails, cell_tail)
+            if made is not None:
+                out += made
+                i = end
+                if len(out) >= 2000:
+                    yield "".join(out).encode("utf-8")
+                    out = []
+                continue
         row = rows[i] if i < len(rows) else []
-        r = f"{i + 1}"
+        r, at = f"{i + 1}", i
+        i += 1
         cells = []
-        rf = rfmts.get(i)
-        ex = extra.get(i)
-        exf = None if ex is None else {j: fmts[(i, j)] for j in ex}  # only a row in `extra` has cell formats
+        rf = rfmts.get(at)
+        ex = extra.get(at)
+        exf = None if ex is None else {j: fmts[(at, j)] for j in ex}  # only a row in `extra` has cell formats
         if exf is not None and max(exf) >= len(row):  # formatted cells right of the values
             js = ((j, row[j] if j < len(row) else None) for j in sorted(set(range(len(row))) | set(exf)))
         else:
@@ -1621,6 +1706,46 @@ def new_sheet_xml(ns: NewSheet, cache: dict, date1904: bool, drawing_rid: str | 
         tail.append(f'<drawing r:id="{drawing_rid}"/>')
     tail.append("</worksheet>")
     yield ("".join(out) + "".join(tail)).encode("utf-8")
+
+
+def _run_xml(block: list[list], first: int, fcols: list[list], letters: list[str], tails: dict, cell_tail) -> list[str] | None:
+    """new_sheet_xml's rows for a run of _column_runs, a column at a time: each cell's XML
+    after its reference looked up by (format, type, value) at C speed, each new one made by
+    cell_tail; a row's cells joined at C speed. None: a value this cannot look up (a moment
+    with a time zone, a value that is not a key), then row by row."""
+    m = len(block)
+    refs = [f"{first + 1 + q}" for q in range(m)]
+    quoted = [r + '"' for r in refs]
+    parts: list = []  # per row, joined: its cells in column order
+    gaps = []  # columns with rows that have no cell there
+    for j, (fcol, col) in enumerate(zip(fcols, zip(*block))):
+        kinds = set(map(type, col))
+        if dt.datetime in kinds and any(v.tzinfo is not None for v in col if v.__class__ is dt.datetime):
+            return None  # equal moments in other zones are other cells: the row-by-row keys
+        keys = list(zip(map(id, fcol), map(type, col), col))
+        try:
+            got = list(map(tails.get, keys))
+        except TypeError:  # a value that is not a key
+            return None
+        if None in got:
+            fmt_of = {id(f): f for f in fcol}
+            for q, k in enumerate(keys):
+                if got[q] is None:
+                    t = tails.get(k, tails)
+                    if t is tails:
+                        t = tails[k] = cell_tail(fmt_of[k[0]], k[2])
+                    got[q] = t
+        pre = f'<c r="{letters[j]}'
+        if None in got or "" in got:  # no cell here in some rows
+            parts.append([pre + r + t if t else "" for r, t in zip(quoted, got)])
+            if None in got:
+                gaps.append(got)
+        else:
+            parts += [repeat(pre, m), quoted, got]
+    made = list(map("".join, zip(repeat('<row r="'), refs, repeat('">'), *parts, repeat("</row>"))))
+    if len(gaps) == len(block[0]):  # a row with no cell in any column is left out
+        made = [x for x, ts in zip(made, zip(*gaps)) if any(t is not None for t in ts)]
+    return made
 
 
 def drawing_xml(charts: list[BarChart]) -> bytes:

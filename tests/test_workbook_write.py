@@ -484,3 +484,55 @@ def test_rows_grouped_by_their_blank_columns_are_the_rows_made_cell_by_cell(n, d
     holes = [[c == 1 for c in codes.tolist()], [p[0] is None for p in pattern], [p[-1] is None for p in pattern]]
     if few:  # the grouped path is the one taken when a column is blank in some rows, not all
         assert (grouped[0] is not None) == any(any(h) and not all(h) for h in holes)
+
+
+# ------------------------------------------------------------------ new sheets' long runs of rows, a column at a time
+_FORMATS = [CellFormat(bold=True), CellFormat(fill="FFC7CE", font_color="9C0006"), CellFormat(num_fmt="0.00"),
+            CellFormat(bold=True), CellFormat(num_fmt="yyyy-mm-dd ddd"), CellFormat(), CellFormat(wrap=True)]
+_CELLS = st.one_of(st.none(), st.sampled_from(["", " lead", "a&b", "x\ny", "_x0041_", "Ann", "Ann"]),
+                   st.text(max_size=6), st.integers(-3, 3), st.booleans(), st.sampled_from([1.5, float("nan"), 2.0]),
+                   st.sampled_from([dt.date(2026, 11, 2), dt.datetime(2026, 11, 2, 9, 30), dt.time(8, 15), Duration(3600)]),
+                   st.sampled_from([dt.datetime(2026, 11, 2, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+                                    dt.datetime(2026, 11, 2, 1, 30, tzinfo=dt.timezone.utc)]))  # one moment, two zones
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_a_new_sheets_long_runs_made_a_column_at_a_time_are_the_rows_made_one_by_one(data):
+    """A call list or an Issues list (runs of rows of one length) is made a column at a time:
+    its XML and the styles it adds are those of making it row by row."""
+    rows = []
+    for k in range(data.draw(st.integers(1, 3))):  # blocks: a long run first, then any rows
+        width = data.draw(st.integers(1 if k == 0 else 0, 4))
+        pool = data.draw(st.lists(st.lists(_CELLS, min_size=width, max_size=width), min_size=1, max_size=4))
+        rows += [list(pool[k]) for k in data.draw(st.lists(st.integers(0, len(pool) - 1), min_size=40 if k == 0 else 0, max_size=80))]
+    n = len(rows)
+    cell = st.tuples(st.integers(0, n - 1), st.integers(0, 5))
+    formats = data.draw(st.dictionaries(cell, st.sampled_from(_FORMATS), max_size=40))
+    row_formats = data.draw(st.dictionaries(st.sampled_from([0, 1, n - 1]), st.sampled_from(_FORMATS), max_size=2))
+    wrap = data.draw(st.booleans()) and data.draw(st.booleans())
+    col_formats = data.draw(st.dictionaries(st.integers(0, 4), st.sampled_from(_FORMATS[:6] + [_FORMATS[6]] * wrap), max_size=2))
+    ns = NewSheet("S", rows, formats=formats, row_formats=row_formats, col_formats=col_formats)
+    if not any(f.wrap for f in col_formats.values()) and not any(j >= len(rows[i]) for i, j in formats if 2 <= i < 38):
+        assert xw._column_runs(ns)  # the first block's middle is a run
+
+    assert _new_sheet_made(ns, True) == _new_sheet_made(ns, False)
+
+
+def _new_sheet_made(ns, by_column: bool):
+    styles = xw.Styles(None)
+    with pytest.MonkeyPatch.context() as mp:
+        if not by_column:
+            mp.setattr(xw, "_column_runs", lambda ns: [])
+        cache = xw.new_sheet_styles(ns, styles)
+        return b"".join(xw.new_sheet_xml(ns, cache, False, None)), styles.to_bytes()
+
+
+def test_a_run_with_one_moment_in_two_zones_and_cells_with_nothing_to_write():
+    east, utc = dt.datetime(2026, 11, 2, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8))), dt.datetime(2026, 11, 2, 1, 30, tzinfo=dt.timezone.utc)
+    rows = [[east if i % 2 else utc, "" if i % 3 else "x", float("nan")] for i in range(40)]
+    ns = NewSheet("S", rows, col_formats={1: CellFormat(), 2: CellFormat(bold=True)})
+    assert xw._column_runs(ns) == [(0, 40)]
+    xml, _ = _new_sheet_made(ns, True)
+    assert (xml, _) == _new_sheet_made(ns, False)
+    assert xml.count(b"<v>46328.395833") == 20 and xml.count(b"<v>46328.0625") == 20  # each its wall time

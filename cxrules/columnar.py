@@ -214,11 +214,13 @@ def coded(values) -> tuple[list, np.ndarray] | None:
 
 
 def mapped(values: list, fn) -> list:
-    """[fn(v) for v in values] for a Coded column: fn called once per table entry, the result Coded too."""
+    """[fn(v) for v in values] for a Coded column: fn called once per table entry, the result
+    Coded too; the column itself when fn returns each entry as it is."""
     c = coded(values)
     if c is None:
         return [fn(v) for v in values]
-    return Coded([fn(v) for v in c[0]], c[1])
+    table = [fn(v) for v in c[0]]
+    return values if all(map(operator.is_, table, c[0])) else Coded(table, c[1])
 
 
 def scatter(per_combination: list, pos: np.ndarray) -> list:

@@ -730,9 +730,8 @@ def _converted(values: list, conv) -> list:
     (the column itself when nothing changes)."""
     from .columnar import coded, mapped
 
-    if coded(values) is not None:
-        out = mapped(values, lambda v: conv(v) if v is not None else None)
-        return values if all(map(operator.is_, out.table, values.table)) else out
+    if coded(values) is not None:  # each entry once; a new column only when one of them changes
+        return mapped(values, lambda v: conv(v) if v is not None else None)
     if set(map(type, values)) <= {str, type(None)}:  # texts hash at C speed (cached): by value
         distinct = set(values)
         distinct.discard(None)

@@ -57,6 +57,7 @@ def test_mapped_converts_each_entry_once_and_stays_coded():
     assert coded(out)[0] == ["A", "B"]
     plain = mapped(["a", "a"], str.upper)
     assert plain == ["A", "A"] and coded(plain) is None
+    assert mapped(col, lambda v: v) is col  # nothing changed: the column itself, not a copy
 
 
 def test_a_coded_column_goes_to_another_process_as_a_plain_list():

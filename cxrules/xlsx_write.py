@@ -1875,9 +1875,18 @@ def _write_part(zout: zipfile.ZipFile, name: str, data, like: zipfile.ZipInfo | 
     if isinstance(data, (bytes, bytearray)):
         zout.writestr(zi, data, compresslevel=1 if len(data) > (4 << 20) else 6)
         return
-    zi._compresslevel = 1 if big else 6
+    # a sheet we make (a Contact plan, an Issues list) over 1 MB is packed as fast as an
+    # edited one: its first MB tells
+    data = iter(data)
+    head, size = [], 0
+    for piece in data:
+        head.append(piece)
+        size += len(piece)
+        if size > (1 << 20):
+            break
+    zi._compresslevel = 1 if big or size > (1 << 20) else 6
     with zout.open(zi, "w", force_zip64=big) as w:
-        for piece in data:
+        for piece in chain(head, data):
             w.write(piece)
 
 

@@ -302,9 +302,12 @@ def get_attr(tag: bytes, name: bytes) -> bytes | None:
     return m.group(1) if m else None
 
 
+_WIDE = re.compile("[\u2e80-\U0010ffff]")
+
+
 def text_width(s: str) -> float:
     """Width in Excel's character units: CJK and other wide characters count double."""
-    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in s)
+    return len(s) if s.isascii() else len(s) + len(_WIDE.findall(s))
 
 
 def _kind_width(kind: str) -> float:

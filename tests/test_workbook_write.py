@@ -536,3 +536,8 @@ def test_a_run_with_one_moment_in_two_zones_and_cells_with_nothing_to_write():
     xml, _ = _new_sheet_made(ns, True)
     assert (xml, _) == _new_sheet_made(ns, False)
     assert xml.count(b"<v>46328.395833") == 20 and xml.count(b"<v>46328.0625") == 20  # each its wall time
+
+
+@given(st.text())
+def test_text_width_counts_a_wide_character_twice_and_any_other_once(s):
+    assert xw.text_width(s) == sum(2 if ord(ch) >= 0x2E80 else 1 for ch in s)

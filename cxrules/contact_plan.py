@@ -95,7 +95,9 @@ def active(rs, runs) -> list[Source]:
 
 
 def identity(data, header, block, keep) -> dict[str, list]:
-    """The IDENTITY columns of the kept rows of `block` (the range's data rows), by header."""
+    """The IDENTITY columns of the kept rows of `block` (the range's data rows), by header;
+    packed from PACK_FROM rows (a hundred thousand IDs as str objects: about 10 MB, a
+    million: about 100 MB)."""
     row = data.rows[header.index]
     hi = header.hi if header.hi is not None else len(row) - 1
     by_text = {}
@@ -114,8 +116,11 @@ def identity(data, header, block, keep) -> dict[str, list]:
             # as shown: an Excel error by its code, a number stored as text as typed
             if not all(t is type(None) or issubclass(t, _SHOWN) for t in set(map(type, col))):
                 col = [v if v is None or isinstance(v, _SHOWN) else str(getattr(v, "code", v)) for v in col]
-            out[key] = packed(col)
+            out[key] = packed(col) if len(col) >= PACK_FROM else col
     return out
+
+
+PACK_FROM = 200_000  # rows: a range this long holds its IDs and names packed (as the reader shares from 200,000)
 
 
 _SHOWN = (str, int, float, dt.date)

@@ -977,6 +977,13 @@ class _Context:
     def check_allowed(self, inp, values, table):
         allowed = {encode(a, inp.type) for a in inp.allowed}
         bad = self.bad.setdefault(inp.name, set())
+        try:  # each distinct value looked at once: when all are allowed, no row is
+            distinct = set(values.table) if getattr(values, "codes", None) is not None and len(values.codes) == len(values) else set(values)
+            distinct.discard(None)
+            if all(encode(v, inp.type) in allowed for v in distinct):
+                return
+        except TypeError:  # an unhashable value: row by row
+            pass
         shown = ", ".join(str(a) for a in inp.allowed)
         ok: dict = {}
         for i, v in enumerate(values):

@@ -237,3 +237,37 @@ def test_deadlines_of_a_long_column_are_those_of_each_row_alone(tmp_path):
     assert any("'nowhere', which is not a calendar" in p.message for p in whole.problems)
     assert any("is blank, so By cannot be computed" in p.message for p in whole.problems)
     assert sum(v is not None for v in whole.columns["by"]) > 20
+
+
+ALLOWED = """\
+decision: points
+hit: first
+inputs:
+  level: {type: text, columns: [Level], allowed: [Gold, Silver]}
+  when: {type: date, columns: [When], allowed: [2026-11-01, 2026-11-02]}
+outputs:
+  points: {type: number}
+rules:
+  - ["-", "-", 1]
+"""
+
+
+def test_a_value_not_allowed_is_a_problem_of_each_of_its_rows_and_only_theirs(tmp_path):
+    """Allowed values are looked at once per distinct value; every row holding one that is
+    not allowed still gets its problem, the others none."""
+    from hypothesis import given, settings, strategies as st
+
+    ev = load(tmp_path, ALLOWED)
+    levels = st.sampled_from([None, "Gold", "Silver", "gold", "Bronze"])
+    days = st.sampled_from([None, dt.date(2026, 11, 1), dt.date(2026, 11, 2), dt.date(2026, 11, 3)])
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(st.tuples(levels, days), min_size=1, max_size=30))
+    def check(rows):
+        r = ev.evaluate([{"level": a, "when": b} for a, b in rows], "points", AS_OF)
+        said = sorted((p.index, p.name) for p in r.problems if "allowed" in p.message)
+        want = sorted([(i, "level") for i, (a, _) in enumerate(rows) if a == "Bronze"] +
+                      [(i, "when") for i, (_, b) in enumerate(rows) if b == dt.date(2026, 11, 3)])
+        assert said == want
+
+    check()

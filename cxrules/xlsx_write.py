@@ -1496,6 +1496,7 @@ def _need(v) -> str:
     return "keep"
 
 
+SPLICE_PIECE = 2 << 20  # bytes of an edited sheet spliced at a time: a piece and its rows stay in the cache (8 MB: 0.3 s slower at 100,000 rows)
 _RUN_MIN = 32  # rows: fewer are made row by row
 
 
@@ -2093,7 +2094,7 @@ def write_workbook(src_path, dst_path, edits: Sequence[SheetEdit] = (), new_shee
                 zi._compresslevel = 1 if info.file_size > (1 << 20) else 6
                 try:
                     with zin.open(sh.part) as fin, zscratch.open(zi, "w", force_zip64=big) as w:
-                        chunks = iter(lambda: fin.read(8 << 20), b"")
+                        chunks = iter(lambda: fin.read(SPLICE_PIECE), b"")
                         # parsed as it is written (no second read); a big part is packed by a
                         # thread and checked by a child process while the next rows are spliced
                         rw.own = _trusted(source_checks, sh.part, info, head) if prefix is None else None

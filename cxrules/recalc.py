@@ -1215,7 +1215,21 @@ def _rules_folder(rs: RuleSet, tr: Translator | None = None) -> str:
 
 def _counted(values: list) -> Counter:
     """Counter(values), counting the shared objects of rule rows by identity first when they
-    are Durations (whose hash is Python code)."""
+    are Durations (whose hash is Python code); a Coded column by its codes (the same counts,
+    in the same order: each value where it first appears)."""
+    from .columnar import coded
+
+    c = coded(values)
+    if c is not None:
+        from .columnar import np
+
+        table, codes = c
+        counts = np.bincount(codes, minlength=len(table)).tolist()
+        used, first = np.unique(codes, return_index=True)
+        out: Counter = Counter()
+        for k in used[np.argsort(first, kind="stable")].tolist():
+            out[table[k]] += counts[k]
+        return out
     if Duration not in set(map(type, values)):
         return Counter(values)
     by_id = Counter(map(id, values))

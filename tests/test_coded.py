@@ -130,3 +130,19 @@ def test_due_dates_worked_out_once_a_pair_are_those_of_each_row(cal_name, starts
             assert g == w and type(g) is type(w)
     if len(set(base)) * len(amounts) <= n // 2:
         assert coded(got) is not None  # few pairs: each worked out once
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["Gold", "VIP", None, 1, 1.0, True, 2.5]), min_size=1, max_size=6), st.data())
+def test_a_coded_column_is_counted_as_its_values_are(table, data):
+    """The summary's counts of a Coded column: the Counter of its values, in the same order
+    (equal entries merged where the first of them appears)."""
+    from collections import Counter
+
+    from cxrules.recalc import _counted
+
+    codes = data.draw(st.lists(st.integers(0, len(table) - 1), min_size=1, max_size=40))
+    col = Coded(table, np.array(codes))
+    got, want = _counted(col), Counter(list(col))
+    assert got == want and list(got) == list(want)
+    assert [type(k) for k in got] == [type(k) for k in want]

@@ -127,7 +127,12 @@ def main():
         print(f"  all bundled rules (journeys, alerts, Contact plan)  {w_on:7.2f}  {c_on:7.2f}  {m_on:7.2f}   "
               f"(CPU {(c_on / c_off - 1) * 100:+.0f} %, wall {(w_on / w_off - 1) * 100:+.0f} %, "
               f"main thread {(m_on / m_off - 1) * 100:+.0f} %; target at most +20 %)")
+        w_off, c_off, m_off = (min(x[k] for x in off) for k in range(3))
+        w_on, c_on, m_on = (min(x[k] for x in on) for k in range(3))
+        print(f"  fastest of each (a busy neighbour slows a run, never speeds it): "
+              f"CPU {(c_on / c_off - 1) * 100:+.0f} %, wall {(w_on / w_off - 1) * 100:+.0f} %, main thread {(m_on / m_off - 1) * 100:+.0f} %")
         print("  each run's CPU, before / all: " + "  ".join(f"{x[1]:.2f}/{y[1]:.2f}" for x, y in zip(off, on)))
+        print("  each run's main thread CPU, before / all: " + "  ".join(f"{x[2]:.2f}/{y[2]:.2f}" for x, y in zip(off, on)))
 
 
 if __name__ == "__main__":

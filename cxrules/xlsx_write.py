@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from itertools import chain, count, repeat
+from itertools import chain, compress, count, repeat
 import operator
 from operator import add as _add
 import math
@@ -1731,14 +1731,14 @@ def _run_xml(block: list[list], first: int, fcols: list[list], letters: list[str
             got = list(map(tails.get, keys))
         except TypeError:  # a value that is not a key
             return None
-        if None in got:
+        if None in got:  # values met for the first time (and blank cells): made once each
             fmt_of = {id(f): f for f in fcol}
-            for q, k in enumerate(keys):
-                if got[q] is None:
-                    t = tails.get(k, tails)
-                    if t is tails:
-                        t = tails[k] = cell_tail(fmt_of[k[0]], k[2])
-                    got[q] = t
+            for q in compress(range(m), map(operator.is_, got, repeat(None))):
+                k = keys[q]
+                t = tails.get(k, tails)
+                if t is tails:
+                    t = tails[k] = cell_tail(fmt_of[k[0]], k[2])
+                got[q] = t
         pre = f'<c r="{letters[j]}'
         if None in got or "" in got:  # no cell here in some rows
             parts.append([pre + r + t if t else "" for r, t in zip(quoted, got)])

@@ -123,6 +123,14 @@ def numbered(values: list) -> tuple[list, np.ndarray]:
     return list(number), codes
 
 
+def counts_in_order(codes: np.ndarray) -> list[tuple[int, int]]:
+    """(code, how many rows hold it) for each code present, in the order the codes first
+    appear: what Counter over the rows would give, keyed by code."""
+    used, first, counts = np.unique(codes, return_index=True, return_counts=True)
+    order = np.argsort(first, kind="stable")
+    return list(zip(used[order].tolist(), counts[order].tolist()))
+
+
 def factorize(values: list) -> tuple[np.ndarray, dict]:
     """(codes, reps) for values already canonical: equal values share a code."""
     ids: dict = {}

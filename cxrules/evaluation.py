@@ -888,7 +888,7 @@ class _Context:
 
     def column(self, name: str, type_: str, numbered: bool = False) -> list:
         """The column as type_'s values, each bad cell blank and said (a problem of its row).
-        numbered: for a date or datetime column, also keep its numbering (numbering(name))."""
+        numbered: for a date or datetime column, also keep its numbering (numberings[name])."""
         ev = self.ev
         if name in ev.columns:
             return ev.columns[name]
@@ -978,7 +978,7 @@ class _Context:
         allowed = {encode(a, inp.type) for a in inp.allowed}
         bad = self.bad.setdefault(inp.name, set())
         try:  # each distinct value looked at once: when all are allowed, no row is
-            distinct = set(values.table) if getattr(values, "codes", None) is not None and len(values.codes) == len(values) else set(values)
+            distinct = set(_entries(values))
             distinct.discard(None)
             if all(encode(v, inp.type) in allowed for v in distinct):
                 return

@@ -819,7 +819,7 @@ def _due_counts(result: SheetResult, rs: RuleSet, runs, ev, as_of: dt.datetime) 
 def _coded_pairs(groups, values, settled) -> Counter | None:
     """Counter(zip(groups, values)) of the rows not settled, counted by code when both
     columns are Coded (journeys' steps and dues); None when they are not."""
-    from .columnar import coded, np
+    from .columnar import coded, counts_in_order, np
 
     cv = coded(values)
     cg = coded(groups) if groups else ([None], np.zeros(len(values), np.int64))
@@ -831,12 +831,9 @@ def _coded_pairs(groups, values, settled) -> Counter | None:
         keep = np.ones(len(key), bool)
         keep[[i for i in settled if 0 <= i < len(key)]] = False
         key = key[keep]
-    # in the order pairs first appear, as Counter counts them
-    uniq, first, counts = np.unique(key, return_index=True, return_counts=True)
-    out: Counter = Counter()
-    for j in np.argsort(first, kind="stable").tolist():
-        k = int(uniq[j])
-        out[(gt[k // len(vt)], vt[k % len(vt)])] += int(counts[j])
+    out: Counter = Counter()  # in the order pairs first appear, as Counter counts them
+    for k, n in counts_in_order(key):
+        out[(gt[k // len(vt)], vt[k % len(vt)])] += n
     return out
 
 
@@ -1217,18 +1214,14 @@ def _counted(values: list) -> Counter:
     """Counter(values), counting the shared objects of rule rows by identity first when they
     are Durations (whose hash is Python code); a Coded column by its codes (the same counts,
     in the same order: each value where it first appears)."""
-    from .columnar import coded
+    from .columnar import coded, counts_in_order
 
     c = coded(values)
     if c is not None:
-        from .columnar import np
-
         table, codes = c
-        counts = np.bincount(codes, minlength=len(table)).tolist()
-        used, first = np.unique(codes, return_index=True)
         out: Counter = Counter()
-        for k in used[np.argsort(first, kind="stable")].tolist():
-            out[table[k]] += counts[k]
+        for k, n in counts_in_order(codes):
+            out[table[k]] += n
         return out
     if Duration not in set(map(type, values)):
         return Counter(values)

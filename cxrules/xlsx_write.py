@@ -194,6 +194,7 @@ _SURR = re.compile("[\ud800-\udfff]")
 _DATE_FMT, _DATETIME_FMT, _DURATION_FMT, _TIME_FMT = "yyyy-mm-dd", "yyyy-mm-dd hh:mm", "[h]:mm:ss", "hh:mm:ss"
 _EPOCH = dt.datetime(1899, 12, 30)
 MAX_TEXT = 32767
+SPLICE_PIECE = 2 << 20  # bytes of an edited sheet spliced at a time: a piece and its rows stay in the cache (8 MB: 0.3 s slower at 100,000 rows)
 
 
 def esc(s: str) -> str:
@@ -1496,7 +1497,6 @@ def _need(v) -> str:
     return "keep"
 
 
-SPLICE_PIECE = 2 << 20  # bytes of an edited sheet spliced at a time: a piece and its rows stay in the cache (8 MB: 0.3 s slower at 100,000 rows)
 _RUN_MIN = 32  # rows: fewer are made row by row
 
 
@@ -1524,27 +1524,31 @@ def _column_runs(ns: NewSheet) -> list[tuple[int, int]]:
     return runs
 
 
-def _formats_by_row(ns: NewSheet) -> dict[int, list]:
+def _column_layout(ns: NewSheet) -> dict[int, tuple[int, list[list]]]:
+    """{first: (end, per column each row's cell format)} of each of _column_runs; made once
+    for a sheet's styles and its XML."""
+    runs = _column_runs(ns)
+    if not runs:
+        return {}
     by_row: dict[int, list] = {}
     for (i, j), f in ns.formats.items():
         if f is not None:
             by_row.setdefault(i, []).append((j, f))
-    return by_row
-
-
-def _run_formats(ns: NewSheet, first: int, end: int, by_row: dict) -> list[list]:
-    """Per column of the run, each row's cell format: its own, else the column's."""
-    width, cf = len(ns.rows[first]), ns.col_formats
-    out = [[cf.get(j)] * (end - first) for j in range(width)]
-    for i in range(first, end) if len(by_row) > end - first else list(by_row):
-        for j, f in by_row.get(i, ()):
+    layout = {}
+    for first, end in runs:
+        # each row's own format, else its column's
+        fcols = [[ns.col_formats.get(j)] * (end - first) for j in range(len(ns.rows[first]))]
+        for i in range(first, end) if len(by_row) > end - first else by_row:
             if first <= i < end:
-                out[j][i - first] = f
-    return out
+                for j, f in by_row.get(i, ()):
+                    fcols[j][i - first] = f
+        layout[first] = (end, fcols)
+    return layout
 
 
-def new_sheet_styles(ns: NewSheet, styles: Styles) -> dict:
-    """Every style the sheet needs, made now: styles.xml is written before the sheet."""
+def new_sheet_styles(ns: NewSheet, styles: Styles, layout: dict | None = None) -> dict:
+    """Every style the sheet needs, made now: styles.xml is written before the sheet.
+    layout: the sheet's _column_layout, when already made."""
     cache: dict = {}
     needs: dict = {}
     fmts, rfmts, cfmts = ns.formats, ns.row_formats, ns.col_formats
@@ -1552,15 +1556,15 @@ def new_sheet_styles(ns: NewSheet, styles: Styles) -> dict:
         cache.setdefault((fmt, "keep"), styles.cell_format(fmt, None))
     cells_of = {i for i, _ in fmts}
     seen: set = set()  # (format's id, value's type): many cells share a few
-    runs = dict(_column_runs(ns))
-    by_row = _formats_by_row(ns) if runs else {}
+    layout = _column_layout(ns) if layout is None else layout
     rows = ns.rows
     i = 0
     while i < len(rows):
-        end = runs.get(i)
-        if end is not None:  # a column at a time: its (format, type) pairs found at C speed
+        run = layout.get(i)
+        if run is not None:  # a column at a time: its (format, type) pairs found at C speed
+            end, fcols = run
             firsts: dict = {}  # new pair -> (its first cell, row by row), format, value
-            for j, (fcol, col) in enumerate(zip(_run_formats(ns, i, end, by_row), zip(*rows[i:end]))):
+            for j, (fcol, col) in enumerate(zip(fcols, zip(*rows[i:end]))):
                 for fid, cls in set(zip(map(id, fcol), map(type, col))) - seen:
                     q = next(q for q, (f, v) in enumerate(zip(fcol, col)) if id(f) == fid and v.__class__ is cls)
                     if (fid, cls) not in firsts or (q, j) < firsts[(fid, cls)][0]:
@@ -1601,8 +1605,9 @@ def new_sheet_styles(ns: NewSheet, styles: Styles) -> dict:
     return cache
 
 
-def new_sheet_xml(ns: NewSheet, cache: dict, date1904: bool, drawing_rid: str | None):
-    """The sheet's XML in pieces (a big Issues sheet is never one string)."""
+def new_sheet_xml(ns: NewSheet, cache: dict, date1904: bool, drawing_rid: str | None, layout: dict | None = None):
+    """The sheet's XML in pieces (a big Issues sheet is never one string). layout: the
+    sheet's _column_layout, when already made."""
     rows = ns.rows
     width = max((len(r) for r in rows), default=0)
     dim = range_ref(1, 0, max(len(rows), 1), max(width - 1, 0))
@@ -1653,13 +1658,13 @@ def new_sheet_xml(ns: NewSheet, cache: dict, date1904: bool, drawing_rid: str | 
         sa = f' s="{s}"' if s else ""
         return f"{sa}{enc[1]}>{enc[2]}</c>"
 
-    runs = dict(_column_runs(ns))
-    by_row = _formats_by_row(ns) if runs else {}
+    layout = _column_layout(ns) if layout is None else layout
     i, n_rows = 0, max(len(rows), max(extra, default=-1) + 1)
     while i < n_rows:
-        end = runs.get(i)
-        if end is not None:
-            made = _run_xml(rows[i:end], i, _run_formats(ns, i, end, by_row), letters, tails, cell_tail)
+        run = layout.get(i)
+        if run is not None:
+            end, fcols = run
+            made = _run_xml(rows[i:end], i, fcols, letters, tails, cell_tail)
             if made is not None:
                 out += made
                 i = end
@@ -2341,7 +2346,8 @@ def _add_new_sheets(pkg: Package, new_sheets: list[NewSheet], styles: Styles, re
             pkg.add_part(drawing, drawing_xml(ns.charts), CT_DRAWING)
             pkg.add_part(rels_path(drawing), drels.to_bytes(), None)
             pkg.add_part(rels_path(part), sheet_rels.to_bytes(), None)
-        pkg.add_part(part, new_sheet_xml(ns, new_sheet_styles(ns, styles), pkg.date1904, drawing_rid), CT_WORKSHEET)
+        layout = _column_layout(ns)
+        pkg.add_part(part, new_sheet_xml(ns, new_sheet_styles(ns, styles, layout), pkg.date1904, drawing_rid, layout), CT_WORKSHEET)
     app_rel = next((r for r in parse_rels(read_text(pkg.zin, "_rels/.rels") or "", "") if r.type.endswith("/extended-properties")), None)
     if (app_added or pkg.renamed) and app_rel and app_rel.part in pkg.names:
         try:
